@@ -1,0 +1,216 @@
+"""Config validation: every check runs before anything is loaded onto a device or compiled.
+
+`validate(config)` checks the config alone (schema, ranges, names); `validate_with_data` checks what
+depends on the data set (batch size vs training-set size). Both raise `ConfigError`, whose message
+names the field, the bad value and what would fix it.
+"""
+
+from collections.abc import Mapping, Sequence
+import dataclasses
+import math
+from typing import Any
+
+import ml_collections
+
+DATA_SOURCES = ('mnist5k', 'tfds', 'synthetic')
+MODELS = ('cnn', 'mlp')
+NORMS = ('batch', 'group', 'layer')
+SAMPLING = ('shuffle', 'replacement')
+ARM_FIELDS = ('lr', 'wd', 'lr_schedule', 'wd_schedule')
+
+
+class ConfigError(ValueError):
+  """A config value is invalid; the message names the field and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+  """A named group of trials with its own LR and WD schedules (epochs, cumulative factors)."""
+
+  name: str
+  lr: float
+  wd: float
+  lr_schedule: tuple[tuple[float, float], ...]
+  wd_schedule: tuple[tuple[float, float], ...]
+
+
+def defaults() -> ml_collections.ConfigDict:
+  """Every field a config may set, with its default: the schema `validate` checks against."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = 'mnist5k'      # 'mnist5k' (bundled, offline) | 'tfds' | 'synthetic'
+  c.data.name = 'mnist'          # tfds data set name (source='tfds')
+  c.data.data_dir = ''           # tfds data_dir ('' = tfds default)
+  c.data.download = False        # let tfds try to download and prepare a missing data set
+  c.data.num_train = 0           # keep a fixed subset of this many training examples (0 = all)
+  c.data.num_test = 0            # likewise for the test split (0 = all)
+  c.data.synthetic_shape = (28, 28, 1)
+  c.data.synthetic_num_classes = 10
+  c.data.synthetic_num_train = 512
+  c.data.synthetic_num_test = 128
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = 'cnn'           # 'cnn' | 'mlp'
+  c.model.widths = (32, 64, 64)  # conv channels (cnn) or hidden units (mlp), one per block
+  c.model.norm = 'batch'         # 'batch' | 'group' | 'layer'
+  c.model.num_groups = 8         # GroupNorm groups (norm='group')
+  c.model.norm_eps = 1e-10       # tiny, so loss(c w) = loss(w) holds to ~1e-7 in fp32
+  c.model.init_scale = 1.0       # x LeCun-normal std; sets the initial norm, so the initial eff. LR
+
+  # The default arm: SGD with coupled WD. Schedules are ((epoch, factor), ...): at each epoch the
+  # value is multiplied by factor (cumulatively); LR and WD schedules are independent.
+  c.optim = ml_collections.ConfigDict()
+  c.optim.lr = 0.1
+  c.optim.wd = 0.1
+  c.optim.lr_schedule = ()
+  c.optim.wd_schedule = ()
+  c.optim.momentum = 0.0         # heavy ball, PyTorch convention: v = beta v + g; w -= lr v
+
+  # Arms: named groups of trials that differ only in their schedules, all trained by ONE compiled
+  # program. Each arm is a dict with any of {lr, wd, lr_schedule, wd_schedule}; missing fields come
+  # from `optim`. Empty = a single arm named 'default' built from `optim`.
+  c.arms = ml_collections.ConfigDict()
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 128
+  c.train.epochs = 10
+  c.train.sampling = 'shuffle'   # 'shuffle' (per-epoch permutation) | 'replacement'
+  c.train.eval_every = 1.0       # epochs between evaluations (and metric rows)
+  c.train.eval_batch_size = 1000
+  c.train.steps_per_dispatch = 8 # SGD steps per host->device call
+  c.train.unroll = True          # unroll the steps of a dispatch (needed on CPU, jax#12868)
+  c.train.predictions_at = ()    # epochs at which each trial's test predictions are saved
+
+  c.trials = ml_collections.ConfigDict()
+  c.trials.num = 1               # trials per arm
+  c.trials.vmap_chunk = 0        # trials vmapped per call: 0 = all (GPU/TPU default), 1 = loop
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every = 1.0       # epochs between checkpoints (rounded to evaluations)
+  c.checkpoint.max_to_keep = 2
+  return c
+
+
+def _fail(field: str, value: Any, why: str) -> None:
+  raise ConfigError(f'config.{field} = {value!r}: {why}')
+
+
+def _check_keys(cfg: Mapping, schema: Mapping, prefix: str) -> None:
+  for key, value in cfg.items():
+    field = f'{prefix}{key}'
+    if key not in schema:
+      close = [k for k in schema if k[:3] == key[:3]]
+      hint = f' Did you mean {close[0]!r}?' if close else ''
+      raise ConfigError(
+          f'config.{field}: unknown field.{hint} Known fields here: {", ".join(sorted(schema))}.'
+      )
+    if isinstance(schema[key], Mapping) and key != 'arms':
+      if not isinstance(value, Mapping):
+        _fail(field, value, 'must be a group of fields, not a single value')
+      _check_keys(value, schema[key], field + '.')
+
+
+def _check_schedule(field: str, changes: Any) -> tuple[tuple[float, float], ...]:
+  if not isinstance(changes, Sequence) or isinstance(changes, str):
+    _fail(field, changes, 'must be a tuple of (epoch, factor) pairs, e.g. ((40, 0.5), (80, 0.5))')
+  pairs = []
+  for item in changes:
+    if not isinstance(item, Sequence) or len(item) != 2:
+      _fail(field, changes, f'entry {item!r} is not an (epoch, factor) pair')
+    epoch, factor = float(item[0]), float(item[1])
+    if not (math.isfinite(epoch) and epoch > 0):
+      _fail(field, changes, f'epoch {item[0]!r} must be finite and > 0')
+    if not (math.isfinite(factor) and factor >= 0):
+      _fail(field, changes, f'factor {item[1]!r} must be finite and >= 0')
+    if pairs and epoch < pairs[-1][0]:
+      _fail(field, changes, f'epochs out of order: {pairs[-1][0]:g} then {epoch:g}; sort them')
+    pairs.append((epoch, factor))
+  return tuple(pairs)
+
+
+def _positive(field: str, value: Any, allow_zero: bool = False, integer: bool = False) -> None:
+  ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+  if isinstance(value, bool) or not ok_type or not math.isfinite(value):
+    _fail(field, value, f'must be a finite {"integer" if integer else "number"}')
+  if value < 0 or (value == 0 and not allow_zero):
+    _fail(field, value, f'must be {">= 0" if allow_zero else "> 0"}')
+
+
+def _choice(field: str, value: Any, choices: Sequence[str]) -> None:
+  if value not in choices:
+    _fail(field, value, f'unknown; choose one of {", ".join(choices)}')
+
+
+def arms(config: ml_collections.ConfigDict) -> list[Arm]:
+  """The validated arms of a config (a single 'default' arm when `config.arms` is empty)."""
+  optim = config.optim
+  specs = dict(config.arms) if len(config.arms) else {'default': {}}
+  result = []
+  for name, spec in specs.items():
+    spec = dict(spec) if isinstance(spec, Mapping) else _fail(f'arms.{name}', spec, 'must be a dict')
+    for key in spec:
+      if key not in ARM_FIELDS:
+        _fail(f'arms.{name}.{key}', spec[key], f'unknown arm field; use {", ".join(ARM_FIELDS)}')
+    lr, wd = spec.get('lr', optim.lr), spec.get('wd', optim.wd)
+    where = f'arms.{name}.' if len(config.arms) else 'optim.'
+    _positive(where + 'lr', lr)
+    _positive(where + 'wd', wd, allow_zero=True)
+    lr_s = _check_schedule(where + 'lr_schedule', spec.get('lr_schedule', optim.lr_schedule))
+    wd_s = _check_schedule(where + 'wd_schedule', spec.get('wd_schedule', optim.wd_schedule))
+    result.append(Arm(name, float(lr), float(wd), lr_s, wd_s))
+  return result
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks a config on its own; raises ConfigError naming the first bad field."""
+  _check_keys(config, defaults(), '')
+  d, m, o, t = config.data, config.model, config.optim, config.train
+  _choice('data.source', d.source, DATA_SOURCES)
+  if d.source == 'tfds' and not d.name:
+    _fail('data.name', d.name, 'a tfds data set name is needed when data.source = "tfds"')
+  _positive('data.num_train', d.num_train, allow_zero=True, integer=True)
+  _positive('data.num_test', d.num_test, allow_zero=True, integer=True)
+  if d.source == 'synthetic':
+    if len(d.synthetic_shape) != 3 or any(int(s) < 1 for s in d.synthetic_shape):
+      _fail('data.synthetic_shape', d.synthetic_shape, 'must be (height, width, channels) >= 1')
+    for f in ('synthetic_num_classes', 'synthetic_num_train', 'synthetic_num_test'):
+      _positive(f'data.{f}', d[f], integer=True)
+  _choice('model.name', m.name, MODELS)
+  _choice('model.norm', m.norm, NORMS)
+  if not m.widths or any(not isinstance(w, int) or w < 1 for w in m.widths):
+    _fail('model.widths', m.widths, 'must be a non-empty tuple of positive integers')
+  if m.norm == 'group':
+    _positive('model.num_groups', m.num_groups, integer=True)
+    bad = [w for w in m.widths if w % m.num_groups]
+    if bad:
+      _fail('model.num_groups', m.num_groups, f'must divide every width; {bad} are not multiples')
+  _positive('model.norm_eps', m.norm_eps)
+  _positive('model.init_scale', m.init_scale)
+  if not 0 <= o.momentum < 1:
+    _fail('optim.momentum', o.momentum, 'must be in [0, 1)')
+  arms(config)
+  _positive('train.batch_size', t.batch_size, integer=True)
+  _positive('train.epochs', t.epochs)
+  _choice('train.sampling', t.sampling, SAMPLING)
+  _positive('train.eval_every', t.eval_every)
+  _positive('train.eval_batch_size', t.eval_batch_size, integer=True)
+  _positive('train.steps_per_dispatch', t.steps_per_dispatch, integer=True)
+  for e in t.predictions_at:
+    if not (isinstance(e, (int, float)) and 0 < e <= t.epochs):
+      _fail('train.predictions_at', t.predictions_at, f'epoch {e!r} is not in (0, train.epochs]')
+  _positive('trials.num', config.trials.num, integer=True)
+  _positive('trials.vmap_chunk', config.trials.vmap_chunk, allow_zero=True, integer=True)
+  _positive('checkpoint.every', config.checkpoint.every)
+  _positive('checkpoint.max_to_keep', config.checkpoint.max_to_keep, integer=True)
+
+
+def validate_with_data(config: ml_collections.ConfigDict, num_train: int) -> None:
+  """Checks that need the training-set size (known once the data set's metadata is read)."""
+  if config.train.batch_size > num_train:
+    _fail(
+        'train.batch_size',
+        config.train.batch_size,
+        f'larger than the training set ({num_train} examples); lower it or use more data',
+    )

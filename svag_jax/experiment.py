@@ -1,0 +1,241 @@
+"""`run(config, workdir)`: build the pieces from a config and run the training loop.
+
+The loop advances all trials `train.steps_per_dispatch` steps per call without waiting for the
+device, evaluates every `train.eval_every` epochs (one metrics row per trial), saves predictions at
+`train.predictions_at`, checkpoints, and resumes from the newest readable checkpoint when the same
+command is run again on the same workdir. SIGTERM / Ctrl-C write a checkpoint and status
+'preempted'. A trial whose loss becomes non-finite is marked diverged (its rows say
+`"diverged": true` with null values from then on); when every trial has diverged the run stops
+with status 'diverged'. Rows already written are never lost.
+"""
+
+import contextlib
+import dataclasses
+import math
+import signal
+import time
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+from svag_jax import config as config_lib
+from svag_jax import data as data_lib
+from svag_jax import models, schedules
+from svag_jax.checkpoint import Checkpointer
+from svag_jax.train import TrainData, Trainer, make_eval_split
+from svag_jax.trials import TrialRunner
+from svag_jax.workdir import Workdir
+
+METRIC_KEYS = (
+    'train_step_loss', 'train_loss', 'train_accuracy', 'test_loss', 'test_accuracy',
+    'lr', 'wd', 'w_norm_sq', 'effective_lr', 'intrinsic_lr',
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """When things happen, in optimizer steps."""
+
+  steps_per_epoch: int
+  total_steps: int
+  eval_steps: tuple[int, ...]          # sorted, ends with total_steps
+  checkpoint_steps: frozenset[int]
+  prediction_steps: dict[int, float]   # step -> epoch label
+
+  @classmethod
+  def make(cls, config: ml_collections.ConfigDict, steps_per_epoch: int) -> 'Plan':
+    t = config.train
+    total = max(1, round(t.epochs * steps_per_epoch))
+    every = max(1, round(t.eval_every * steps_per_epoch))
+    predictions = {max(1, round(e * steps_per_epoch)): float(e) for e in t.predictions_at}
+    evals = sorted(set(range(every, total + 1, every)) | set(predictions) | {total})
+    ckpt_every = max(1, round(config.checkpoint.every / t.eval_every))
+    ckpts = frozenset(s for i, s in enumerate(evals, 1) if i % ckpt_every == 0) | {total}
+    return cls(steps_per_epoch, total, tuple(evals), ckpts, predictions)
+
+
+def trial_schedules(arms: list[config_lib.Arm], trials_per_arm: int, steps_per_epoch: int):
+  """Per-trial schedules (stacked, [T]) and the arm name of each trial, arm-major."""
+  k_lr = max(len(a.lr_schedule) for a in arms)
+  k_wd = max(len(a.wd_schedule) for a in arms)
+  per_arm = [
+      schedules.Schedules(
+          schedules.from_epochs(a.lr, a.lr_schedule, steps_per_epoch, k_lr),
+          schedules.from_epochs(a.wd, a.wd_schedule, steps_per_epoch, k_wd),
+      )
+      for a in arms
+  ]
+  stacked = schedules.stack([s for s in per_arm for _ in range(trials_per_arm)])
+  names = [a.name for a in arms for _ in range(trials_per_arm)]
+  return stacked, names
+
+
+class _Preemption:
+  """Turns SIGTERM / SIGINT into a flag the loop checks between dispatches."""
+
+  def __init__(self):
+    self.requested = False
+
+  def _handler(self, signum, frame):
+    del frame
+    logging.warning('Received signal %d: checkpointing and stopping.', signum)
+    self.requested = True
+
+  @contextlib.contextmanager
+  def installed(self):
+    old = {s: signal.signal(s, self._handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+      yield self
+    finally:
+      for s, h in old.items():
+        signal.signal(s, h)
+
+
+def _rows(step, epoch, arm_names, step_loss, evals, diverged):
+  rows = []
+  values = {'train_step_loss': step_loss, **evals}
+  for i, arm in enumerate(arm_names):
+    row = {'step': step, 'epoch': epoch, 'trial': i, 'arm': arm, 'diverged': bool(diverged[i])}
+    for k in METRIC_KEYS:
+      row[k] = None if diverged[i] else float(values[k][i])
+    rows.append(row)
+  return rows
+
+
+def _summary_line(evals, diverged, arm_names) -> str:
+  parts = []
+  for arm in dict.fromkeys(arm_names):
+    ok = [i for i, a in enumerate(arm_names) if a == arm and not diverged[i]]
+    if ok:
+      acc = evals['test_accuracy'][ok]
+      parts.append(f'{arm}: test acc {acc.mean():.4f}±{acc.std():.4f}')
+  return '; '.join(parts) + (f' ({int(diverged.sum())} diverged)' if diverged.any() else '')
+
+
+def _format_eta(seconds: float) -> str:
+  return time.strftime('%H:%M:%S', time.gmtime(max(0, seconds))) if math.isfinite(seconds) else '?'
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains every trial of `config`, writing the run record to `workdir`; resumes if possible.
+
+  Returns:
+    {'status': ..., 'step': ..., 'metrics': {name: float array [T]} of the last eval, 'arms': [...]}.
+  """
+  config_lib.validate(config)
+  ds = data_lib.load(config.data)
+  config_lib.validate_with_data(config, ds.num_train)
+  wd = Workdir(workdir)
+  wd.start(config)
+
+  trainer = Trainer(
+      model=models.build(config.model, ds.num_classes),
+      batch_size=config.train.batch_size,
+      num_train=ds.num_train,
+      sampling=config.train.sampling,
+      momentum=config.optim.momentum,
+      unroll=config.train.unroll,
+  )
+  plan = Plan.make(config, trainer.steps_per_epoch)
+  sched, arm_names = trial_schedules(
+      config_lib.arms(config), config.trials.num, plan.steps_per_epoch)
+  num_trials = len(arm_names)
+  runner = TrialRunner(trainer, num_trials, config.trials.vmap_chunk)
+  data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+  eb = config.train.eval_batch_size
+  splits = {
+      'train': make_eval_split(ds.train_images, ds.train_labels, eb),
+      'test': make_eval_split(ds.test_images, ds.test_labels, eb),
+  }
+  logging.info('%s: %d train / %d test examples; %d trials (%s) in %d chunk(s) on %d device(s); '
+               '%d steps/epoch, %d steps.', ds.name, ds.num_train, len(ds.test_labels), num_trials,
+               ', '.join(dict.fromkeys(arm_names)), len(runner.chunks), len(runner.devices),
+               plan.steps_per_epoch, plan.total_steps)
+
+  states = runner.init(config.seed, sched, data)
+  zero_loss = [np.zeros(n, np.float32) for _, n in runner.chunks]
+  progress = {'step': np.int64(0), 'last_eval': np.int64(0), 'diverged': np.zeros(num_trials, bool)}
+  ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep)
+  evals, status = None, 'running'
+  try:
+    restored = ckpt.restore_latest({'states': states, 'loss': zero_loss, 'progress': progress})
+    loss_sums = zero_loss
+    if restored is not None:
+      _, tree = restored
+      states, loss_sums, progress = tree['states'], tree['loss'], tree['progress']
+      logging.info('Resuming from step %d.', int(progress['step']))
+    step, last_eval = int(progress['step']), int(progress['last_eval'])
+    diverged = np.asarray(progress['diverged'], bool).copy()
+    if step > plan.total_steps:
+      raise config_lib.ConfigError(
+          f'config.train.epochs = {config.train.epochs}: the run in {wd.path} is already at step '
+          f'{step} > {plan.total_steps}; raise train.epochs to continue it or use a new --workdir.')
+    dropped = wd.truncate_metrics(step)
+    if dropped:
+      logging.info('Dropped %d metric rows written after the checkpoint; they are recomputed.',
+                   dropped)
+    wd.write_status('running', step=step, total_steps=plan.total_steps)
+    k = config.train.steps_per_dispatch
+    t0, step0 = time.time(), step
+    preemption = _Preemption()
+    with preemption.installed():
+      while step < plan.total_steps:
+        next_eval = next(s for s in plan.eval_steps if s > step)
+        n = min(k, next_eval - step)
+        states, losses = runner.train(states, data, n)
+        loss_sums = [a + b for a, b in zip(loss_sums, losses)]
+        step += n
+        if step == next_eval:
+          evals, preds = runner.evaluate(states, splits, data)
+          step_loss = np.concatenate(jax.device_get(loss_sums)) / (step - last_eval)
+          finite = np.isfinite(step_loss) & np.all(
+              [np.isfinite(v) for v in evals.values()], axis=0)
+          for i in np.flatnonzero(~finite & ~diverged):
+            logging.warning('Trial %d (%s) diverged before step %d (non-finite loss).',
+                            i, arm_names[i], step)
+          diverged |= ~finite
+          epoch = step / plan.steps_per_epoch
+          wd.append_metrics(_rows(step, epoch, arm_names, step_loss, evals, diverged))
+          if step in plan.prediction_steps:
+            wd.save_predictions(plan.prediction_steps[step], preds[:, :splits['test'].size],
+                                arm_names)
+          loss_sums, last_eval = [np.zeros_like(x) for x in zero_loss], step
+          rate = (step - step0) / (time.time() - t0)
+          logging.info(
+              'epoch %.2f/%g  step %d/%d  %.1f steps/s (%.0f img/s over %d trials)  ETA %s  %s',
+              epoch, config.train.epochs, step, plan.total_steps, rate,
+              rate * trainer.batch_size * num_trials, num_trials,
+              _format_eta((plan.total_steps - step) / rate), _summary_line(evals, diverged,
+                                                                           arm_names))
+          if diverged.all():
+            status = 'diverged'
+            wd.write_status(status, step=step, message=(
+                f'All {num_trials} trials diverged by step {step} (non-finite loss). Lower '
+                'optim.lr (or the arms\' lr), or check the data normalisation.'))
+            return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names}
+        at_ckpt = step == last_eval and step in plan.checkpoint_steps
+        if at_ckpt or preemption.requested:
+          progress = {'step': np.int64(step), 'last_eval': np.int64(last_eval),
+                      'diverged': diverged}
+          ckpt.save(step, {'states': states, 'loss': loss_sums, 'progress': progress})
+        if preemption.requested:
+          ckpt.wait()
+          status = 'preempted'
+          wd.write_status(status, step=step, total_steps=plan.total_steps)
+          logging.warning('Preempted at step %d; rerun the same command to resume.', step)
+          return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names}
+    ckpt.wait()
+    status = 'done'
+    if evals is None:  # resumed a finished run: report its last evaluation again
+      evals, _ = runner.evaluate(states, splits, data)
+    wd.write_status(status, step=step, total_steps=plan.total_steps,
+                    summary=_summary_line(evals, diverged, arm_names))
+    return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names}
+  except BaseException as e:
+    if status == 'running':
+      wd.write_status('failed', error=f'{type(e).__name__}: {e}')
+    raise
+  finally:
+    ckpt.close()

@@ -1,0 +1,62 @@
+"""Building blocks of scale-invariant networks.
+
+A network is scale-invariant in its trainable weights w (L(c w) = L(w) for c > 0) when every weight
+layer is followed by a normalization whose affine scale and shift are fixed (here: absent), and the
+last linear layer is fixed (random, never trained). Its weights live in the 'frozen' collection, so
+they are not in 'params' and no optimizer ever sees them.
+"""
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+NormFactory = Callable[[bool], nn.Module]
+
+
+def norm_factory(kind: str, eps: float, num_groups: int = 8) -> NormFactory:
+  """Returns `make(train) -> module`: a normalization layer without trainable affine.
+
+  Args:
+    kind: 'batch' (BatchNorm, batch statistics in training, running averages in eval),
+      'group' (GroupNorm with `num_groups`), or 'layer' (GroupNorm with one group: all features
+      of an example).
+    eps: variance epsilon. Invariance L(c w) = L(w) holds up to a relative error ~ eps / var(c w),
+      so it must be small next to the variance of the pre-activations at the smallest norm reached.
+    num_groups: groups of GroupNorm.
+  """
+  common = dict(epsilon=eps, use_bias=False, use_scale=False, use_fast_variance=False)
+  if kind == 'batch':
+    return lambda train: nn.BatchNorm(use_running_average=not train, momentum=0.9, **common)
+  if kind == 'group':
+    return lambda train: nn.GroupNorm(num_groups=num_groups, **common)
+  if kind == 'layer':
+    return lambda train: nn.GroupNorm(num_groups=1, **common)
+  raise ValueError(f'unknown norm {kind!r}; choose batch, group or layer')
+
+
+def weight_init(scale: float = 1.0) -> nn.initializers.Initializer:
+  """LeCun truncated normal with std multiplied by `scale`.
+
+  For a scale-invariant layer the init scale only sets the initial norm, hence the initial
+  effective LR eta / ||w||^2 (PyTorch's default conv/linear init has scale 1/sqrt(3)).
+  """
+  return nn.initializers.variance_scaling(scale**2, 'fan_in', 'truncated_normal')
+
+
+class FixedDense(nn.Module):
+  """A linear layer with a random kernel that is never trained (collection 'frozen').
+
+  Kernel [in, features] ~ LeCun normal, so logits of unit-variance features are O(1).
+  """
+
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    shape = (x.shape[-1], self.features)
+    kernel = self.variable(
+        'frozen', 'kernel', lambda: nn.initializers.lecun_normal()(self.make_rng('params'), shape)
+    )
+    return jnp.dot(x, kernel.value)

@@ -1,0 +1,237 @@
+"""One trial: its state, its pure training step and its evaluation.
+
+Everything here is written for ONE network. Many trials are a map of these same functions over a
+leading trial axis (svag_jax/trials.py), never a second implementation.
+"""
+
+import dataclasses
+import functools
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from svag_jax import metrics, optim
+from svag_jax.schedules import Schedules, value_at
+
+# Independent random streams derived from a trial's key with fold_in.
+STREAM_INIT, STREAM_DATA, STREAM_BATCH, STREAM_SHUFFLE = 0, 1, 2, 3
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything one trial needs to continue training: a pytree, checkpointed as is.
+
+  Attributes:
+    step: int32 scalar, optimizer steps taken so far.
+    params: trainable (scale-invariant) weights.
+    batch_stats: BatchNorm running statistics ({} for batch-independent norms).
+    frozen: the fixed random head (never trained).
+    opt_state: optax state of the chain in `optim.sgd`.
+    key: typed PRNG key of the trial's data order; step t draws from fold_in(key, t).
+    schedules: the trial's LR and WD schedules (arrays, so trials may differ).
+  """
+
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  frozen: Any
+  opt_state: optax.OptState
+  key: jax.Array
+  schedules: Schedules
+
+
+@flax.struct.dataclass
+class TrainData:
+  """The training split on the device: uint8 images [N, H, W, C], int32 labels [N], and the
+  per-channel mean/std float32 [C] used to normalise images inside the step."""
+
+  images: jax.Array
+  labels: jax.Array
+  mean: jax.Array
+  std: jax.Array
+
+
+@flax.struct.dataclass
+class EvalSplit:
+  """A split cut into equal batches for evaluation: images uint8 [nb, eb, H, W, C], labels int32
+  [nb, eb], mask bool [nb, eb] (False on the padding of the last batch)."""
+
+  images: jax.Array
+  labels: jax.Array
+  mask: jax.Array
+
+  @property
+  def size(self) -> int:
+    return int(np.asarray(self.mask).sum())
+
+
+def make_eval_split(images: np.ndarray, labels: np.ndarray, batch_size: int) -> EvalSplit:
+  """Pads a split to a multiple of `batch_size` and reshapes it into batches (host arrays)."""
+  n = len(labels)
+  eb = min(batch_size, n)
+  nb = -(-n // eb)
+  pad = nb * eb - n
+  images = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)])
+  labels = np.concatenate([labels, np.zeros((pad,), labels.dtype)])
+  mask = np.arange(nb * eb) < n
+  return EvalSplit(
+      images.reshape(nb, eb, *images.shape[1:]), labels.reshape(nb, eb), mask.reshape(nb, eb)
+  )
+
+
+def normalize(images: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
+  """uint8 images -> float32, per-channel standardised."""
+  return (images.astype(jnp.float32) / 255.0 - mean) / std
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Per-example cross-entropy [B] of logits [B, K] and int labels [B]."""
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+  """The static description of one trial's training (everything that is not data or state).
+
+  Attributes:
+    model: a Flax Linen module `(x, train) -> logits`.
+    batch_size: B, examples per step.
+    num_train: N, training-set size (for sampling).
+    sampling: 'shuffle' (a new permutation each epoch, floor(N / B) steps per epoch) or
+      'replacement' (B indices uniform with replacement each step).
+    momentum: heavy-ball beta (0 = plain SGD).
+    unroll: unroll the steps of one dispatch (XLA:CPU runs conv weight-gradients inside rolled
+      loops 25-60x slower, jax#12868); False keeps a rolled `lax.scan` (better on GPU/TPU).
+  """
+
+  model: nn.Module
+  batch_size: int
+  num_train: int
+  sampling: str = 'shuffle'
+  momentum: float = 0.0
+  unroll: bool = True
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return max(1, self.num_train // self.batch_size)
+
+  def optimizer(self, schedules: Schedules) -> optax.GradientTransformation:
+    return optim.sgd(
+        functools.partial(value_at, schedules.lr),
+        functools.partial(value_at, schedules.wd),
+        self.momentum,
+    )
+
+  def init(self, key: jax.Array, schedules: Schedules, data: TrainData) -> TrainState:
+    """A fresh trial: weights from fold_in(key, STREAM_INIT), data order from STREAM_DATA."""
+    init_key = jax.random.fold_in(key, STREAM_INIT)
+    x = jnp.zeros((1, *data.images.shape[1:]), jnp.float32)
+    variables = self.model.init({'params': init_key}, x, train=False)
+    params = variables['params']
+    return TrainState(
+        step=jnp.zeros([], jnp.int32),
+        params=params,
+        batch_stats=variables.get('batch_stats', {}),
+        frozen=variables['frozen'],
+        opt_state=self.optimizer(schedules).init(params),
+        key=jax.random.fold_in(key, STREAM_DATA),
+        schedules=schedules,
+    )
+
+  def batch_indices(self, key: jax.Array, step: jax.Array) -> jax.Array:
+    """Indices [B] of the examples of step `step` for a trial whose data key is `key`."""
+    n, b = self.num_train, self.batch_size
+    if self.sampling == 'replacement':
+      return jax.random.randint(jax.random.fold_in(jax.random.fold_in(key, STREAM_BATCH), step),
+                                (b,), 0, n)
+    epoch, pos = step // self.steps_per_epoch, step % self.steps_per_epoch
+    perm = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, STREAM_SHUFFLE),
+                                                     epoch), n)
+    return jax.lax.dynamic_slice_in_dim(perm, pos * b, b)
+
+  def loss(self, params, state: TrainState, images, labels, train: bool):
+    """Mean cross-entropy of a batch and the updated model state (BatchNorm statistics)."""
+    variables = {'params': params, 'frozen': state.frozen, 'batch_stats': state.batch_stats}
+    if train:
+      logits, updates = self.model.apply(variables, images, train=True, mutable=['batch_stats'])
+      return cross_entropy(logits, labels).mean(), updates.get('batch_stats', {})
+    return cross_entropy(self.model.apply(variables, images, train=False), labels).mean(), None
+
+  def train_step(self, state: TrainState, data: TrainData) -> tuple[TrainState, jax.Array]:
+    """One SGD step of one trial. Returns the new state and the batch loss (float32 scalar)."""
+    idx = self.batch_indices(state.key, state.step)
+    images = normalize(data.images[idx], data.mean, data.std)
+    (loss, batch_stats), grads = jax.value_and_grad(self.loss, has_aux=True)(
+        state.params, state, images, data.labels[idx], True
+    )
+    updates, opt_state = self.optimizer(state.schedules).update(
+        grads, state.opt_state, state.params
+    )
+    new_state = state.replace(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, updates),
+        batch_stats=batch_stats,
+        opt_state=opt_state,
+    )
+    return new_state, loss
+
+  def train_steps(
+      self, state: TrainState, data: TrainData, num_steps: int
+  ) -> tuple[TrainState, jax.Array]:
+    """`num_steps` steps in one program; returns the state and the sum of the batch losses."""
+    def body(s, _):
+      return self.train_step(s, data)
+
+    unroll = num_steps if self.unroll else 1
+    state, losses = jax.lax.scan(body, state, None, length=num_steps, unroll=unroll)
+    return state, jnp.sum(losses)
+
+  def evaluate_split(
+      self, state: TrainState, split: EvalSplit, mean: jax.Array, std: jax.Array
+  ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Mean loss and accuracy over a whole split (eval-mode norms) and the predicted classes.
+
+    Returns:
+      (loss, accuracy, predictions): float32 scalars, and uint8 [nb * eb] (padding included).
+    """
+    variables = {'params': state.params, 'frozen': state.frozen, 'batch_stats': state.batch_stats}
+
+    def batch_stats(batch):
+      images, labels, mask = batch
+      logits = self.model.apply(variables, normalize(images, mean, std), train=False)
+      pred = jnp.argmax(logits, -1)
+      return (
+          jnp.sum(cross_entropy(logits, labels) * mask),
+          jnp.sum((pred == labels) * mask),
+          pred.astype(jnp.uint8),
+      )
+
+    loss, correct, preds = jax.lax.map(batch_stats, (split.images, split.labels, split.mask))
+    n = jnp.sum(split.mask)
+    return jnp.sum(loss) / n, jnp.sum(correct) / n, preds.reshape(-1)
+
+  def evaluate(
+      self, state: TrainState, splits: dict[str, EvalSplit], data: TrainData
+  ) -> tuple[dict[str, jax.Array], jax.Array]:
+    """The metrics of one eval: `{split}_loss`, `{split}_accuracy` for each split, plus the norm
+    and learning-rate metrics of `metrics.learning_rates`; and the test-split predictions.
+    Images are normalised with the training-set statistics in `data`."""
+    result, preds = {}, None
+    for name, split in splits.items():
+      loss, acc, pred = self.evaluate_split(state, split, data.mean, data.std)
+      result[f'{name}_loss'], result[f'{name}_accuracy'] = loss, acc
+      if name == 'test':
+        preds = pred
+    result.update(
+        metrics.learning_rates(
+            value_at(state.schedules.lr, state.step),
+            value_at(state.schedules.wd, state.step),
+            state.params,
+        )
+    )
+    return result, preds
