@@ -7,12 +7,17 @@ Multi-host: set SVAG_DISTRIBUTED=1 (and the coordinator variables jax.distribute
 
 import logging as logging_std
 import os
+import sys
 
 from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
 from svag_jax import experiment
+from svag_jax.checkpoint import CheckpointError
+from svag_jax.config import ConfigError
+from svag_jax.data import DataError
+from svag_jax.workdir import WorkdirError
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
                                           lock_config=True)
@@ -35,7 +40,11 @@ def main(argv):
     jax.distributed.initialize()
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(),
                jax.local_devices())
-  result = experiment.run(_CONFIG.value, _WORKDIR.value)
+  try:
+    result = experiment.run(_CONFIG.value, _WORKDIR.value)
+  except (ConfigError, DataError, WorkdirError, CheckpointError) as e:
+    # A problem with the input, not a bug: say what and how to fix it, without a traceback.
+    sys.exit(f'svag_jax: {type(e).__name__}: {e}')
   logging.info('Finished with status %s at step %d.', result['status'], result['step'])
 
 

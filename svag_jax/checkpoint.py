@@ -46,29 +46,39 @@ class Checkpointer:
   def restore_latest(self, target: Any) -> tuple[int, Any] | None:
     """Restores the newest readable checkpoint into the structure (and shardings) of `target`.
 
+    Unreadable checkpoints newer than the one restored are moved to
+    `<workdir>/corrupt_checkpoints/<step>` (so later saves are not shadowed by them); if none is
+    readable, nothing is moved and CheckpointError is raised.
+
     Returns:
       (step, tree), or None if there is no checkpoint at all.
-
-    Raises:
-      CheckpointError: checkpoints exist but none can be read.
     """
-    steps = self.steps()
+    steps, failed = self.steps(), []
     for step in reversed(steps):
       try:
-        return step, self._manager.restore(step, args=ocp.args.StandardRestore(target))
+        tree = self._manager.restore(step, args=ocp.args.StandardRestore(target))
       except Exception as e:  # orbax raises many types for unreadable or mismatched files
-        aside = self.directory.parent / 'corrupt_checkpoints' / str(step)
-        logging.warning(
-            'Checkpoint %d in %s cannot be restored (%s: %s); moving it to %s and trying the '
-            'previous one.', step, self.directory, type(e).__name__, str(e)[:300], aside)
-        self._manager.close()
-        aside.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(self.directory / str(step)), str(aside))
-        self._manager = self._open()
+        logging.warning('Checkpoint %d in %s cannot be restored (%s: %s); trying the previous one.',
+                        step, self.directory, type(e).__name__, str(e)[:300])
+        failed.append((step, e))
+        continue
+      if failed:
+        self._move_aside([s for s, _ in failed])
+      return step, tree
     if steps:
+      step, error = failed[0]
       raise CheckpointError(
-          f'None of the checkpoints {steps} in {self.directory} can be restored (they were moved '
-          f'to {self.directory.parent / "corrupt_checkpoints"}). Start over in a new --workdir, '
-          'or fix the config to match the run that wrote them.'
+          f'None of the checkpoints {steps} in {self.directory} can be restored (newest, step '
+          f'{step}: {type(error).__name__}: {str(error)[:300]}). Nothing was moved or deleted. '
+          'Resume with the config that wrote them, or start over in a new --workdir.'
       )
     return None
+
+  def _move_aside(self, steps: list[int]) -> None:
+    self._manager.close()
+    aside = self.directory.parent / 'corrupt_checkpoints'
+    aside.mkdir(parents=True, exist_ok=True)
+    for step in steps:
+      logging.warning('Moving unreadable checkpoint %d to %s.', step, aside / str(step))
+      shutil.move(str(self.directory / str(step)), str(aside / str(step)))
+    self._manager = self._open()

@@ -7,6 +7,7 @@ names the field, the bad value and what would fix it.
 
 from collections.abc import Mapping, Sequence
 import dataclasses
+import difflib
 import math
 from typing import Any
 
@@ -17,6 +18,10 @@ MODELS = ('cnn', 'mlp')
 NORMS = ('batch', 'group', 'layer')
 SAMPLING = ('shuffle', 'replacement')
 ARM_FIELDS = ('lr', 'wd', 'lr_schedule', 'wd_schedule')
+
+
+# Groups of fields: plain dicts or ConfigDicts (which are not collections.abc.Mapping).
+_GROUP = (Mapping, ml_collections.ConfigDict)
 
 
 class ConfigError(ValueError):
@@ -97,17 +102,17 @@ def _fail(field: str, value: Any, why: str) -> None:
   raise ConfigError(f'config.{field} = {value!r}: {why}')
 
 
-def _check_keys(cfg: Mapping, schema: Mapping, prefix: str) -> None:
+def _check_keys(cfg, schema, prefix: str) -> None:
   for key, value in cfg.items():
     field = f'{prefix}{key}'
     if key not in schema:
-      close = [k for k in schema if k[:3] == key[:3]]
+      close = difflib.get_close_matches(key, list(schema), n=1)
       hint = f' Did you mean {close[0]!r}?' if close else ''
       raise ConfigError(
           f'config.{field}: unknown field.{hint} Known fields here: {", ".join(sorted(schema))}.'
       )
-    if isinstance(schema[key], Mapping) and key != 'arms':
-      if not isinstance(value, Mapping):
+    if isinstance(schema[key], _GROUP) and key != 'arms':
+      if not isinstance(value, _GROUP):
         _fail(field, value, 'must be a group of fields, not a single value')
       _check_keys(value, schema[key], field + '.')
 
@@ -149,7 +154,7 @@ def arms(config: ml_collections.ConfigDict) -> list[Arm]:
   specs = dict(config.arms) if len(config.arms) else {'default': {}}
   result = []
   for name, spec in specs.items():
-    spec = dict(spec) if isinstance(spec, Mapping) else _fail(f'arms.{name}', spec, 'must be a dict')
+    spec = dict(spec) if isinstance(spec, _GROUP) else _fail(f'arms.{name}', spec, 'must be a dict')
     for key in spec:
       if key not in ARM_FIELDS:
         _fail(f'arms.{name}.{key}', spec[key], f'unknown arm field; use {", ".join(ARM_FIELDS)}')

@@ -156,7 +156,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   states = runner.init(config.seed, sched, data)
   zero_loss = [np.zeros(n, np.float32) for _, n in runner.chunks]
-  progress = {'step': np.int64(0), 'last_eval': np.int64(0), 'diverged': np.zeros(num_trials, bool)}
+  progress = {'step': np.asarray(0), 'last_eval': np.asarray(0),
+              'diverged': np.zeros(num_trials, bool)}
   ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep)
   evals, status = None, 'running'
   try:
@@ -217,7 +218,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names}
         at_ckpt = step == last_eval and step in plan.checkpoint_steps
         if at_ckpt or preemption.requested:
-          progress = {'step': np.int64(step), 'last_eval': np.int64(last_eval),
+          progress = {'step': np.asarray(step), 'last_eval': np.asarray(last_eval),
                       'diverged': diverged}
           ckpt.save(step, {'states': states, 'loss': loss_sums, 'progress': progress})
         if preemption.requested:

@@ -4,12 +4,19 @@ Norms and learning rates (Li, Lyu & Arora 2020):
   - ||w||^2 of the scale-invariant group (all trainable params of the svag_jax models);
   - effective LR  eta / ||w||^2  (the LR felt by the unit-norm direction w / ||w||);
   - intrinsic LR  lambda_e = eta * lambda.
+
+Gradient signal and noise at fixed weights (Li, Malladi & Arora 2021, Sec. 5):
+  - G = ||grad L(w)||^2, N = Tr Sigma_B(w) (trace of the batch-B gradient covariance), NSR = N / G,
+    estimated without bias from K independent batch gradients (`gradient_noise`,
+    `batch_gradients`, `gradient_noise_metrics`).
 """
 
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+from svag_jax import oracles
 
 
 def tree_sq_norm(tree: Any) -> jax.Array:
@@ -27,3 +34,68 @@ def learning_rates(lr: jax.Array, wd: jax.Array, params: Any) -> dict[str, jax.A
       'effective_lr': lr / sq_norm,
       'intrinsic_lr': lr * wd,
   }
+
+
+def gradient_noise(batch_grads: Any) -> dict[str, jax.Array]:
+  """Unbiased G, N and NSR from K >= 2 independent batch gradients at the same weights.
+
+  With g_1..g_K i.i.d. of mean grad L and covariance Sigma_B (DESIGN.md section 2):
+
+      ḡ = mean_k g_k,   N̂ = sum_k ||g_k - ḡ||^2 / (K - 1),   Ĝ = ||ḡ||^2 - N̂ / K,
+
+  E N̂ = Tr Sigma_B = N and E Ĝ = ||grad L||^2 = G (as E||ḡ||^2 = G + N / K). NSR = N̂ / Ĝ is a
+  ratio of estimates (consistent, not unbiased; Ĝ can be <= 0 when N / K >> G: then NSR is
+  negative or inf, meaning "K too small"). N̂ estimates the covariance of whatever batches were
+  drawn: Sigma_1 / B with replacement, (N - B) / (N - 1) of that without.
+
+  Args:
+    batch_grads: pytree whose leaves are [K, *param_shape] (e.g. from `batch_gradients`).
+
+  Returns:
+    {'G': Ĝ, 'N': N̂, 'NSR': N̂ / Ĝ}, float32 scalars (squared gradient units).
+  """
+  leaves = [x.astype(jnp.float32) for x in jax.tree.leaves(batch_grads)]
+  k = leaves[0].shape[0]
+  if k < 2:
+    raise ValueError(f'G/N estimation needs K >= 2 batch gradients, got K = {k}')
+  means = [jnp.mean(x, axis=0) for x in leaves]
+  mean_sq = sum(jnp.sum(jnp.square(m)) for m in means)
+  noise = sum(jnp.sum(jnp.square(x - m)) for x, m in zip(leaves, means)) / (k - 1)
+  signal = mean_sq - noise / k
+  return {'G': signal, 'N': noise, 'NSR': noise / signal}
+
+
+def batch_gradients(loss_fn: oracles.LossFn, params: Any, images: Any, labels: jax.Array,
+                    unroll: int | bool = 1) -> tuple[Any, jax.Array]:
+  """The K minibatch gradients of one trial at fixed weights: data loss only, nothing updated.
+
+  Each batch is one `oracles.sgd` pass (a BatchNorm net normalises it with its own batch
+  statistics, as in training), the model_aux (new running statistics) is dropped, so the trial's
+  state is untouched; no WD term is added (`loss_fn` is the data loss).
+
+  Args:
+    loss_fn: the oracles' loss interface (see `svag_jax.oracles`).
+    params: the weights w.
+    images: K independent batches [K, B, ...] at the training batch size B (for SVAG runs: B,
+      not 2B); labels: [K, B].
+    unroll: `lax.scan` unroll over the K batches (True on CPU for conv nets, jax#12868).
+
+  Returns:
+    (grads, losses): every grads leaf is [K, *param_shape]; losses float32 [K] (batch mean losses).
+  """
+
+  def body(_, batch):
+    x, y = batch
+    grads, (loss, _) = oracles.sgd(loss_fn, params, x, y)
+    return None, (grads, loss)
+
+  _, (grads, losses) = jax.lax.scan(body, None, (images, labels), unroll=unroll)
+  return grads, losses
+
+
+def gradient_noise_metrics(loss_fn: oracles.LossFn, params: Any, images: Any, labels: jax.Array,
+                           unroll: int | bool = 1) -> dict[str, jax.Array]:
+  """`gradient_noise` of the K `batch_gradients` of [K, B, ...] batches, plus 'gn_loss' (their mean
+  batch loss). The trial's parameters and BatchNorm statistics are not changed."""
+  grads, losses = batch_gradients(loss_fn, params, images, labels, unroll)
+  return {**gradient_noise(grads), 'gn_loss': jnp.mean(losses)}

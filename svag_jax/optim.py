@@ -7,8 +7,14 @@
 With beta = 0 this is exactly `w <- (1 - eta lambda) w - eta grad L(w; B_t)` (Li, Lyu & Arora 2020;
 Li, Malladi & Arora 2021). WD is *coupled*: it is added to the gradient before momentum, not
 decoupled as in AdamW. The LR and WD schedules each keep their own step count.
+
+The SDE toolkit of Li, Malladi & Arora 2021 adds two transforms that go in front of that chain:
+  - `svag(l)` combines the two stacked batch gradients of `oracles.svag` into c1 g1 + c2 g2;
+  - `add_isotropic_noise(scale, key)` adds scale * N(0, I) (the "fixed Gaussian" view of NGD).
+E.g. SVAG: `optax.chain(svag(l), sgd(lr / l, wd))`; NGD: the `oracles.ngd` gradient into `sgd`.
 """
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -40,7 +46,8 @@ def add_coupled_weight_decay(weight_decay: optax.ScalarOrSchedule) -> optax.Grad
     if params is None:
       raise ValueError('add_coupled_weight_decay needs params: call update(grads, state, params)')
     wd = weight_decay(state.count) if callable(weight_decay) else weight_decay
-    updates = jax.tree.map(lambda g, w: g + wd * w, updates, params)
+    # the cast keeps each leaf's dtype when the schedule returns float32 (a no-op for float32)
+    updates = jax.tree.map(lambda g, w: g + (wd * w).astype(g.dtype), updates, params)
     return updates, CoupledWeightDecayState(count=optax.safe_increment(state.count))
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -63,3 +70,114 @@ def sgd(
       optax.trace(decay=momentum) if momentum else optax.identity(),
       optax.scale_by_learning_rate(learning_rate),
   )
+
+
+class SvagState(NamedTuple):
+  """State of `svag`: empty (the combination has no memory)."""
+
+
+def svag_coefficients(l: float) -> tuple[float, float]:
+  """c1 = (1 + sqrt(2l - 1)) / 2, c2 = (1 - sqrt(2l - 1)) / 2 (Python floats, l >= 1).
+
+  c1 + c2 = 1 and c1^2 + c2^2 = l, so for independent batches with gradient mean grad L and
+  covariance Sigma, c1 g1 + c2 g2 has mean grad L and covariance l Sigma.
+  """
+  if not (isinstance(l, (int, float)) and math.isfinite(l) and l >= 1):
+    raise ValueError(f'SVAG amplification l must be a finite number >= 1, got {l!r}')
+  root = math.sqrt(2.0 * l - 1.0)
+  return (1.0 + root) / 2.0, (1.0 - root) / 2.0
+
+
+def svag(l: float) -> optax.GradientTransformation:
+  """SVAG: combines two independent batch gradients into c1 g1 + c2 g2 (Li, Malladi & Arora 2021).
+
+  Step on L^l = c1 L(gamma_1) + c2 L(gamma_2) with LR eta / l (Section 4, Lemma 4.7):
+
+      w <- w - (eta / l) (c1 grad L(w; gamma_1) + c2 grad L(w; gamma_2) + lambda w).
+
+  The step has mean -(eta/l) grad L and covariance (eta^2 / l) Sigma (its second moment is
+  (eta^2 / l) Sigma + (eta^2 / l^2) grad L grad L^T), so l SVAG steps are one unit of SGD time and
+  l -> infinity approaches the SDE of SGD. This transform only combines the gradients; the LR eta/l
+  is the caller's: chain it in front of `sgd(lr / l, wd)` (WD unchanged), run l times the steps and
+  stretch step-indexed schedules by l (plot against effective steps = steps / l). Lemma 4.7 is for
+  plain SGD: use momentum = 0 with SVAG.
+
+  l = 1 (c1 = 1, c2 = 0) returns g1 itself, bit for bit: the combination is skipped, because
+  1 * g1 + 0 * g2 would not be g1 when g2 holds inf or nan (0 * inf = nan) or when g1 = -0.0
+  (-0.0 + 0.0 = +0.0). So svag(1) followed by `sgd` is exactly SGD on the first batch.
+
+  Args:
+    l: the amplification, a Python number >= 1 (typically 1, 2, 4, 8, ...).
+
+  Returns:
+    A GradientTransformation whose input updates have every leaf stacked on a new leading axis of
+    size 2 ([2, *param_shape], from `oracles.svag`) and whose output updates have the parameters'
+    shapes. State: `SvagState()` (empty).
+  """
+  c1, c2 = svag_coefficients(l)
+
+  def init_fn(params):
+    del params
+    return SvagState()
+
+  def update_fn(updates, state, params=None):
+    del params
+    for leaf in jax.tree.leaves(updates):
+      if leaf.ndim == 0 or leaf.shape[0] != 2:
+        raise ValueError(
+            'svag expects every gradient leaf stacked on a leading axis of size 2 '
+            f'(two batches, see oracles.svag); got a leaf of shape {leaf.shape}')
+    if l == 1:
+      return jax.tree.map(lambda g: g[0], updates), state
+    return jax.tree.map(lambda g: c1 * g[0] + c2 * g[1], updates), state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+class IsotropicNoiseState(NamedTuple):
+  """State of `add_isotropic_noise`.
+
+  Attributes:
+    count: int32 scalar, updates so far; update t draws its noise from fold_in(key, t).
+    key: the PRNG key given to the factory (typed or raw), unchanged across updates.
+  """
+
+  count: jax.Array
+  key: jax.Array
+
+
+def add_isotropic_noise(scale: optax.ScalarOrSchedule, key: jax.Array
+                        ) -> optax.GradientTransformation:
+  """Adds scale * xi, xi ~ N(0, I), to the gradient: the "fixed Gaussian" view of the SDE noise.
+
+  Noisy GD with isotropic noise (Li, Malladi & Arora 2021; contrast with the covariance-matched
+  `oracles.ngd`): chained in front of `sgd(lr, wd)` on a full-batch gradient it gives
+  w <- w - eta (grad L + lambda w + scale * xi), a step noise of covariance eta^2 scale^2 I.
+  Noise of update t comes from fold_in(key, t) (split over the leaves), so it is reproducible and a
+  resumed run draws the same noise; under vmap, give each trial its own key.
+
+  Args:
+    scale: the noise standard deviation per coordinate (float, or schedule of the update count).
+    key: PRNG key (typed `jax.random.key` or raw uint32[2]).
+
+  Returns:
+    A GradientTransformation with state `IsotropicNoiseState`; noise has each leaf's dtype.
+  """
+
+  def init_fn(params):
+    del params
+    return IsotropicNoiseState(count=jnp.zeros([], jnp.int32), key=key)
+
+  def update_fn(updates, state, params=None):
+    del params
+    s = scale(state.count) if callable(scale) else scale
+    leaves, treedef = jax.tree.flatten(updates)
+    keys = jax.random.split(jax.random.fold_in(state.key, state.count), len(leaves))
+    noisy = [
+        g + (s * jax.random.normal(k, g.shape, jnp.float32)).astype(g.dtype)
+        for g, k in zip(leaves, keys)
+    ]
+    new_state = IsotropicNoiseState(count=optax.safe_increment(state.count), key=state.key)
+    return jax.tree.unflatten(treedef, noisy), new_state
+
+  return optax.GradientTransformation(init_fn, update_fn)

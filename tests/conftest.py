@@ -27,7 +27,7 @@ def tiny_config(**overrides):
   c.train.eval_every = 1.0
   c.train.steps_per_dispatch = 4
   c.trials.num = 2
-  c.trials.vmap_chunk = 1
+  c.trials.vmap_chunk = 0  # one chunk: one compile (round-robin chunks compile per device)
   for key, value in overrides.items():
     node = c
     *path, last = key.split('.')

@@ -1,0 +1,87 @@
+"""Invalid configs fail before anything is compiled, with a message that names the field."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from svag_jax import config as config_lib
+from svag_jax import experiment
+from tests.conftest import tiny_config
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+BAD = [
+    ('optim.lr', -1.0, r'config\.optim\.lr = -1.0: must be > 0'),
+    ('optim.lr', 0.0, r'config\.optim\.lr = 0.0: must be > 0'),
+    ('optim.wd', -0.1, r'config\.optim\.wd = -0.1: must be >= 0'),
+    ('optim.momentum', 1.0, r'config\.optim\.momentum'),
+    ('optim.lr_schedule', ((80, 0.5), (40, 0.5)), r'optim\.lr_schedule.*out of order'),
+    ('optim.wd_schedule', ((40, -1.0),), r'optim\.wd_schedule.*factor'),
+    ('data.source', 'imagenet_folder', r'config\.data\.source.*mnist5k, tfds, synthetic'),
+    ('model.name', 'resnet', r'config\.model\.name.*cnn, mlp'),
+    ('model.norm', 'instance', r'config\.model\.norm.*batch, group, layer'),
+    ('model.num_groups', 3, r'config\.model\.num_groups.*must divide'),
+    ('model.widths', (), r'config\.model\.widths'),
+    ('train.sampling', 'stratified', r'config\.train\.sampling'),
+    ('train.epochs', -1, r'config\.train\.epochs'),
+    ('train.eval_every', 0.0, r'config\.train\.eval_every'),
+    ('train.predictions_at', (1, 99), r'config\.train\.predictions_at.*99'),
+    ('trials.num', 0, r'config\.trials\.num'),
+    ('trials.vmap_chunk', -2, r'config\.trials\.vmap_chunk'),
+]
+
+
+@pytest.mark.parametrize('field,value,match', BAD, ids=[f'{f}={v}' for f, v, _ in BAD])
+def test_bad_values_name_the_field(field, value, match):
+  cfg = tiny_config(**{'model.norm': 'group', 'model.num_groups': 4}) if 'groups' in field \
+      else tiny_config()
+  node, *_ = [cfg]
+  *path, last = field.split('.')
+  for p in path:
+    node = node[p]
+  node[last] = value
+  with pytest.raises(config_lib.ConfigError, match=match):
+    config_lib.validate(cfg)
+
+
+def test_unknown_fields_are_rejected_with_a_suggestion():
+  cfg = tiny_config()
+  with cfg.unlocked():
+    cfg.optim.lrr = 0.1
+  with pytest.raises(config_lib.ConfigError, match=r"config\.optim\.lrr: unknown.*'lr'"):
+    config_lib.validate(cfg)
+  cfg = tiny_config()
+  cfg.arms = {'const': {'lr': 0.1, 'momentum': 0.9}}
+  with pytest.raises(config_lib.ConfigError, match=r'arms\.const\.momentum'):
+    config_lib.validate(cfg)
+  cfg.arms = {'const': {'lr': -3.0}}
+  with pytest.raises(config_lib.ConfigError, match=r'arms\.const\.lr = -3.0'):
+    config_lib.validate(cfg)
+
+
+def test_batch_larger_than_training_set_fails_before_the_workdir_is_written(tmp_path):
+  cfg = tiny_config(**{'train.batch_size': 1000})
+  with pytest.raises(config_lib.ConfigError, match=r'train\.batch_size = 1000.*256 examples'):
+    experiment.run(cfg, str(tmp_path / 'w'))
+  assert not (tmp_path / 'w').exists()
+
+
+def test_arms_resolve_from_optim_defaults():
+  cfg = tiny_config()
+  cfg.arms = {'a': {'lr': 0.4, 'lr_schedule': ((1, 0.5),)}, 'b': {'wd': 0.2}}
+  arms = config_lib.arms(cfg)
+  assert [a.name for a in arms] == ['a', 'b']
+  assert arms[0].lr == 0.4 and arms[0].wd == cfg.optim.wd and arms[0].lr_schedule == ((1.0, 0.5),)
+  assert arms[1].lr == cfg.optim.lr and arms[1].wd == 0.2
+
+
+def test_cli_rejects_negative_lr_before_compiling(tmp_path):
+  cmd = [sys.executable, '-m', 'launch.main', '--config=configs/mnist_const.py:cpu',
+         f'--workdir={tmp_path / "w"}', '--config.optim.lr=-1']
+  out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert out.returncode != 0
+  assert 'config.optim.lr = -1.0: must be > 0' in out.stderr
+  assert 'Traceback' not in out.stderr
+  assert not (tmp_path / 'w').exists()

@@ -1,0 +1,122 @@
+"""End to end: the run record, resume (bitwise), preemption, corrupt checkpoints, divergence."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from svag_jax import experiment, workdir as workdir_lib
+from svag_jax.workdir import WorkdirError
+from tests.conftest import tiny_config
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _rows(path):
+  return workdir_lib.read_metrics(path)
+
+
+def test_run_writes_the_run_record(tmp_path):
+  cfg = tiny_config(**{'train.predictions_at': (1,)})
+  result = experiment.run(cfg, str(tmp_path))
+  assert result['status'] == 'done' and result['step'] == 16
+  assert workdir_lib.read_status(tmp_path)['status'] == 'done'
+  assert workdir_lib.read_config(tmp_path)['optim']['lr'] == cfg.optim.lr
+  rows = _rows(tmp_path)
+  assert [(r['step'], r['trial']) for r in rows] == [(8, 0), (8, 1), (16, 0), (16, 1)]
+  assert all(np.isfinite(r[k]) for r in rows for k in experiment.METRIC_KEYS)
+  assert rows[-1]['test_accuracy'] > 0.5  # 4 learnable classes; chance is 0.25
+  r = rows[0]
+  assert r['intrinsic_lr'] == pytest.approx(r['lr'] * r['wd'], rel=1e-6)
+  assert r['effective_lr'] == pytest.approx(r['lr'] / r['w_norm_sq'], rel=1e-6)
+  preds, arms = workdir_lib.read_predictions(tmp_path)
+  assert list(preds) == [1.0] and preds[1.0].shape == (2, 64) and arms == ['default'] * 2
+  assert sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir()) == [8, 16]
+
+
+def test_resume_to_more_epochs_is_bitwise_identical(tmp_path):
+  experiment.run(tiny_config(**{'train.epochs': 2}), str(tmp_path / 'a'))
+  resumed = experiment.run(tiny_config(**{'train.epochs': 4}), str(tmp_path / 'a'))
+  experiment.run(tiny_config(**{'train.epochs': 4}), str(tmp_path / 'b'))
+  assert resumed['step'] == 32
+  assert _rows(tmp_path / 'a') == _rows(tmp_path / 'b')  # every value, bit for bit
+  # rerunning a finished run does nothing new and keeps its record
+  again = experiment.run(tiny_config(**{'train.epochs': 4}), str(tmp_path / 'a'))
+  assert again['status'] == 'done' and _rows(tmp_path / 'a') == _rows(tmp_path / 'b')
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+  experiment.run(tiny_config(**{'train.epochs': 2}), str(tmp_path / 'a'))
+  latest = tmp_path / 'a' / 'checkpoints' / '16'
+  for f in latest.rglob('*'):
+    if f.is_file() and f.stat().st_size > 0 and 'metadata' not in f.name:
+      f.write_bytes(b'\0' * 7)  # garbage where the array data was
+  result = experiment.run(tiny_config(**{'train.epochs': 3}), str(tmp_path / 'a'))
+  assert result['status'] == 'done'
+  assert (tmp_path / 'a' / 'corrupt_checkpoints' / '16').exists()  # kept aside, not deleted
+  experiment.run(tiny_config(**{'train.epochs': 3}), str(tmp_path / 'b'))
+  assert _rows(tmp_path / 'a') == _rows(tmp_path / 'b')
+
+
+def test_changed_config_on_an_existing_workdir_is_refused(tmp_path):
+  experiment.run(tiny_config(**{'train.epochs': 1}), str(tmp_path))
+  with pytest.raises(WorkdirError, match=r'train\.batch_size: 32 -> 16'):
+    experiment.run(tiny_config(**{'train.epochs': 1, 'train.batch_size': 16}), str(tmp_path))
+  assert workdir_lib.read_status(tmp_path)['status'] == 'done'  # the old record is intact
+
+
+def test_diverged_trials_are_marked_and_the_rest_continue(tmp_path):
+  cfg = tiny_config(**{'trials.num': 1})
+  cfg.arms = {'ok': {'lr': 0.1}, 'boom': {'lr': 1e38}}
+  result = experiment.run(cfg, str(tmp_path))
+  assert result['status'] == 'done'
+  rows = {(r['step'], r['arm']): r for r in _rows(tmp_path)}
+  assert not rows[(16, 'ok')]['diverged'] and rows[(16, 'ok')]['test_loss'] is not None
+  assert rows[(16, 'boom')]['diverged'] and rows[(16, 'boom')]['test_loss'] is None
+  text = (tmp_path / 'metrics.jsonl').read_text()
+  assert 'NaN' not in text and 'Infinity' not in text
+
+
+def test_all_diverged_stops_with_status_diverged(tmp_path):
+  result = experiment.run(tiny_config(**{'optim.lr': 1e38}), str(tmp_path))
+  status = workdir_lib.read_status(tmp_path)
+  assert result['status'] == status['status'] == 'diverged'
+  assert 'optim.lr' in status['message']
+  assert len(_rows(tmp_path)) == 2  # the rows up to the divergence are kept
+
+
+def test_sigterm_checkpoints_and_the_rerun_reaches_the_same_result(tmp_path):
+  overrides = ['--config.train.epochs=150', '--config.train.steps_per_dispatch=1',
+               '--config.train.eval_every=50']
+  cmd = [sys.executable, '-m', 'launch.main', '--config=tests/tiny_config.py',
+         f'--workdir={tmp_path / "a"}', *overrides]
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+  status_file = tmp_path / 'a' / 'status.json'
+  deadline = time.time() + 120
+  while time.time() < deadline:  # wait until training has started (compiled, running)
+    if status_file.exists() and json.loads(status_file.read_text())['status'] == 'running':
+      break
+    time.sleep(0.05)
+  time.sleep(1.0)
+  proc.send_signal(signal.SIGTERM)
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode == 0, out
+  status = json.loads(status_file.read_text())
+  assert status['status'] == 'preempted', out
+  stopped_at = status['step']
+  assert 0 < stopped_at < 1200 and stopped_at % 8 != 0 or stopped_at % 400 != 0
+  resumed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert 'Resuming from step' in resumed.stderr
+  assert workdir_lib.read_status(tmp_path / 'a')['status'] == 'done'
+  reference = subprocess.run([*cmd[:4], f'--workdir={tmp_path / "b"}', *overrides], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+  assert reference.returncode == 0, reference.stderr[-2000:]
+  assert _rows(tmp_path / 'a') == _rows(tmp_path / 'b')
