@@ -20,8 +20,8 @@ Everything is vectorised over inputs (one `np.bincount` per histogram); loops ru
 counts and resamples.
 """
 
-from collections.abc import Sequence
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike

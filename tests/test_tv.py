@@ -74,7 +74,7 @@ def test_equal_distributions_tv_shrinks_like_one_over_sqrt_t():
   # 4x the trials halves the TV; measured 1.99-2.01 over seeds, so +-7.5% is ~5 sigma.
   assert curve.tv[1] / curve.tv[2] == pytest.approx(2.0, rel=0.075)
   # and its value is the sampling bias the normal approximation predicts (within 5% at t >= 50).
-  for t, value in zip((50, 200), curve.tv[1:]):
+  for t, value in zip((50, 200), curve.tv[1:], strict=True):
     assert value == pytest.approx(_expected_tv(probs, t), rel=0.05)
 
 

@@ -1,0 +1,100 @@
+"""Loading a workdir's metrics into per-arm arrays, and the summary statistics the figures draw.
+
+analysis/ only reads workdirs (through the readers of `svag_jax.workdir`); it never trains.
+"""
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from svag_jax import workdir as workdir_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmMetrics:
+  """The metric rows of one arm as arrays.
+
+  Attributes:
+    trials: int [T], the global trial index of each row of the arrays (the row of this trial in
+      the predictions files).
+    epochs: float [E], the evaluation epochs, increasing.
+    values: {metric name: float64 [T, E]}; NaN where a trial had diverged (null in the file) or
+      was not evaluated at that epoch.
+    diverged: bool [T, E], whether the trial had diverged by that evaluation.
+  """
+
+  trials: np.ndarray
+  epochs: np.ndarray
+  values: dict[str, np.ndarray]
+  diverged: np.ndarray
+
+  def at_epoch(self, name: str, epoch: float) -> np.ndarray:
+    """float [T]: metric `name` at the evaluation nearest to `epoch` (NaN for diverged trials)."""
+    return self.values[name][:, int(np.argmin(np.abs(self.epochs - epoch)))]
+
+  def diverged_at(self, epoch: float) -> np.ndarray:
+    """bool [T]: the trials that had diverged by the evaluation nearest to `epoch`."""
+    return self.diverged[:, int(np.argmin(np.abs(self.epochs - epoch)))]
+
+
+_NON_METRICS = ('step', 'epoch', 'trial', 'arm', 'diverged')
+
+
+def load_metrics(workdir: str | os.PathLike) -> dict[str, ArmMetrics]:
+  """Metrics of every arm of a workdir, in the order of the trials (the first arm first).
+
+  Returns:
+    {arm name: ArmMetrics}; the first key is the arm of trial 0 (the reference arm).
+  """
+  rows = workdir_lib.read_metrics(workdir)
+  if not rows:
+    raise ValueError(f'{workdir}/metrics.jsonl has no rows yet: nothing to analyse.')
+  names = [k for k in rows[0] if k not in _NON_METRICS]
+  by_arm: dict[str, list[dict]] = {}
+  for row in sorted(rows, key=lambda r: r['trial']):
+    by_arm.setdefault(row['arm'], []).append(row)
+  result = {}
+  for arm, arm_rows in by_arm.items():
+    trials = np.unique([r['trial'] for r in arm_rows])
+    epochs = np.unique([r['epoch'] for r in arm_rows])
+    t_index = np.searchsorted(trials, [r['trial'] for r in arm_rows])
+    e_index = np.searchsorted(epochs, [r['epoch'] for r in arm_rows])
+    values = {}
+    for name in names:
+      table = np.full((len(trials), len(epochs)), np.nan)
+      table[t_index, e_index] = [np.nan if r.get(name) is None else r[name] for r in arm_rows]
+      values[name] = table
+    diverged = np.zeros((len(trials), len(epochs)), bool)
+    diverged[t_index, e_index] = [bool(r['diverged']) for r in arm_rows]
+    result[arm] = ArmMetrics(trials, epochs, values, diverged)
+  return result
+
+
+def mean_and_band(
+    values: np.ndarray, quantiles: Sequence[float] = (0.1, 0.9)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Mean over trials and a quantile band, ignoring NaN (diverged trials).
+
+  Args:
+    values: float [T, E], one row per trial.
+    quantiles: (low, high) quantiles of the band, in [0, 1].
+
+  Returns:
+    (mean, low, high), each float [E]; NaN at epochs where every trial is NaN.
+  """
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)   # all-NaN columns give NaN, as documented
+    mean = np.nanmean(values, axis=0)
+    low, high = np.nanquantile(values, quantiles, axis=0)
+  return mean, low, high
+
+
+def mean_and_std(values: np.ndarray) -> tuple[float, float, int]:
+  """Mean, standard deviation and count of the finite entries of `values` (any shape)."""
+  finite = np.asarray(values, float)[np.isfinite(values)]
+  if finite.size == 0:
+    return float('nan'), float('nan'), 0
+  return float(finite.mean()), float(finite.std()), int(finite.size)

@@ -1,0 +1,382 @@
+"""Figures and summary of a Fast Equilibrium run (Li, Lyu & Arora 2020, Fig. 3).
+
+    python -m analysis.fast_equilibrium WORKDIR [--out DIR] [--resamples 5] [--seed 0]
+
+writes into WORKDIR/figures (or DIR), each as PNG and PDF:
+  errors.*  train and test error vs epoch per arm: mean over trials, 10-90% quantile band;
+  norms.*   ||w||^2 and effective LR eta / ||w||^2 vs epoch per arm (log scale), same statistics;
+  tv.*      TV between the reference arm (the first arm) and each other arm vs the number of trials
+            per arm, one panel per saved prediction epoch, with both baselines of DESIGN.md §2;
+and prints where they are and a summary: final test error per arm (mean ± std over trials) and, for
+each other arm, TV at the most trials at the last two prediction epochs vs both baselines.
+
+Where the error baseline comes from: the mean `test_accuracy` of each arm's trials in
+metrics.jsonl at the prediction epoch (a prediction epoch is always an evaluation), i.e. exactly the
+error of the saved predictions, without reloading the data set (which may not be at hand where the
+analysis runs, e.g. a full tfds MNIST in Colab). Trials that had diverged by a prediction epoch are
+left out of its TV and of its baselines.
+
+Every function reads the workdir only; nothing here trains. Figures are drawn on the Agg canvas
+(no pyplot state), so the functions work the same from the CLI, a test or a notebook; pass `axes`
+to draw into your own (e.g. pyplot inline) figure.
+"""
+
+import argparse
+import dataclasses
+import math
+import os
+import pathlib
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib import ticker
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis import common
+from svag_jax import tv as tv_lib
+from svag_jax import workdir as workdir_lib
+
+BAND = (0.1, 0.9)            # quantiles of the bands drawn around the means
+FIGURE_FORMATS = ('png', 'pdf')
+PANEL_SIZE = (5.0, 3.6)      # inches, one panel
+
+
+def _new_axes(num: int, max_cols: int = 3) -> np.ndarray:
+  """`num` axes on a fresh Agg figure, at most `max_cols` per row; object array [num]."""
+  cols = min(num, max_cols)
+  rows = math.ceil(num / cols)
+  fig = Figure(figsize=(PANEL_SIZE[0] * cols, PANEL_SIZE[1] * rows), layout='constrained')
+  FigureCanvasAgg(fig)
+  axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+  for ax in axes[num:]:
+    ax.set_visible(False)
+  return axes[:num]
+
+
+def _check_axes(axes: Sequence[Axes] | None, num: int, what: str) -> np.ndarray:
+  if axes is None:
+    return _new_axes(num)
+  axes = np.atleast_1d(np.asarray(axes, dtype=object)).ravel()
+  if len(axes) != num:
+    raise ValueError(f'{what} draws {num} panel(s); got {len(axes)} axes.')
+  return axes
+
+
+def _colors(arms: Sequence[str]) -> dict[str, str]:
+  """A fixed colour per arm, in arm order (matplotlib's default cycle)."""
+  return {arm: f'C{i % 10}' for i, arm in enumerate(arms)}
+
+
+def _schedule_epochs(
+    workdir: str | os.PathLike, metrics: dict[str, common.ArmMetrics]
+) -> list[float]:
+  """Epochs at which any arm's LR or WD changes, from config.json, within the evaluated epochs
+  of `metrics` (empty if config.json cannot be read)."""
+  try:
+    cfg = workdir_lib.read_config(workdir)
+  except (OSError, ValueError):
+    return []
+  optim = cfg.get('optim', {})
+  specs = list(cfg.get('arms', {}).values()) or [{}]
+  epochs = set()
+  for spec in specs:
+    spec = spec if isinstance(spec, dict) else {}
+    for key in ('lr_schedule', 'wd_schedule'):
+      for change in spec.get(key, optim.get(key, ())) or ():
+        if isinstance(change, (list, tuple)) and len(change) == 2:
+          epochs.add(float(change[0]))
+  last = max(float(m.epochs[-1]) for m in metrics.values())
+  return sorted(e for e in epochs if e <= last)
+
+
+class _PlainLogFormatter(ticker.LogFormatter):
+  """Labels the ticks LogFormatter would label, as plain numbers (20, 0.3) not powers of ten."""
+
+  def __call__(self, x: float, pos: int | None = None) -> str:
+    return f'{x:.3g}' if super().__call__(x, pos) else ''
+
+
+def _plain_log_ticks(axis) -> None:
+  axis.set_major_formatter(_PlainLogFormatter())
+  axis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
+def _mark_schedule(ax: Axes, epochs: Sequence[float]) -> None:
+  for e in epochs:
+    ax.axvline(e, color='0.8', linewidth=0.8, zorder=0)
+
+
+def _plot_mean_band(ax: Axes, x: np.ndarray, values: np.ndarray, color: str, label: str) -> None:
+  mean, low, high = common.mean_and_band(values, BAND)
+  ax.plot(x, mean, color=color, label=f'{label} ({values.shape[0]} trials)')
+  ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+
+
+def _band_text() -> str:
+  return f'mean over trials, {BAND[0]:.0%}–{BAND[1]:.0%} band'
+
+
+def plot_errors(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -> np.ndarray:
+  """Train and test error (%) vs epoch per arm: mean over trials with a quantile band.
+
+  Args:
+    workdir: a run's workdir (reads metrics.jsonl and config.json).
+    axes: two Axes (train, test) to draw into; default a new Agg figure.
+
+  Returns:
+    The two Axes (object array [2]); `axes[0].figure` is the figure.
+  """
+  axes = _check_axes(axes, 2, 'plot_errors')
+  metrics = common.load_metrics(workdir)
+  colors, changes = _colors(list(metrics)), _schedule_epochs(workdir, metrics)
+  for ax, split in zip(axes, ('train', 'test'), strict=True):
+    for arm, m in metrics.items():
+      _plot_mean_band(ax, m.epochs, 100 * (1 - m.values[f'{split}_accuracy']), colors[arm], arm)
+    _mark_schedule(ax, changes)
+    ax.set_yscale('log')
+    _plain_log_ticks(ax.yaxis)
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(f'{split} error (%)')
+    ax.set_title(f'{split.capitalize()} error per arm ({_band_text()})', fontsize='medium')
+    ax.legend(fontsize='small')
+  return axes
+
+
+def plot_norms(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -> np.ndarray:
+  """||w||^2 and effective LR eta / ||w||^2 vs epoch per arm (log y): mean and quantile band.
+
+  Args:
+    workdir: a run's workdir.
+    axes: two Axes (norm, effective LR) to draw into; default a new Agg figure.
+
+  Returns:
+    The two Axes (object array [2]).
+  """
+  axes = _check_axes(axes, 2, 'plot_norms')
+  metrics = common.load_metrics(workdir)
+  colors, changes = _colors(list(metrics)), _schedule_epochs(workdir, metrics)
+  panels = (
+      ('w_norm_sq', r'$\|w\|^2$ of the scale-invariant weights', 'Squared weight norm'),
+      ('effective_lr', r'effective LR  $\eta / \|w\|^2$', 'Effective LR'),
+  )
+  for ax, (key, ylabel, title) in zip(axes, panels, strict=True):
+    for arm, m in metrics.items():
+      _plot_mean_band(ax, m.epochs, m.values[key], colors[arm], arm)
+    _mark_schedule(ax, changes)
+    ax.set_yscale('log')
+    _plain_log_ticks(ax.yaxis)
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(ylabel)
+    ax.set_title(f'{title} per arm ({_band_text()})', fontsize='medium')
+    ax.legend(fontsize='small')
+  return axes
+
+
+def tv_curves(
+    workdir: str | os.PathLike, num_resamples: int = 5, seed: int = 0
+) -> dict[float, dict[str, tv_lib.TVCurve]]:
+  """TV vs trials between the reference arm and every other arm, at each saved prediction epoch.
+
+  The reference arm is the arm of trial 0 (the first arm of the config). Trials that had diverged
+  by an epoch are left out there; the error baselines (`error_a`: reference, `error_b`: other arm)
+  are 1 - the mean test accuracy of the same trials from metrics.jsonl.
+
+  Returns:
+    {epoch: {other arm: TVCurve}}, epochs increasing; empty if no predictions were saved.
+  """
+  if not (pathlib.Path(workdir) / 'predictions' / 'trials.json').exists():
+    return {}
+  predictions, trial_arms = workdir_lib.read_predictions(workdir)
+  metrics = common.load_metrics(workdir)
+  arms = list(metrics)
+  if len(arms) < 2:
+    return {}
+  result = {}
+  for epoch, pred in predictions.items():
+    if pred.shape[0] != len(trial_arms):
+      raise ValueError(f'{workdir}: predictions at epoch {epoch:g} have {pred.shape[0]} trials, '
+                       f'predictions/trials.json lists {len(trial_arms)}.')
+    kept, errors = {}, {}
+    for arm, m in metrics.items():
+      ok = ~m.diverged_at(epoch)
+      kept[arm] = np.asarray(pred[np.sort(m.trials[ok])])
+      accuracy = m.at_epoch('test_accuracy', epoch)[ok]
+      errors[arm] = 1 - float(accuracy.mean()) if accuracy.size else float('nan')
+    ref = arms[0]
+    num_classes = int(max((p.max() for p in kept.values() if p.size), default=0)) + 1
+    curves = {}
+    for arm in arms[1:]:
+      if kept[ref].shape[0] and kept[arm].shape[0]:
+        curve = tv_lib.tv_vs_trials(kept[ref], kept[arm], None, num_classes,
+                                    num_resamples=num_resamples, seed=seed)
+        curves[arm] = dataclasses.replace(curve, error_a=errors[ref], error_b=errors[arm])
+    result[epoch] = curves
+  return result
+
+
+def plot_tv(
+    workdir: str | os.PathLike,
+    axes: Sequence[Axes] | None = None,
+    curves: dict[float, dict[str, tv_lib.TVCurve]] | None = None,
+) -> np.ndarray:
+  """TV vs number of trials per arm (log-log), one panel per saved prediction epoch.
+
+  Each panel shows, for every non-reference arm (its colour): TV(reference, arm) with ±1 std over
+  resamples (solid), and the sum of the two arms' mean test errors (dashed, the paper's baseline);
+  and the split-half TV of the reference arm with itself (grey dotted, the finite-sample floor),
+  measured up to t = T_ref / 2 and extended to the largest t by its 1/sqrt(t) law (thin line).
+
+  Args:
+    workdir: a run's workdir with saved predictions.
+    axes: one Axes per prediction epoch; default a new Agg figure.
+    curves: the output of `tv_curves(workdir)`, to reuse it; computed if None.
+
+  Returns:
+    The Axes (object array [number of prediction epochs]).
+  """
+  curves = tv_curves(workdir) if curves is None else curves
+  if not curves:
+    raise ValueError(f'{workdir} has no saved predictions of two or more arms: set '
+                     'train.predictions_at and several config.arms to get TV curves.')
+  arms = list(common.load_metrics(workdir))
+  colors = _colors(arms)
+  axes = _check_axes(axes, len(curves), 'plot_tv')
+  for ax, (epoch, by_arm) in zip(axes, curves.items(), strict=True):
+    floor_drawn = False
+    for arm, c in by_arm.items():
+      ax.errorbar(c.trials, c.tv, yerr=c.tv_std, color=colors[arm], marker='o', markersize=4,
+                  capsize=2, label=f'TV({arms[0]}, {arm})')
+      ax.axhline(c.error_sum, color=colors[arm], linestyle='--', linewidth=1,
+                 label=f'test error {arms[0]} + {arm}')
+      if not floor_drawn and np.isfinite(c.floor).any():
+        ax.plot(c.trials, c.floor, color='0.45', linestyle=':', marker='s', markersize=3,
+                label=f'split-half floor, {arms[0]} vs itself (thin: ∝ 1/√t)')
+        i = int(np.flatnonzero(np.isfinite(c.floor))[-1])
+        t = np.geomspace(c.trials[i], c.trials[-1], 20)
+        ax.plot(t, c.floor[i] * np.sqrt(c.trials[i] / t), color='0.45', linestyle=':',
+                linewidth=0.8)
+        floor_drawn = True
+    ax.set_xscale('log')
+    ax.set_yscale('log', nonpositive='mask')
+    _plain_log_ticks(ax.yaxis)
+    trials = sorted({int(t) for c in by_arm.values() for t in c.trials})
+    ax.xaxis.set_major_locator(ticker.FixedLocator(trials))
+    ax.xaxis.set_major_formatter(ticker.FormatStrFormatter('%d'))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xlabel('trials per arm t')
+    ax.set_ylabel('TV, mean over test inputs')
+    ax.set_title(f'TV of prediction distributions vs trials, epoch {epoch:g}', fontsize='medium')
+    ax.legend(fontsize='small', loc='upper center', bbox_to_anchor=(0.5, -0.16), ncol=2)
+  return axes
+
+
+def _save(axes: np.ndarray, out: pathlib.Path, name: str) -> list[pathlib.Path]:
+  paths = []
+  for fmt in FIGURE_FORMATS:
+    path = out / f'{name}.{fmt}'
+    axes[0].figure.savefig(path, dpi=120)
+    paths.append(path)
+  return paths
+
+
+def make_figures(
+    workdir: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    num_resamples: int = 5,
+    seed: int = 0,
+    curves: dict[float, dict[str, tv_lib.TVCurve]] | None = None,
+) -> list[pathlib.Path]:
+  """Writes errors, norms and (if predictions of 2+ arms exist) tv figures as PNG and PDF.
+
+  Args:
+    workdir: a run's workdir.
+    out: output folder; default WORKDIR/figures (created if missing).
+    num_resamples, seed: of the TV subsampling (`svag_jax.tv.tv_vs_trials`).
+    curves: precomputed `tv_curves(workdir, ...)`, to reuse them.
+
+  Returns:
+    The paths written.
+  """
+  out = pathlib.Path(workdir) / 'figures' if out is None else pathlib.Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  paths = _save(plot_errors(workdir), out, 'errors') + _save(plot_norms(workdir), out, 'norms')
+  curves = tv_curves(workdir, num_resamples, seed) if curves is None else curves
+  if curves:
+    paths += _save(plot_tv(workdir, curves=curves), out, 'tv')
+  return paths
+
+
+def _percent(mean: float, std: float) -> str:
+  return f'{100 * mean:.2f}% ± {100 * std:.2f}%'
+
+
+def summary(
+    workdir: str | os.PathLike,
+    curves: dict[float, dict[str, tv_lib.TVCurve]] | None = None,
+    num_epochs: int = 2,
+) -> list[str]:
+  """One line per arm (final test error, mean ± std over trials) and one per non-reference arm
+  (TV at the most trials at the last `num_epochs` prediction epochs vs both baselines).
+
+  The floor is measured at the largest t with two disjoint halves (t <= T_ref / 2); the line also
+  gives its 1/sqrt(t) extrapolation to the t of the TV, which is what TV would read if the two
+  arms' distributions were equal.
+  """
+  metrics = common.load_metrics(workdir)
+  lines = []
+  for arm, m in metrics.items():
+    error = 1 - m.values['test_accuracy'][:, -1]
+    mean, std, n = common.mean_and_std(error)
+    diverged = int(m.diverged[:, -1].sum())
+    lines.append(f'{arm}: final test error (epoch {m.epochs[-1]:g}) {_percent(mean, std)} over '
+                 f'{n} trials' + (f' ({diverged} diverged)' if diverged else ''))
+  curves = tv_curves(workdir) if curves is None else curves
+  if not curves:
+    lines.append('TV: no predictions of two or more arms saved (train.predictions_at).')
+    return lines
+  ref, last = list(metrics)[0], list(curves)[-num_epochs:]
+  for arm in list(metrics)[1:]:
+    parts = []
+    for epoch in last:
+      c = curves[epoch].get(arm)
+      if c is None:
+        continue
+      part = f'epoch {epoch:g}: {c.tv[-1]:.4f} at t={c.trials[-1]} [error sum {c.error_sum:.4f}'
+      has_floor = np.isfinite(c.floor)
+      if has_floor.any():
+        i = int(np.flatnonzero(has_floor)[-1])
+        at_t = c.floor[i] * math.sqrt(c.trials[i] / c.trials[-1])
+        part += f', floor {c.floor[i]:.4f} at t={c.trials[i]} (~{at_t:.4f} at t={c.trials[-1]})'
+      parts.append(part + ']')
+    lines.append(f'TV({ref}, {arm}): ' + ('; '.join(parts) if parts else 'no surviving trials'))
+  return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(
+      prog='python -m analysis.fast_equilibrium', description=__doc__.split('\n\n')[0])
+  parser.add_argument('workdir', help='workdir of a Fast Equilibrium run')
+  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
+  parser.add_argument('--resamples', type=int, default=5, help='TV resamples per trial count')
+  parser.add_argument('--seed', type=int, default=0, help='seed of the TV subsampling')
+  args = parser.parse_args(argv)
+  if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
+    parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')
+  curves = tv_curves(args.workdir, args.resamples, args.seed)
+  paths = make_figures(args.workdir, args.out, curves=curves)
+  try:
+    status = workdir_lib.read_status(args.workdir)['status']
+  except (OSError, ValueError, KeyError):
+    status = 'unknown'
+  names = ', '.join(sorted({p.stem for p in paths}))
+  print(f'Figures ({names}; {"/".join(FIGURE_FORMATS)}) in {paths[0].parent} '
+        f'(run status: {status})')
+  print('\n'.join(summary(args.workdir, curves)))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
