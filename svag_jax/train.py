@@ -143,15 +143,27 @@ class Trainer:
         schedules=schedules,
     )
 
-  def batch_indices(self, key: jax.Array, step: jax.Array) -> jax.Array:
-    """Indices [B] of the examples of step `step` for a trial whose data key is `key`."""
+  def epoch_permutation(self, key: jax.Array, epoch: jax.Array) -> jax.Array:
+    """The order int32 [N] in which a trial with data key `key` visits the examples in `epoch`."""
+    return jax.random.permutation(
+        jax.random.fold_in(jax.random.fold_in(key, STREAM_SHUFFLE), epoch), self.num_train)
+
+  def batch_indices(
+      self, key: jax.Array, step: jax.Array, perms: jax.Array | None = None,
+      first_epoch: jax.Array | None = None,
+  ) -> jax.Array:
+    """Indices [B] of the examples of step `step` for a trial whose data key is `key`.
+
+    With 'shuffle' sampling, `perms` [E, N] may hold the permutations of epochs
+    first_epoch .. first_epoch + E - 1 (computed once per dispatch: a permutation is a sort of N
+    keys, the most expensive part of a small net's step if done every step).
+    """
     n, b = self.num_train, self.batch_size
     if self.sampling == 'replacement':
       return jax.random.randint(jax.random.fold_in(jax.random.fold_in(key, STREAM_BATCH), step),
                                 (b,), 0, n)
     epoch, pos = step // self.steps_per_epoch, step % self.steps_per_epoch
-    perm = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, STREAM_SHUFFLE),
-                                                     epoch), n)
+    perm = self.epoch_permutation(key, epoch) if perms is None else perms[epoch - first_epoch]
     return jax.lax.dynamic_slice_in_dim(perm, pos * b, b)
 
   def loss(self, params, state: TrainState, images, labels, train: bool):
@@ -162,9 +174,15 @@ class Trainer:
       return cross_entropy(logits, labels).mean(), updates.get('batch_stats', {})
     return cross_entropy(self.model.apply(variables, images, train=False), labels).mean(), None
 
-  def train_step(self, state: TrainState, data: TrainData) -> tuple[TrainState, jax.Array]:
-    """One SGD step of one trial. Returns the new state and the batch loss (float32 scalar)."""
-    idx = self.batch_indices(state.key, state.step)
+  def train_step(
+      self, state: TrainState, data: TrainData, idx: jax.Array | None = None
+  ) -> tuple[TrainState, jax.Array]:
+    """One SGD step of one trial on the examples `idx` [B] (default: the trial's own sampling).
+
+    Returns the new state and the batch loss (float32 scalar).
+    """
+    if idx is None:
+      idx = self.batch_indices(state.key, state.step)
     images = normalize(data.images[idx], data.mean, data.std)
     (loss, batch_stats), grads = jax.value_and_grad(self.loss, has_aux=True)(
         state.params, state, images, data.labels[idx], True
@@ -183,9 +201,20 @@ class Trainer:
   def train_steps(
       self, state: TrainState, data: TrainData, num_steps: int
   ) -> tuple[TrainState, jax.Array]:
-    """`num_steps` steps in one program; returns the state and the sum of the batch losses."""
+    """`num_steps` steps in one program; returns the state and the sum of the batch losses.
+
+    Same numbers as `num_steps` calls of `train_step`: only the epoch permutations are computed
+    once per call (for the at most 1 + ceil((num_steps - 1) / steps_per_epoch) epochs spanned).
+    """
+    perms = first_epoch = None
+    if self.sampling == 'shuffle':
+      first_epoch = state.step // self.steps_per_epoch
+      num_epochs = 1 + -(-(num_steps - 1) // self.steps_per_epoch)
+      perms = jnp.stack([self.epoch_permutation(state.key, first_epoch + j)
+                         for j in range(num_epochs)])
+
     def body(s, _):
-      return self.train_step(s, data)
+      return self.train_step(s, data, self.batch_indices(s.key, s.step, perms, first_epoch))
 
     unroll = num_steps if self.unroll else 1
     state, losses = jax.lax.scan(body, state, None, length=num_steps, unroll=unroll)
