@@ -17,15 +17,16 @@ The loss interface (`LossFn`), shared with the G/N estimators of `svag_jax/metri
   - model_aux: the model state the pass changed, e.g. `{'batch_stats': ...}` of a BatchNorm net in
     training mode; an EMPTY pytree (`{}`, `None`, `()`) for a batch-independent net. The full-batch
     oracles use this to refuse batch-dependent models.
-  - `loss_fn` must be the data loss only: WD is a separate transform (`optim.add_coupled_weight_decay`).
+  - `loss_fn` must be the data loss only: WD is a separate transform
+    (`optim.add_coupled_weight_decay`).
 
 Oracles (Li, Malladi & Arora 2021, "On the validity of modeling SGD with SDEs"):
   - `sgd`:  grad L(w; gamma), one batch gamma of size B.
   - `svag`: grad L(w; gamma_1), grad L(w; gamma_2) for two independent batches of size B, each in
     its own forward pass (a BatchNorm net normalises each with its own statistics), stacked on a new
     leading axis of size 2 for `optim.svag(l)` to combine (Section 4).
-  - `ngd`:  grad L(w) + eps, eps ~ N(0, Sigma_1 / B), exactly, from Gaussian per-example loss weights
-    over a fixed subset of N examples (the noisy GD of Fig. 1); see `ngd` for the derivation.
+  - `ngd`:  grad L(w) + eps, eps ~ N(0, Sigma_1 / B), exactly, from Gaussian per-example loss
+    weights over a fixed subset of N examples (the noisy GD of Fig. 1); derivation in `ngd`.
   - `gd`:   grad L(w), the full-batch gradient over the same subset.
 The full-batch oracles run over the subset in chunks of `chunk_size` examples (a `lax.scan` that
 sums the chunks' gradients), so memory is that of one chunk, not of N examples.

@@ -1,5 +1,5 @@
-"""Closed forms of the two papers: LSR critical batch, SDE-validity test, equilibrium norm, stationary
-effective LR.
+"""Closed forms of the two papers: LSR critical batch, SDE-validity test, equilibrium norm,
+stationary effective LR.
 
 All functions are plain arithmetic: they take Python floats, NumPy or JAX arrays (elementwise, e.g.
 one value per trial) and work under jit.

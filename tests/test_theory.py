@@ -1,0 +1,135 @@
+"""Closed forms on hand values, and the SGD equilibrium of a scale-invariant toy:
+(2 - eta lambda) lambda R = eta (G + N) (Li, Malladi & Arora 2021, eq. 10-11) and the stationary
+effective LR sqrt(2 lambda_e) / sigma (Li, Lyu & Arora 2020, Lemma 5.2).
+
+Toy: l_i(w) = (x_i.w / ||w|| - y_i)^2 / 2 on N = 16 fixed examples in d = 4 (exactly scale
+invariant), SGD with coupled WD (optim.sgd) on batches of B = 2 drawn with replacement
+(oracles.sgd), 32 vmapped trials. At every step G(w) = ||grad L(w)||^2 and
+N(w) = Tr Sigma_1(w) / B are computed exactly from per-example gradients, so the only randomness
+left is the trajectory. The relation is checked on the second half of the run (from 20 to 300
+multiples of 1/(eta lambda) after the start, far past the O(1/(eta lambda)) relaxation), averaged
+over time and trials; tolerance 5 SE, SE = std over the 32 independent trials of each trial's
+time-mean residual / sqrt(32). Power checks: dropping the -eta lambda term (where
+eta lambda >= 0.1), or N, is off by > 8 SE.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from svag_jax import optim, oracles, theory
+
+N, D, B, TRIALS = 16, 4, 2, 32
+
+
+def test_lsr_critical_batch():
+  assert theory.lsr_critical_batch(3.0, 128) == pytest.approx(2 * 4 * 128)
+  assert theory.lsr_critical_batch(3.0, 128, c2=1.5) == pytest.approx(768)
+  np.testing.assert_allclose(theory.lsr_critical_batch(np.array([0.0, 1.0]), 64), [128, 256])
+  assert float(jax.jit(theory.lsr_critical_batch)(jnp.float32(0.5), 100)) == pytest.approx(300)
+  with pytest.raises(ValueError, match='> 1'):
+    theory.lsr_critical_batch(1.0, 128, c2=1.0)
+
+
+def test_sde_approximation_fails():
+  # C^2 = 2: threshold 1/(2 - 1) = 1; C^2 = 5: threshold 1/4
+  np.testing.assert_array_equal(theory.sde_approximation_fails(np.array([0.5, 0.999, 1.0, 3.0])),
+                                [True, True, False, False])
+  assert theory.sde_approximation_fails(0.2, c2=5.0)
+  assert not theory.sde_approximation_fails(0.3, c2=5.0)
+
+
+def test_equilibrium_and_stationary_hand_values():
+  # (2 - 0.05) * 0.5 * 2 = 1.95 = 0.1 * (10 + 9.5)
+  assert theory.equilibrium_residual(0.1, 0.5, 2.0, 10.0, 9.5) == pytest.approx(0.0, abs=1e-12)
+  assert theory.equilibrium_residual(0.1, 0.5, 3.0, 10.0, 9.5) == pytest.approx(0.975)
+  assert theory.stationary_effective_lr(0.02, 4.0) == pytest.approx(0.1)
+  # equilibrium_sq_norm solves the relation with G, N scaling as 1/R
+  r = theory.equilibrium_sq_norm(0.3, 0.2, 5.0)
+  assert theory.equilibrium_residual(0.3, 0.2, r, 2.0 / r, 3.0 / r) == pytest.approx(0, abs=1e-12)
+  # and to first order in lambda_e its effective LR is the stationary one
+  lr, wd = 1e-3, 1e-3
+  assert lr / theory.equilibrium_sq_norm(lr, wd, 5.0) == pytest.approx(
+      theory.stationary_effective_lr(lr * wd, 5.0), rel=1e-6)
+
+
+def _data():
+  rng = np.random.default_rng(0)
+  return (jnp.asarray(rng.normal(size=(N, D)), jnp.float32),
+          jnp.asarray(rng.choice([-1.0, 1.0], size=N), jnp.float32))
+
+
+def _per_example(w, x, y):
+  return 0.5 * jnp.square(x @ w / jnp.linalg.norm(w) - y)
+
+
+def _loss_fn(params, x, y, weights=None):
+  losses = _per_example(params['w'], x, y)
+  return (jnp.mean(losses) if weights is None else jnp.sum(weights * losses)), {}
+
+
+@functools.cache
+def _run(lr, wd, steps):
+  """R_k = ||w_k||^2, G(w_k), N(w_k) and <grad L(w_k), w_k> / (|grad| |w|): [TRIALS, steps]."""
+  x, y = _data()
+  tx = optim.sgd(lr, wd)
+
+  def exact_g_n(w):
+    g = jax.vmap(jax.grad(lambda w, xi, yi: _per_example(w, xi[None], yi[None])[0]),
+                 (None, 0, 0))(w, x, y)
+    mean = g.mean(0)
+    cos = jnp.vdot(mean, w) / (jnp.linalg.norm(mean) * jnp.linalg.norm(w))
+    return jnp.sum(jnp.square(mean)), jnp.sum(jnp.square(g - mean)) / N / B, cos
+
+  def trial(key):
+    params = {'w': jax.random.normal(jax.random.fold_in(key, 0), (D,))}
+
+    def body(carry, step):
+      params, opt_state = carry
+      idx = jax.random.randint(jax.random.fold_in(key, step + 1), (B,), 0, N)
+      grads, _ = oracles.sgd(_loss_fn, params, x[idx], y[idx])
+      updates, opt_state = tx.update(grads, opt_state, params)
+      g, n, cos = exact_g_n(params['w'])
+      new = jax.tree.map(jnp.add, params, updates)
+      return (new, opt_state), (jnp.sum(jnp.square(params['w'])), g, n, cos)
+
+    _, out = jax.lax.scan(body, (params, tx.init(params)), jnp.arange(steps))
+    return out
+
+  keys = jax.random.split(jax.random.key(0), TRIALS)
+  return tuple(np.asarray(a, np.float64) for a in jax.jit(jax.vmap(trial))(keys))
+
+
+@pytest.mark.parametrize('lr,wd,steps', [(1.0, 0.3, 2000), (0.05, 0.2, 4000)])
+def test_sgd_equilibrium_norm_relation(lr, wd, steps):
+  r, g, n, cos = _run(lr, wd, steps)
+  assert np.abs(cos).max() < 1e-4  # the toy is scale invariant: <grad L, w> = 0
+  tail = slice(steps // 2, None)
+  per_trial = theory.equilibrium_residual(lr, wd, r, g, n)[:, tail].mean(1)
+  se = per_trial.std(ddof=1) / np.sqrt(TRIALS)
+  assert abs(per_trial.mean()) < 5 * se, (per_trial.mean(), se)
+  scale = np.mean(lr * (g + n)[:, tail])
+  assert abs(per_trial.mean()) < 0.02 * scale  # and small in relative terms
+  # power: the relation without -eta lambda (2 lambda R = eta (G + N)) or without N is rejected
+  without_lr_wd = (2 * wd * r - lr * (g + n))[:, tail].mean()
+  without_noise = ((2 - lr * wd) * wd * r - lr * g)[:, tail].mean()
+  if lr * wd >= 0.1:  # the -eta lambda term is only resolvable when eta lambda is not small
+    assert abs(without_lr_wd) > 8 * se
+  assert abs(without_noise) > 8 * se
+
+
+def test_stationary_effective_lr():
+  """At lambda_e = 0.01 the equilibrium effective LR eta / ||w||^2 (mean over the tail and trials)
+  matches sqrt(2 lambda_e) / sigma, sigma^2 = E (G + N) ||w||^2 (the squared gradient norm at unit
+  weight norm), to 3%: Lemma 5.2 is first order in lambda_e (here (2 - lambda_e)/2 alone is 0.25%);
+  a missing factor 2 would be off by 29%."""
+  lr, wd, steps = 0.05, 0.2, 4000
+  r, g, n, _ = _run(lr, wd, steps)
+  tail = slice(steps // 2, None)
+  sigma2 = np.mean(((g + n) * r)[:, tail])
+  effective = np.mean(lr / r[:, tail])
+  assert effective == pytest.approx(theory.stationary_effective_lr(lr * wd, sigma2), rel=0.03)
+  assert np.mean(r[:, tail]) == pytest.approx(theory.equilibrium_sq_norm(lr, wd, sigma2), rel=0.03)
