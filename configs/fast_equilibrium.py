@@ -24,7 +24,8 @@ BatchNorm, not the CNN, chosen by measurement (benchmarks/trials.py; ../shared/E
 this 2-core CPU a CNN trial trains ~700 img/s and vmapped convs are slower still, so 192 CNN
 trials could not train long enough in 15 minutes, while 192 vmapped MLP trials at batch 32 run
 ~10 steps/s (~65k img/s in all). Batch 32 gives 125 steps per epoch; the paper's 40 epochs become
-6 CPU epochs (750 steps), i.e. 7.5 x 1/(eta*lambda) = 7.5 x 100 steps at the common intrinsic LR 0.01
+6 CPU epochs (750 steps), i.e. 7.5 x 1/(eta*lambda) = 7.5 x 100 steps at the common intrinsic
+LR 0.01
 and 30 x 1/(eta*lambda) in the first phase of the decay arms, so each phase has time to equilibrate.
 Schedule: decays at 6 and 12, switch at 18, end at 30 epochs (3,750 steps); predictions at 18 and
 30. Data order: a new permutation per epoch (dispatches of one epoch, rolled scan: no convs).
@@ -80,7 +81,7 @@ def get_config(arg: str | None = None):
     c.data.name = 'mnist'
     c.model.name = 'cnn'
     c.model.widths = (32, 64, 64)
-    c.model.init_scale = 0.577  # PyTorch's default conv init (std 1/sqrt(3 fan_in)), as in the paper
+    c.model.init_scale = 0.577  # PyTorch's default conv init, std 1/sqrt(3 fan_in), as in the paper
     c.arms = arms()
     c.trials.num = 500
     c.trials.vmap_chunk = 250

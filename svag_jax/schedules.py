@@ -1,9 +1,9 @@
 """Piecewise-constant LR and WD schedules as data.
 
 A schedule is given in epochs as `(initial value, ((epoch, factor), ...))`: at each listed epoch the
-value is multiplied by `factor` (cumulatively; factor 0 switches the value off). It is converted once,
-on the host, into arrays over optimizer steps, so that trials with different schedules are just
-different inputs of one compiled program (the arms of the Fast Equilibrium experiment).
+value is multiplied by `factor` (cumulatively; factor 0 switches the value off). It is converted
+once, on the host, into arrays over optimizer steps, so that trials with different schedules are
+just different inputs of one compiled program (the arms of the Fast Equilibrium experiment).
 """
 
 from collections.abc import Sequence

@@ -1,5 +1,6 @@
 """Test setup: 4 fake CPU devices (set before JAX starts) and small shared fixtures."""
 
+import contextlib
 import os
 
 os.environ['XLA_FLAGS'] = (
@@ -37,6 +38,18 @@ def tiny_config(**overrides):
   return c
 
 
+@contextlib.contextmanager
+def most_optimizations_disabled():
+  """Skip most XLA optimisations: for tests whose cost is compiling tiny programs."""
+  previous = jax.config.read('jax_disable_most_optimizations')
+  jax.config.update('jax_disable_most_optimizations', True)
+  try:
+    yield
+  finally:
+    jax.config.update('jax_disable_most_optimizations', previous)
+
+
 @pytest.fixture
-def cpu_devices():
-  return jax.devices()
+def fast_compiles():
+  with most_optimizations_disabled():
+    yield

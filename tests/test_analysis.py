@@ -6,7 +6,6 @@ import subprocess
 import sys
 import warnings
 
-import jax
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -15,7 +14,7 @@ from analysis import common
 from analysis import fast_equilibrium as fe
 from svag_jax import experiment, tv
 from svag_jax import workdir as workdir_lib
-from tests.conftest import tiny_config
+from tests.conftest import most_optimizations_disabled, tiny_config
 
 TRIALS_PER_ARM = 4
 ARMS = {'Const': {'lr': 0.1}, 'LR-decay': {'lr': 0.4, 'lr_schedule': ((1, 0.5),)}}
@@ -31,12 +30,8 @@ def make_tiny_workdir(path: pathlib.Path) -> pathlib.Path:
       'trials.vmap_chunk': 0, 'train.steps_per_dispatch': 8, 'train.predictions_at': (1, 2),
   })
   config.arms = ARMS
-  previous = jax.config.read('jax_disable_most_optimizations')
-  jax.config.update('jax_disable_most_optimizations', True)
-  try:
+  with most_optimizations_disabled():
     result = experiment.run(config, str(path))
-  finally:
-    jax.config.update('jax_disable_most_optimizations', previous)
   assert result['status'] == 'done', result
   return path
 

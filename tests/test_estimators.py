@@ -14,21 +14,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from svag_jax import metrics, models, schedules
 from svag_jax import config as config_lib
+from svag_jax import metrics, models, schedules
 from svag_jax.train import TrainData, Trainer, normalize
 
 N, D, B = 8, 3, 4
 R = 1 << 15  # independent estimates
 
 
-@pytest.fixture
-def fast_compiles():
-  """Skip most XLA optimisations for tests whose cost is compiling tiny programs (restored after)."""
-  previous = jax.config.read('jax_disable_most_optimizations')
-  jax.config.update('jax_disable_most_optimizations', True)
-  yield
-  jax.config.update('jax_disable_most_optimizations', previous)
 
 
 def _problem(near_optimum):

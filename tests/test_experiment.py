@@ -1,7 +1,6 @@
 """End to end: the run record, resume (bitwise), preemption, corrupt checkpoints, divergence."""
 
 import json
-import os
 import pathlib
 import signal
 import subprocess
@@ -11,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from svag_jax import experiment, workdir as workdir_lib
+from svag_jax import experiment
+from svag_jax import workdir as workdir_lib
 from svag_jax.workdir import WorkdirError
 from tests.conftest import tiny_config
 

@@ -1,4 +1,4 @@
-"""Every model x norm is scale invariant in its trainable weights: L(c w) = L(w), <grad L, w> = 0."""
+"""Every model x norm is scale invariant in its trainable weights: L(cw) = L(w), <grad L, w> = 0."""
 
 import itertools
 
@@ -8,7 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from svag_jax import config as config_lib, models
+from svag_jax import config as config_lib
+from svag_jax import models
 from svag_jax.metrics import tree_sq_norm
 
 CASES = list(itertools.product(['cnn', 'mlp'], ['batch', 'group', 'layer']))

@@ -13,25 +13,18 @@ grad L grad L^T / B of uncentred weights, would exceed 8 SE.
 import functools
 
 import jax
-from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.flatten_util import ravel_pytree
 
-from svag_jax import models, oracles
 from svag_jax import config as config_lib
+from svag_jax import models, oracles
 
 N, B = 16, 4
 M = 1 << 15  # NGD draws
 
 
-@pytest.fixture
-def fast_compiles():
-  """Skip most XLA optimisations for tests whose cost is compiling tiny programs (restored after)."""
-  previous = jax.config.read('jax_disable_most_optimizations')
-  jax.config.update('jax_disable_most_optimizations', True)
-  yield
-  jax.config.update('jax_disable_most_optimizations', previous)
 
 
 def _linear():

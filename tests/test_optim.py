@@ -45,7 +45,8 @@ def test_schedules_switch_at_boundaries():
   np.testing.assert_allclose(lr.values, [0.4, 0.2, 0.1])
   got = [float(schedules.value_at(lr, jnp.int32(s))) for s in (0, 19, 20, 39, 40, 1000)]
   np.testing.assert_allclose(got, [0.4, 0.4, 0.2, 0.2, 0.1, 0.1], rtol=1e-7)
-  tx = optim.sgd(functools.partial(schedules.value_at, lr), functools.partial(schedules.value_at, wd))
+  tx = optim.sgd(functools.partial(schedules.value_at, lr),
+                 functools.partial(schedules.value_at, wd))
   state, w = tx.init(PARAMS), PARAMS
   zero = jax.tree.map(jnp.zeros_like, GRADS)
   for step in range(31):

@@ -24,8 +24,8 @@ import numpy as np
 import optax
 import pytest
 
-from svag_jax import models, optim, oracles, schedules
 from svag_jax import config as config_lib
+from svag_jax import models, optim, oracles, schedules
 from svag_jax.train import TrainData, Trainer, normalize
 
 N, D, B, ETA = 8, 3, 4, 0.2

@@ -3,8 +3,8 @@ trials, state structure / shapes / dtypes stable across updates, updates keep th
 no retracing; plus the noise moments of add_isotropic_noise, checked statistically.
 """
 
-from collections.abc import Callable
 import functools
+from collections.abc import Callable
 
 import chex
 import jax
@@ -14,18 +14,16 @@ import optax
 import pytest
 
 from svag_jax import optim
+from tests.conftest import most_optimizations_disabled
 
 KEY = jax.random.key(42)
 
 
 @pytest.fixture(autouse=True, scope='module')
 def _fast_compiles():
-  """These programs are tiny and XLA's optimisation passes dominate their cost (seconds each on a
-  loaded 2-core CPU): skip them here, restoring the setting for other modules."""
-  previous = jax.config.read('jax_disable_most_optimizations')
-  jax.config.update('jax_disable_most_optimizations', True)
-  yield
-  jax.config.update('jax_disable_most_optimizations', previous)
+  """These programs are tiny and XLA's optimisation passes dominate their cost."""
+  with most_optimizations_disabled():
+    yield
 
 
 def _wd_schedule(count):

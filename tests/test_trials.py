@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding
 
-from svag_jax import data as data_lib, models, schedules, train, trials
+from svag_jax import data as data_lib
+from svag_jax import models, schedules, train, trials
 from tests.conftest import tiny_config
 
 T, STEPS = 4, 6

@@ -1,29 +1,24 @@
 """The scale-invariant CNN of the 2020 paper's MNIST experiments ("simple 4-layer CNN")."""
 
-from collections.abc import Sequence
-
 import flax.linen as nn
 import jax
 
-from svag_jax.models.layers import FixedDense, NormFactory, weight_init
+from svag_jax.models.layers import FixedDense, ScaleInvariantNet, weight_init
 
 
-class CNN(nn.Module):
+class CNN(ScaleInvariantNet):
   """conv3x3 -> norm -> ReLU blocks (2x2 max pool between blocks), flatten, fixed head.
 
   Convolutions have no bias and norms no affine, so the loss is invariant to scaling the conv
   weights; the linear head is fixed. Input: float [B, H, W, C]; output: logits [B, num_classes].
   """
 
-  widths: Sequence[int]
-  num_classes: int
-  norm: NormFactory
-  init_scale: float = 1.0
-
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     for i, width in enumerate(self.widths):
-      x = nn.Conv(width, (3, 3), padding='SAME', use_bias=False, kernel_init=weight_init(self.init_scale))(x)
+      conv = nn.Conv(width, (3, 3), padding='SAME', use_bias=False,
+                     kernel_init=weight_init(self.init_scale))
+      x = conv(x)
       x = nn.relu(self.norm(train)(x))
       if i < len(self.widths) - 1:
         x = nn.max_pool(x, (2, 2), strides=(2, 2))

@@ -6,7 +6,7 @@ last linear layer is fixed (random, never trained). Its weights live in the 'fro
 they are not in 'params' and no optimizer ever sees them.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -60,3 +60,19 @@ class FixedDense(nn.Module):
         'frozen', 'kernel', lambda: nn.initializers.lecun_normal()(self.make_rng('params'), shape)
     )
     return jnp.dot(x, kernel.value)
+
+
+class ScaleInvariantNet(nn.Module):
+  """Fields shared by the scale-invariant models: `(x, train) -> logits`.
+
+  Attributes:
+    widths: channels (conv) or units (dense) of each weight layer, each followed by `norm`.
+    num_classes: outputs of the fixed head.
+    norm: `norm_factory(...)`, a normalization without trainable affine.
+    init_scale: multiplies the LeCun-normal std of every trainable weight (`weight_init`).
+  """
+
+  widths: Sequence[int]
+  num_classes: int
+  norm: NormFactory
+  init_scale: float = 1.0

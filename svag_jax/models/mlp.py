@@ -1,23 +1,16 @@
 """A scale-invariant MLP: the natural model for many-trial runs on a CPU (vmapped matmuls batch)."""
 
-from collections.abc import Sequence
-
 import flax.linen as nn
 import jax
 
-from svag_jax.models.layers import FixedDense, NormFactory, weight_init
+from svag_jax.models.layers import FixedDense, ScaleInvariantNet, weight_init
 
 
-class MLP(nn.Module):
+class MLP(ScaleInvariantNet):
   """dense -> norm -> ReLU blocks (no biases, no affine) and a fixed linear head.
 
   Input: float [B, ...] (flattened); output: logits [B, num_classes].
   """
-
-  widths: Sequence[int]
-  num_classes: int
-  norm: NormFactory
-  init_scale: float = 1.0
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
