@@ -5,10 +5,10 @@ depends on the data set (batch size vs training-set size). Both raise `ConfigErr
 names the field, the bad value and what would fix it.
 """
 
-from collections.abc import Mapping, Sequence
 import dataclasses
 import difflib
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ml_collections
@@ -17,6 +17,8 @@ DATA_SOURCES = ('mnist5k', 'tfds', 'synthetic')
 MODELS = ('cnn', 'mlp')
 NORMS = ('batch', 'group', 'layer')
 SAMPLING = ('shuffle', 'replacement')
+ORACLES = ('sgd', 'svag', 'ngd', 'gd')
+BATCH_INDEPENDENT_NORMS = ('group', 'layer')
 ARM_FIELDS = ('lr', 'wd', 'lr_schedule', 'wd_schedule')
 
 
@@ -72,6 +74,14 @@ def defaults() -> ml_collections.ConfigDict:
   c.optim.lr_schedule = ()
   c.optim.wd_schedule = ()
   c.optim.momentum = 0.0         # heavy ball, PyTorch convention: v = beta v + g; w -= lr v
+  # The gradient oracle (Li, Malladi & Arora 2021): 'sgd' (one batch of B), 'svag' (two batches,
+  # combined with amplification svag_l, LR / svag_l, svag_l x the steps), 'ngd' (full-batch
+  # gradient + covariance-matched Gaussian noise), 'gd' (full-batch gradient). ngd/gd use the whole
+  # training set (fix a subset with data.num_train) in chunks of chunk_size examples.
+  c.optim.oracle = 'sgd'
+  c.optim.svag_l = 1             # SVAG amplification l (int >= 1; 1 = SGD bit for bit)
+  c.optim.noise_scale = 0.0      # std of isotropic Gaussian noise added to the gradient (0 = off)
+  c.optim.chunk_size = 500       # examples per forward/backward pass of the full-batch oracles
 
   # Arms: named groups of trials that differ only in their schedules, all trained by ONE compiled
   # program. Each arm is a dict with any of {lr, wd, lr_schedule, wd_schedule}; missing fields come
@@ -91,6 +101,13 @@ def defaults() -> ml_collections.ConfigDict:
   c.trials = ml_collections.ConfigDict()
   c.trials.num = 1               # trials per arm
   c.trials.vmap_chunk = 0        # trials vmapped per call: 0 = all (GPU/TPU default), 1 = loop
+
+  # Gradient signal/noise estimates G = ||grad L||^2, N = Tr Sigma_B, NSR = N / G at the training
+  # batch size B, from gn_batches independent batches (with replacement), no WD, BatchNorm stats
+  # untouched; every gn_every epochs (rounded to evaluations; 0 = off).
+  c.metrics = ml_collections.ConfigDict()
+  c.metrics.gn_every = 0.0
+  c.metrics.gn_batches = 8
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every = 1.0       # epochs between checkpoints (rounded to evaluations)
@@ -195,6 +212,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _positive('model.init_scale', m.init_scale)
   if not 0 <= o.momentum < 1:
     _fail('optim.momentum', o.momentum, 'must be in [0, 1)')
+  _choice('optim.oracle', o.oracle, ORACLES)
+  _positive('optim.svag_l', o.svag_l, integer=True)
+  if o.svag_l != 1 and o.oracle != 'svag':
+    _fail('optim.svag_l', o.svag_l, f'only the svag oracle amplifies; optim.oracle is {o.oracle!r}')
+  if o.oracle == 'svag' and o.momentum:
+    _fail('optim.momentum', o.momentum, 'SVAG (Lemma 4.7) is for plain SGD: set it to 0')
+  if o.oracle in ('ngd', 'gd') and m.norm not in BATCH_INDEPENDENT_NORMS:
+    _fail('model.norm', m.norm, f'the {o.oracle} oracle needs per-example losses independent '
+          f'of the batch: use one of {", ".join(BATCH_INDEPENDENT_NORMS)}')
+  _positive('optim.noise_scale', o.noise_scale, allow_zero=True)
+  _positive('optim.chunk_size', o.chunk_size, integer=True)
+  _positive('metrics.gn_every', config.metrics.gn_every, allow_zero=True)
+  _positive('metrics.gn_batches', config.metrics.gn_batches, integer=True)
+  if config.metrics.gn_batches < 2:
+    _fail('metrics.gn_batches', config.metrics.gn_batches, 'G/N estimates need K >= 2 batches')
   arms(config)
   _positive('train.batch_size', t.batch_size, integer=True)
   _positive('train.epochs', t.epochs)

@@ -15,10 +15,10 @@ import math
 import signal
 import time
 
-from absl import logging
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
@@ -32,6 +32,9 @@ METRIC_KEYS = (
     'train_step_loss', 'train_loss', 'train_accuracy', 'test_loss', 'test_accuracy',
     'lr', 'wd', 'w_norm_sq', 'effective_lr', 'intrinsic_lr',
 )
+# Gradient signal/noise estimates (config.metrics): null in the rows of evals without one, and
+# where the estimate is not finite (NSR when Ĝ = 0).
+GN_KEYS = ('G', 'N', 'NSR')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +46,12 @@ class Plan:
   eval_steps: tuple[int, ...]          # sorted, ends with total_steps
   checkpoint_steps: frozenset[int]
   prediction_steps: dict[int, float]   # step -> epoch label
+  gn_steps: frozenset[int] = frozenset()  # evals at which G, N, NSR are estimated
 
   @classmethod
   def make(cls, config: ml_collections.ConfigDict, steps_per_epoch: int) -> 'Plan':
+    """`steps_per_epoch` is in optimizer steps: for SVAG, l x the SGD steps per epoch, so every
+    interval given in epochs (evals, checkpoints, schedules) is stretched by l."""
     t = config.train
     total = max(1, round(t.epochs * steps_per_epoch))
     every = max(1, round(t.eval_every * steps_per_epoch))
@@ -53,16 +59,25 @@ class Plan:
     evals = sorted(set(range(every, total + 1, every)) | set(predictions) | {total})
     ckpt_every = max(1, round(config.checkpoint.every / t.eval_every))
     ckpts = frozenset(s for i, s in enumerate(evals, 1) if i % ckpt_every == 0) | {total}
-    return cls(steps_per_epoch, total, tuple(evals), ckpts, predictions)
+    gn = frozenset()
+    if config.metrics.gn_every:
+      gn_every = max(1, round(config.metrics.gn_every / t.eval_every))
+      gn = frozenset(s for i, s in enumerate(evals, 1) if i % gn_every == 0)
+    return cls(steps_per_epoch, total, tuple(evals), ckpts, predictions, gn)
 
 
-def trial_schedules(arms: list[config_lib.Arm], trials_per_arm: int, steps_per_epoch: int):
-  """Per-trial schedules (stacked, [T]) and the arm name of each trial, arm-major."""
+def trial_schedules(arms: list[config_lib.Arm], trials_per_arm: int, steps_per_epoch: int,
+                    lr_divisor: int = 1):
+  """Per-trial schedules (stacked, [T]) and the arm name of each trial, arm-major.
+
+  `lr_divisor`: SVAG's l (every LR value divided by l; WD values unchanged; the boundaries follow
+  `steps_per_epoch`, which the caller has multiplied by l).
+  """
   k_lr = max(len(a.lr_schedule) for a in arms)
   k_wd = max(len(a.wd_schedule) for a in arms)
   per_arm = [
       schedules.Schedules(
-          schedules.from_epochs(a.lr, a.lr_schedule, steps_per_epoch, k_lr),
+          schedules.from_epochs(a.lr / lr_divisor, a.lr_schedule, steps_per_epoch, k_lr),
           schedules.from_epochs(a.wd, a.wd_schedule, steps_per_epoch, k_wd),
       )
       for a in arms
@@ -93,13 +108,19 @@ class _Preemption:
         signal.signal(s, h)
 
 
-def _rows(step, epoch, arm_names, step_loss, evals, diverged):
+def _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_l=1, gn=None):
+  """One row per trial. `effective_step` = step / svag_l (SGD time); G, N, NSR from `gn`
+  (None when not estimated at this eval)."""
   rows = []
   values = {'train_step_loss': step_loss, **evals}
   for i, arm in enumerate(arm_names):
-    row = {'step': step, 'epoch': epoch, 'trial': i, 'arm': arm, 'diverged': bool(diverged[i])}
+    row = {'step': step, 'effective_step': step / svag_l, 'svag_l': svag_l, 'epoch': epoch,
+           'trial': i, 'arm': arm, 'diverged': bool(diverged[i])}
     for k in METRIC_KEYS:
       row[k] = None if diverged[i] else float(values[k][i])
+    for k in GN_KEYS:
+      v = None if gn is None or diverged[i] else float(gn[k][i])
+      row[k] = v if v is not None and math.isfinite(v) else None
     rows.append(row)
   return rows
 
@@ -122,7 +143,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains every trial of `config`, writing the run record to `workdir`; resumes if possible.
 
   Returns:
-    {'status': ..., 'step': ..., 'metrics': {name: float array [T]} of the last eval, 'arms': [...]}.
+    {'status', 'step', 'metrics': {name: float array [T]} of the last eval, 'arms': [...]}.
   """
   config_lib.validate(config)
   ds = data_lib.load(config.data)
@@ -137,10 +158,18 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       sampling=config.train.sampling,
       momentum=config.optim.momentum,
       unroll=config.train.unroll,
+      oracle=config.optim.oracle,
+      svag_l=config.optim.svag_l,
+      noise_scale=config.optim.noise_scale,
+      chunk_size=config.optim.chunk_size,
+      gn_batches=config.metrics.gn_batches,
   )
-  plan = Plan.make(config, trainer.steps_per_epoch)
+  svag_l = config.optim.svag_l
+  images_per_step = {'sgd': trainer.batch_size, 'svag': 2 * trainer.batch_size}.get(
+      config.optim.oracle, ds.num_train)  # forward/backward passes per step, for the log
+  plan = Plan.make(config, trainer.steps_per_epoch * svag_l)
   sched, arm_names = trial_schedules(
-      config_lib.arms(config), config.trials.num, plan.steps_per_epoch)
+      config_lib.arms(config), config.trials.num, plan.steps_per_epoch, svag_l)
   num_trials = len(arm_names)
   runner = TrialRunner(trainer, num_trials, config.trials.vmap_chunk)
   data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
@@ -150,8 +179,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'test': make_eval_split(ds.test_images, ds.test_labels, eb),
   }
   logging.info('%s: %d train / %d test examples; %d trials (%s) in %d chunk(s) on %d device(s); '
-               '%d steps/epoch, %d steps.', ds.name, ds.num_train, len(ds.test_labels), num_trials,
-               ', '.join(dict.fromkeys(arm_names)), len(runner.chunks), len(runner.devices),
+               'oracle %s (l = %d); %d steps/epoch, %d steps.', ds.name, ds.num_train,
+               len(ds.test_labels), num_trials, ', '.join(dict.fromkeys(arm_names)),
+               len(runner.chunks), len(runner.devices), config.optim.oracle, svag_l,
                plan.steps_per_epoch, plan.total_steps)
 
   states = runner.init(config.seed, sched, data)
@@ -198,7 +228,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                             i, arm_names[i], step)
           diverged |= ~finite
           epoch = step / plan.steps_per_epoch
-          wd.append_metrics(_rows(step, epoch, arm_names, step_loss, evals, diverged))
+          gn = runner.gradient_noise(states, data) if step in plan.gn_steps else None
+          wd.append_metrics(_rows(step, epoch, arm_names, step_loss, evals, diverged, svag_l, gn))
           if step in plan.prediction_steps:
             wd.save_predictions(plan.prediction_steps[step], preds[:, :splits['test'].size],
                                 arm_names)
@@ -207,7 +238,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
           logging.info(
               'epoch %.2f/%g  step %d/%d  %.1f steps/s (%.0f img/s over %d trials)  ETA %s  %s',
               epoch, config.train.epochs, step, plan.total_steps, rate,
-              rate * trainer.batch_size * num_trials, num_trials,
+              rate * images_per_step * num_trials, num_trials,
               _format_eta((plan.total_steps - step) / rate), _summary_line(evals, diverged,
                                                                            arm_names))
           if diverged.all():

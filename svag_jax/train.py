@@ -15,11 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from svag_jax import metrics, optim
+from svag_jax import metrics, optim, oracles
 from svag_jax.schedules import Schedules, value_at
 
 # Independent random streams derived from a trial's key with fold_in.
 STREAM_INIT, STREAM_DATA, STREAM_BATCH, STREAM_SHUFFLE = 0, 1, 2, 3
+# SVAG's second batch (a data key of its own), isotropic noise (from the trial key), NGD's z and
+# the G/N estimates' batches (from the data key).
+STREAM_SVAG, STREAM_NOISE, STREAM_NGD, STREAM_GN = 4, 5, 6, 7
 
 
 @flax.struct.dataclass
@@ -31,7 +34,7 @@ class TrainState:
     params: trainable (scale-invariant) weights.
     batch_stats: BatchNorm running statistics ({} for batch-independent norms).
     frozen: the fixed random head (never trained).
-    opt_state: optax state of the chain in `optim.sgd`.
+    opt_state: optax state of `Trainer.optimizer` (`optim.sgd`, preceded by svag / noise).
     key: typed PRNG key of the trial's data order; step t draws from fold_in(key, t).
     schedules: the trial's LR and WD schedules (arrays, so trials may differ).
   """
@@ -107,6 +110,14 @@ class Trainer:
     momentum: heavy-ball beta (0 = plain SGD).
     unroll: unroll the steps of one dispatch (XLA:CPU runs conv weight-gradients inside rolled
       loops 25-60x slower, jax#12868); False keeps a rolled `lax.scan` (better on GPU/TPU).
+    oracle: how a step's gradient is estimated (`svag_jax.oracles`): 'sgd' (one batch),
+      'svag' (two independent batches combined by `optim.svag(svag_l)`), 'ngd' / 'gd' (the whole
+      training set, chunks of `chunk_size`). Chosen statically: one compiled program per oracle.
+    svag_l: SVAG amplification l. The LR / l and the l-times-longer schedules are the caller's
+      (they are data, `schedules`); batch 1 of step t is the SGD batch of step t, so l = 1 is SGD.
+    noise_scale: std of the isotropic Gaussian noise added to the gradient (0 = none).
+    chunk_size: examples per pass of the full-batch oracles.
+    gn_batches: K, batches per G/N estimate (`gradient_noise`).
   """
 
   model: nn.Module
@@ -115,30 +126,49 @@ class Trainer:
   sampling: str = 'shuffle'
   momentum: float = 0.0
   unroll: bool = True
+  oracle: str = 'sgd'
+  svag_l: int = 1
+  noise_scale: float = 0.0
+  chunk_size: int = 500
+  gn_batches: int = 8
 
   @property
   def steps_per_epoch(self) -> int:
     return max(1, self.num_train // self.batch_size)
 
-  def optimizer(self, schedules: Schedules) -> optax.GradientTransformation:
-    return optim.sgd(
+  def optimizer(self, schedules: Schedules, noise_key: jax.Array | None = None
+                ) -> optax.GradientTransformation:
+    """`[svag(l)] + [add_isotropic_noise] + sgd(lr, wd, momentum)`; the bracketed parts only for
+    the svag oracle / a non-zero noise scale (plain SGD keeps the foundation's chain). The LR is
+    the schedule's (already divided by l for SVAG). `noise_key` is only read by `init` (the
+    noise transform keeps it in its state)."""
+    base = optim.sgd(
         functools.partial(value_at, schedules.lr),
         functools.partial(value_at, schedules.wd),
         self.momentum,
     )
+    front = []
+    if self.oracle == 'svag':
+      front.append(optim.svag(self.svag_l))
+    if self.noise_scale:
+      key = jax.random.key(0) if noise_key is None else noise_key
+      front.append(optim.add_isotropic_noise(self.noise_scale, key))
+    return optax.chain(*front, base) if front else base
 
   def init(self, key: jax.Array, schedules: Schedules, data: TrainData) -> TrainState:
-    """A fresh trial: weights from fold_in(key, STREAM_INIT), data order from STREAM_DATA."""
+    """A fresh trial: weights from fold_in(key, STREAM_INIT), data order from STREAM_DATA,
+    isotropic noise (if any) from STREAM_NOISE."""
     init_key = jax.random.fold_in(key, STREAM_INIT)
     x = jnp.zeros((1, *data.images.shape[1:]), jnp.float32)
     variables = self.model.init({'params': init_key}, x, train=False)
     params = variables['params']
+    noise_key = jax.random.fold_in(key, STREAM_NOISE)
     return TrainState(
         step=jnp.zeros([], jnp.int32),
         params=params,
         batch_stats=variables.get('batch_stats', {}),
         frozen=variables['frozen'],
-        opt_state=self.optimizer(schedules).init(params),
+        opt_state=self.optimizer(schedules, noise_key).init(params),
         key=jax.random.fold_in(key, STREAM_DATA),
         schedules=schedules,
     )
@@ -166,27 +196,78 @@ class Trainer:
     perm = self.epoch_permutation(key, epoch) if perms is None else perms[epoch - first_epoch]
     return jax.lax.dynamic_slice_in_dim(perm, pos * b, b)
 
-  def loss(self, params, state: TrainState, images, labels, train: bool):
-    """Mean cross-entropy of a batch and the updated model state (BatchNorm statistics)."""
+  def loss(self, params, state: TrainState, images, labels, train: bool, weights=None):
+    """Cross-entropy of a batch of normalised images and the updated model state.
+
+    The mean over the batch (weights None) or the weighted sum sum_i weights_i l_i (weights
+    float32 [n]); the second value is the new BatchNorm statistics in training mode ({} for
+    batch-independent norms), None in eval mode.
+    """
     variables = {'params': params, 'frozen': state.frozen, 'batch_stats': state.batch_stats}
+
+    def reduce(per_example):
+      return per_example.mean() if weights is None else jnp.sum(weights * per_example)
+
     if train:
       logits, updates = self.model.apply(variables, images, train=True, mutable=['batch_stats'])
-      return cross_entropy(logits, labels).mean(), updates.get('batch_stats', {})
-    return cross_entropy(self.model.apply(variables, images, train=False), labels).mean(), None
+      return reduce(cross_entropy(logits, labels)), updates.get('batch_stats', {})
+    return reduce(cross_entropy(self.model.apply(variables, images, train=False), labels)), None
+
+  def loss_fn(self, state: TrainState, data: TrainData) -> oracles.LossFn:
+    """The oracles' loss interface for this trial (training mode, uint8 images normalised inside):
+    `loss_fn(params, images, labels, weights=None) -> (loss, model_aux)`, model_aux
+    `{'batch_stats': ...}` for a BatchNorm net and `{}` for a batch-independent one."""
+
+    def loss_fn(params, images, labels, weights=None):
+      x = normalize(images, data.mean, data.std)
+      loss, batch_stats = self.loss(params, state, x, labels, True, weights)
+      return loss, ({'batch_stats': batch_stats} if jax.tree.leaves(batch_stats) else {})
+
+    return loss_fn
+
+  def _gradient(self, state: TrainState, data: TrainData, idx, idx2):
+    """(grads, loss, new batch_stats) of the configured oracle at `state`."""
+    loss_fn = self.loss_fn(state, data)
+    if self.oracle == 'sgd':
+      grads, (loss, aux) = oracles.sgd(loss_fn, state.params, data.images[idx], data.labels[idx])
+    elif self.oracle == 'svag':
+      both = jnp.stack([idx, idx2])
+      grads, (losses, aux) = oracles.svag(loss_fn, state.params, data.images[both],
+                                          data.labels[both])
+      # the reported loss and (for l = 1) the BatchNorm statistics are batch 1's, so that l = 1
+      # is SGD bit for bit; for l > 1 the running statistics take the mean of the two updates
+      loss = losses[0]
+      take = (lambda x: x[0]) if self.svag_l == 1 else (lambda x: jnp.mean(x, axis=0))
+      aux = jax.tree.map(take, aux)
+    elif self.oracle in ('ngd', 'gd'):
+      if self.oracle == 'ngd':
+        key = jax.random.fold_in(jax.random.fold_in(state.key, STREAM_NGD), state.step)
+        grads, (loss, aux) = oracles.ngd(loss_fn, state.params, data.images, data.labels, key,
+                                         self.batch_size, self.chunk_size, self.unroll)
+      else:
+        grads, (loss, aux) = oracles.gd(loss_fn, state.params, data.images, data.labels,
+                                        self.chunk_size, self.unroll)
+    else:
+      raise ValueError(f'unknown oracle {self.oracle!r}')
+    batch_stats = aux['batch_stats'] if aux else state.batch_stats
+    return grads, loss, batch_stats
 
   def train_step(
-      self, state: TrainState, data: TrainData, idx: jax.Array | None = None
+      self, state: TrainState, data: TrainData, idx: jax.Array | None = None,
+      idx2: jax.Array | None = None,
   ) -> tuple[TrainState, jax.Array]:
-    """One SGD step of one trial on the examples `idx` [B] (default: the trial's own sampling).
+    """One optimizer step of one trial.
 
-    Returns the new state and the batch loss (float32 scalar).
+    `idx` [B]: the examples of the (first) batch, default the trial's own sampling; `idx2` [B]:
+    SVAG's second batch, default the same sampling with the data key fold_in(key, STREAM_SVAG).
+    Both are ignored by the full-batch oracles. Returns the new state and the step's loss
+    (float32 scalar: the batch loss; SVAG: batch 1's; NGD: the noise-weighted loss).
     """
-    if idx is None:
+    if self.oracle in ('sgd', 'svag') and idx is None:
       idx = self.batch_indices(state.key, state.step)
-    images = normalize(data.images[idx], data.mean, data.std)
-    (loss, batch_stats), grads = jax.value_and_grad(self.loss, has_aux=True)(
-        state.params, state, images, data.labels[idx], True
-    )
+    if self.oracle == 'svag' and idx2 is None:
+      idx2 = self.batch_indices(self.svag_key(state.key), state.step)
+    grads, loss, batch_stats = self._gradient(state, data, idx, idx2)
     updates, opt_state = self.optimizer(state.schedules).update(
         grads, state.opt_state, state.params
     )
@@ -198,27 +279,53 @@ class Trainer:
     )
     return new_state, loss
 
+  @staticmethod
+  def svag_key(key: jax.Array) -> jax.Array:
+    """The data key of SVAG's second batch, independent of the first batch's."""
+    return jax.random.fold_in(key, STREAM_SVAG)
+
   def train_steps(
       self, state: TrainState, data: TrainData, num_steps: int
   ) -> tuple[TrainState, jax.Array]:
-    """`num_steps` steps in one program; returns the state and the sum of the batch losses.
+    """`num_steps` steps in one program; returns the state and the sum of the step losses.
 
     Same numbers as `num_steps` calls of `train_step`: only the epoch permutations are computed
     once per call (for the at most 1 + ceil((num_steps - 1) / steps_per_epoch) epochs spanned).
     """
-    perms = first_epoch = None
-    if self.sampling == 'shuffle':
+    perms = perms2 = first_epoch = None
+    if self.sampling == 'shuffle' and self.oracle in ('sgd', 'svag'):
       first_epoch = state.step // self.steps_per_epoch
       num_epochs = 1 + -(-(num_steps - 1) // self.steps_per_epoch)
       perms = jnp.stack([self.epoch_permutation(state.key, first_epoch + j)
                          for j in range(num_epochs)])
+      if self.oracle == 'svag':
+        perms2 = jnp.stack([self.epoch_permutation(self.svag_key(state.key), first_epoch + j)
+                            for j in range(num_epochs)])
 
     def body(s, _):
-      return self.train_step(s, data, self.batch_indices(s.key, s.step, perms, first_epoch))
+      idx = idx2 = None
+      if self.oracle in ('sgd', 'svag'):
+        idx = self.batch_indices(s.key, s.step, perms, first_epoch)
+      if self.oracle == 'svag':
+        idx2 = self.batch_indices(self.svag_key(s.key), s.step, perms2, first_epoch)
+      return self.train_step(s, data, idx, idx2)
 
     unroll = num_steps if self.unroll else 1
     state, losses = jax.lax.scan(body, state, None, length=num_steps, unroll=unroll)
     return state, jnp.sum(losses)
+
+  def gradient_noise(self, state: TrainState, data: TrainData) -> dict[str, jax.Array]:
+    """G, N, NSR (and gn_loss) of one trial at its current weights (`metrics.gradient_noise`).
+
+    K = gn_batches batches of the training batch size B (also for SVAG runs: B, not 2B), drawn
+    uniformly with replacement from fold_in(fold_in(key, STREAM_GN), step); data loss only (no WD);
+    the state (BatchNorm running statistics included) is not changed. N estimates
+    Tr Sigma_B with replacement = Tr Sigma_1 / B.
+    """
+    key = jax.random.fold_in(jax.random.fold_in(state.key, STREAM_GN), state.step)
+    idx = jax.random.randint(key, (self.gn_batches, self.batch_size), 0, self.num_train)
+    return metrics.gradient_noise_metrics(self.loss_fn(state, data), state.params,
+                                          data.images[idx], data.labels[idx], self.unroll)
 
   def evaluate_split(
       self, state: TrainState, split: EvalSplit, mean: jax.Array, std: jax.Array

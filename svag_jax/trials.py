@@ -12,13 +12,15 @@ numbers do not depend on T, on the chunking or on the devices.
 """
 
 from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P, SingleDeviceSharding
+from jax.sharding import NamedSharding, SingleDeviceSharding
+from jax.sharding import PartitionSpec as P
 
 from svag_jax.schedules import Schedules
-from svag_jax.train import EvalSplit, Trainer, TrainData, TrainState
+from svag_jax.train import EvalSplit, TrainData, Trainer, TrainState
 
 
 def trial_keys(seed: int, start: int, size: int) -> jax.Array:
@@ -56,6 +58,7 @@ class TrialRunner:
         donate_argnums=0,
     )
     self._eval = jax.jit(jax.vmap(trainer.evaluate, in_axes=(0, None, None)))
+    self._gn = jax.jit(jax.vmap(trainer.gradient_noise, in_axes=(0, None)))
 
   def _sharding(self, index: int, size: int) -> jax.sharding.Sharding:
     if size % len(self.devices) == 0:
@@ -77,11 +80,13 @@ class TrialRunner:
 
   def init(self, seed: int, schedules: Schedules, data: TrainData) -> list[TrainState]:
     """Fresh states of all trials; `schedules` has a leading trial axis [T]."""
-    states = []
+    states, inits = [], {}  # one jitted init per placement: compiled once per shape, not per chunk
     for c, ((start, size), sharding) in enumerate(zip(self.chunks, self.shardings)):
-      init = jax.jit(jax.vmap(self.trainer.init, in_axes=(0, 0, None)), out_shardings=sharding)
+      if sharding not in inits:
+        inits[sharding] = jax.jit(jax.vmap(self.trainer.init, in_axes=(0, 0, None)),
+                                  out_shardings=sharding)
       sched = jax.tree.map(lambda x: x[start:start + size], schedules)
-      states.append(init(trial_keys(seed, start, size), sched, self.place(data, c)))
+      states.append(inits[sharding](trial_keys(seed, start, size), sched, self.place(data, c)))
     return states
 
   def train(
@@ -106,3 +111,8 @@ class TrialRunner:
     result = {k: np.concatenate([m[k] for m, _ in outs]) for k in outs[0][0]}
     preds = np.concatenate([p for _, p in outs])
     return result, preds
+
+  def gradient_noise(self, states: list[TrainState], data: TrainData) -> dict[str, np.ndarray]:
+    """G, N, NSR, gn_loss of every trial (host float arrays [T]); the states are not changed."""
+    outs = jax.device_get([self._gn(s, self.place(data, c)) for c, s in enumerate(states)])
+    return {k: np.concatenate([m[k] for m in outs]) for k in outs[0]}

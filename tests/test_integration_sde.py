@@ -1,0 +1,71 @@
+"""The SDE toolkit wired into the training loop: every oracle end to end through `experiment.run`,
+SVAG time (l x the steps, LR / l, effective steps), l = 1 = SGD exactly, validation of the new
+fields. (G/N columns and isotropic noise: tests/test_gradient_noise_run.py.)"""
+
+import jax
+import numpy as np
+import pytest
+
+from svag_jax import config as config_lib
+from svag_jax import experiment
+from svag_jax import workdir as workdir_lib
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _fast_compiles():
+  """Most XLA optimizations off: these runs are compile-bound (restored after the module)."""
+  old = jax.config.jax_optimization_level
+  jax.config.update('jax_optimization_level', 'O0')
+  yield
+  jax.config.update('jax_optimization_level', old)
+
+
+def _run(tmp_path, name, **overrides):
+  cfg = tiny_config(**{'train.epochs': 1, 'trials.num': 1, **overrides})
+  result = experiment.run(cfg, str(tmp_path / name))
+  return result, workdir_lib.read_metrics(tmp_path / name)
+
+
+@pytest.mark.parametrize('oracle', ['ngd', 'gd'])
+def test_full_batch_oracles_train_end_to_end(tmp_path, oracle):
+  result, rows = _run(tmp_path, oracle, **{
+      'optim.oracle': oracle, 'model.norm': 'group', 'model.num_groups': 4,
+      'optim.chunk_size': 100, 'data.synthetic_num_train': 200, 'train.eval_every': 0.5})
+  assert result['status'] == 'done' and result['step'] == 6  # 200 // 32 steps per epoch
+  assert all(np.isfinite(r[k]) for r in rows for k in experiment.METRIC_KEYS)
+  assert rows[-1]['train_loss'] < np.log(4)  # it learns (chance = log 4)
+
+
+def test_svag_runs_l_times_the_steps_in_svag_time(tmp_path):
+  sgd, sgd_rows = _run(tmp_path, 'sgd')
+  svag, rows = _run(tmp_path, 'svag', **{'optim.oracle': 'svag', 'optim.svag_l': 2})
+  assert svag['step'] == 2 * sgd['step'] == 16
+  assert [r['step'] for r in rows] == [16] and rows[0]['effective_step'] == 8
+  assert rows[0]['svag_l'] == 2 and rows[0]['epoch'] == 1
+  assert rows[0]['lr'] == pytest.approx(sgd_rows[0]['lr'] / 2)
+  assert rows[0]['wd'] == sgd_rows[0]['wd']
+  assert np.isfinite(rows[0]['test_loss'])
+
+
+def test_svag_l1_is_sgd_bit_for_bit(tmp_path):
+  _, sgd_rows = _run(tmp_path, 'sgd', **{'train.epochs': 2})
+  _, svag_rows = _run(tmp_path, 'svag', **{'train.epochs': 2, 'optim.oracle': 'svag'})
+  assert svag_rows == sgd_rows
+
+
+@pytest.mark.parametrize('overrides, field', [
+    ({'optim.oracle': 'adam'}, 'optim.oracle'),
+    ({'optim.oracle': 'svag', 'optim.svag_l': 0}, 'optim.svag_l'),
+    ({'optim.svag_l': 2}, 'optim.svag_l'),
+    ({'optim.oracle': 'svag', 'optim.momentum': 0.9}, 'optim.momentum'),
+    ({'optim.oracle': 'ngd'}, 'model.norm'),
+    ({'optim.oracle': 'gd', 'model.norm': 'batch'}, 'model.norm'),
+    ({'optim.noise_scale': -1.0}, 'optim.noise_scale'),
+    ({'optim.chunk_size': 0}, 'optim.chunk_size'),
+    ({'metrics.gn_every': -1.0}, 'metrics.gn_every'),
+    ({'metrics.gn_batches': 1}, 'metrics.gn_batches'),
+])
+def test_bad_sde_fields_are_named(overrides, field):
+  with pytest.raises(config_lib.ConfigError, match=f'config.{field.replace(".", r"[.]")} '):
+    config_lib.validate(tiny_config(**overrides))

@@ -1,0 +1,110 @@
+"""Sweeps (launch/sweep.py), the `svag_jax.theory lsr` CLI, and every config file's cpu variant."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from launch import sweep
+from svag_jax import config as config_lib
+from svag_jax import theory
+from svag_jax import workdir as workdir_lib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+TINY_SWEEP = '''
+from launch import sweep
+from tests.conftest import tiny_config
+
+def get_config(arg=None):
+  return tiny_config(**{'train.epochs': 1, 'trials.num': 2, 'metrics.gn_every': 0.5,
+                        'metrics.gn_batches': 3, 'train.eval_every': 0.25})
+
+def get_sweep(arg=None):
+  return sweep.zip_(**{'train.batch_size': (16, 32), 'optim.lr': (0.05, 0.1)})
+'''
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _fast_compiles():
+  old = jax.config.jax_optimization_level
+  jax.config.update('jax_optimization_level', 'O0')
+  yield
+  jax.config.update('jax_optimization_level', old)
+
+
+def test_product_and_zip():
+  assert sweep.product(**{'a.x': (1, 2), 'b': ('u', 'v')}) == [
+      {'a.x': 1, 'b': 'u'}, {'a.x': 1, 'b': 'v'}, {'a.x': 2, 'b': 'u'}, {'a.x': 2, 'b': 'v'}]
+  assert sweep.zip_(**{'a': (1, 2), 'b': (3, 4)}) == [{'a': 1, 'b': 3}, {'a': 2, 'b': 4}]
+  with pytest.raises(ValueError, match='equal length'):
+    sweep.zip_(a=(1, 2), b=(3,))
+  assert sweep.point_name({'train.batch_size': 16, 'optim.lr': 0.05}) == 'batch_size=16,lr=0.05'
+  assert sweep.point_name({'name': 'sgd', 'optim.oracle': 'sgd'}) == 'sgd'
+
+
+@pytest.mark.parametrize('path', sorted(str(p.relative_to(ROOT))
+                                        for p in (ROOT / 'configs').glob('*.py')
+                                        if p.name not in ('__init__.py', 'base.py')))
+def test_every_cpu_config_and_sweep_point_is_valid(path):
+  for point in sweep.points(f'{path}:cpu'):
+    cfg = sweep.build_config(f'{path}:cpu', point)
+    config_lib.validate(cfg)
+    assert cfg.data.source != 'tfds'  # cpu variants run offline
+
+
+def test_full_variants_name_the_missing_model():
+  for name in ('svag_convergence', 'lsr', 'ngd'):
+    with pytest.raises(config_lib.ConfigError, match=r"config\.model\.name = 'preresnet32'"):
+      config_lib.validate(sweep.build_config(f'configs/{name}.py', {}))
+
+
+def test_print_emits_one_launch_command_per_point(tmp_path):
+  out = subprocess.run([sys.executable, '-m', 'launch.sweep', '--config', 'configs/lsr.py:cpu',
+                        '--workdir', str(tmp_path), '--print'], cwd=ROOT, check=True,
+                       capture_output=True, text=True).stdout.splitlines()
+  assert len(out) == 6
+  assert out[0] == (f'python -m launch.main --config=configs/lsr.py:cpu '
+                    f'--workdir={tmp_path}/batch_size=32,lr=0.025 '
+                    '--config.train.batch_size=32 --config.optim.lr=0.025')
+
+
+def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
+  cfg = tmp_path / 'tiny_sweep.py'
+  cfg.write_text(TINY_SWEEP)
+  root = tmp_path / 'root'
+  assert sweep.main(['--config', str(cfg), '--workdir', str(root)]) == 0
+  names = ['batch_size=16,lr=0.05', 'batch_size=32,lr=0.1']
+  assert json.loads((root / 'sweep.json').read_text())['points'][names[0]] == {
+      'train.batch_size': 16, 'optim.lr': 0.05}
+  for name, b in zip(names, (16, 32)):
+    assert workdir_lib.read_status(root / name)['status'] == 'done'
+    assert workdir_lib.read_config(root / name)['train']['batch_size'] == b
+  mtime = (root / names[0] / 'metrics.jsonl').stat().st_mtime_ns
+  capsys.readouterr()
+  assert sweep.main(['--config', str(cfg), '--workdir', str(root)]) == 0
+  assert 'already done, skipped' in capsys.readouterr().out
+  assert (root / names[0] / 'metrics.jsonl').stat().st_mtime_ns == mtime
+
+  # the theory CLI on the smallest-B point: B* = 2 (1 + N/G) B per trial, and the mean
+  s = theory.lsr_summary(str(root / names[0]))
+  assert s['batch_size'] == 16 and len(s['trials']) == 2
+  for t in s['trials']:
+    assert t['B*'] == pytest.approx(2 * (1 + t['N'] / t['G']) * 16)
+  assert s['window'] == (1.0, 1.0)  # G/N at epochs 0.5 and 1: the last 25% is the last one
+  assert theory._main(['lsr', str(root / names[0]), '--window', '0', '1']) == 0
+  out = capsys.readouterr().out
+  assert 'over epochs [0, 1]' in out and 'mean N/G' in out and 'B* =' in out
+  assert theory._main(['lsr', str(tmp_path / 'nowhere')]) == 2
+
+  # the figures read the sweep root only
+  from analysis import lsr, ngd, svag_convergence
+  summary = lsr.summarize(str(root))
+  assert summary['B'] == [16, 32] and summary['B*'] == pytest.approx(s['mean_B*'])
+  for name, module in [('lsr', lsr), ('ngd', ngd), ('svag', svag_convergence)]:
+    assert module.main([str(root), '--out', str(tmp_path / 'fig' / name)]) == 0
+    assert (tmp_path / 'fig' / f'{name}.png').stat().st_size > 0
+    assert (tmp_path / 'fig' / f'{name}.pdf').exists()
