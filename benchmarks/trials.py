@@ -92,6 +92,7 @@ def main():
   parser.add_argument('--trials', default='1,8,64,256')
   parser.add_argument('--strategies', default='vmap,chunk8,loop')
   parser.add_argument('--budget', type=float, default=60.0, help='max seconds per cell')
+  parser.add_argument('--calls', type=int, default=2, help='timed calls per cell (after compile)')
   args = parser.parse_args()
   peak = matmul_peak_gflops()
   print(f'# {jax.devices()[0].device_kind} x{len(jax.devices())}, jax {jax.__version__}; '
@@ -109,13 +110,13 @@ def main():
       for strategy in args.strategies.split(','):
         if strategy == 'chunk8' and num_trials <= 8:
           continue
-        predicted = 3 * k * trainer.batch_size * num_trials / single
-        if strategy == 'vmap' and name == 'cnn' and num_trials > 8:
+        predicted = (1 + args.calls) * k * trainer.batch_size * num_trials / single
+        if strategy != 'loop' and name == 'cnn' and jax.default_backend() == 'cpu':
           predicted *= 3  # vmapped convs run ~3x slower than a loop on XLA:CPU
         if predicted > args.budget:
           print(f'{name:5} {num_trials:>4} {strategy:8}  skipped (~{predicted:.0f} s > budget)')
           continue
-        compile_s, rate = time_strategy(trainer, data, k, num_trials, strategy)
+        compile_s, rate = time_strategy(trainer, data, k, num_trials, strategy, args.calls)
         print(f'{name:5} {num_trials:>4} {strategy:8} {compile_s:9.1f} {rate:9.0f} '
               f'{rate / single:8.2f} {100 * rate * flops / 1e9 / peak:7.1f}', flush=True)
 

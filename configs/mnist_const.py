@@ -25,6 +25,10 @@ def get_config(arg: str | None = None):
   c.model.name = 'cnn'
   c.model.widths = (32, 64, 64)
   c.model.norm = 'batch'
+  # PyTorch's default conv init (std 1/sqrt(3 fan_in)), as in the paper's code. With the 3x larger
+  # LeCun init the norm is still shrinking fast after 5 CPU epochs and the BatchNorm running
+  # statistics used at evaluation lag behind it (measured: test acc 0.88 +- 0.10 instead of ~0.95).
+  c.model.init_scale = 0.577
   c.optim.lr = 0.1
   c.optim.wd = 0.1
   c.train.batch_size = 128
