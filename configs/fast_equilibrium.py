@@ -18,21 +18,21 @@ arms in one program, chunks of 250 vmapped trials per call. Needs MNIST prepared
 Expected (paper): the three arms' test errors coincide from epoch ~80 and after fine-tuning; TV
 between arms at T = 500 is far below the sum of their test errors and falls with T.
 
-CPU (`get_config('cpu')`, what `make run` runs): the 5,000 bundled MNIST digits (4,000 train / 1,000
-test), 64 trials per arm (192 in all), all vmapped in one call. Model: the SI MLP 784-128-128 with
-BatchNorm, not the CNN, chosen by measurement (benchmarks/trials.py; ../shared/ENVIRONMENT.md): on
-this 2-core CPU a CNN trial trains ~700 img/s and vmapped convs are slower still, so 192 CNN
-trials could not train long enough in 15 minutes, while 192 vmapped MLP trials at batch 32 run
-~10 steps/s (~65k img/s in all). Batch 32 gives 125 steps per epoch; the paper's 40 epochs become
-6 CPU epochs (750 steps), i.e. 7.5 x 1/(eta*lambda) = 7.5 x 100 steps at the common intrinsic
-LR 0.01
-and 30 x 1/(eta*lambda) in the first phase of the decay arms, so each phase has time to equilibrate.
+CPU (`get_config('cpu')`, what `make run` runs): the 5,000 bundled MNIST digits (4,000 train /
+1,000 test), 64 trials per arm (192 in all). Model: the SI MLP 784-128-128 with BatchNorm, not the
+CNN, chosen by measurement (benchmarks/trials.py, 2 cores): a CNN trial trains ~900 img/s and
+vmapped convs are 4x slower still, so 192 CNN trials could not train long enough in 15 minutes,
+while the MLP at batch 32 trains 134k img/s for one trial and 154k img/s summed over trials in
+calls of 8 vmapped trials (the fastest strategy: all 192 vmapped give 119k, a loop 110k), hence
+vmap_chunk = 8. Batch 32 gives 125 steps per epoch; the paper's 40 epochs become 6 CPU epochs (750
+steps), i.e. 7.5 x 1/(eta*lambda) = 7.5 x 100 steps at the common intrinsic LR 0.01 and 30 x
+1/(eta*lambda) in the first phase of the decay arms, so each phase has time to equilibrate.
 Schedule: decays at 6 and 12, switch at 18, end at 30 epochs (3,750 steps); predictions at 18 and
 30. Data order: a new permutation per epoch (dispatches of one epoch, rolled scan: no convs).
-Runtime: ~7-9 minutes of training on 2 cores, plus ~1 min to compile and evaluate.
-Expected: final test error ~4-5% in every arm; train/test error curves of the three arms coincide
-from epoch ~12; TV(const, other arm) at 64 trials is a few percent, about the split-half floor
-of const with itself, and far below the sum of the arms' test errors (~9%).
+Runtime: RUNTIME.
+Expected: final test error ~4% in every arm; train/test error curves of the three arms coincide
+from epoch ~12; TV(const, other arm) at 64 trials is a few percent at epoch 18 and < 0.5% at 30,
+about the split-half floor of const with itself, and far below the sum of the arms' test errors.
 """
 
 from configs import base
@@ -68,7 +68,7 @@ def get_config(arg: str | None = None):
     c.model.widths = (128, 128)
     c.arms = arms(every=6, switch=18)
     c.trials.num = 64
-    c.trials.vmap_chunk = 0
+    c.trials.vmap_chunk = 8  # the fastest strategy here (benchmarks/trials.py)
     c.train.batch_size = 32
     c.train.epochs = 30
     c.train.eval_every = 1.5

@@ -94,6 +94,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.train.sampling = 'shuffle'   # 'shuffle' (per-epoch permutation) | 'replacement'
   c.train.eval_every = 1.0       # epochs between evaluations (and metric rows)
   c.train.eval_batch_size = 1000
+  c.train.eval_bn_batches = 0    # BatchNorm: refresh running stats on k train batches before eval
   c.train.steps_per_dispatch = 8 # SGD steps per host->device call
   c.train.unroll = True          # unroll the steps of a dispatch (needed on CPU, jax#12868)
   c.train.predictions_at = ()    # epochs at which each trial's test predictions are saved
@@ -233,6 +234,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice('train.sampling', t.sampling, SAMPLING)
   _positive('train.eval_every', t.eval_every)
   _positive('train.eval_batch_size', t.eval_batch_size, integer=True)
+  _positive('train.eval_bn_batches', t.eval_bn_batches, allow_zero=True, integer=True)
   _positive('train.steps_per_dispatch', t.steps_per_dispatch, integer=True)
   for e in t.predictions_at:
     if not (isinstance(e, (int, float)) and 0 < e <= t.epochs):

@@ -163,6 +163,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       noise_scale=config.optim.noise_scale,
       chunk_size=config.optim.chunk_size,
       gn_batches=config.metrics.gn_batches,
+      eval_bn_batches=config.train.eval_bn_batches,
   )
   svag_l = config.optim.svag_l
   images_per_step = {'sgd': trainer.batch_size, 'svag': 2 * trainer.batch_size}.get(

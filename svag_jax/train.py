@@ -118,6 +118,8 @@ class Trainer:
     noise_scale: std of the isotropic Gaussian noise added to the gradient (0 = none).
     chunk_size: examples per pass of the full-batch oracles.
     gn_batches: K, batches per G/N estimate (`gradient_noise`).
+    eval_bn_batches: refresh BatchNorm statistics with this many training batches before each
+      evaluation (`refreshed_batch_stats`; 0 = evaluate with the running averages as they are).
   """
 
   model: nn.Module
@@ -131,6 +133,7 @@ class Trainer:
   noise_scale: float = 0.0
   chunk_size: int = 500
   gn_batches: int = 8
+  eval_bn_batches: int = 0
 
   @property
   def steps_per_epoch(self) -> int:
@@ -327,6 +330,29 @@ class Trainer:
     return metrics.gradient_noise_metrics(self.loss_fn(state, data), state.params,
                                           data.images[idx], data.labels[idx], self.unroll)
 
+  def refreshed_batch_stats(self, state: TrainState, data: TrainData) -> Any:
+    """BatchNorm running statistics brought up to date with the current weights, for evaluation.
+
+    The running averages (momentum 0.9) describe the weights of the last ~10 steps; an SI net at
+    intrinsic LR eta*lambda turns its weights by ~sqrt(2 eta lambda) rad per step, so at large
+    eta*lambda they lag and eval-mode accuracy of single trials can collapse while the training
+    loss is fine. This runs `eval_bn_batches` train-mode forward passes over fixed training batches
+    (the first eval_bn_batches * B examples; 0.9^k of the old statistics remain) and returns the
+    updated statistics. Training never sees them: the trial's state is unchanged.
+    """
+    b = self.batch_size
+    idx = jnp.arange(self.eval_bn_batches * b) % self.num_train
+
+    def body(batch_stats, i):
+      batch = jnp.take(data.images, jax.lax.dynamic_slice_in_dim(idx, i * b, b), axis=0)
+      images = normalize(batch, data.mean, data.std)
+      variables = {'params': state.params, 'frozen': state.frozen, 'batch_stats': batch_stats}
+      _, updates = self.model.apply(variables, images, train=True, mutable=['batch_stats'])
+      return updates['batch_stats'], None
+
+    batch_stats, _ = jax.lax.scan(body, state.batch_stats, jnp.arange(self.eval_bn_batches))
+    return batch_stats
+
   def evaluate_split(
       self, state: TrainState, split: EvalSplit, mean: jax.Array, std: jax.Array
   ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -357,6 +383,8 @@ class Trainer:
     """The metrics of one eval: `{split}_loss`, `{split}_accuracy` for each split, plus the norm
     and learning-rate metrics of `metrics.learning_rates`; and the test-split predictions.
     Images are normalised with the training-set statistics in `data`."""
+    if self.eval_bn_batches and jax.tree.leaves(state.batch_stats):
+      state = state.replace(batch_stats=self.refreshed_batch_stats(state, data))
     result, preds = {}, None
     for name, split in splits.items():
       loss, acc, pred = self.evaluate_split(state, split, data.mean, data.std)
