@@ -49,6 +49,16 @@ def most_optimizations_disabled():
     jax.config.update('jax_disable_most_optimizations', previous)
 
 
+def run_tiny(workdir, **overrides):
+  """Trains tiny_config (1 epoch, 1 trial, plus overrides) into `workdir`: (result, metric rows)."""
+  from svag_jax import experiment  # noqa: PLC0415 (after XLA_FLAGS)
+  from svag_jax import workdir as workdir_lib
+
+  cfg = tiny_config(**{'train.epochs': 1, 'trials.num': 1, **overrides})
+  result = experiment.run(cfg, str(workdir))
+  return result, workdir_lib.read_metrics(workdir)
+
+
 @pytest.fixture
 def fast_compiles():
   with most_optimizations_disabled():

@@ -1,27 +1,21 @@
 """G/N/NSR columns of a run (config.metrics) and the isotropic-noise transform in the loop."""
 
-import jax
 import numpy as np
 import pytest
 
 from svag_jax import experiment
-from svag_jax import workdir as workdir_lib
-from tests.conftest import tiny_config
+from tests.conftest import most_optimizations_disabled, run_tiny
 
 
 @pytest.fixture(autouse=True, scope='module')
 def _fast_compiles():
-  """Most XLA optimizations off: these runs are compile-bound (restored after the module)."""
-  old = jax.config.jax_optimization_level
-  jax.config.update('jax_optimization_level', 'O0')
-  yield
-  jax.config.update('jax_optimization_level', old)
+  """These runs are compile-bound."""
+  with most_optimizations_disabled():
+    yield
 
 
 def _run(tmp_path, name, **overrides):
-  cfg = tiny_config(**{'train.epochs': 1, 'trials.num': 1, **overrides})
-  result = experiment.run(cfg, str(tmp_path / name))
-  return result, workdir_lib.read_metrics(tmp_path / name)
+  return run_tiny(tmp_path / name, **overrides)
 
 
 def test_isotropic_noise_enters_the_update(tmp_path):

@@ -2,29 +2,23 @@
 SVAG time (l x the steps, LR / l, effective steps), l = 1 = SGD exactly, validation of the new
 fields. (G/N columns and isotropic noise: tests/test_gradient_noise_run.py.)"""
 
-import jax
 import numpy as np
 import pytest
 
 from svag_jax import config as config_lib
 from svag_jax import experiment
-from svag_jax import workdir as workdir_lib
-from tests.conftest import tiny_config
+from tests.conftest import most_optimizations_disabled, run_tiny, tiny_config
 
 
 @pytest.fixture(autouse=True, scope='module')
 def _fast_compiles():
-  """Most XLA optimizations off: these runs are compile-bound (restored after the module)."""
-  old = jax.config.jax_optimization_level
-  jax.config.update('jax_optimization_level', 'O0')
-  yield
-  jax.config.update('jax_optimization_level', old)
+  """These runs are compile-bound."""
+  with most_optimizations_disabled():
+    yield
 
 
 def _run(tmp_path, name, **overrides):
-  cfg = tiny_config(**{'train.epochs': 1, 'trials.num': 1, **overrides})
-  result = experiment.run(cfg, str(tmp_path / name))
-  return result, workdir_lib.read_metrics(tmp_path / name)
+  return run_tiny(tmp_path / name, **overrides)
 
 
 @pytest.mark.parametrize('oracle', ['ngd', 'gd'])

@@ -5,13 +5,13 @@ import pathlib
 import subprocess
 import sys
 
-import jax
 import pytest
 
 from launch import sweep
 from svag_jax import config as config_lib
 from svag_jax import theory
 from svag_jax import workdir as workdir_lib
+from tests.conftest import most_optimizations_disabled
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -30,10 +30,9 @@ def get_sweep(arg=None):
 
 @pytest.fixture(autouse=True, scope='module')
 def _fast_compiles():
-  old = jax.config.jax_optimization_level
-  jax.config.update('jax_optimization_level', 'O0')
-  yield
-  jax.config.update('jax_optimization_level', old)
+  """These runs are compile-bound."""
+  with most_optimizations_disabled():
+    yield
 
 
 def test_product_and_zip():
