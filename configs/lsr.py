@@ -49,19 +49,11 @@ def get_config(arg: str | None = None):
     c.trials.num = 2
     c.trials.vmap_chunk = 1
   elif arg in (None, '', 'full'):
-    c.data.source = 'tfds'
-    c.data.name = 'cifar10'
-    c.model.name = 'preresnet32'
-    c.model.widths = (16, 32, 64)
-    c.train.batch_size = 128
-    c.optim.lr = 0.8
-    c.optim.wd = 5e-4
+    base.cifar10_preresnet32(c)
     c.train.epochs = 160
     c.train.eval_every = 2.0
     c.metrics.gn_every = 10.0
-    c.checkpoint.every = 10.0
     c.trials.num = 1
-    c.train.unroll = False
   else:
     raise ValueError(f'unknown config argument {arg!r}; use "cpu" or nothing')
   return c

@@ -49,19 +49,11 @@ def get_config(arg: str | None = None):
     c.train.eval_every = 1.0
     c.trials.vmap_chunk = 1
   elif arg in (None, '', 'full'):
-    c.data.source = 'tfds'
-    c.data.name = 'cifar10'
+    base.cifar10_preresnet32(c)
     c.data.num_train = 10000
-    c.model.name = 'preresnet32'
-    c.model.widths = (16, 32, 64)
-    c.train.batch_size = 128
-    c.optim.lr = 0.8
-    c.optim.wd = 5e-4
     c.optim.chunk_size = 1000
     c.train.epochs = 200
     c.train.eval_every = 5.0
-    c.checkpoint.every = 10.0
-    c.train.unroll = False
   else:
     raise ValueError(f'unknown config argument {arg!r}; use "cpu" or nothing')
   return c

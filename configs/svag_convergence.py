@@ -44,18 +44,11 @@ def get_config(arg: str | None = None):
     c.train.steps_per_dispatch = 8
     c.trials.vmap_chunk = 1
   elif arg in (None, '', 'full'):
-    c.data.source = 'tfds'
-    c.data.name = 'cifar10'
-    c.model.name = 'preresnet32'
-    c.model.widths = (16, 32, 64)
+    base.cifar10_preresnet32(c)
     c.model.norm = 'batch'
-    c.optim.lr = 0.8
-    c.optim.wd = 5e-4
     c.optim.lr_schedule = ((80, 0.1), (120, 0.1))
     c.train.epochs = 160
     c.train.eval_every = 2.0
-    c.checkpoint.every = 10.0
-    c.train.unroll = False
   else:
     raise ValueError(f'unknown config argument {arg!r}; use "cpu" or nothing')
   return c

@@ -59,6 +59,13 @@ def run_tiny(workdir, **overrides):
   return result, workdir_lib.read_metrics(workdir)
 
 
+@pytest.fixture(scope='module')
+def compile_bound():
+  """For modules of compile-bound tests: `pytestmark = pytest.mark.usefixtures('compile_bound')`."""
+  with most_optimizations_disabled():
+    yield
+
+
 @pytest.fixture
 def fast_compiles():
   with most_optimizations_disabled():

@@ -4,30 +4,21 @@ import numpy as np
 import pytest
 
 from svag_jax import experiment
-from tests.conftest import most_optimizations_disabled, run_tiny
+from tests.conftest import run_tiny
 
-
-@pytest.fixture(autouse=True, scope='module')
-def _fast_compiles():
-  """These runs are compile-bound."""
-  with most_optimizations_disabled():
-    yield
-
-
-def _run(tmp_path, name, **overrides):
-  return run_tiny(tmp_path / name, **overrides)
+pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
 
 
 def test_isotropic_noise_enters_the_update(tmp_path):
-  _, noisy = _run(tmp_path, 'a', **{'optim.noise_scale': 0.1})
-  _, plain = _run(tmp_path, 'b')
+  _, noisy = run_tiny(tmp_path / 'a', **{'optim.noise_scale': 0.1})
+  _, plain = run_tiny(tmp_path / 'b')
   assert noisy[0]['w_norm_sq'] > plain[0]['w_norm_sq']  # noise adds E||xi||^2 > 0 to the norm
 
 
 def test_gradient_noise_columns_leave_the_run_unchanged(tmp_path):
-  _, rows = _run(tmp_path, 'gn', **{'train.epochs': 2, 'metrics.gn_every': 2.0,
+  _, rows = run_tiny(tmp_path / 'gn', **{'train.epochs': 2, 'metrics.gn_every': 2.0,
                                      'metrics.gn_batches': 4, 'trials.num': 2})
-  _, plain = _run(tmp_path, 'plain', **{'train.epochs': 2, 'trials.num': 2})
+  _, plain = run_tiny(tmp_path / 'plain', **{'train.epochs': 2, 'trials.num': 2})
   strip = lambda rs: [{k: v for k, v in r.items() if k not in experiment.GN_KEYS} for r in rs]
   assert strip(rows) == strip(plain)  # estimating G/N changes neither weights nor BN statistics
   by_step = {}

@@ -7,23 +7,14 @@ import pytest
 
 from svag_jax import config as config_lib
 from svag_jax import experiment
-from tests.conftest import most_optimizations_disabled, run_tiny, tiny_config
+from tests.conftest import run_tiny, tiny_config
 
-
-@pytest.fixture(autouse=True, scope='module')
-def _fast_compiles():
-  """These runs are compile-bound."""
-  with most_optimizations_disabled():
-    yield
-
-
-def _run(tmp_path, name, **overrides):
-  return run_tiny(tmp_path / name, **overrides)
+pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
 
 
 @pytest.mark.parametrize('oracle', ['ngd', 'gd'])
 def test_full_batch_oracles_train_end_to_end(tmp_path, oracle):
-  result, rows = _run(tmp_path, oracle, **{
+  result, rows = run_tiny(tmp_path / oracle, **{
       'optim.oracle': oracle, 'model.norm': 'group', 'model.num_groups': 4,
       'optim.chunk_size': 100, 'data.synthetic_num_train': 200, 'train.eval_every': 0.5})
   assert result['status'] == 'done' and result['step'] == 6  # 200 // 32 steps per epoch
@@ -32,8 +23,8 @@ def test_full_batch_oracles_train_end_to_end(tmp_path, oracle):
 
 
 def test_svag_runs_l_times_the_steps_in_svag_time(tmp_path):
-  sgd, sgd_rows = _run(tmp_path, 'sgd')
-  svag, rows = _run(tmp_path, 'svag', **{'optim.oracle': 'svag', 'optim.svag_l': 2})
+  sgd, sgd_rows = run_tiny(tmp_path / 'sgd')
+  svag, rows = run_tiny(tmp_path / 'svag', **{'optim.oracle': 'svag', 'optim.svag_l': 2})
   assert svag['step'] == 2 * sgd['step'] == 16
   assert [r['step'] for r in rows] == [16] and rows[0]['effective_step'] == 8
   assert rows[0]['svag_l'] == 2 and rows[0]['epoch'] == 1
@@ -43,8 +34,8 @@ def test_svag_runs_l_times_the_steps_in_svag_time(tmp_path):
 
 
 def test_svag_l1_is_sgd_bit_for_bit(tmp_path):
-  _, sgd_rows = _run(tmp_path, 'sgd', **{'train.epochs': 2})
-  _, svag_rows = _run(tmp_path, 'svag', **{'train.epochs': 2, 'optim.oracle': 'svag'})
+  _, sgd_rows = run_tiny(tmp_path / 'sgd', **{'train.epochs': 2})
+  _, svag_rows = run_tiny(tmp_path / 'svag', **{'train.epochs': 2, 'optim.oracle': 'svag'})
   assert svag_rows == sgd_rows
 
 

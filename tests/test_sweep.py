@@ -11,7 +11,6 @@ from launch import sweep
 from svag_jax import config as config_lib
 from svag_jax import theory
 from svag_jax import workdir as workdir_lib
-from tests.conftest import most_optimizations_disabled
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -28,11 +27,7 @@ def get_sweep(arg=None):
 '''
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _fast_compiles():
-  """These runs are compile-bound."""
-  with most_optimizations_disabled():
-    yield
+pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
 
 
 def test_product_and_zip():
