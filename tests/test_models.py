@@ -65,3 +65,18 @@ def test_head_is_fixed_and_not_trainable(name, norm):
   # every trainable leaf is a kernel of a normalised layer: no biases, no affine scales
   paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(params)]
   assert all(p.endswith("['kernel']") for p in paths), paths
+
+
+@pytest.mark.parametrize('name', ['cnn', 'mlp'])
+def test_norm_none_is_the_non_invariant_baseline(name):
+  cfg = config_lib.defaults().model
+  cfg.update(name=name, widths=(8, 16), norm='none')
+  model = models.build(cfg, num_classes=5)
+  x = jax.random.normal(jax.random.key(1), (16, 12, 12, 3))
+  variables = model.init({'params': jax.random.key(0)}, x, train=False)
+  assert set(variables) == {'params', 'frozen'}  # no statistics: batch independent
+  logits = lambda c: model.apply(
+      {**variables, 'params': jax.tree.map(lambda w: c * w, variables['params'])}, x, train=True)
+  # two ReLU layers and a linear head, no norms: positively homogeneous of degree 2 in w
+  np.testing.assert_allclose(logits(10.0), 100 * logits(1.0), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(logits(0.1), 0.01 * logits(1.0), rtol=1e-4, atol=1e-9)

@@ -20,8 +20,9 @@ def norm_factory(kind: str, eps: float, num_groups: int = 8) -> NormFactory:
 
   Args:
     kind: 'batch' (BatchNorm, batch statistics in training, running averages in eval),
-      'group' (GroupNorm with `num_groups`), or 'layer' (GroupNorm with one group: all features
-      of an example).
+      'group' (GroupNorm with `num_groups`), 'layer' (GroupNorm with one group: all features
+      of an example), or 'none' (the identity: the baseline that is NOT scale invariant; a net
+      with ReLUs is then positively homogeneous in its weights, L(c w) != L(w)).
     eps: variance epsilon. Invariance L(c w) = L(w) holds up to a relative error ~ eps / var(c w),
       so it must be small next to the variance of the pre-activations at the smallest norm reached.
     num_groups: groups of GroupNorm.
@@ -33,7 +34,22 @@ def norm_factory(kind: str, eps: float, num_groups: int = 8) -> NormFactory:
     return lambda train: nn.GroupNorm(num_groups=num_groups, **common)
   if kind == 'layer':
     return lambda train: nn.GroupNorm(num_groups=1, **common)
-  raise ValueError(f'unknown norm {kind!r}; choose batch, group or layer')
+  if kind == 'none':
+    return lambda train: Identity()
+  raise ValueError(f'unknown norm {kind!r}; choose batch, group, layer or none')
+
+
+class Identity(nn.Module):
+  """No normalization (`norm_factory('none', ...)`): returns its input unchanged."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return x
+
+
+def widened(base: int, widen: float) -> int:
+  """`base` channels times `widen`, rounded half up, at least 1."""
+  return max(1, int(base * widen + 0.5))
 
 
 def weight_init(scale: float = 1.0) -> nn.initializers.Initializer:
@@ -66,13 +82,19 @@ class ScaleInvariantNet(nn.Module):
   """Fields shared by the scale-invariant models: `(x, train) -> logits`.
 
   Attributes:
-    widths: channels (conv) or units (dense) of each weight layer, each followed by `norm`.
     num_classes: outputs of the fixed head.
     norm: `norm_factory(...)`, a normalization without trainable affine.
+    widths: channels (cnn) or units (mlp) of each weight layer, each followed by `norm`; the
+      CIFAR models (preresnet, vgg) ignore it and take their standard widths times `widen`.
     init_scale: multiplies the LeCun-normal std of every trainable weight (`weight_init`).
+    widen: multiplies the standard channel counts of the CIFAR models (`widened`).
+    conv_impl: implementation of the convolutions (`svag_jax.models.conv.make_conv`); it changes
+      speed only, not the function or the parameter tree.
   """
 
-  widths: Sequence[int]
   num_classes: int
   norm: NormFactory
+  widths: Sequence[int] = ()
   init_scale: float = 1.0
+  widen: float = 1.0
+  conv_impl: str = 'xla'
