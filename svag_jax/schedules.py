@@ -1,9 +1,19 @@
-"""Piecewise-constant LR and WD schedules as data.
+"""LR and WD schedules as data: piecewise constant, times an optional smooth curve.
 
 A schedule is given in epochs as `(initial value, ((epoch, factor), ...))`: at each listed epoch the
-value is multiplied by `factor` (cumulatively; factor 0 switches the value off). It is converted
-once, on the host, into arrays over optimizer steps, so that trials with different schedules are
-just different inputs of one compiled program (the arms of the Fast Equilibrium experiment).
+value is multiplied by `factor` (cumulatively; factor 0 switches the value off). It may be
+multiplied by a *curve* c(t) in [0, 1] (Li, Malladi & Arora 2021 run SVAG under such schedules):
+
+  'constant'  c(t) = 1;
+  'cosine'    c(t) = (1 + cos(pi * clip((t - start) / (end - start), 0, 1))) / 2: 1 until `start`,
+              then half a cosine period down to 0 at `end`, 0 after;
+  'triangle'  c(t) = linear from 0 at `start` up to 1 at `peak`, then linearly down to 0 at `end`
+              (0 before `start` and after `end`): the one-cycle "triangle" of fast CIFAR training.
+
+Everything is converted once, on the host, into arrays over optimizer steps (the curve's kind is an
+int32 code, its start/peak/end float32 steps), so that trials with different schedules and curves
+are just different inputs of one compiled program (the arms of the Fast Equilibrium experiment),
+and checkpoints hold them.
 """
 
 from collections.abc import Sequence
@@ -15,18 +25,26 @@ import numpy as np
 
 # Padding boundary for schedules with fewer changes than the longest one: never reached.
 _NEVER = np.iinfo(np.int32).max
+# Curve kinds, in the order of their int32 codes.
+CURVES = ('constant', 'cosine', 'triangle')
+CONSTANT, COSINE, TRIANGLE = range(len(CURVES))
 
 
 class Schedule(NamedTuple):
-  """A piecewise-constant function of the step: `values[#{k: step >= boundaries[k]}]`.
+  """`values[#{k: step >= boundaries[k]}] * curve(step)`: piecewise constant times a curve.
 
   Attributes:
     boundaries: int32[K], nondecreasing steps at which the value changes (padded with int32 max).
     values: float32[K + 1], the value before the first boundary and after each one.
+    curve: int32 scalar, the curve's code: CONSTANT, COSINE or TRIANGLE (`CURVES`).
+    curve_steps: float32[3], the curve's (start, peak, end) in optimizer steps (not rounded; the
+      peak is unused by the cosine). Ignored by the constant curve.
   """
 
   boundaries: jax.Array
   values: jax.Array
+  curve: jax.Array = np.zeros((), np.int32)
+  curve_steps: jax.Array = np.zeros((3,), np.float32)
 
 
 class Schedules(NamedTuple):
@@ -36,10 +54,53 @@ class Schedules(NamedTuple):
   wd: Schedule
 
 
+def curve_at(schedule: Schedule, step: jax.Array) -> jax.Array:
+  """The schedule's curve c(step) in [0, 1], float32 (traceable; works under jit and vmap)."""
+  t = jnp.asarray(step, jnp.float32)
+  start, peak, end = (schedule.curve_steps[..., i] for i in range(3))
+
+  def ramp(x, x0, x1):  # clip((x - x0) / (x1 - x0), 0, 1); for x1 == x0 a unit step at x0
+    span = x1 - x0
+    linear = jnp.clip((x - x0) / jnp.where(span > 0, span, 1.0), 0.0, 1.0)
+    return jnp.where(span > 0, linear, (x >= x0).astype(jnp.float32))
+
+  cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * ramp(t, start, end)))
+  triangle = jnp.where(t < peak, ramp(t, start, peak), 1.0 - ramp(t, peak, end))
+  return jnp.select([schedule.curve == COSINE, schedule.curve == TRIANGLE],
+                    [cosine, triangle], jnp.ones_like(t))
+
+
 def value_at(schedule: Schedule, step: jax.Array) -> jax.Array:
-  """The schedule's value at `step` (traceable; works under jit and vmap)."""
+  """The schedule's value at `step`: the piecewise-constant value times the curve (traceable;
+  works under jit and vmap; exactly the piecewise value for the constant curve)."""
   index = jnp.sum(step >= schedule.boundaries)
-  return schedule.values[index]
+  return jnp.asarray(schedule.values)[index] * curve_at(schedule, step)
+
+
+def curve_from_epochs(
+    curve: str, epochs: Sequence[float], steps_per_epoch: float
+) -> tuple[np.ndarray, np.ndarray]:
+  """`(curve code int32 [], (start, peak, end) float32 [3] in steps)` of a curve given in epochs.
+
+  Args:
+    curve: one of `CURVES`.
+    epochs: () for 'constant'; (start, end) for 'cosine'; (start, peak, end) for 'triangle'.
+      Steps are `epoch * steps_per_epoch`, not rounded, so a schedule stretched by SVAG's l
+      (steps_per_epoch x l) takes the same values at the same effective step.
+    steps_per_epoch: optimizer steps per epoch.
+  """
+  if curve not in CURVES:
+    raise ValueError(f'unknown curve {curve!r}; choose one of {", ".join(CURVES)}')
+  expected = {'constant': 0, 'cosine': 2, 'triangle': 3}[curve]
+  if len(epochs) != expected:
+    raise ValueError(f'the {curve} curve takes {expected} epochs, got {tuple(epochs)}')
+  e = [float(x) for x in epochs]
+  if any(b < a for a, b in zip(e, e[1:])) or any(not np.isfinite(x) for x in e):
+    raise ValueError(f'the {curve} curve needs finite epochs in nondecreasing order, got {e}')
+  if curve == 'cosine':
+    e = [e[0], e[0], e[1]]  # no peak: stored as start
+  steps = np.asarray(e or [0.0] * 3, np.float64) * steps_per_epoch
+  return np.asarray(CURVES.index(curve), np.int32), steps.astype(np.float32)
 
 
 def from_epochs(
@@ -47,8 +108,10 @@ def from_epochs(
     changes: Sequence[tuple[float, float]],
     steps_per_epoch: int,
     num_boundaries: int | None = None,
+    curve: str = 'constant',
+    curve_epochs: Sequence[float] = (),
 ) -> Schedule:
-  """Converts `(init, ((epoch, factor), ...))` into a step schedule.
+  """Converts `(init, ((epoch, factor), ...))` and a curve into a step schedule.
 
   Args:
     init: value before the first change.
@@ -58,6 +121,7 @@ def from_epochs(
     num_boundaries: pad to this many boundaries (>= len(changes)), so schedules of different
       lengths stack into one array. There is always at least one (padding) boundary: zero-size
       arrays cannot be checkpointed.
+    curve, curve_epochs: the multiplicative curve and its epochs (`curve_from_epochs`).
 
   Returns:
     A `Schedule` of numpy arrays (float32 values computed in float64, then rounded once).
@@ -73,7 +137,8 @@ def from_epochs(
   pad = num_boundaries - len(changes)
   bounds += [_NEVER] * pad
   values += [value] * pad
-  return Schedule(np.asarray(bounds, np.int32), np.asarray(values, np.float32))
+  code, curve_steps = curve_from_epochs(curve, curve_epochs, steps_per_epoch)
+  return Schedule(np.asarray(bounds, np.int32), np.asarray(values, np.float32), code, curve_steps)
 
 
 def stack(schedules: Sequence[Schedules]) -> Schedules:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from svag_jax import metrics, optim, oracles
+from svag_jax import augment, metrics, optim, oracles
 from svag_jax.schedules import Schedules, value_at
 
 # Independent random streams derived from a trial's key with fold_in.
@@ -23,6 +23,9 @@ STREAM_INIT, STREAM_DATA, STREAM_BATCH, STREAM_SHUFFLE = 0, 1, 2, 3
 # SVAG's second batch (a data key of its own), isotropic noise (from the trial key), NGD's z and
 # the G/N estimates' batches (from the data key).
 STREAM_SVAG, STREAM_NOISE, STREAM_NGD, STREAM_GN = 4, 5, 6, 7
+# Crop + flip augmentation of a batch: fold_in(fold_in(data key, STREAM_AUG), step) with the data
+# key of that batch (SVAG's second batch: its own data key; G/N batches: the G/N key).
+STREAM_AUG = 8
 
 
 @flax.struct.dataclass
@@ -120,6 +123,10 @@ class Trainer:
     gn_batches: K, batches per G/N estimate (`gradient_noise`).
     eval_bn_batches: refresh BatchNorm statistics with this many training batches before each
       evaluation (`refreshed_batch_stats`; 0 = evaluate with the running averages as they are).
+    augment: random crop (4 px zero padding) + horizontal flip of every training batch of the
+      sgd / svag oracles and of the G/N batches (`augment.crop_and_flip`; the noise of the
+      training process includes the augmentation); never of evaluation batches or of the
+      BatchNorm refresh. The full-batch oracles need a fixed data set (config validation).
   """
 
   model: nn.Module
@@ -134,6 +141,7 @@ class Trainer:
   chunk_size: int = 500
   gn_batches: int = 8
   eval_bn_batches: int = 0
+  augment: bool = False
 
   @property
   def steps_per_epoch(self) -> int:
@@ -228,15 +236,28 @@ class Trainer:
 
     return loss_fn
 
+  def batch_images(self, data: TrainData, idx: jax.Array, key: jax.Array, step: jax.Array
+                   ) -> jax.Array:
+    """uint8 images [..., H, W, C] of the examples `idx` [...] of a training batch, augmented
+    from fold_in(fold_in(key, STREAM_AUG), step) when `augment` (`key`: the batch's data key)."""
+    images = data.images[idx]
+    if not self.augment:
+      return images
+    aug_key = jax.random.fold_in(jax.random.fold_in(key, STREAM_AUG), step)
+    flat = images.reshape(-1, *images.shape[-3:])
+    return augment.crop_and_flip(aug_key, flat).reshape(images.shape)
+
   def _gradient(self, state: TrainState, data: TrainData, idx, idx2):
     """(grads, loss, new batch_stats) of the configured oracle at `state`."""
     loss_fn = self.loss_fn(state, data)
     if self.oracle == 'sgd':
-      grads, (loss, aux) = oracles.sgd(loss_fn, state.params, data.images[idx], data.labels[idx])
+      images = self.batch_images(data, idx, state.key, state.step)
+      grads, (loss, aux) = oracles.sgd(loss_fn, state.params, images, data.labels[idx])
     elif self.oracle == 'svag':
-      both = jnp.stack([idx, idx2])
-      grads, (losses, aux) = oracles.svag(loss_fn, state.params, data.images[both],
-                                          data.labels[both])
+      both = jnp.stack([self.batch_images(data, idx, state.key, state.step),
+                        self.batch_images(data, idx2, self.svag_key(state.key), state.step)])
+      grads, (losses, aux) = oracles.svag(loss_fn, state.params, both,
+                                          data.labels[jnp.stack([idx, idx2])])
       # the reported loss and (for l = 1) the BatchNorm statistics are batch 1's, so that l = 1
       # is SGD bit for bit; for l > 1 the running statistics take the mean of the two updates
       loss = losses[0]
@@ -323,12 +344,14 @@ class Trainer:
     K = gn_batches batches of the training batch size B (also for SVAG runs: B, not 2B), drawn
     uniformly with replacement from fold_in(fold_in(key, STREAM_GN), step); data loss only (no WD);
     the state (BatchNorm running statistics included) is not changed. N estimates
-    Tr Sigma_B with replacement = Tr Sigma_1 / B.
+    Tr Sigma_B with replacement = Tr Sigma_1 / B. With `augment` the batches are augmented too
+    (key from the G/N key): the noise of the training process includes the augmentation.
     """
     key = jax.random.fold_in(jax.random.fold_in(state.key, STREAM_GN), state.step)
     idx = jax.random.randint(key, (self.gn_batches, self.batch_size), 0, self.num_train)
+    images = self.batch_images(data, idx, key, state.step)
     return metrics.gradient_noise_metrics(self.loss_fn(state, data), state.params,
-                                          data.images[idx], data.labels[idx], self.unroll)
+                                          images, data.labels[idx], self.unroll)
 
   def refreshed_batch_stats(self, state: TrainState, data: TrainData) -> Any:
     """BatchNorm running statistics brought up to date with the current weights, for evaluation.

@@ -41,6 +41,22 @@ def test_tfds_source_reads_a_mocked_dataset():
   assert ds.test_images.shape[0] == 24
 
 
+@pytest.mark.parametrize('name, num_classes', [('cifar10', 10), ('cifar100', 100),
+                                               ('svhn_cropped', 10)])
+def test_tfds_cifar_and_svhn_through_the_config(name, num_classes):
+  tfds = pytest.importorskip('tensorflow_datasets')
+  cfg = tiny_config().data
+  cfg.source, cfg.name, cfg.num_train = 'tfds', name, 20
+  with tfds.testing.mock_data(num_examples=32):
+    ds = data_lib.load(cfg)
+  assert ds.train_images.shape == (20, 32, 32, 3) and ds.train_images.dtype == np.uint8
+  assert ds.test_images.shape == (32, 32, 32, 3) and ds.test_labels.dtype == np.int32
+  # from the data set's metadata, not from the labels the mock happened to draw
+  assert ds.num_classes == num_classes
+  assert 0 <= ds.train_labels.min() and ds.train_labels.max() < num_classes
+  assert ds.mean.shape == ds.std.shape == (3,)
+
+
 def test_missing_tfds_dataset_fails_with_instructions_and_no_download(tmp_path, monkeypatch):
   tfds = pytest.importorskip('tensorflow_datasets')
 
