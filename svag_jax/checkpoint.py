@@ -3,14 +3,21 @@
 A checkpoint is one dict (trial states plus the loop's progress counters). A checkpoint that cannot
 be restored (corrupt or partial) is reported, moved aside to `<workdir>/corrupt_checkpoints/` (never
 deleted), and the previous one is used.
+
+Multi-process runs: every process creates the Checkpointer and calls save / restore / wait at the
+same points (orbax writes each process's shards and lets process 0 write the metadata and finalize
+the step), so the directory must be on a filesystem all processes share. Moving a corrupt
+checkpoint aside is done by process 0 alone, between barriers.
 """
 
 import pathlib
 import shutil
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
 
 
 class CheckpointError(RuntimeError):
@@ -77,8 +84,11 @@ class Checkpointer:
   def _move_aside(self, steps: list[int]) -> None:
     self._manager.close()
     aside = self.directory.parent / 'corrupt_checkpoints'
-    aside.mkdir(parents=True, exist_ok=True)
-    for step in steps:
-      logging.warning('Moving unreadable checkpoint %d to %s.', step, aside / str(step))
-      shutil.move(str(self.directory / str(step)), str(aside / str(step)))
+    if jax.process_index() == 0:
+      aside.mkdir(parents=True, exist_ok=True)
+      for step in steps:
+        logging.warning('Moving unreadable checkpoint %d to %s.', step, aside / str(step))
+        shutil.move(str(self.directory / str(step)), str(aside / str(step)))
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices('svag_jax checkpoint moved aside')
     self._manager = self._open()

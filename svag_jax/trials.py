@@ -9,6 +9,13 @@ How the map runs is one knob, `chunk` (config.trials.vmap_chunk):
 A chunk whose size is a multiple of the device count is sharded over all devices; otherwise chunks
 are placed round-robin, one device each. Trial i always gets the key fold_in(key(seed), i), so its
 numbers do not depend on T, on the chunking or on the devices.
+
+Several processes (multi-host, after `jax.distributed.initialize()`): the mesh spans the devices of
+all processes (`jax.devices()`), every process runs the same calls on the same host data, and each
+device trains its own block of trials (no communication in the train step). Round-robin chunks on
+single devices cannot span processes, so every chunk must then be a multiple of the global device
+count (`ConfigError` otherwise). Results that reach the host (`evaluate`, `gradient_noise`,
+`fetch`) are gathered from all processes: every process gets the numbers of ALL trials.
 """
 
 from collections.abc import Sequence
@@ -16,9 +23,11 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
+from svag_jax.config import ConfigError
 from svag_jax.schedules import Schedules
 from svag_jax.train import EvalSplit, TrainData, Trainer, TrainState
 
@@ -49,8 +58,12 @@ class TrialRunner:
         (len(self.devices),), ('trial',), axis_types=(jax.sharding.AxisType.Auto,),
         devices=self.devices,
     )
+    # True when the devices belong to several processes (a multi-host run).
+    self.multiprocess = len({d.process_index for d in self.devices}) > 1
     size = num_trials if chunk <= 0 else min(chunk, num_trials)
     self.chunks = [(s, min(size, num_trials - s)) for s in range(0, num_trials, size)]
+    if self.multiprocess:
+      self._check_multiprocess_chunks(chunk)
     self.shardings = [self._sharding(i, n) for i, (_, n) in enumerate(self.chunks)]
     self._data_cache: dict = {}
     self._train = jax.jit(
@@ -59,6 +72,19 @@ class TrialRunner:
     )
     self._eval = jax.jit(jax.vmap(trainer.evaluate, in_axes=(0, None, None)))
     self._gn = jax.jit(jax.vmap(trainer.gradient_noise, in_axes=(0, None)))
+
+  def _check_multiprocess_chunks(self, chunk: int) -> None:
+    n = len(self.devices)
+    bad = sorted({size for _, size in self.chunks if size % n})
+    if bad:
+      raise ConfigError(
+          f'trials.vmap_chunk = {chunk} with {self.num_trials} trials in all (trials.num x number '
+          f'of arms) gives chunks of {bad} trials, but a run over {n} devices of '
+          f'{jax.process_count()} processes needs every chunk to be a multiple of {n} (one '
+          'chunk cannot sit on one device of one process). Set trials.num so that the total is a '
+          f'multiple of {n}, and trials.vmap_chunk to 0 (all at once) or a multiple of {n} that '
+          'divides the total.'
+      )
 
   def _sharding(self, index: int, size: int) -> jax.sharding.Sharding:
     if size % len(self.devices) == 0:
@@ -75,19 +101,34 @@ class TrialRunner:
     target = self._replicated(self.shardings[chunk])
     key = (id(tree), target)
     if key not in self._data_cache:
-      self._data_cache[key] = (tree, jax.device_put(tree, target))
+      # Across processes, a global array is made from the same host data on every process.
+      host = jax.tree.map(np.asarray, tree) if self.multiprocess else tree
+      self._data_cache[key] = (tree, jax.device_put(host, target))
     return self._data_cache[key][1]
 
   def init(self, seed: int, schedules: Schedules, data: TrainData) -> list[TrainState]:
     """Fresh states of all trials; `schedules` has a leading trial axis [T]."""
     states, inits = [], {}  # one jitted init per placement: compiled once per shape, not per chunk
     for c, ((start, size), sharding) in enumerate(zip(self.chunks, self.shardings)):
+      keys = trial_keys(seed, start, size)
       if sharding not in inits:
-        inits[sharding] = jax.jit(jax.vmap(self.trainer.init, in_axes=(0, 0, None)),
+        inits[sharding] = jax.jit(self._init_from_key_data(jax.random.key_impl(keys)),
                                   out_shardings=sharding)
-      sched = jax.tree.map(lambda x: x[start:start + size], schedules)
-      states.append(inits[sharding](trial_keys(seed, start, size), sched, self.place(data, c)))
+      # Per-trial inputs go in as host arrays placed where the chunk lives (valid across processes).
+      per_trial = (np.asarray(jax.random.key_data(keys)),
+                   jax.tree.map(lambda x: np.asarray(x)[start:start + size], schedules))
+      key_data, sched = jax.device_put(per_trial, sharding)
+      states.append(inits[sharding](key_data, sched, self.place(data, c)))
     return states
+
+  def _init_from_key_data(self, impl):
+    """vmapped `trainer.init` taking raw key data uint32 [k, 2] (typed keys are not host data)."""
+    init = jax.vmap(self.trainer.init, in_axes=(0, 0, None))
+
+    def init_chunk(key_data: jax.Array, sched: Schedules, data: TrainData) -> TrainState:
+      return init(jax.random.wrap_key_data(key_data, impl=impl), sched, data)
+
+    return init_chunk
 
   def train(
       self, states: list[TrainState], data: TrainData, num_steps: int
@@ -107,12 +148,25 @@ class TrialRunner:
     outs = [
         self._eval(s, self.place(splits, c), self.place(data, c)) for c, s in enumerate(states)
     ]
-    outs = jax.device_get(outs)
+    outs = self.fetch(outs)
     result = {k: np.concatenate([m[k] for m, _ in outs]) for k in outs[0][0]}
     preds = np.concatenate([p for _, p in outs])
     return result, preds
 
   def gradient_noise(self, states: list[TrainState], data: TrainData) -> dict[str, np.ndarray]:
     """G, N, NSR, gn_loss of every trial (host float arrays [T]); the states are not changed."""
-    outs = jax.device_get([self._gn(s, self.place(data, c)) for c, s in enumerate(states)])
+    outs = self.fetch([self._gn(s, self.place(data, c)) for c, s in enumerate(states)])
     return {k: np.concatenate([m[k] for m in outs]) for k in outs[0]}
+
+  def fetch(self, tree):
+    """`tree` with every leaf as a host numpy array holding all trials, on every process.
+
+    Arrays that span devices of several processes are gathered (a collective: every process must
+    call this at the same point); the rest is copied to the host as usual.
+    """
+    def get(x):
+      if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return multihost_utils.process_allgather(x, tiled=True)
+      return np.asarray(jax.device_get(x))
+
+    return jax.tree.map(get, tree)
