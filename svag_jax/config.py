@@ -14,12 +14,14 @@ from typing import Any
 import ml_collections
 
 DATA_SOURCES = ('mnist5k', 'tfds', 'synthetic')
-MODELS = ('cnn', 'mlp')
-NORMS = ('batch', 'group', 'layer')
+MODELS = ('cnn', 'mlp', 'preresnet20', 'preresnet32', 'preresnet56',
+          'vgg11', 'vgg13', 'vgg16', 'vgg19')
+NORMS = ('batch', 'group', 'layer', 'none')
 SAMPLING = ('shuffle', 'replacement')
 ORACLES = ('sgd', 'svag', 'ngd', 'gd')
-BATCH_INDEPENDENT_NORMS = ('group', 'layer')
-ARM_FIELDS = ('lr', 'wd', 'lr_schedule', 'wd_schedule')
+BATCH_INDEPENDENT_NORMS = ('group', 'layer', 'none')
+ARM_FIELDS = ('lr', 'wd', 'lr_schedule', 'wd_schedule', 'lr_curve', 'lr_curve_epochs')
+LR_CURVES = ('constant', 'cosine', 'triangle')  # = svag_jax.schedules.CURVES
 
 
 # Groups of fields: plain dicts or ConfigDicts (which are not collections.abc.Mapping).
@@ -32,13 +34,19 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Arm:
-  """A named group of trials with its own LR and WD schedules (epochs, cumulative factors)."""
+  """A named group of trials with its own LR and WD schedules (epochs, cumulative factors).
+
+  `lr_curve` multiplies the LR schedule (`svag_jax.schedules`); `lr_curve_epochs` is resolved:
+  () for 'constant', (start, end) for 'cosine', (start, peak, end) for 'triangle'.
+  """
 
   name: str
   lr: float
   wd: float
   lr_schedule: tuple[tuple[float, float], ...]
   wd_schedule: tuple[tuple[float, float], ...]
+  lr_curve: str = 'constant'
+  lr_curve_epochs: tuple[float, ...] = ()
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -57,11 +65,16 @@ def defaults() -> ml_collections.ConfigDict:
   c.data.synthetic_num_classes = 10
   c.data.synthetic_num_train = 512
   c.data.synthetic_num_test = 128
+  # Standard CIFAR augmentation inside the jitted step (svag_jax.augment): random crop with 4 px
+  # zero padding and horizontal flip, per example and per trial (sgd / svag oracles only).
+  c.data.augment = False
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = 'cnn'           # 'cnn' | 'mlp'
-  c.model.widths = (32, 64, 64)  # conv channels (cnn) or hidden units (mlp), one per block
-  c.model.norm = 'batch'         # 'batch' | 'group' | 'layer'
+  c.model.name = 'cnn'           # 'cnn' | 'mlp' | 'preresnet20/32/56' | 'vgg11/13/16/19'
+  c.model.widths = (32, 64, 64)  # cnn/mlp only: conv channels (cnn) or hidden units (mlp)
+  c.model.widen = 1.0            # preresnet/vgg only: x their standard channels (rounded, >= 1)
+  c.model.conv_impl = 'xla'      # convolution implementation (svag_jax.models.conv.CONV_IMPLS)
+  c.model.norm = 'batch'         # 'batch' | 'group' | 'layer' | 'none' (not scale invariant)
   c.model.num_groups = 8         # GroupNorm groups (norm='group')
   c.model.norm_eps = 1e-10       # tiny, so loss(c w) = loss(w) holds to ~1e-7 in fp32
   c.model.init_scale = 1.0       # x LeCun-normal std; sets the initial norm, so the initial eff. LR
@@ -73,6 +86,11 @@ def defaults() -> ml_collections.ConfigDict:
   c.optim.wd = 0.1
   c.optim.lr_schedule = ()
   c.optim.wd_schedule = ()
+  # A curve multiplying the LR schedule: 'constant' | 'cosine' (from 1 at start to 0 at end) |
+  # 'triangle' (0 at start, 1 at peak, 0 at end). lr_curve_epochs: (start, end) for cosine,
+  # (start, peak, end) for triangle; () = (0, train.epochs) / (0, train.epochs / 2, train.epochs).
+  c.optim.lr_curve = 'constant'
+  c.optim.lr_curve_epochs = ()
   c.optim.momentum = 0.0         # heavy ball, PyTorch convention: v = beta v + g; w -= lr v
   # The gradient oracle (Li, Malladi & Arora 2021): 'sgd' (one batch of B), 'svag' (two batches,
   # combined with amplification svag_l, LR / svag_l, svag_l x the steps), 'ngd' (full-batch
@@ -84,8 +102,9 @@ def defaults() -> ml_collections.ConfigDict:
   c.optim.chunk_size = 500       # examples per forward/backward pass of the full-batch oracles
 
   # Arms: named groups of trials that differ only in their schedules, all trained by ONE compiled
-  # program. Each arm is a dict with any of {lr, wd, lr_schedule, wd_schedule}; missing fields come
-  # from `optim`. Empty = a single arm named 'default' built from `optim`.
+  # program. Each arm is a dict with any of {lr, wd, lr_schedule, wd_schedule, lr_curve,
+  # lr_curve_epochs}; missing fields come from `optim`. Empty = a single arm named 'default' built
+  # from `optim`.
   c.arms = ml_collections.ConfigDict()
 
   c.train = ml_collections.ConfigDict()
@@ -98,6 +117,9 @@ def defaults() -> ml_collections.ConfigDict:
   c.train.steps_per_dispatch = 8 # SGD steps per host->device call
   c.train.unroll = True          # unroll the steps of a dispatch (needed on CPU, jax#12868)
   c.train.predictions_at = ()    # epochs at which each trial's test predictions are saved
+  # epochs at which every trial's params, batch_stats and frozen head are saved (params/,
+  # Workdir.save_params): the weights themselves, e.g. for weight distances and averaging
+  c.train.params_at = ()
 
   c.trials = ml_collections.ConfigDict()
   c.trials.num = 1               # trials per arm
@@ -166,6 +188,33 @@ def _choice(field: str, value: Any, choices: Sequence[str]) -> None:
     _fail(field, value, f'unknown; choose one of {", ".join(choices)}')
 
 
+def _check_curve_epochs(field: str, curve: str, epochs: Any, total: float) -> tuple[float, ...]:
+  """The LR curve's epochs, defaults filled in: () / (start, end) / (start, peak, end)."""
+  names = {'constant': (), 'cosine': ('start', 'end'), 'triangle': ('start', 'peak', 'end')}[curve]
+  if not isinstance(epochs, Sequence) or isinstance(epochs, str):
+    _fail(field, epochs, f'must be a tuple of epochs ({", ".join(names) or "empty"})')
+  if not names:
+    if len(epochs):
+      _fail(field, epochs, 'the constant LR curve takes no epochs: set optim.lr_curve (or the '
+            "arm's lr_curve) to 'cosine' or 'triangle', or leave lr_curve_epochs = ()")
+    return ()
+  if not len(epochs):
+    return (0.0, float(total)) if curve == 'cosine' else (0.0, total / 2, float(total))
+  if len(epochs) != len(names):
+    _fail(field, epochs, f'the {curve} LR curve takes {len(names)} epochs '
+          f'({", ".join(names)}), or () for the default')
+  values = []
+  for name, e in zip(names, epochs):
+    if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e):
+      _fail(field, epochs, f'{name} = {e!r} must be a finite number of epochs')
+    if not 0 <= e <= total:
+      _fail(field, epochs, f'{name} = {e!r} is not in [0, train.epochs = {total}]')
+    values.append(float(e))
+  if any(b < a for a, b in zip(values, values[1:])) or values[0] >= values[-1]:
+    _fail(field, epochs, f'need {" <= ".join(names)} with start < end; reorder them')
+  return tuple(values)
+
+
 def arms(config: ml_collections.ConfigDict) -> list[Arm]:
   """The validated arms of a config (a single 'default' arm when `config.arms` is empty)."""
   optim = config.optim
@@ -182,12 +231,20 @@ def arms(config: ml_collections.ConfigDict) -> list[Arm]:
     _positive(where + 'wd', wd, allow_zero=True)
     lr_s = _check_schedule(where + 'lr_schedule', spec.get('lr_schedule', optim.lr_schedule))
     wd_s = _check_schedule(where + 'wd_schedule', spec.get('wd_schedule', optim.wd_schedule))
-    result.append(Arm(name, float(lr), float(wd), lr_s, wd_s))
+    curve = spec.get('lr_curve', optim.lr_curve)
+    _choice(where + 'lr_curve', curve, LR_CURVES)
+    curve_epochs = _check_curve_epochs(
+        where + 'lr_curve_epochs', curve, spec.get('lr_curve_epochs', optim.lr_curve_epochs),
+        config.train.epochs)
+    result.append(Arm(name, float(lr), float(wd), lr_s, wd_s, curve, curve_epochs))
   return result
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks a config on its own; raises ConfigError naming the first bad field."""
+  from svag_jax import models  # noqa: PLC0415 (models import flax: only when validating)
+  from svag_jax.models.conv import CONV_IMPLS  # noqa: PLC0415
+
   _check_keys(config, defaults(), '')
   d, m, o, t = config.data, config.model, config.optim, config.train
   _choice('data.source', d.source, DATA_SOURCES)
@@ -202,13 +259,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
       _positive(f'data.{f}', d[f], integer=True)
   _choice('model.name', m.name, MODELS)
   _choice('model.norm', m.norm, NORMS)
-  if not m.widths or any(not isinstance(w, int) or w < 1 for w in m.widths):
-    _fail('model.widths', m.widths, 'must be a non-empty tuple of positive integers')
+  _choice('model.conv_impl', m.conv_impl, CONV_IMPLS)
+  _positive('model.widen', m.widen)
+  if m.name in ('cnn', 'mlp'):
+    if not m.widths or any(not isinstance(w, int) or w < 1 for w in m.widths):
+      _fail('model.widths', m.widths, 'must be a non-empty tuple of positive integers')
+    if m.widen != 1:
+      _fail('model.widen', m.widen, f'only preresnet/vgg are widened; for {m.name!r} set '
+            'model.widths instead (and model.widen = 1)')
   if m.norm == 'group':
     _positive('model.num_groups', m.num_groups, integer=True)
-    bad = [w for w in m.widths if w % m.num_groups]
+    bad = sorted({w for w in models.layer_widths(m) if w % m.num_groups})
     if bad:
-      _fail('model.num_groups', m.num_groups, f'must divide every width; {bad} are not multiples')
+      sizing = 'model.widths' if m.name in ('cnn', 'mlp') else f'model.widen (= {m.widen})'
+      _fail('model.num_groups', m.num_groups, f'must divide every layer width of {m.name!r}; '
+            f'{bad} are not multiples: change model.num_groups or {sizing}')
   _positive('model.norm_eps', m.norm_eps)
   _positive('model.init_scale', m.init_scale)
   if not 0 <= o.momentum < 1:
@@ -223,6 +288,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _fail('model.norm', m.norm, f'the {o.oracle} oracle needs per-example losses independent '
           f'of the batch: use one of {", ".join(BATCH_INDEPENDENT_NORMS)}')
   _positive('optim.noise_scale', o.noise_scale, allow_zero=True)
+  if not isinstance(d.augment, bool):
+    _fail('data.augment', d.augment, 'must be True or False')
+  if d.augment and o.oracle in ('ngd', 'gd'):
+    _fail('data.augment', d.augment, f'the {o.oracle} oracle computes the gradient of a fixed '
+          'training set (no random batches to augment): set data.augment = False')
   _positive('optim.chunk_size', o.chunk_size, integer=True)
   _positive('metrics.gn_every', config.metrics.gn_every, allow_zero=True)
   _positive('metrics.gn_batches', config.metrics.gn_batches, integer=True)
@@ -236,9 +306,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _positive('train.eval_batch_size', t.eval_batch_size, integer=True)
   _positive('train.eval_bn_batches', t.eval_bn_batches, allow_zero=True, integer=True)
   _positive('train.steps_per_dispatch', t.steps_per_dispatch, integer=True)
-  for e in t.predictions_at:
-    if not (isinstance(e, (int, float)) and 0 < e <= t.epochs):
-      _fail('train.predictions_at', t.predictions_at, f'epoch {e!r} is not in (0, train.epochs]')
+  for field in ('predictions_at', 'params_at'):
+    epochs = t[field]
+    if not isinstance(epochs, Sequence) or isinstance(epochs, str):
+      _fail(f'train.{field}', epochs, 'must be a tuple of epochs, e.g. (10, 20)')
+    for e in epochs:
+      if isinstance(e, bool) or not (isinstance(e, (int, float)) and 0 < e <= t.epochs):
+        _fail(f'train.{field}', epochs, f'epoch {e!r} is not in (0, train.epochs]')
   _positive('trials.num', config.trials.num, integer=True)
   _positive('trials.vmap_chunk', config.trials.vmap_chunk, allow_zero=True, integer=True)
   _positive('checkpoint.every', config.checkpoint.every)

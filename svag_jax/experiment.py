@@ -2,11 +2,11 @@
 
 The loop advances all trials `train.steps_per_dispatch` steps per call without waiting for the
 device, evaluates every `train.eval_every` epochs (one metrics row per trial), saves predictions at
-`train.predictions_at`, checkpoints, and resumes from the newest readable checkpoint when the same
-command is run again on the same workdir. SIGTERM / Ctrl-C write a checkpoint and status
-'preempted'. A trial whose loss becomes non-finite is marked diverged (its rows say
-`"diverged": true` with null values from then on); when every trial has diverged the run stops
-with status 'diverged'. Rows already written are never lost.
+`train.predictions_at` and every trial's weights at `train.params_at`, checkpoints, and resumes
+from the newest readable checkpoint when the same command is run again on the same workdir.
+SIGTERM / Ctrl-C write a checkpoint and status 'preempted'. A trial whose loss becomes non-finite
+is marked diverged (its rows say `"diverged": true` with null values from then on); when every
+trial has diverged the run stops with status 'diverged'. Rows already written are never lost.
 """
 
 import contextlib
@@ -19,6 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
@@ -47,6 +48,7 @@ class Plan:
   checkpoint_steps: frozenset[int]
   prediction_steps: dict[int, float]   # step -> epoch label
   gn_steps: frozenset[int] = frozenset()  # evals at which G, N, NSR are estimated
+  params_steps: dict[int, float] = dataclasses.field(default_factory=dict)  # step -> epoch label
 
   @classmethod
   def make(cls, config: ml_collections.ConfigDict, steps_per_epoch: int) -> 'Plan':
@@ -56,14 +58,15 @@ class Plan:
     total = max(1, round(t.epochs * steps_per_epoch))
     every = max(1, round(t.eval_every * steps_per_epoch))
     predictions = {max(1, round(e * steps_per_epoch)): float(e) for e in t.predictions_at}
-    evals = sorted(set(range(every, total + 1, every)) | set(predictions) | {total})
+    params = {max(1, round(e * steps_per_epoch)): float(e) for e in t.params_at}
+    evals = sorted(set(range(every, total + 1, every)) | set(predictions) | set(params) | {total})
     ckpt_every = max(1, round(config.checkpoint.every / t.eval_every))
     ckpts = frozenset(s for i, s in enumerate(evals, 1) if i % ckpt_every == 0) | {total}
     gn = frozenset()
     if config.metrics.gn_every:
       gn_every = max(1, round(config.metrics.gn_every / t.eval_every))
       gn = frozenset(s for i, s in enumerate(evals, 1) if i % gn_every == 0)
-    return cls(steps_per_epoch, total, tuple(evals), ckpts, predictions, gn)
+    return cls(steps_per_epoch, total, tuple(evals), ckpts, predictions, gn, params)
 
 
 def trial_schedules(arms: list[config_lib.Arm], trials_per_arm: int, steps_per_epoch: int,
@@ -71,13 +74,16 @@ def trial_schedules(arms: list[config_lib.Arm], trials_per_arm: int, steps_per_e
   """Per-trial schedules (stacked, [T]) and the arm name of each trial, arm-major.
 
   `lr_divisor`: SVAG's l (every LR value divided by l; WD values unchanged; the boundaries follow
-  `steps_per_epoch`, which the caller has multiplied by l).
+  `steps_per_epoch`, which the caller has multiplied by l). The arm's LR curve is in the LR
+  schedule (its epochs stretch with `steps_per_epoch` too, unrounded: same value at the same
+  effective step for every l).
   """
   k_lr = max(len(a.lr_schedule) for a in arms)
   k_wd = max(len(a.wd_schedule) for a in arms)
   per_arm = [
       schedules.Schedules(
-          schedules.from_epochs(a.lr / lr_divisor, a.lr_schedule, steps_per_epoch, k_lr),
+          schedules.from_epochs(a.lr / lr_divisor, a.lr_schedule, steps_per_epoch, k_lr,
+                                a.lr_curve, a.lr_curve_epochs),
           schedules.from_epochs(a.wd, a.wd_schedule, steps_per_epoch, k_wd),
       )
       for a in arms
@@ -88,10 +94,28 @@ def trial_schedules(arms: list[config_lib.Arm], trials_per_arm: int, steps_per_e
 
 
 class _Preemption:
-  """Turns SIGTERM / SIGINT into a flag the loop checks between dispatches."""
+  """Turns SIGTERM / SIGINT into a flag the loop checks between dispatches.
+
+  With several processes all must stop after the same dispatch: SIGTERM is then left to JAX's
+  preemption service (set up by `jax.distributed.initialize`), which agrees on a common dispatch
+  via `reached_preemption_sync_point` (a signal caught in Python would stop one process alone and
+  hang the others); Ctrl-C is not caught there.
+  """
 
   def __init__(self):
     self.requested = False
+    self.multiprocess = jax.process_count() > 1
+    self._dispatches = 0
+
+  def check(self) -> bool:
+    """Call once after every dispatch: whether to checkpoint and stop now (same on all processes).
+    """
+    if self.multiprocess and not self.requested:
+      self.requested = multihost_utils.reached_preemption_sync_point(self._dispatches)
+      if self.requested:
+        logging.warning('Preemption notice: all processes checkpoint and stop.')
+    self._dispatches += 1
+    return self.requested
 
   def _handler(self, signum, frame):
     del frame
@@ -100,6 +124,9 @@ class _Preemption:
 
   @contextlib.contextmanager
   def installed(self):
+    if self.multiprocess:  # SIGTERM goes to JAX's preemption notifier
+      yield self
+      return
     old = {s: signal.signal(s, self._handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
       yield self
@@ -125,6 +152,13 @@ def _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_l=1, gn=None)
   return rows
 
 
+def _weights(states, fetch=jax.device_get) -> dict:
+  """{'params', 'batch_stats', 'frozen'} of all trials as host arrays [T, ...] (chunks joined)."""
+  trees = fetch([{'params': s.params, 'batch_stats': s.batch_stats, 'frozen': s.frozen}
+                 for s in states])
+  return jax.tree.map(lambda *xs: np.concatenate(xs), *trees)
+
+
 def _summary_line(evals, diverged, arm_names) -> str:
   parts = []
   for arm in dict.fromkeys(arm_names):
@@ -139,19 +173,10 @@ def _format_eta(seconds: float) -> str:
   return time.strftime('%H:%M:%S', time.gmtime(max(0, seconds))) if math.isfinite(seconds) else '?'
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains every trial of `config`, writing the run record to `workdir`; resumes if possible.
-
-  Returns:
-    {'status', 'step', 'metrics': {name: float array [T]} of the last eval, 'arms': [...]}.
-  """
-  config_lib.validate(config)
-  ds = data_lib.load(config.data)
-  config_lib.validate_with_data(config, ds.num_train)
-  wd = Workdir(workdir)
-  wd.start(config)
-
-  trainer = Trainer(
+def make_trainer(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> Trainer:
+  """The one-trial Trainer a config describes, for the data set `ds` (also used by analyses that
+  evaluate saved weights, e.g. analysis/swa.py, so they evaluate exactly as the run did)."""
+  return Trainer(
       model=models.build(config.model, ds.num_classes),
       batch_size=config.train.batch_size,
       num_train=ds.num_train,
@@ -164,7 +189,23 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       chunk_size=config.optim.chunk_size,
       gn_batches=config.metrics.gn_batches,
       eval_bn_batches=config.train.eval_bn_batches,
+      augment=config.data.augment,
   )
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains every trial of `config`, writing the run record to `workdir`; resumes if possible.
+
+  Returns:
+    {'status', 'step', 'metrics': {name: float array [T]} of the last eval, 'arms': [...]}.
+  """
+  config_lib.validate(config)
+  ds = data_lib.load(config.data)
+  config_lib.validate_with_data(config, ds.num_train)
+  wd = Workdir(workdir, writer=jax.process_index() == 0)  # multi-host: process 0 writes
+  wd.start(config)
+
+  trainer = make_trainer(config, ds)
   svag_l = config.optim.svag_l
   images_per_step = {'sgd': trainer.batch_size, 'svag': 2 * trainer.batch_size}.get(
       config.optim.oracle, ds.num_train)  # forward/backward passes per step, for the log
@@ -221,7 +262,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         step += n
         if step == next_eval:
           evals, preds = runner.evaluate(states, splits, data)
-          step_loss = np.concatenate(jax.device_get(loss_sums)) / (step - last_eval)
+          step_loss = np.concatenate(runner.fetch(loss_sums)) / (step - last_eval)
           finite = np.isfinite(step_loss) & np.all(
               [np.isfinite(v) for v in evals.values()], axis=0)
           for i in np.flatnonzero(~finite & ~diverged):
@@ -234,6 +275,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
           if step in plan.prediction_steps:
             wd.save_predictions(plan.prediction_steps[step], preds[:, :splits['test'].size],
                                 arm_names)
+          if step in plan.params_steps:
+            wd.save_params(plan.params_steps[step], _weights(states, runner.fetch), arm_names)
           loss_sums, last_eval = [np.zeros_like(x) for x in zero_loss], step
           rate = (step - step0) / (time.time() - t0)
           logging.info(
@@ -249,7 +292,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 'optim.lr (or the arms\' lr), or check the data normalisation.'))
             return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names}
         at_ckpt = step == last_eval and step in plan.checkpoint_steps
-        if at_ckpt or preemption.requested:
+        if preemption.check() or at_ckpt:
           progress = {'step': np.asarray(step), 'last_eval': np.asarray(last_eval),
                       'diverged': diverged}
           ckpt.save(step, {'states': states, 'loss': loss_sums, 'progress': progress})
