@@ -42,6 +42,8 @@ itself, and far below the sum of the arms' test errors.
 from configs import base
 from svag_jax import schedules
 
+ARGS = ('cpu',)
+
 
 def arms(lr: float = 0.1, wd: float = 0.1, every: float = 40, switch: float = 120) -> dict:
   """The three arms, with the decay period `every` and the fine-tuning switch at `switch`."""

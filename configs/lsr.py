@@ -7,9 +7,18 @@ the LSR fails beyond B* = C^2 (1 + N/G) B for the baseline's N/G at equilibrium 
     python -m svag_jax.theory lsr ROOT/batch_size=32,lr=0.025   # B* from the smallest-B run
     python -m analysis.lsr ROOT                                  # N/G vs B, test error vs B
 
-Full scale (`get_config()`): SI PreResNet32 on CIFAR-10, B in {128, ..., 8192} with eta0 = 0.8 at
-B0 = 128, lambda = 5e-4, 160 epochs; needs the 'preresnet32' model of the CIFAR issue (until then
-validation stops at `config.model.name`).
+Full scale (`get_config(MODEL)`, MODEL one of `preresnet32_bn` (the default), `preresnet32_gn`,
+`vgg19_gn`): SI net on CIFAR-10 with crop + flip augmentation, B = 2^k in {32, ..., 8192} with
+eta = 0.8 B / 128, lambda = 5e-4, no momentum, 300 epochs with the LR x 0.1 at 250; G/N every 10
+epochs (K = 8 batches). One run per B (`launch.sweep`, or `--print` for a cluster):
+
+    python -m launch.sweep --config=configs/lsr.py:preresnet32_gn --workdir=runs/lsr_preresnet32_gn
+
+Expected (paper): test accuracy flat in B up to a critical B*, then falling; B* from the
+smallest-B run's N/G is within ~2x of where it falls. Runtime on one H100 (benchmarks/
+cifar_runtime.py): PreResNet32-BN 1.5 s/epoch at B = 128, 0.9 at 1024, 0.8 at 8192 (5-8 min per
+300-epoch point from B = 128 up; smaller B take longer per epoch); VGG19-GN 1.1 s/epoch at B = 128.
+`get_config('smoke')`: the PreResNet32-BN point on a tiny net and synthetic data, 2 steps (tests).
 
 CPU (`get_config('cpu')` / `get_sweep('cpu')`): bundled MNIST digits (4,000 train), SI CNN
 (8, 16, 16) with BatchNorm, B in {32, 64, 128, 256, 512, 1024} with eta = 0.1 * B / 128,
@@ -29,7 +38,11 @@ from configs import base
 from launch import sweep
 
 CPU_BATCHES = (32, 64, 128, 256, 512, 1024)
-FULL_BATCHES = (128, 256, 512, 1024, 2048, 4096, 8192)
+FULL_BATCHES = tuple(2**k for k in range(5, 14))
+# Full-scale variants: (model, norm).
+MODELS = {'preresnet32_bn': ('preresnet32', 'batch'), 'preresnet32_gn': ('preresnet32', 'group'),
+          'vgg19_gn': ('vgg19', 'group')}
+ARGS = ('cpu', 'smoke', *MODELS)
 
 
 def get_config(arg: str | None = None):
@@ -48,20 +61,25 @@ def get_config(arg: str | None = None):
     c.train.eval_every = 1.0
     c.trials.num = 2
     c.trials.vmap_chunk = 1
-  elif arg in (None, '', 'full'):
+  elif arg in (None, '', 'full', 'smoke', *MODELS):
+    model, norm = MODELS.get(arg, MODELS['preresnet32_bn'])
     base.cifar10_preresnet32(c)
-    c.train.epochs = 160
-    c.train.eval_every = 2.0
+    c.model.name, c.model.norm = model, norm
+    c.optim.lr_schedule = ((250, 0.1),)
+    c.train.epochs = 300
+    c.train.eval_every = 5.0
     c.metrics.gn_every = 10.0
     c.trials.num = 1
+    if arg == 'smoke':
+      base.smoke(c)
   else:
-    raise ValueError(f'unknown config argument {arg!r}; use "cpu" or nothing')
+    raise ValueError(f'unknown config argument {arg!r}; use one of {ARGS} or nothing')
   return c
 
 
 def get_sweep(arg: str | None = None):
-  c = get_config(arg if arg == 'cpu' else None)
+  c = get_config(arg)
   b0, lr0 = c.train.batch_size, c.optim.lr
-  batches = CPU_BATCHES if arg == 'cpu' else FULL_BATCHES
+  batches = {'cpu': CPU_BATCHES, 'smoke': (8, 16)}.get(arg, FULL_BATCHES)
   return sweep.zip_(**{'train.batch_size': batches,
                        'optim.lr': tuple(lr0 * b / b0 for b in batches)})

@@ -4,11 +4,19 @@ SVAG (Li, Malladi & Arora 2021, Sec. 4) steps on c1 L(batch 1) + c2 L(batch 2) w
 l x the steps, so curves are compared against effective steps = steps / l. Each l is its own run
 (a sweep over optim.svag_l); l = 1 is SGD bit for bit.
 
-Full scale (`get_config()`): SI PreResNet32 on CIFAR-10, B = 128, eta = 0.8, lambda = 5e-4, no
-momentum, 160 epochs with LR x 0.1 at 80 and 120. The 'preresnet32' model arrives with the CIFAR
-issue: until then validation stops at `config.model.name = 'preresnet32': unknown`.
+Full scale (`get_config(VARIANT)`, VARIANT one of `preresnet32_b128` (the default),
+`preresnet32_b1024`, `vgg19_b128`, `vgg19_b1024`; 2021 Fig. 4 and its appendix): SI net (BatchNorm)
+on CIFAR-10 with crop + flip augmentation, no momentum, lambda = 5e-4, B = 128 with eta = 0.8 or
+B = 1024 with eta = 6.4, 160 epochs with LR x 0.1 at 80 and 120; the sweep runs SGD and SVAG with
+l in {1, 2, 4, 8, 16, 32} (l = 32 takes 32 x the steps of SGD, each of two batches):
 
-    python -m launch.sweep --config=configs/svag_convergence.py --workdir=runs/svag
+    python -m launch.sweep --config=configs/svag_convergence.py:VARIANT --workdir=runs/svag_VARIANT
+
+Expected (paper): test accuracy and train loss vs effective steps converge as l grows (l = 16 and
+32 overlap), and for B = 128 they match SGD (the SDE is a good model), for B = 1024 they do not.
+Runtime on one H100 (benchmarks/cifar_runtime.py, PreResNet32, B = 128): SGD 1.6 s/epoch, SVAG
+l = 4 12.2 s/epoch (l x the steps, two batches each), so l = 32 ~100 s/epoch and the whole sweep
+~9 h for 160 epochs. `get_config('smoke')`: tiny net, synthetic data, 2 steps.
 
 CPU (`get_config('cpu')`, the sweep `get_sweep('cpu')`): the 4,000/1,000 bundled MNIST digits,
 SI CNN with widths (16, 32, 32) and BatchNorm, B = 128, eta = 0.2, lambda = 5e-3, 4 epochs (124
@@ -25,6 +33,12 @@ l = 8 0.951 (one trial each, so differences of ~0.005 are noise).
 from configs import base
 
 L_VALUES = (1, 2, 4, 8)
+FULL_L_VALUES = (1, 2, 4, 8, 16, 32)
+# Full-scale variants: (model, batch size, LR).
+VARIANTS = {'preresnet32_b128': ('preresnet32', 128, 0.8),
+            'preresnet32_b1024': ('preresnet32', 1024, 6.4),
+            'vgg19_b128': ('vgg19', 128, 0.8), 'vgg19_b1024': ('vgg19', 1024, 6.4)}
+ARGS = ('cpu', 'smoke', *VARIANTS)
 
 
 def get_config(arg: str | None = None):
@@ -43,18 +57,22 @@ def get_config(arg: str | None = None):
     c.train.eval_every = 0.5
     c.train.steps_per_dispatch = 8
     c.trials.vmap_chunk = 1
-  elif arg in (None, '', 'full'):
+  elif arg in (None, '', 'full', 'smoke', *VARIANTS):
+    model, batch_size, lr = VARIANTS.get(arg, VARIANTS['preresnet32_b128'])
     base.cifar10_preresnet32(c)
-    c.model.norm = 'batch'
+    c.model.name, c.model.norm = model, 'batch'
+    c.train.batch_size, c.optim.lr = batch_size, lr
     c.optim.lr_schedule = ((80, 0.1), (120, 0.1))
     c.train.epochs = 160
     c.train.eval_every = 2.0
+    if arg == 'smoke':
+      base.smoke(c)
   else:
-    raise ValueError(f'unknown config argument {arg!r}; use "cpu" or nothing')
+    raise ValueError(f'unknown config argument {arg!r}; use one of {ARGS} or nothing')
   return c
 
 
 def get_sweep(arg: str | None = None):
-  del arg
+  ls = {'cpu': L_VALUES, 'smoke': (2,)}.get(arg, FULL_L_VALUES)
   return [{'name': 'sgd', 'optim.oracle': 'sgd'}] + [
-      {'name': f'svag_l{l}', 'optim.oracle': 'svag', 'optim.svag_l': l} for l in L_VALUES]
+      {'name': f'svag_l{l}', 'optim.oracle': 'svag', 'optim.svag_l': l} for l in ls]

@@ -1,0 +1,46 @@
+"""2020 paper, Fig. 4: halving the LR or halving the WD leads to the same place (eta * lambda).
+
+SI PreResNet32 (BatchNorm without affine, fixed head) on CIFAR-10 with crop + flip augmentation,
+SGD without momentum, eta = 3.2, lambda = 5e-4, B = 128. Arm `halve_lr` divides the LR by 2 and arm
+`halve_wd` the WD by 2 at epochs 200, 400, 600, 800, 1200, 2000 and 4000 (the intervals grow as the
+intrinsic LR, hence the mixing rate, falls); at 8000 both remove WD and divide the LR by 10, and
+train until 8200. The paper's claim: both arms have the same intrinsic LR eta * lambda at every
+time, and their test accuracy follows the same curve (up to the transient after each change), so
+only the product matters.
+
+    python -m launch.main --config=configs/lr_vs_wd_halving.py --workdir=runs/lr_vs_wd_halving
+
+1 trial per arm (2 nets in one program); 8200 epochs. Runtime on one H100: 3.1 s per epoch for
+the 2 nets (benchmarks/cifar_runtime.py), ~7 h plus evaluations.
+
+`get_config('smoke')`: the same arms on a tiny net and synthetic CIFAR-shaped data, 2 steps (tests).
+"""
+
+from configs import base
+
+ARGS = ('smoke',)
+HALVINGS = (200, 400, 600, 800, 1200, 2000, 4000)
+SWITCH, END = 8000, 8200
+
+
+def arms(lr: float = 3.2, wd: float = 5e-4) -> dict:
+  halve = tuple((float(e), 0.5) for e in HALVINGS)
+  return {
+      'halve_lr': dict(lr=lr, lr_schedule=halve + ((SWITCH, 0.1),),
+                       wd=wd, wd_schedule=((SWITCH, 0.0),)),
+      'halve_wd': dict(lr=lr, lr_schedule=((SWITCH, 0.1),),
+                       wd=wd, wd_schedule=halve + ((SWITCH, 0.0),)),
+  }
+
+
+def get_config(arg: str | None = None):
+  if arg not in (None, '', 'full') + ARGS:
+    raise ValueError(f'unknown config argument {arg!r}; use one of {ARGS} or nothing')
+  c = base.cifar(base.get_config())
+  c.optim.lr, c.optim.wd = 3.2, 5e-4
+  c.arms = arms()
+  c.trials.num = 1
+  c.train.epochs = END
+  c.train.eval_every = 20.0
+  c.checkpoint.every = 100.0
+  return base.smoke(c) if arg == 'smoke' else c
