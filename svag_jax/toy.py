@@ -1,0 +1,443 @@
+"""The 2-d scale-invariant toy of Li, Lyu & Arora (2020, Fig. 5a): GD + WD is chaotic, GF is not.
+
+Loss `L(x, y) = x^2 / (x^2 + y^2)` on w = (x, y) in R^2 (= sin^2 of the angle theta between w and
+the y-axis), scale invariant: L(c w) = L(w) for c > 0, hence <grad L(w), w> = 0 and
+grad L(c w) = grad L(w) / c. Its minima are the y-axis (x = 0) without the origin.
+
+  - GD with coupled WD (the papers' update, DESIGN.md section 2):
+    `w <- (1 - eta lambda) w - eta grad L(w)`. WD shrinks ||w|| until the effective LR
+    eta / ||w||^2 is large enough for the angle to overshoot the minimum; the angle then moves
+    erratically and nearby trajectories separate exponentially (`divergence_rates`).
+  - Gradient flow of L alone, dw/dt = -grad L(w): ||w|| is conserved (grad L is orthogonal to w)
+    and tan(theta) = x / y obeys d tan(theta)/dt = -2 tan(theta) / ||w||^2, so
+    |x / y|(t) = |x0 / y0| exp(-2 t / ||w0||^2): monotone (`gradient_flow_ratio`, the closed form
+    the integrator is tested against). GD step k is compared with GF at time t = k eta.
+
+The loss is not defined at the origin: `loss` returns 1/2 there (its mean over directions) with
+gradient 0 (no NaN leaks into the gradient); everywhere else the exact values, computed so that
+they stay finite arbitrarily close to the origin (see `loss`).
+
+The dynamics are pure JAX on arrays w of shape [2] (one start), vmapped over [S, 2] starts, in the
+dtype of the starts (float32, or float64 under x64); the fits are numpy on the returned arrays.
+"""
+
+import difflib
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from svag_jax.config import ConfigError
+
+# L at the origin (where x^2 / r^2 is undefined): its mean over directions.
+_ORIGIN_VALUE = 0.5
+
+
+def loss(w: jax.Array) -> jax.Array:
+  """L(w) = x^2 / (x^2 + y^2) of one point w [2] (dimensionless scalar); 1/2 at the origin.
+
+  Computed as L(v) of v = w / s, s = max(|x|, |y|), so that nothing overflows or underflows for
+  tiny or huge w (r^4 of w = (1e-10, 2e-10) is below float32's range, while |v| is in
+  [1, sqrt 2]). s is held constant for autodiff (stop_gradient; differentiating it would form
+  s^2, which underflows); this loses nothing: the k-th derivative of L is homogeneous of degree
+  -k, so D^k L(w / s) / s^k = D^k L(w) and its derivative in s vanishes (Euler's theorem). So
+  gradients and higher derivatives are exact (the Jacobian of `gd_step` in `tangent_exponents`
+  included; tested against the hand Hessian). Guard: w with s at most the smallest normal number
+  of its dtype counts as the origin (value 1/2, gradient 0); above it ||grad L|| <= 1 / s is
+  finite.
+  """
+  scale = jax.lax.stop_gradient(jnp.max(jnp.abs(w)))
+  defined = scale > jnp.finfo(w.dtype).tiny
+  # at the origin divide a harmless stand-in, so that no NaN reaches the (unused) branch's grad
+  v = jnp.where(defined, w / jnp.where(defined, scale, 1), jnp.asarray([0.0, 1.0], w.dtype))
+  value = v[0] * v[0] / (v[0] * v[0] + v[1] * v[1])
+  return jnp.where(defined, value, jnp.asarray(_ORIGIN_VALUE, w.dtype))
+
+
+def grad(w: jax.Array) -> jax.Array:
+  """grad L(w) [2] = (2 x y^2, -2 x^2 y) / r^4 (autodiff of `loss`); 0 at the origin."""
+  return jax.grad(loss)(w)
+
+
+def gd_step(w: jax.Array, lr: float, wd: float) -> jax.Array:
+  """One GD step with coupled WD: (1 - lr wd) w - lr grad L(w). w [2] -> [2]."""
+  return (1.0 - lr * wd) * w - lr * grad(w)
+
+
+class Trajectory(NamedTuple):
+  """States of runs at steps 0..K (step 0 = the start).
+
+  Attributes:
+    w: [K + 1, S, 2] the points (x, y).
+    ratio: [K + 1, S] |x / y| (inf where y = 0).
+    norm_sq: [K + 1, S] ||w||^2.
+    loss: [K + 1, S] L(w).
+  """
+
+  w: np.ndarray
+  ratio: np.ndarray
+  norm_sq: np.ndarray
+  loss: np.ndarray
+
+
+def _trajectory(ws: jax.Array) -> Trajectory:
+  ws = np.asarray(ws)
+  with np.errstate(divide='ignore'):
+    ratio = np.abs(ws[..., 0]) / np.abs(ws[..., 1])
+  losses = np.asarray(jax.vmap(jax.vmap(loss))(jnp.asarray(ws)))
+  return Trajectory(ws, ratio, np.sum(ws * ws, axis=-1), losses)
+
+
+def _gd_path(w0: jax.Array, lr: float, wd: float, steps: int) -> jax.Array:
+  """[steps + 1, 2] GD + WD iterates of one start w0 [2]."""
+
+  def body(w, _):
+    w_next = gd_step(w, lr, wd)
+    return w_next, w_next
+
+  _, ws = jax.lax.scan(body, w0, None, length=steps)
+  return jnp.concatenate([w0[None], ws])
+
+
+def gd_trajectories(starts: jax.Array, lr: float, wd: float, steps: int) -> Trajectory:
+  """GD + WD from each start, vmapped.
+
+  Args:
+    starts: [S, 2] starting points (float32, or float64 under jax_enable_x64).
+    lr: eta (per step); wd: lambda (per unit of LR).
+    steps: K, number of GD steps.
+
+  Returns:
+    The `Trajectory` over steps 0..K.
+  """
+  run = jax.jit(jax.vmap(_gd_path, in_axes=(0, None, None, None)), static_argnums=(3,))
+  ws = run(jnp.asarray(starts), lr, wd, steps)  # [S, K + 1, 2]
+  return _trajectory(jnp.swapaxes(ws, 0, 1))
+
+
+def _rk4(w: jax.Array, h: float) -> jax.Array:
+  """One classical Runge-Kutta step of dw/dt = -grad L(w) with time step h."""
+  k1 = -grad(w)
+  k2 = -grad(w + 0.5 * h * k1)
+  k3 = -grad(w + 0.5 * h * k2)
+  k4 = -grad(w + h * k3)
+  return w + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
+def _gf_path(w0: jax.Array, dt: float, samples: int, substeps: int) -> jax.Array:
+  """[samples + 1, 2] GF points at times 0, dt, ..., samples dt (RK4, `substeps` per dt)."""
+  h = dt / substeps
+
+  def sample(w, _):
+    w_next = jax.lax.fori_loop(0, substeps, lambda _, v: _rk4(v, h), w)
+    return w_next, w_next
+
+  _, ws = jax.lax.scan(sample, w0, None, length=samples)
+  return jnp.concatenate([w0[None], ws])
+
+
+def gradient_flow_trajectories(starts: jax.Array, dt: float, samples: int,
+                               substeps: int = 100) -> Trajectory:
+  """Gradient flow of L (no WD) from each start, vmapped, sampled every `dt` time units.
+
+  Integrated with RK4 at time step dt / substeps. Pass dt = eta to put sample k at the time of GD
+  step k (GD with LR eta is the Euler scheme of the flow with step eta).
+
+  Args:
+    starts: [S, 2] starting points (not the origin).
+    dt: time between samples; samples: K, number of samples after the start.
+    substeps: RK4 steps per sample. The flow's angular rate is 2 / ||w||^2, so dt / substeps
+      should stay well below ||w0||^2 / 2 (the relative error per RK4 step is ~(h 2 / r^2)^5).
+
+  Returns:
+    The `Trajectory` at times 0, dt, ..., K dt.
+  """
+  run = jax.jit(jax.vmap(_gf_path, in_axes=(0, None, None, None)), static_argnums=(2, 3))
+  ws = run(jnp.asarray(starts), dt, samples, substeps)
+  return _trajectory(jnp.swapaxes(ws, 0, 1))
+
+
+def gradient_flow_ratio(w0: np.ndarray, t: np.ndarray) -> np.ndarray:
+  """Closed form of GF's |x / y| at times t [K] from w0 [2]: |x0/y0| exp(-2 t / ||w0||^2)."""
+  w0 = np.asarray(w0, np.float64)
+  return np.abs(w0[0] / w0[1]) * np.exp(-2.0 * np.asarray(t) / np.sum(w0 * w0))
+
+
+def paired_starts(key: jax.Array, center: tuple[float, float], spread: float, delta: float,
+                  num_pairs: int, dtype=jnp.float32) -> jax.Array:
+  """2P nearby starts: P base points around `center`, each followed by a partner at distance delta.
+
+  Base point i is center + spread * ||center|| * u_i and its partner base_i + delta *
+  ||center|| * v_i, with u_i, v_i independent uniform random unit vectors (so `spread` and
+  `delta` are relative to the scale of the start).
+
+  Returns:
+    [2P, 2] starts ordered (base_0, partner_0, base_1, partner_1, ...).
+  """
+  c = jnp.asarray(center, dtype)
+  scale = jnp.linalg.norm(c)
+  k_base, k_partner = jax.random.split(key)
+
+  def unit(k):
+    angle = jax.random.uniform(k, (num_pairs,), dtype, 0.0, 2 * np.pi)
+    return jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=-1)
+
+  base = c + spread * scale * unit(k_base)
+  partner = base + delta * scale * unit(k_partner)
+  return jnp.stack([base, partner], axis=1).reshape(2 * num_pairs, 2)
+
+
+def direction_distance(ws: np.ndarray) -> np.ndarray:
+  """||w/||w|| - w'/||w'|||| of each pair: ws [K + 1, 2P, 2] (paired) -> [K + 1, P] in [0, 2].
+
+  The loss depends on the direction only, so this is the distance that can grow; ||w|| itself
+  shrinks under WD and would hide the separation.
+  """
+  ws = np.asarray(ws, np.float64)
+  unit = ws / np.linalg.norm(ws, axis=-1, keepdims=True)
+  return np.linalg.norm(unit[:, 0::2] - unit[:, 1::2], axis=-1)
+
+
+def chaos_onset(norm_sq: np.ndarray) -> np.ndarray:
+  """The first step k at which a GD + WD run's ||w||^2 grows (||w_{k+1}|| > ||w_k||), per run.
+
+  Before it WD only shrinks w while the angle converges to the minimum (contraction); the first
+  growth is the first overshoot at a large effective LR eta / ||w||^2, where the chaos starts.
+
+  Args:
+    norm_sq: [K + 1, S] ||w||^2 of S runs.
+
+  Returns:
+    int [S]: the onset step (K if ||w|| never grows).
+  """
+  grows = np.diff(np.asarray(norm_sq, np.float64), axis=0) > 0  # [K, S]
+  return np.where(grows.any(axis=0), np.argmax(grows, axis=0), grows.shape[0])
+
+
+class DivergenceFit(NamedTuple):
+  """Per pair: the fitted rate and the window of the fit.
+
+  Attributes:
+    rate: [P] slope of ln(distance) vs step (nats per GD step) on [start, stop] (NaN if the
+      window is too short).
+    start: [P] first step of the fit (the chaos onset of the pair).
+    stop: [P] the first step after `start` whose distance exceeds the saturation level (or the
+      last step).
+  """
+
+  rate: np.ndarray
+  start: np.ndarray
+  stop: np.ndarray
+
+
+def divergence_rates(distance: np.ndarray, onset: np.ndarray, saturation: float = 0.1,
+                     min_window: int = 20) -> DivergenceFit:
+  """The Lyapunov-like rate of each pair: least-squares slope of ln(distance) against the step.
+
+  Each fit runs from the pair's chaos onset (`chaos_onset`; before it GD contracts the directions
+  while converging to the minimum, and then expands them again as that minimum turns unstable,
+  which is not the chaos) to the first step at which the distance exceeds `saturation` (where the
+  exponential growth is over). The distance oscillates (contraction while the angle converges,
+  expansion at each overshoot), so the slope is the mean rate over those cycles.
+
+  Args:
+    distance: [K + 1, P] distances of P pairs at steps 0..K (`direction_distance`).
+    onset: int [P], first step of each pair's fit.
+    saturation: the level where the exponential growth is over (direction distances are <= 2).
+    min_window: pairs whose window has fewer steps get rate NaN.
+
+  Returns:
+    A `DivergenceFit`.
+  """
+  distance = np.asarray(distance, np.float64)
+  onset = np.broadcast_to(np.asarray(onset, int), distance.shape[1:])
+  steps = np.arange(distance.shape[0])
+  rates, stops = [], []
+  for d, start in zip(distance.T, onset):
+    above = np.nonzero(d[start:] > saturation)[0]
+    stop = int(start + above[0]) if above.size else len(d) - 1
+    window = slice(start, stop + 1)
+    ok = d[window] > 0
+    if stop - start < min_window or ok.sum() < 2:
+      rates.append(np.nan)
+    else:
+      rates.append(np.polyfit(steps[window][ok], np.log(d[window][ok]), 1)[0])
+    stops.append(stop)
+  return DivergenceFit(np.asarray(rates), np.asarray(onset), np.asarray(stops))
+
+
+def _tangent_log_growth(w0: jax.Array, v0: jax.Array, lr: float, wd: float,
+                        steps: int) -> jax.Array:
+  """[steps] ln ||J_k v_k|| of the renormalised tangent vector along one GD + WD path."""
+
+  def body(carry, _):
+    w, v = carry
+    w_next, jv = jax.jvp(lambda u: gd_step(u, lr, wd), (w,), (v,))
+    growth = jnp.linalg.norm(jv)
+    return (w_next, jv / growth), jnp.log(growth)
+
+  _, logs = jax.lax.scan(body, (w0, v0 / jnp.linalg.norm(v0)), None, length=steps)
+  return logs
+
+
+def tangent_exponents(starts: jax.Array, lr: float, wd: float, steps: int,
+                      burn_in: int) -> np.ndarray:
+  """Largest Lyapunov exponent of the GD + WD map from each start (Benettin's method), vmapped.
+
+  A tangent vector is carried along the path by the Jacobian of `gd_step` (a JVP) and
+  renormalised every step; the exponent is the mean of ln(growth) over steps burn_in..steps - 1
+  (nats per GD step). Unlike the slope of the distance of two trajectories it never saturates, so
+  it averages over many expansion/contraction cycles; the two agree up to finite-time scatter.
+
+  Args:
+    starts: [S, 2] starting points. lr, wd: eta, lambda. steps: path length.
+    burn_in: leading steps left out (the contraction before the chaos starts).
+
+  Returns:
+    [S] exponents.
+  """
+  if not 0 <= burn_in < steps:
+    raise ValueError(f'burn_in = {burn_in} must be in [0, steps = {steps})')
+  starts = jnp.asarray(starts)
+  v0 = jnp.ones_like(starts)
+  run = jax.jit(jax.vmap(_tangent_log_growth, in_axes=(0, 0, None, None, None)),
+                static_argnums=(4,))
+  logs = np.asarray(run(starts, v0, lr, wd, steps))  # [S, steps]
+  return logs[:, burn_in:].mean(axis=1)
+
+
+def ratio_increases(ratio: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
+  """Number of steps where |x / y| increases (by more than rtol relative) per run: [K+1, S] -> [S].
+
+  Zero for a monotone non-increasing path (gradient flow); GD + WD in its chaotic phase has many.
+  """
+  r = np.asarray(ratio, np.float64)
+  return np.sum(r[1:] > r[:-1] * (1 + rtol), axis=0)
+
+
+# ---- The experiment of configs/toy_chaos.py (run by launch/toy.py). ----
+
+DTYPES = ('float32', 'float64')
+
+
+def defaults() -> ml_collections.ConfigDict:
+  """Every field of a toy-chaos config, with its default (the schema `validate` checks)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.lr = 0.1                # eta
+  c.wd = 0.1                # lambda (coupled WD)
+  c.steps = 3000            # GD steps K; GF is sampled at times k * lr, k = 0..K
+  c.center = (1.0, 1.0)     # the starts lie around this point (x, y)
+  c.spread = 0.05           # base starts: center + spread * ||center|| * random unit vector
+  c.delta = 1e-13           # partner of each base start at delta * ||center|| (relative)
+  c.num_pairs = 16          # P pairs, 2P trajectories of each dynamics (vmapped)
+  c.gf_substeps = 20        # RK4 steps of the gradient flow per GD step (time lr each)
+  c.saturation = 0.1        # direction distance where the exponential separation is over
+  # 'float64' (launch/toy.py enables x64 for the run) or 'float32'. float32 is for smoke tests
+  # only: GD's first approach to the minimum takes |x/y| to ~1e-54, x underflows to 0 and GD + WD
+  # then just shrinks w to the origin (no chaos).
+  c.dtype = 'float64'
+  return c
+
+
+def _number(field: str, value: Any, low: float = 0.0, integer: bool = False,
+            allow_low: bool = False) -> None:
+  kind = int if integer else (int, float)
+  if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+    raise ConfigError(f'config.{field} = {value!r}: must be a finite '
+                      f'{"integer" if integer else "number"}')
+  if value < low or (value == low and not allow_low):
+    raise ConfigError(f'config.{field} = {value!r}: must be {">=" if allow_low else ">"} {low:g}')
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks a toy-chaos config; raises ConfigError naming the field and the fix."""
+  schema = defaults()
+  for key in config:
+    if key not in schema:
+      close = difflib.get_close_matches(key, list(schema), n=1)
+      hint = f' Did you mean {close[0]!r}?' if close else ''
+      raise ConfigError(f'config.{key}: unknown field.{hint} Known fields: '
+                        f'{", ".join(sorted(schema))}.')
+  _number('lr', config.lr)
+  _number('wd', config.wd, allow_low=True)
+  if config.lr * config.wd >= 1:
+    raise ConfigError(f'config.wd = {config.wd!r}: lr * wd = {config.lr * config.wd:g} must be '
+                      '< 1 (else WD flips or zeroes w every step)')
+  _number('steps', config.steps, integer=True)
+  _number('num_pairs', config.num_pairs, integer=True)
+  _number('gf_substeps', config.gf_substeps, integer=True)
+  _number('spread', config.spread, allow_low=True)
+  _number('delta', config.delta)
+  _number('saturation', config.saturation)
+  if config.saturation >= 2:
+    raise ConfigError(f'config.saturation = {config.saturation!r}: direction distances are at '
+                      'most 2; use a level well below, e.g. 0.1')
+  center = tuple(config.center)
+  if len(center) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v)
+                                 for v in center):
+    raise ConfigError(f'config.center = {config.center!r}: must be a pair of finite numbers (x, y)')
+  if center[0] ** 2 + center[1] ** 2 == 0:
+    raise ConfigError('config.center = (0, 0): the loss is undefined at the origin; start '
+                      'elsewhere, e.g. (1.0, 1.0)')
+  if config.dtype not in DTYPES:
+    raise ConfigError(f'config.dtype = {config.dtype!r}: unknown; choose one of '
+                      f'{", ".join(DTYPES)}')
+
+
+def simulate(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
+  """GD + WD and gradient flow from the same 2P paired starts, and the divergence fit.
+
+  The caller enables jax_enable_x64 for dtype 'float64' before calling.
+
+  Returns:
+    Arrays: 'starts' [2P, 2]; 'step' [K + 1]; 'gf_time' [K + 1] (= step * lr); 'gd_w', 'gf_w'
+    [K + 1, 2P, 2]; 'gd_norm_sq', 'gf_norm_sq', 'gd_ratio', 'gf_ratio', 'gd_loss' [K + 1, 2P];
+    'distance' [K + 1, P] (direction distance of each GD pair); 'rate', 'fit_start', 'fit_stop'
+    [P] (`divergence_rates` from the later `chaos_onset` of the two); 'tangent_exponent' [P]
+    (`tangent_exponents` from each pair's base start, burn-in = the median onset, at most K - 1).
+  """
+  validate(config)
+  dtype = jnp.float64 if config.dtype == 'float64' else jnp.float32
+  if config.dtype == 'float64' and not jax.config.read('jax_enable_x64'):
+    raise ConfigError("config.dtype = 'float64' needs x64: call inside `with "
+                      "jax.enable_x64(True):` (launch/toy.py does), or use 'float32'")
+  starts = paired_starts(jax.random.key(config.seed), tuple(config.center), config.spread,
+                         config.delta, config.num_pairs, dtype)
+  gd = gd_trajectories(starts, config.lr, config.wd, config.steps)
+  gf = gradient_flow_trajectories(starts, config.lr, config.steps, config.gf_substeps)
+  distance = direction_distance(gd.w)
+  onset = chaos_onset(gd.norm_sq)
+  pair_onset = np.maximum(onset[0::2], onset[1::2])
+  fit = divergence_rates(distance, pair_onset, config.saturation)
+  burn_in = min(int(np.median(pair_onset)), config.steps - 1)
+  tangent = tangent_exponents(starts[0::2], config.lr, config.wd, config.steps, burn_in)
+  steps = np.arange(config.steps + 1)
+  return {
+      'starts': np.asarray(starts), 'step': steps, 'gf_time': steps * config.lr,
+      'gd_w': gd.w, 'gf_w': gf.w, 'gd_norm_sq': gd.norm_sq, 'gf_norm_sq': gf.norm_sq,
+      'gd_ratio': gd.ratio, 'gf_ratio': gf.ratio, 'gd_loss': gd.loss, 'distance': distance,
+      'rate': fit.rate, 'fit_start': fit.start, 'fit_stop': fit.stop, 'tangent_exponent': tangent,
+  }
+
+
+def summary(result: dict[str, np.ndarray]) -> dict[str, float]:
+  """The numbers of a `simulate` result: divergence rate (mean, std, 95% interval over pairs),
+  and the count of |x/y| increases of GD + WD and of gradient flow (mean per trajectory)."""
+  rate = result['rate'][np.isfinite(result['rate'])]
+  n = len(rate)
+  sem = float(np.std(rate, ddof=1) / np.sqrt(n)) if n > 1 else float('nan')
+  mean = float(np.mean(rate)) if n else float('nan')
+  return {
+      'rate_mean': mean, 'rate_std': float(np.std(rate, ddof=1)) if n > 1 else float('nan'),
+      'rate_ci95_low': mean - 1.96 * sem, 'rate_ci95_high': mean + 1.96 * sem,
+      'rate_min': float(np.min(rate)) if n else float('nan'),
+      'rate_max': float(np.max(rate)) if n else float('nan'), 'num_pairs_fitted': n,
+      'tangent_exponent_mean': float(np.mean(result['tangent_exponent'])),
+      'tangent_exponent_std': float(np.std(result['tangent_exponent'], ddof=1)),
+      'gd_ratio_increases': float(np.mean(ratio_increases(result['gd_ratio']))),
+      'gf_ratio_increases': float(np.mean(ratio_increases(result['gf_ratio']))),
+  }
