@@ -1,0 +1,127 @@
+"""2020 Fig. 5b/c: full-batch GD with WD on a small subset keeps falling from 100% train accuracy.
+
+    python -m analysis.gd_subset WORKDIR [--out PREFIX] [--reach 0.99] [--below 0.9 0.97]
+
+Reads WORKDIR/metrics.jsonl and config.json of a `configs/gd_subset.py` run (arms `wd` and
+`wd_off`; full batch, so one epoch = one GD step), prints per arm and trial: the maximum train
+accuracy, the first step at which it reaches `reach`, the number of drops (separate runs of
+evaluations) below each `below` level after that, the minimum train accuracy in the last quarter
+of the run, and the final train / test accuracy; and writes PREFIX.png/.pdf (default
+WORKDIR/figures/gd_subset): train accuracy, ||w||^2 and the training loss vs step, with the step
+at which the wd_off arm drops WD marked.
+"""
+
+import argparse
+import pathlib
+import sys
+
+import matplotlib
+import numpy as np
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+from analysis import common  # noqa: E402
+from svag_jax import workdir as workdir_lib  # noqa: E402
+
+
+def first_reach(acc: np.ndarray, reach: float) -> int | None:
+  """Index of the first evaluation with accuracy >= reach (None if never). acc: float [E]."""
+  hits = np.nonzero(np.asarray(acc) >= reach)[0]
+  return int(hits[0]) if hits.size else None
+
+
+def count_drops(acc: np.ndarray, reach: float = 0.99, below: float = 0.9) -> int:
+  """Number of drops: maximal runs of consecutive evaluations with accuracy < `below`, counted
+  after the first evaluation with accuracy >= `reach` (0 if it is never reached).
+
+  Args:
+    acc: float [E], train accuracy at successive evaluations (NaN counts as not below).
+  """
+  start = first_reach(acc, reach)
+  if start is None:
+    return 0
+  low = np.nan_to_num(np.asarray(acc[start:], float), nan=1.0) < below
+  return int(np.sum(low[1:] & ~low[:-1]) + low[0])
+
+
+def wd_off_step(config: dict) -> float | None:
+  """The epoch (= step here) at which the wd_off arm's WD schedule sets WD to 0 (None if none)."""
+  arm = config.get('arms', {}).get('wd_off', {})
+  for epoch, factor in arm.get('wd_schedule', ()):
+    if factor == 0:
+      return float(epoch)
+  return None
+
+
+def figure(arms: dict[str, common.ArmMetrics], off: float | None):
+  fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+  for (name, m), color in zip(arms.items(), ('C0', 'C1', 'C2', 'C3')):
+    for t in range(len(m.trials)):
+      label = name if t == 0 else None
+      axes[0].plot(m.epochs, m.values['train_accuracy'][t], lw=0.7, color=color, label=label)
+      axes[1].semilogy(m.epochs, m.values['w_norm_sq'][t], lw=0.9, color=color, label=label)
+      axes[2].semilogy(m.epochs, m.values['train_step_loss'][t], lw=0.7, color=color,
+                       label=label)
+  for ax, ylabel in zip(axes, ('train accuracy', '||w||²', 'train loss (GD, training mode)')):
+    ax.set_xlabel('GD step (= epoch: full batch)')
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if off is not None:
+      ax.axvline(off, color='k', ls=':', lw=1, label='wd_off: WD -> 0')
+  # y range: what happens after the first 5% of the run (the initial fit would squash it)
+  late = [m.values['train_accuracy'][:, m.epochs >= 0.05 * m.epochs[-1]] for m in arms.values()]
+  axes[0].set_ylim(max(0.0, min(float(np.nanmin(v)) for v in late) - 0.02), 1.005)
+  axes[0].legend(loc='lower right')
+  fig.suptitle('Full-batch GD with WD on a fixed subset: train accuracy keeps falling; without '
+               'WD it converges (Li, Lyu & Arora 2020, Fig. 5b/c)')
+  fig.tight_layout()
+  return fig
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument('workdir')
+  p.add_argument('--out', default=None, help='output prefix (default WORKDIR/figures/gd_subset)')
+  p.add_argument('--reach', type=float, default=0.99)
+  p.add_argument('--below', type=float, nargs='+', default=[0.9, 0.97])
+  a = p.parse_args(argv)
+  config = workdir_lib.read_config(a.workdir)
+  status = workdir_lib.read_status(a.workdir)
+  arms = common.load_metrics(a.workdir)
+  off = wd_off_step(config)
+  lr, wd = config['optim']['lr'], config['optim']['wd']
+  print(f'{a.workdir}: status {status["status"]}; {config["model"]["name"]} '
+        f'{tuple(config["model"]["widths"])}, batch {config["train"]["batch_size"]} (full: '
+        f'data.num_train = {config["data"]["num_train"]}), '
+        f'eta = {lr:g}, lambda = {wd:g}; wd_off drops WD at step {off}')
+  head = ' '.join(f'{"drops<" + format(b, "g"):>9}' for b in a.below)
+  print(f'{"arm":<7} {"trial":>5} {"max acc":>8} {"reach@":>7} {head} {"min last25%":>11} '
+        f'{"final train":>11} {"final test":>10}')
+  for name, m in arms.items():
+    acc_all = m.values['train_accuracy']
+    quarter = m.epochs >= m.epochs[-1] * 0.75
+    for t in range(len(m.trials)):
+      acc = acc_all[t]
+      reach = first_reach(acc, a.reach)
+      drops = ' '.join(f'{count_drops(acc, a.reach, b):>9d}' for b in a.below)
+      print(f'{name:<7} {int(m.trials[t]):>5} {np.nanmax(acc):>8.4f} '
+            f'{"never" if reach is None else int(m.epochs[reach]):>7} {drops} '
+            f'{np.nanmin(acc[quarter]):>11.4f} {acc[-1]:>11.4f} '
+            f'{m.values["test_accuracy"][t, -1]:>10.4f}')
+    if off is not None and name == 'wd_off':
+      after = m.epochs > off + 0.1 * (m.epochs[-1] - off)
+      print(f'{"":<7} after WD off (from step {int(m.epochs[after][0])}): min train acc '
+            f'{np.nanmin(acc_all[:, after]):.4f}, drops<{a.below[0]:g} '
+            f'{sum(count_drops(r[after], 0.0, a.below[0]) for r in acc_all)}')
+  prefix = a.out or str(pathlib.Path(a.workdir) / 'figures' / 'gd_subset')
+  pathlib.Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+  fig = figure(arms, off)
+  for ext in ('png', 'pdf'):
+    fig.savefig(f'{prefix}.{ext}', dpi=120, bbox_inches='tight')
+    print('wrote', f'{prefix}.{ext}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
