@@ -1,0 +1,422 @@
+"""Weight distances and weight averaging along one constant-LR run (Li, Lyu & Arora 2020, Fig. 6).
+
+    python -m analysis.swa WORKDIR [--out DIR] [--starts 10 20 30] [--bn-batches K]
+
+reads the weight snapshots of a run (train.params_at, `svag_jax.workdir.read_params`; e.g.
+configs/weight_distance.py) and writes into WORKDIR/figures (or DIR), as PNG and PDF:
+  distances.*  ||W_T - W_{T+D}|| vs D for several T (left) and the same divided by ||W_T|| (right),
+               mean over trials with a min-max band; W is every trainable weight (the
+               scale-invariant group; the fixed head and the BatchNorm statistics are not in it);
+  swa.*        test accuracy vs D of (a) the last iterate W_{T+D}, (b) the average of the snapshots
+               of epochs T..T+D, and, as a horizontal line, (c) the average of the final weights of
+               two independent trials; all with BatchNorm statistics recomputed.
+and prints the numbers.
+
+Why both distance panels: the loss of a scale-invariant net depends on the direction W/||W|| only,
+so the raw distance mixes movement along the sphere with changes of the norm. Divided by ||W_T||
+it measures the direction (at equilibrium the norm is nearly stationary); it would reach sqrt(2)
+for two uncorrelated directions of equal norm, which the two independent trials show as the
+reference line. A distance that keeps growing while accuracy is flat is the point of the figure:
+SGD at equilibrium does not converge in weight space.
+
+Averaging: the average of a trial's snapshots (all of 'params', 'batch_stats' as the starting
+statistics, and its own fixed head) is a new network, so its BatchNorm statistics are recomputed:
+`bn_batches` train-mode passes over the first bn_batches x B training examples
+(`Trainer.refreshed_batch_stats`; with momentum 0.9, 0.9^k of the averaged statistics remain). The
+last iterates are evaluated the same way, so the three are compared on equal terms; with
+bn_batches equal to the run's train.eval_bn_batches the last iterate's numbers are exactly the
+run's own metrics (tests/test_swa.py). Two independent trials have different fixed random heads;
+their average averages everything, head included: it is the average of the two networks' weights.
+
+Evaluating a network is not training: nothing here takes an optimizer step, and the workdir is
+only read (the figures go to their own folder).
+"""
+
+import argparse
+import dataclasses
+import itertools
+import os
+import pathlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis import common
+from svag_jax import data as data_lib
+from svag_jax import experiment
+from svag_jax import workdir as workdir_lib
+from svag_jax.train import EvalSplit, TrainData, Trainer, TrainState, make_eval_split
+
+FIGURE_FORMATS = ('png', 'pdf')
+DEFAULT_BN_BATCHES = 50   # 0.9^50 < 0.6% of the starting statistics remain
+
+Tree = Any
+
+
+# ---- Pytree helpers (nested dicts of arrays; numpy, host side). ----
+
+
+def average(trees: Sequence[Tree]) -> Tree:
+  """The leafwise mean of trees of equal structure (accumulated in float64, returned in the
+  first tree's dtypes)."""
+  if not trees:
+    raise ValueError('average of no trees')
+  return jax.tree.map(
+      lambda *xs: np.mean(np.stack([np.asarray(x, np.float64) for x in xs]), axis=0).astype(
+          np.asarray(xs[0]).dtype), *trees)
+
+
+def sq_norm(tree: Tree, batch_dims: int = 0) -> np.ndarray:
+  """Sum of squares of every entry of every leaf, over all but the first `batch_dims` axes.
+
+  Returns:
+    float64 [*leaf.shape[:batch_dims]] (a scalar array for batch_dims = 0).
+  """
+  def leaf(x):
+    x = np.asarray(x, np.float64)
+    return np.sum(x * x, axis=tuple(range(batch_dims, x.ndim)))
+
+  return sum(jax.tree.leaves(jax.tree.map(leaf, tree)), np.zeros(()))
+
+
+def distance(a: Tree, b: Tree, batch_dims: int = 0) -> np.ndarray:
+  """Euclidean distance ||a - b|| of two trees of equal structure, seen as one flat vector each;
+  over all but the first `batch_dims` axes (e.g. 1 for per-trial distances of [T, ...] leaves)."""
+  return np.sqrt(sq_norm(jax.tree.map(lambda x, y: np.asarray(x, np.float64) - y, a, b),
+                         batch_dims))
+
+
+def trial(tree: Tree, index: int) -> Tree:
+  """The tree of trial `index` of a tree of [T, ...] leaves."""
+  return jax.tree.map(lambda x: x[index], tree)
+
+
+# ---- Evaluating saved weights (forward passes only). ----
+
+
+def config_of(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
+  """The run's config (config.json) as a ConfigDict."""
+  return ml_collections.ConfigDict(workdir_lib.read_config(workdir))
+
+
+@dataclasses.dataclass
+class Evaluator:
+  """Test loss and accuracy of networks given by their variables, as the run evaluated them.
+
+  Attributes:
+    trainer: the run's one-trial Trainer (`experiment.make_trainer`), with eval_bn_batches set to
+      the number of BatchNorm refresh batches used here.
+    data: the training split (for the BatchNorm refresh and the normalisation statistics).
+    test: the test split in evaluation batches.
+  """
+
+  trainer: Trainer
+  data: TrainData
+  test: EvalSplit
+
+  def __post_init__(self):
+    self._jitted = jax.jit(jax.vmap(self._one, in_axes=(0, None, None)))
+
+  @classmethod
+  def from_workdir(cls, workdir: str | os.PathLike, bn_batches: int | None = None) -> 'Evaluator':
+    """Rebuilds the run's data and model from config.json. `bn_batches`: BatchNorm refresh
+    batches (None: the run's train.eval_bn_batches, or DEFAULT_BN_BATCHES if that is 0)."""
+    cfg = config_of(workdir)
+    ds = data_lib.load(cfg.data)
+    trainer = experiment.make_trainer(cfg, ds)
+    k = bn_batches if bn_batches is not None else (
+        cfg.train.eval_bn_batches or DEFAULT_BN_BATCHES)
+    if k < 0:
+      raise ValueError(f'bn_batches = {k}: must be >= 0')
+    trainer = dataclasses.replace(trainer, eval_bn_batches=int(k))
+    data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+    test = make_eval_split(ds.test_images, ds.test_labels, cfg.train.eval_batch_size)
+    return cls(trainer, data, test)
+
+  def _one(self, variables: dict, data: TrainData, test: EvalSplit):
+    state = TrainState(step=jnp.zeros([], jnp.int32), params=variables['params'],
+                       batch_stats=variables['batch_stats'], frozen=variables['frozen'],
+                       opt_state=(), key=None, schedules=None)
+    if self.trainer.eval_bn_batches and jax.tree.leaves(state.batch_stats):
+      state = state.replace(batch_stats=self.trainer.refreshed_batch_stats(state, data))
+    loss, accuracy, _ = self.trainer.evaluate_split(state, test, data.mean, data.std)
+    return loss, accuracy
+
+  def __call__(self, variables: dict) -> dict[str, np.ndarray]:
+    """Evaluates T networks at once.
+
+    Args:
+      variables: {'params', 'batch_stats', 'frozen'} with leaves [T, ...] (as `read_params`).
+
+    Returns:
+      {'test_loss': float [T], 'test_accuracy': float [T]}.
+    """
+    loss, accuracy = jax.device_get(self._jitted(variables, self.data, self.test))
+    return {'test_loss': np.asarray(loss, float), 'test_accuracy': np.asarray(accuracy, float)}
+
+
+# ---- The experiment: distances and averages from a workdir's snapshots. ----
+
+
+class Snapshots:
+  """The saved weights of a run, loaded on first use: `snapshots[epoch]` -> variables [T, ...]."""
+
+  def __init__(self, workdir: str | os.PathLike):
+    self.workdir = workdir
+    self.epochs = workdir_lib.params_epochs(workdir)
+    if not self.epochs:
+      raise ValueError(f'{workdir} has no saved weights (params/): set train.params_at, e.g. '
+                       'configs/weight_distance.py.')
+    self._cache: dict[float, dict] = {}
+    _, self.arms = workdir_lib.read_params(workdir, self.epochs[0])
+
+  def __getitem__(self, epoch: float) -> dict:
+    if epoch not in self._cache:
+      self._cache[epoch], _ = workdir_lib.read_params(self.workdir, epoch)
+    return self._cache[epoch]
+
+  def window(self, start: float, delta: float) -> list[float]:
+    """Saved epochs in [start, start + delta]."""
+    return [e for e in self.epochs if start - 1e-9 <= e <= start + delta + 1e-9]
+
+
+def default_starts(epochs: Sequence[float], num: int = 4) -> list[float]:
+  """`num` start epochs T spread over the first three quarters of the saved epochs."""
+  epochs = list(epochs)
+  idx = np.unique(np.round(np.linspace(0, 0.75 * (len(epochs) - 1), num)).astype(int))
+  return [epochs[i] for i in idx]
+
+
+def distance_curves(snaps: Snapshots, starts: Sequence[float]
+                    ) -> dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+  """||W_T - W_{T+D}|| of the trainable weights for every saved T + D >= T.
+
+  Returns:
+    {T: (deltas float [D], distance float [T_trials, D], relative float [T_trials, D])}, where
+    relative = distance / ||W_T||.
+  """
+  result = {}
+  for start in starts:
+    w0 = snaps[start]['params']
+    norm0 = np.sqrt(sq_norm(w0, 1))
+    later = [e for e in snaps.epochs if e >= start]
+    dist = np.stack([distance(w0, snaps[e]['params'], 1) for e in later], axis=1)
+    result[start] = (np.asarray(later) - start, dist, dist / norm0[:, None])
+  return result
+
+
+def cross_trial_pairs(arms: Sequence[str]) -> list[tuple[int, int]]:
+  """All pairs (i, j), i < j, of trials of the same arm."""
+  return [(i, j) for i, j in itertools.combinations(range(len(arms)), 2) if arms[i] == arms[j]]
+
+
+def swa_deltas(snaps: Snapshots, start: float) -> list[float]:
+  """D in {0, 1, 2, 4, 8, ...} x the snapshot spacing, up to the last saved epoch."""
+  step = min(np.diff(snaps.epochs)) if len(snaps.epochs) > 1 else 1.0
+  room = snaps.epochs[-1] - start
+  deltas = [0.0] + [step * 2**k for k in range(64) if step * 2**k <= room + 1e-9]
+  if room - deltas[-1] > 1e-9:
+    deltas.append(room)
+  return deltas
+
+
+def swa_curves(snaps: Snapshots, evaluator: Evaluator, starts: Sequence[float]) -> dict:
+  """Test accuracy (and loss) of the last iterate and of the snapshot average, per T and D.
+
+  Returns:
+    {T: {'deltas': float [D], 'last': {metric: [T_trials, D]}, 'swa': {metric: [T_trials, D]},
+    'num_averaged': int [D]}}.
+  """
+  out = {}
+  for start in starts:
+    deltas = swa_deltas(snaps, start)
+    last, swa, counts = [], [], []
+    for d in deltas:
+      window = snaps.window(start, d)
+      last.append(evaluator(snaps[window[-1]]))
+      swa.append(evaluator(average([snaps[e] for e in window])))
+      counts.append(len(window))
+    stack = lambda rows: {k: np.stack([r[k] for r in rows], axis=1) for k in rows[0]}  # noqa: E731
+    out[start] = {'deltas': np.asarray(deltas), 'last': stack(last), 'swa': stack(swa),
+                  'num_averaged': np.asarray(counts)}
+  return out
+
+
+def cross_trial_average(snaps: Snapshots, evaluator: Evaluator, epoch: float | None = None
+                        ) -> dict[str, np.ndarray]:
+  """Test accuracy of the average of two independent trials' weights at `epoch` (default: the
+  last saved), for every pair of trials of the same arm, and of the single trials.
+
+  Returns:
+    {'pairs': int [P, 2], 'pair_accuracy': float [P], 'single_accuracy': float [T]}.
+  """
+  epoch = snaps.epochs[-1] if epoch is None else epoch
+  w = snaps[epoch]
+  pairs = cross_trial_pairs(snaps.arms)
+  single = evaluator(w)['test_accuracy']
+  if not pairs:
+    return {'pairs': np.zeros((0, 2), int), 'pair_accuracy': np.zeros(0), 'single_accuracy': single}
+  i, j = (np.asarray(x) for x in zip(*pairs))
+  averaged = average([jax.tree.map(lambda x: x[i], w), jax.tree.map(lambda x: x[j], w)])
+  return {'pairs': np.asarray(pairs), 'pair_accuracy': evaluator(averaged)['test_accuracy'],
+          'single_accuracy': single}
+
+
+def pair_distances(snaps: Snapshots, epoch: float) -> np.ndarray:
+  """||W_i - W_j|| / ||W_i|| at `epoch` for every pair of trials of the same arm: float [P]."""
+  w = snaps[epoch]['params']
+  return np.asarray([distance(trial(w, i), trial(w, j)) / np.sqrt(sq_norm(trial(w, i)))
+                     for i, j in cross_trial_pairs(snaps.arms)])
+
+
+# ---- Figures and summary. ----
+
+
+def _axes(num: int) -> np.ndarray:
+  fig = Figure(figsize=(5.2 * num, 3.8), layout='constrained')
+  FigureCanvasAgg(fig)
+  return np.atleast_1d(fig.subplots(1, num))
+
+
+def plot_distances(curves: dict, pair_rel: np.ndarray | None = None) -> np.ndarray:
+  """Two panels: ||W_T - W_{T+D}|| and the same / ||W_T|| vs D, one colour per T (mean over
+  trials, min-max band); `pair_rel` (float [P]) draws the mean distance between independent
+  trials on the relative panel."""
+  axes = _axes(2)
+  for c, (start, (deltas, dist, rel)) in enumerate(curves.items()):
+    for ax, values in zip(axes, (dist, rel)):
+      mean, low, high = common.mean_and_band(values, (0.0, 1.0))
+      ax.plot(deltas, mean, color=f'C{c}', label=f'T = {start:g}')
+      ax.fill_between(deltas, low, high, color=f'C{c}', alpha=0.2, linewidth=0)
+  axes[1].axhline(np.sqrt(2), color='0.5', linestyle=':', linewidth=1,
+                  label='√2: uncorrelated, equal norms')
+  if pair_rel is not None and pair_rel.size:
+    axes[1].axhline(float(np.mean(pair_rel)), color='k', linestyle='--', linewidth=1,
+                    label='two independent trials')
+  axes[0].set_ylabel(r'$\|W_T - W_{T+\Delta}\|$')
+  axes[1].set_ylabel(r'$\|W_T - W_{T+\Delta}\| \;/\; \|W_T\|$')
+  for ax in axes:
+    ax.set_xlabel(r'$\Delta$ (epochs)')
+    ax.legend(fontsize='small')
+    ax.grid(alpha=0.3)
+  axes[0].set_title('Distance travelled (mean over trials, min–max band)', fontsize='medium')
+  axes[1].set_title('Relative to the norm at T (the direction)', fontsize='medium')
+  return axes
+
+
+def plot_swa(curves: dict, cross: dict) -> np.ndarray:
+  """Test accuracy vs D: snapshot average of T..T+D (solid) and last iterate W_{T+D} (dashed), one
+  colour per T (mean over trials); the average of two independent trials (grey line)."""
+  (ax,) = _axes(1)
+  for c, (start, r) in enumerate(curves.items()):
+    ax.plot(r['deltas'], r['swa']['test_accuracy'].mean(0), color=f'C{c}', marker='o',
+            markersize=3, label=f'average of epochs T..T+Δ, T = {start:g}')
+    ax.plot(r['deltas'], r['last']['test_accuracy'].mean(0), color=f'C{c}', linestyle='--',
+            linewidth=1, label=f'last iterate W_(T+Δ), T = {start:g}')
+  if cross['pair_accuracy'].size:
+    ax.axhline(float(cross['pair_accuracy'].mean()), color='0.4', linestyle='-.',
+               label='average of two independent trials (final)')
+  ax.set_xlabel(r'$\Delta$ (epochs)')
+  ax.set_ylabel('test accuracy (BatchNorm statistics recomputed)')
+  ax.set_title('Weight averaging along one run vs across runs (mean over trials)',
+               fontsize='medium')
+  ax.legend(fontsize='x-small')
+  ax.grid(alpha=0.3)
+  return np.asarray([ax])
+
+
+def _save(axes: np.ndarray, out: pathlib.Path, name: str) -> list[pathlib.Path]:
+  paths = []
+  for fmt in FIGURE_FORMATS:
+    path = out / f'{name}.{fmt}'
+    axes[0].figure.savefig(path, dpi=120)
+    paths.append(path)
+  return paths
+
+
+def _interval(values: np.ndarray) -> str:
+  """'mean ± half-width' of the 95% normal-approximation interval of the mean over trials."""
+  v = np.asarray(values, float)
+  v = v[np.isfinite(v)]
+  half = 1.96 * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else float('nan')
+  return f'{v.mean():.4f} ± {half:.4f} (n={v.size})'
+
+
+def summary(dist: dict, swa: dict, cross: dict, pair_rel: np.ndarray,
+            recorded: float | None) -> list[str]:
+  """The printed numbers: distances at the largest D, SWA vs last iterate per T and D, and the
+  cross-trial average vs single trials (95% intervals of the mean over trials)."""
+  lines = []
+  for start, (deltas, d, rel) in dist.items():
+    half = int(np.argmin(np.abs(deltas - deltas[-1] / 2)))
+    lines.append(f'T={start:g}: ||W_T - W_T+D|| at D={deltas[half]:g} / {deltas[-1]:g}: '
+                 f'{d[:, half].mean():.3f} / {d[:, -1].mean():.3f}; relative '
+                 f'{rel[:, half].mean():.3f} / {rel[:, -1].mean():.3f} (mean over trials)')
+  if pair_rel.size:
+    lines.append(f'two independent trials, relative distance: {pair_rel.mean():.3f} '
+                 f'({pair_rel.size} pairs)')
+  for start, r in swa.items():
+    for k, d in enumerate(r['deltas']):
+      gain = r['swa']['test_accuracy'][:, k] - r['last']['test_accuracy'][:, k]
+      lines.append(f'T={start:g} D={d:g} ({r["num_averaged"][k]} snapshots): test acc average '
+                   f'{_interval(r["swa"]["test_accuracy"][:, k])}, last iterate '
+                   f'{_interval(r["last"]["test_accuracy"][:, k])}, gain {_interval(gain)}')
+  single, pairs = cross['single_accuracy'], cross['pair_accuracy']
+  line = f'final single trials: test acc {_interval(single)}'
+  if recorded is not None:
+    line += f' (run\'s own metric: {recorded:.4f})'
+  lines.append(line)
+  if pairs.size:
+    lines.append(f'average of two independent trials: test acc {_interval(pairs)} '
+                 f'over {pairs.size} pairs')
+  return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(prog='python -m analysis.swa',
+                                   description=__doc__.split('\n\n')[0])
+  parser.add_argument('workdir', help='workdir of a run with weight snapshots (train.params_at)')
+  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
+  parser.add_argument('--starts', type=float, nargs='*', default=None,
+                      help='start epochs T (default: 4 spread over the saved epochs)')
+  parser.add_argument('--bn-batches', type=int, default=None,
+                      help='BatchNorm refresh batches (default: the run\'s eval_bn_batches, '
+                           f'or {DEFAULT_BN_BATCHES})')
+  args = parser.parse_args(argv)
+  if not (pathlib.Path(args.workdir) / 'config.json').exists():
+    parser.error(f'{args.workdir} has no config.json: is it the workdir of a run?')
+  snaps = Snapshots(args.workdir)
+  starts = args.starts or default_starts(snaps.epochs)
+  missing = [s for s in starts if s not in snaps.epochs]
+  if missing:
+    parser.error(f'no snapshots at epochs {missing}; saved: {snaps.epochs}')
+  evaluator = Evaluator.from_workdir(args.workdir, args.bn_batches)
+  dist = distance_curves(snaps, starts)
+  pair_rel = pair_distances(snaps, snaps.epochs[-1])
+  swa = swa_curves(snaps, evaluator, starts)
+  cross = cross_trial_average(snaps, evaluator)
+  recorded = None
+  metrics = common.load_metrics(args.workdir)
+  if len(metrics) == 1:
+    m = next(iter(metrics.values()))
+    recorded = float(np.nanmean(m.at_epoch('test_accuracy', snaps.epochs[-1])))
+  out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
+  out.mkdir(parents=True, exist_ok=True)
+  paths = _save(plot_distances(dist, pair_rel), out, 'distances')
+  paths += _save(plot_swa(swa, cross), out, 'swa')
+  print(f'Figures (distances, swa; {"/".join(FIGURE_FORMATS)}) in {out}; '
+        f'{len(snaps.epochs)} snapshots of {len(snaps.arms)} trials, '
+        f'BatchNorm refresh {evaluator.trainer.eval_bn_batches} batches')
+  print('\n'.join(summary(dist, swa, cross, pair_rel, recorded)))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

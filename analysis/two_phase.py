@@ -1,0 +1,154 @@
+"""The two-phase paradigm vs a classical step decay (configs/two_phase.py): curves and numbers.
+
+    python -m analysis.two_phase WORKDIR [--out DIR]
+
+writes WORKDIR/figures/two_phase.png/.pdf (or into DIR): train loss (log), test accuracy and
+effective LR eta / ||w||^2 (log) vs epoch, one colour per arm, mean over trials with a 10-90%
+quantile band, grey lines where any arm's LR or WD changes; and prints per arm the final train
+loss, train and test accuracy (mean ± the 95% normal-approximation interval of the mean over
+trials, and the std), the first epoch at which the mean train loss is below 0.05 and 0.01, and the
+effective LR just before and after each schedule change and at the end.
+
+Reads the workdir only (metrics.jsonl, config.json); nothing here trains.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis import common
+from svag_jax import workdir as workdir_lib
+
+BAND = (0.1, 0.9)
+FIGURE_FORMATS = ('png', 'pdf')
+LOSS_LEVELS = (0.05, 0.01)
+PANELS = (
+    ('train_loss', 'train loss (whole split, eval mode)', True),
+    ('test_accuracy', 'test accuracy', False),
+    ('effective_lr', r'effective LR  $\eta / \|w\|^2$', True),
+)
+
+
+def change_epochs(workdir: str | os.PathLike) -> list[float]:
+  """Epochs at which any arm's LR or WD schedule changes (config.json), sorted."""
+  cfg = workdir_lib.read_config(workdir)
+  optim = cfg.get('optim', {})
+  epochs = set()
+  for spec in list(cfg.get('arms', {}).values()) or [{}]:
+    for key in ('lr_schedule', 'wd_schedule'):
+      for epoch, _ in spec.get(key, optim.get(key, ())) or ():
+        epochs.add(float(epoch))
+  return sorted(epochs)
+
+
+def interval(values: np.ndarray) -> tuple[float, float, float, int]:
+  """(mean, half-width of the 95% normal-approximation interval of the mean, std, n) of the
+  finite entries of `values` (half-width NaN for n < 2)."""
+  v = np.asarray(values, float)
+  v = v[np.isfinite(v)]
+  if v.size == 0:
+    return float('nan'), float('nan'), float('nan'), 0
+  std = float(v.std(ddof=1)) if v.size > 1 else float('nan')
+  return float(v.mean()), 1.96 * std / np.sqrt(v.size), std, int(v.size)
+
+
+def first_epoch_below(m: common.ArmMetrics, level: float, name: str = 'train_loss') -> float:
+  """The first evaluated epoch at which the mean over trials of `name` is below `level` (NaN if
+  never)."""
+  mean, _, _ = common.mean_and_band(m.values[name], BAND)
+  below = np.flatnonzero(mean < level)
+  return float(m.epochs[below[0]]) if below.size else float('nan')
+
+
+def plot(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -> np.ndarray:
+  """The three panels of `PANELS` vs epoch, one colour per arm (mean and 10-90% band).
+
+  Args:
+    workdir: a two-arm (or any-arm) run's workdir.
+    axes: three Axes to draw into; default a new Agg figure.
+
+  Returns:
+    The Axes (object array [3]).
+  """
+  if axes is None:
+    fig = Figure(figsize=(15, 3.8), layout='constrained')
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(PANELS))
+  axes = np.asarray(axes, dtype=object).ravel()
+  if len(axes) != len(PANELS):
+    raise ValueError(f'plot draws {len(PANELS)} panels; got {len(axes)} axes.')
+  metrics = common.load_metrics(workdir)
+  changes = change_epochs(workdir)
+  for ax, (key, label, log) in zip(axes, PANELS, strict=True):
+    for c, (arm, m) in enumerate(metrics.items()):
+      mean, low, high = common.mean_and_band(m.values[key], BAND)
+      ax.plot(m.epochs, mean, color=f'C{c}', label=f'{arm} ({m.values[key].shape[0]} trials)')
+      ax.fill_between(m.epochs, low, high, color=f'C{c}', alpha=0.2, linewidth=0)
+    for e in changes:
+      ax.axvline(e, color='0.8', linewidth=0.8, zorder=0)
+    if log:
+      ax.set_yscale('log')
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize='small')
+  axes[0].set_title(f'Two-phase vs step decay (mean, {BAND[0]:.0%}–{BAND[1]:.0%} band)',
+                    fontsize='medium')
+  return axes
+
+
+def summary(workdir: str | os.PathLike) -> list[str]:
+  """The printed numbers, one block of lines per arm."""
+  metrics = common.load_metrics(workdir)
+  changes = change_epochs(workdir)
+  lines = []
+  for arm, m in metrics.items():
+    last = m.epochs[-1]
+    parts = []
+    for key in ('train_loss', 'train_accuracy', 'test_accuracy'):
+      mean, half, std, n = interval(m.values[key][:, -1])
+      parts.append(f'{key} {mean:.4f} ± {half:.4f} (std {std:.4f})')
+    lines.append(f'{arm}: epoch {last:g}, {n} trials: ' + '; '.join(parts))
+    reach = ', '.join(f'< {lv:g} at epoch {first_epoch_below(m, lv):g}' for lv in LOSS_LEVELS)
+    lines.append(f'  mean train loss {reach}')
+    eff = []
+    values = m.values['effective_lr']
+    for e in changes:  # the last eval before the change and the first at or after it
+      i = int(np.searchsorted(m.epochs, e - 1e-9))
+      if 0 < i < len(m.epochs):
+        eff.append(f'{np.nanmean(values[:, i - 1]):.2e} at {m.epochs[i - 1]:g}, '
+                   f'{np.nanmean(values[:, i]):.2e} at {m.epochs[i]:g}')
+    eff.append(f'{np.nanmean(m.values["effective_lr"][:, -1]):.2e} at the end')
+    lines.append('  effective LR (mean): ' + '; '.join(eff))
+  return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(prog='python -m analysis.two_phase',
+                                   description=__doc__.split('\n\n')[0])
+  parser.add_argument('workdir', help='workdir of a two-phase run (configs/two_phase.py)')
+  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
+  args = parser.parse_args(argv)
+  if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
+    parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')
+  out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
+  out.mkdir(parents=True, exist_ok=True)
+  axes = plot(args.workdir)
+  paths = []
+  for fmt in FIGURE_FORMATS:
+    paths.append(out / f'two_phase.{fmt}')
+    axes[0].figure.savefig(paths[-1], dpi=120)
+  print(f'Figures: {", ".join(str(p) for p in paths)}')
+  print('\n'.join(summary(args.workdir)))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
