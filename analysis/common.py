@@ -5,6 +5,7 @@ analysis/ only reads workdirs (through the readers of `svag_jax.workdir`); it ne
 
 import dataclasses
 import os
+import pathlib
 import warnings
 from collections.abc import Sequence
 
@@ -98,3 +99,16 @@ def mean_and_std(values: np.ndarray) -> tuple[float, float, int]:
   if finite.size == 0:
     return float('nan'), float('nan'), 0
   return float(finite.mean()), float(finite.std()), int(finite.size)
+
+
+FIGURE_FORMATS = ('png', 'pdf')
+
+
+def save_figure(fig, out_prefix: str | os.PathLike) -> list[pathlib.Path]:
+  """Writes the matplotlib figure to `out_prefix`.png and .pdf (creating the folder); returns the
+  paths."""
+  paths = [pathlib.Path(f'{out_prefix}.{fmt}') for fmt in FIGURE_FORMATS]
+  paths[0].parent.mkdir(parents=True, exist_ok=True)
+  for p in paths:
+    fig.savefig(p, dpi=120, bbox_inches='tight')
+  return paths

@@ -56,7 +56,7 @@ from matplotlib.figure import Figure
 from analysis import common
 from svag_jax import theory
 
-FIGURE_FORMATS = ('png', 'pdf')
+FIGURE_FORMATS = common.FIGURE_FORMATS
 PANEL_SIZE = (5.0, 3.6)      # inches, one panel
 BAND = (0.1, 0.9)            # quantiles of the bands around the trial means
 
@@ -713,13 +713,7 @@ def plot_mixing(workdir: str | os.PathLike, arms: list[MixingArm] | None = None,
 
 
 def _save(axes: np.ndarray, out: pathlib.Path, name: str) -> list[pathlib.Path]:
-  out.mkdir(parents=True, exist_ok=True)
-  paths = []
-  for fmt in FIGURE_FORMATS:
-    path = out / f'{name}.{fmt}'
-    axes[0].figure.savefig(path, dpi=120)
-    paths.append(path)
-  return paths
+  return common.save_figure(axes.flat[0].figure, out / name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -760,7 +754,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   except ValueError as e:
     print(f'analysis.equilibrium: {e}', file=sys.stderr)
     return 2
-  print(f'Figure {paths[0].stem} ({"/".join(FIGURE_FORMATS)}) in {paths[0].parent}')
+  print(f'Figure {paths[0].stem} ({"/".join(FIGURE_FORMATS)}) in '
+        f'{paths[0].parent}')
   print('\n'.join(lines))
   return 0
 

@@ -40,7 +40,7 @@ from svag_jax import tv as tv_lib
 from svag_jax import workdir as workdir_lib
 
 BAND = (0.1, 0.9)            # quantiles of the bands drawn around the means
-FIGURE_FORMATS = ('png', 'pdf')
+FIGURE_FORMATS = common.FIGURE_FORMATS
 PANEL_SIZE = (5.0, 3.6)      # inches, one panel
 
 
@@ -274,12 +274,7 @@ def plot_tv(
 
 
 def _save(axes: np.ndarray, out: pathlib.Path, name: str) -> list[pathlib.Path]:
-  paths = []
-  for fmt in FIGURE_FORMATS:
-    path = out / f'{name}.{fmt}'
-    axes[0].figure.savefig(path, dpi=120)
-    paths.append(path)
-  return paths
+  return common.save_figure(axes.flat[0].figure, out / name)
 
 
 def make_figures(

@@ -115,11 +115,8 @@ def main(argv=None) -> int:
             f'{np.nanmin(acc_all[:, after]):.4f}, drops<{a.below[0]:g} '
             f'{sum(count_drops(r[after], 0.0, a.below[0]) for r in acc_all)}')
   prefix = a.out or str(pathlib.Path(a.workdir) / 'figures' / 'gd_subset')
-  pathlib.Path(prefix).parent.mkdir(parents=True, exist_ok=True)
-  fig = figure(arms, off)
-  for ext in ('png', 'pdf'):
-    fig.savefig(f'{prefix}.{ext}', dpi=120, bbox_inches='tight')
-    print('wrote', f'{prefix}.{ext}')
+  for path in common.save_figure(figure(arms, off), prefix):
+    print('wrote', path)
   return 0
 
 

@@ -11,6 +11,7 @@ import pathlib
 
 import numpy as np
 
+from analysis import common
 from svag_jax import workdir as workdir_lib
 
 
@@ -91,10 +92,4 @@ def load_sweep(root: str | os.PathLike) -> list[Run]:
   return runs
 
 
-def save(fig, out_prefix: str | os.PathLike) -> list[str]:
-  """Writes `out_prefix`.png and .pdf; returns the paths."""
-  paths = [f'{out_prefix}.png', f'{out_prefix}.pdf']
-  pathlib.Path(paths[0]).parent.mkdir(parents=True, exist_ok=True)
-  for p in paths:
-    fig.savefig(p, dpi=120, bbox_inches='tight')
-  return paths
+save = common.save_figure  # the SDE figures' writer (kept under its old name)

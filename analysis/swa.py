@@ -54,7 +54,7 @@ from svag_jax import experiment
 from svag_jax import workdir as workdir_lib
 from svag_jax.train import EvalSplit, TrainData, Trainer, TrainState, make_eval_split
 
-FIGURE_FORMATS = ('png', 'pdf')
+FIGURE_FORMATS = common.FIGURE_FORMATS
 DEFAULT_BN_BATCHES = 50   # 0.9^50 < 0.6% of the starting statistics remain
 
 Tree = Any
@@ -333,12 +333,7 @@ def plot_swa(curves: dict, cross: dict) -> np.ndarray:
 
 
 def _save(axes: np.ndarray, out: pathlib.Path, name: str) -> list[pathlib.Path]:
-  paths = []
-  for fmt in FIGURE_FORMATS:
-    path = out / f'{name}.{fmt}'
-    axes[0].figure.savefig(path, dpi=120)
-    paths.append(path)
-  return paths
+  return common.save_figure(axes.flat[0].figure, out / name)
 
 
 def _interval(values: np.ndarray) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
+from analysis import common  # noqa: E402
 from svag_jax import toy  # noqa: E402
 
 
@@ -128,11 +129,8 @@ def main(argv=None) -> int:
         f'{result["gd_norm_sq"][-(k // 5):].mean():.3g} (eta = {eta:g}); GF relative drift '
         f'{np.max(np.abs(result["gf_norm_sq"] / result["gf_norm_sq"][0] - 1)):.1e}')
   prefix = a.out or str(pathlib.Path(a.workdir) / 'figures' / 'toy_chaos')
-  pathlib.Path(prefix).parent.mkdir(parents=True, exist_ok=True)
-  fig = figure(result, config, fit, a.show)
-  for ext in ('png', 'pdf'):
-    fig.savefig(f'{prefix}.{ext}', dpi=120, bbox_inches='tight')
-    print('wrote', f'{prefix}.{ext}')
+  for path in common.save_figure(figure(result, config, fit, a.show), prefix):
+    print('wrote', path)
   return 0
 
 

@@ -27,7 +27,7 @@ from analysis import common
 from svag_jax import workdir as workdir_lib
 
 BAND = (0.1, 0.9)
-FIGURE_FORMATS = ('png', 'pdf')
+FIGURE_FORMATS = common.FIGURE_FORMATS
 LOSS_LEVELS = (0.05, 0.01)
 PANELS = (
     ('train_loss', 'train loss (whole split, eval mode)', True),
@@ -141,10 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
   axes = plot(args.workdir)
-  paths = []
-  for fmt in FIGURE_FORMATS:
-    paths.append(out / f'two_phase.{fmt}')
-    axes[0].figure.savefig(paths[-1], dpi=120)
+  paths = common.save_figure(axes.flat[0].figure, out / 'two_phase')
   print(f'Figures: {", ".join(str(p) for p in paths)}')
   print('\n'.join(summary(args.workdir)))
   return 0
