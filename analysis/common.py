@@ -4,12 +4,16 @@ analysis/ only reads workdirs (through the readers of `svag_jax.workdir`); it ne
 """
 
 import dataclasses
+import math
 import os
 import pathlib
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from svag_jax import workdir as workdir_lib
 
@@ -112,3 +116,29 @@ def save_figure(fig, out_prefix: str | os.PathLike) -> list[pathlib.Path]:
   for p in paths:
     fig.savefig(p, dpi=120, bbox_inches='tight')
   return paths
+
+
+PANEL_SIZE = (5.0, 3.6)  # inches, one panel
+
+
+def new_axes(num: int, max_cols: int = 3) -> np.ndarray:
+  """`num` axes on a fresh Agg figure (no pyplot state), at most `max_cols` per row; object
+  array [num]."""
+  cols = min(num, max_cols)
+  rows = math.ceil(num / cols)
+  fig = Figure(figsize=(PANEL_SIZE[0] * cols, PANEL_SIZE[1] * rows), layout='constrained')
+  FigureCanvasAgg(fig)
+  axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+  for ax in axes[num:]:
+    ax.set_visible(False)
+  return axes[:num]
+
+
+def check_axes(axes: Sequence[Axes] | None, num: int, what: str) -> np.ndarray:
+  """The `num` axes a plot function `what` draws into: the caller's, or fresh ones if None."""
+  if axes is None:
+    return new_axes(num)
+  axes = np.atleast_1d(np.asarray(axes, dtype=object)).ravel()
+  if len(axes) != num:
+    raise ValueError(f'{what} draws {num} panel(s); got {len(axes)} axes.')
+  return axes

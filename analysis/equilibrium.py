@@ -50,14 +50,11 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from analysis import common
 from svag_jax import theory
 
 FIGURE_FORMATS = common.FIGURE_FORMATS
-PANEL_SIZE = (5.0, 3.6)      # inches, one panel
 BAND = (0.1, 0.9)            # quantiles of the bands around the trial means
 
 
@@ -330,21 +327,6 @@ def stationary_summary(arms: list[StationaryArm]) -> list[str]:
   return lines
 
 
-def _new_axes(num: int) -> np.ndarray:
-  fig = Figure(figsize=(PANEL_SIZE[0] * num, PANEL_SIZE[1]), layout='constrained')
-  FigureCanvasAgg(fig)
-  return np.atleast_1d(fig.subplots(1, num, squeeze=False).ravel())
-
-
-def _check_axes(axes: Sequence[Axes] | None, num: int, what: str) -> np.ndarray:
-  if axes is None:
-    return _new_axes(num)
-  axes = np.atleast_1d(np.asarray(axes, dtype=object)).ravel()
-  if len(axes) != num:
-    raise ValueError(f'{what} draws {num} panel(s); got {len(axes)} axes.')
-  return axes
-
-
 def _plot_mean_band(ax: Axes, x: np.ndarray, values: np.ndarray, color: str, label: str) -> None:
   mean, low, high = common.mean_and_band(values, BAND)
   ax.plot(x, mean, color=color, label=label)
@@ -355,7 +337,7 @@ def plot_stationary(workdir: str | os.PathLike, arms: list[StationaryArm] | None
                     axes: Sequence[Axes] | None = None) -> np.ndarray:
   """Two panels: eta/||w||^2 vs epoch per lambda_e (mean, 10-90% band) with the predicted
   stationary levels over the window; measured vs predicted stationary values vs lambda_e."""
-  axes = _check_axes(axes, 2, 'plot_stationary')
+  axes = common.check_axes(axes, 2, 'plot_stationary')
   arms = stationary(workdir) if arms is None else arms
   metrics = common.load_metrics(workdir)
   ax = axes[0]
@@ -487,7 +469,7 @@ def plot_lr_drop(workdir: str | os.PathLike, arms: list[LRDropArm] | None = None
                  axes: Sequence[Axes] | None = None) -> np.ndarray:
   """Two panels: eta/||w||^2 vs epoch per arm (controls included) with the pre level, /10 and
   /sqrt(10) marked; eta/||w||^2 over the pre level vs steps after the drop (log-log)."""
-  axes = _check_axes(axes, 2, 'plot_lr_drop')
+  axes = common.check_axes(axes, 2, 'plot_lr_drop')
   arms = lr_drop(workdir) if arms is None else arms
   metrics = common.load_metrics(workdir)
   for i, (arm, m) in enumerate(metrics.items()):
@@ -652,7 +634,7 @@ def plot_mixing(workdir: str | os.PathLike, arms: list[MixingArm] | None = None,
   after the change, per lambda_e (detected times marked); steps to equilibrium vs 1/lambda_e
   with the linear fits and the constant-sigma SDE line for the eta/||w||^2 tolerance `tol`
   (default 0.1, the detector's default)."""
-  axes = _check_axes(axes, 3, 'plot_mixing')
+  axes = common.check_axes(axes, 3, 'plot_mixing')
   arms = mixing(workdir) if arms is None else arms
   metrics = common.load_metrics(workdir)
   for i, a in enumerate(arms):

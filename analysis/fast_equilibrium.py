@@ -32,8 +32,6 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from analysis import common
 from svag_jax import tv as tv_lib
@@ -41,28 +39,6 @@ from svag_jax import workdir as workdir_lib
 
 BAND = (0.1, 0.9)            # quantiles of the bands drawn around the means
 FIGURE_FORMATS = common.FIGURE_FORMATS
-PANEL_SIZE = (5.0, 3.6)      # inches, one panel
-
-
-def _new_axes(num: int, max_cols: int = 3) -> np.ndarray:
-  """`num` axes on a fresh Agg figure, at most `max_cols` per row; object array [num]."""
-  cols = min(num, max_cols)
-  rows = math.ceil(num / cols)
-  fig = Figure(figsize=(PANEL_SIZE[0] * cols, PANEL_SIZE[1] * rows), layout='constrained')
-  FigureCanvasAgg(fig)
-  axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
-  for ax in axes[num:]:
-    ax.set_visible(False)
-  return axes[:num]
-
-
-def _check_axes(axes: Sequence[Axes] | None, num: int, what: str) -> np.ndarray:
-  if axes is None:
-    return _new_axes(num)
-  axes = np.atleast_1d(np.asarray(axes, dtype=object)).ravel()
-  if len(axes) != num:
-    raise ValueError(f'{what} draws {num} panel(s); got {len(axes)} axes.')
-  return axes
 
 
 def _colors(arms: Sequence[str]) -> dict[str, str]:
@@ -129,7 +105,7 @@ def plot_errors(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) 
   Returns:
     The two Axes (object array [2]); `axes[0].figure` is the figure.
   """
-  axes = _check_axes(axes, 2, 'plot_errors')
+  axes = common.check_axes(axes, 2, 'plot_errors')
   metrics = common.load_metrics(workdir)
   colors, changes = _colors(list(metrics)), _schedule_epochs(workdir, metrics)
   for ax, split in zip(axes, ('train', 'test'), strict=True):
@@ -155,7 +131,7 @@ def plot_norms(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -
   Returns:
     The two Axes (object array [2]).
   """
-  axes = _check_axes(axes, 2, 'plot_norms')
+  axes = common.check_axes(axes, 2, 'plot_norms')
   metrics = common.load_metrics(workdir)
   colors, changes = _colors(list(metrics)), _schedule_epochs(workdir, metrics)
   panels = (
@@ -243,7 +219,7 @@ def plot_tv(
                      'train.predictions_at and several config.arms to get TV curves.')
   arms = list(common.load_metrics(workdir))
   colors = _colors(arms)
-  axes = _check_axes(axes, len(curves), 'plot_tv')
+  axes = common.check_axes(axes, len(curves), 'plot_tv')
   for ax, (epoch, by_arm) in zip(axes, curves.items(), strict=True):
     floor_drawn = False
     for arm, c in by_arm.items():

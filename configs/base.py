@@ -50,6 +50,22 @@ def cifar10_preresnet32(c: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   return c
 
 
+def mnist_mlp(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The CPU setting of the MNIST dynamics experiments: the bundled digits (4,000 train / 1,000
+  test), SI MLP 784-128-128 with BatchNorm (no affine) and a fixed head, plain SGD with B = 32
+  (125 steps per epoch), one epoch per dispatch in a rolled scan (an MLP: as fast as unrolled and
+  compiles in seconds), chunks of 8 vmapped trials (the fastest strategy here,
+  benchmarks/trials.py); returns `c`."""
+  c.data.source = 'mnist5k'
+  c.model.name, c.model.widths, c.model.norm = 'mlp', (128, 128), 'batch'
+  c.optim.momentum = 0.0
+  c.train.batch_size = 32
+  c.train.steps_per_dispatch = 125
+  c.train.unroll = False
+  c.trials.vmap_chunk = 8
+  return c
+
+
 def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Shrinks a full-scale CIFAR config in place to a CPU smoke run of one short epoch.
 

@@ -59,22 +59,16 @@ def mnist_mlp(c):
   """The CPU setting shared by the equilibrium configs (stationary_lr, lr_drop, mixing_time):
   bundled MNIST, SI MLP 784-128-128 with BatchNorm, batch 32 drawn with replacement, plain SGD,
   8 vmapped trials per call, one rolled scan per dispatch. Returns `c`."""
-  c.data.source = 'mnist5k'
-  c.model.name, c.model.widths, c.model.norm = 'mlp', (128, 128), 'batch'
+  base.mnist_mlp(c)
   # ||w||^2 starts at ~16 instead of ~256 (LeCun init), near the equilibria of lambda_e ~ 0.01,
   # so that every arm reaches its equilibrium within a few hundred steps
   c.model.init_scale = 0.25
-  c.optim.momentum = 0.0
-  c.train.batch_size = 32
   # i.i.d. batches, as in the SDE and in the G/N estimator (metrics.gn_every). With per-epoch
   # shuffling the next batches are the examples not yet seen this epoch, whose gradients are larger
   # than those of a uniform draw: measured at lambda_e = 0.0025-0.04, the stationary eta/||w||^2
   # then sits 2-9% below sqrt(lambda_e (2 - lambda_e)) / sigma_GN, against 0-3% with replacement.
   c.train.sampling = 'replacement'
-  c.train.steps_per_dispatch = 125
-  c.train.unroll = False           # an MLP: a rolled scan is as fast and compiles in seconds
   c.train.eval_bn_batches = 8      # BatchNorm running stats brought up to date before each eval
-  c.trials.vmap_chunk = 8          # the fastest strategy for this MLP here (benchmarks/trials.py)
   c.metrics.gn_batches = 8
   return c
 

@@ -60,19 +60,13 @@ def get_config(arg: str | None = None):
   c.optim.momentum = 0.0
   c.model.norm = 'batch'
   if arg == 'cpu':
-    c.data.source = 'mnist5k'
-    c.model.name = 'mlp'
-    c.model.widths = (128, 128)
+    base.mnist_mlp(c)
     c.optim.lr, c.optim.wd = 0.1, 0.1
-    c.train.batch_size = 32
     c.train.epochs = 60
     switch = 20
     c.train.eval_every = 1.0
     c.train.eval_bn_batches = 30
-    c.train.steps_per_dispatch = 125  # one epoch per call
-    c.train.unroll = False            # an MLP: a rolled scan is as fast and compiles in seconds
     c.trials.num = 32
-    c.trials.vmap_chunk = 8           # the fastest strategy for this MLP (configs/fast_equilibrium)
     c.checkpoint.every = 5.0
   elif arg in (None, '', 'full', 'smoke'):
     base.cifar10_preresnet32(c)
@@ -81,7 +75,6 @@ def get_config(arg: str | None = None):
     c.train.eval_every = 2.0
     c.train.eval_bn_batches = 50
     c.trials.num = 4
-    c.trials.vmap_chunk = 0
   else:
     raise ValueError(f'unknown config argument {arg!r}; use "cpu", "smoke" or nothing')
   c.arms = arms(c.optim.lr, c.optim.wd, c.train.epochs, switch)

@@ -45,17 +45,12 @@ def get_config(arg: str | None = None):
   c.optim.momentum = 0.0
   c.model.norm = 'batch'
   if arg == 'cpu':
-    c.data.source = 'mnist5k'
-    c.model.name = 'mlp'
-    c.model.widths = (128, 128)
+    base.mnist_mlp(c)
     c.optim.lr, c.optim.wd = 0.1, 0.01
-    c.train.batch_size = 32
     c.train.epochs = 80
     c.train.eval_every = 1.0
     c.train.eval_bn_batches = 50
     c.train.params_at = tuple(range(20, 81, 2))
-    c.train.steps_per_dispatch = 125  # one epoch per call
-    c.train.unroll = False            # an MLP: a rolled scan is as fast and compiles in seconds
     c.trials.num = 4
     c.trials.vmap_chunk = 0
     c.checkpoint.every = 5.0
@@ -66,7 +61,6 @@ def get_config(arg: str | None = None):
     c.train.eval_bn_batches = 50
     c.train.params_at = tuple(range(50, 201, 2))
     c.trials.num = 4
-    c.trials.vmap_chunk = 0
     if arg == 'smoke':
       base.smoke(c)
       c.train.params_at = (c.train.epochs,)

@@ -70,3 +70,19 @@ def compile_bound():
 def fast_compiles():
   with most_optimizations_disabled():
     yield
+
+
+@pytest.fixture
+def train_traces(monkeypatch):
+  """A list that gets `num_steps` each time `Trainer.train_steps` is traced (i.e. compiled)."""
+  from svag_jax import train  # noqa: PLC0415 (after XLA_FLAGS)
+
+  traces = []
+  original = train.Trainer.train_steps
+
+  def counting(self, state, data, num_steps):
+    traces.append(num_steps)
+    return original(self, state, data, num_steps)
+
+  monkeypatch.setattr(train.Trainer, 'train_steps', counting)
+  return traces

@@ -2,20 +2,13 @@
 
 from configs import fast_equilibrium
 from svag_jax import config as config_lib
-from svag_jax import experiment, train
+from svag_jax import experiment
 from svag_jax import workdir as workdir_lib
 from tests.conftest import tiny_config
 
 
-def test_three_arms_compile_one_training_program(tmp_path, monkeypatch):
-  traces = []
-  original = train.Trainer.train_steps
-
-  def counting(self, state, data, num_steps):
-    traces.append(num_steps)
-    return original(self, state, data, num_steps)
-
-  monkeypatch.setattr(train.Trainer, 'train_steps', counting)
+def test_three_arms_compile_one_training_program(tmp_path, train_traces):
+  traces = train_traces
   cfg = tiny_config(**{'trials.num': 2, 'train.epochs': 2})
   cfg.arms = fast_equilibrium.arms(every=0.5, switch=1.5)  # 3 arms, schedules of unequal length
   result = experiment.run(cfg, str(tmp_path))

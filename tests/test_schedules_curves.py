@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from svag_jax import config as config_lib
-from svag_jax import experiment, schedules, train
+from svag_jax import experiment, schedules
 from svag_jax import workdir as workdir_lib
 from tests.conftest import tiny_config
 
@@ -76,15 +76,8 @@ def test_svag_stretched_curve_hits_the_same_values_at_the_same_effective_step():
   np.testing.assert_allclose(curve, [0, 7 / 10.5, 10 / 10.5, 1 - 0.5 / 10.5, 0], rtol=1e-6)
 
 
-def test_arms_with_different_curves_train_in_one_program(tmp_path, monkeypatch):
-  traces = []
-  original = train.Trainer.train_steps
-
-  def counting(self, state, data, num_steps):
-    traces.append(num_steps)
-    return original(self, state, data, num_steps)
-
-  monkeypatch.setattr(train.Trainer, 'train_steps', counting)
+def test_arms_with_different_curves_train_in_one_program(tmp_path, train_traces):
+  traces = train_traces
   cfg = tiny_config(**{'train.epochs': 2, 'trials.num': 1, 'optim.lr': 0.2})
   cfg.arms = {'const': {}, 'cos': {'lr_curve': 'cosine'},
               'tri': {'lr_curve': 'triangle', 'lr_curve_epochs': (0, 1, 2)}}

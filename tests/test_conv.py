@@ -1,0 +1,92 @@
+"""Every conv implementation computes XLA's conv: same output, same gradients, same parameters."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from svag_jax.models import conv
+
+pytestmark = pytest.mark.usefixtures('compile_bound')
+
+OTHER_IMPLS = [impl for impl in conv.CONV_IMPLS if impl != 'xla']
+# (batch, height, width, in, out, kernel, stride): 1x1 and 3x3, stride 1 and 2, odd sizes, and a
+# batch that leaves a partial chunk (conv.SPLIT_IMAGES = 8).
+CASES = [
+    (3, 7, 5, 3, 4, 3, 1),
+    (5, 9, 6, 2, 3, 3, 2),
+    (4, 5, 7, 3, 2, 1, 1),
+    (3, 6, 9, 4, 5, 1, 2),
+    (11, 8, 8, 4, 4, 3, 1),
+    (16, 9, 9, 3, 5, 3, 2),
+]
+
+
+def _inputs(batch, height, width, cin, cout, k, stride):
+  kx, kw, kd = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(kx, (batch, height, width, cin))
+  kernel = jax.random.normal(kw, (k, k, cin, cout))
+  out_shape = (batch, -(-height // stride), -(-width // stride), cout)
+  dy = jax.random.normal(kd, out_shape)
+  return x, kernel, dy
+
+
+def _apply_and_grads(impl, stride, x, kernel, dy):
+  module = conv.make_conv(impl)(kernel.shape[-1], kernel.shape[:2], stride)
+
+  def f(x, kernel):
+    return module.apply({'params': {'kernel': kernel}}, x)
+
+  y, vjp = jax.vjp(f, x, kernel)
+  return (y, *vjp(dy))
+
+
+@pytest.mark.parametrize('impl', OTHER_IMPLS)
+@pytest.mark.parametrize('case', CASES)
+def test_matches_xla_in_output_and_gradients(impl, case):
+  x, kernel, dy = _inputs(*case)
+  stride = case[-1]
+  want = jax.jit(lambda *a: _apply_and_grads('xla', stride, *a))(x, kernel, dy)
+  got = jax.jit(lambda *a: _apply_and_grads(impl, stride, *a))(x, kernel, dy)
+  for name, w, g in zip(['output', 'd input', 'd kernel'], want, got):
+    assert g.shape == w.shape, name
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize('impl', OTHER_IMPLS)
+def test_matches_xla_under_vmap(impl):
+  """A leading trial axis (vmap over kernels and inputs, as trials.py maps trials)."""
+  x, kernel, dy = _inputs(9, 7, 6, 3, 4, 3, 2)
+  xs = jnp.stack([x, -2 * x])
+  kernels = jnp.stack([kernel, kernel[::-1] + 1])
+  dys = jnp.stack([dy, dy ** 2])
+  want = jax.jit(jax.vmap(lambda *a: _apply_and_grads('xla', 2, *a)))(xs, kernels, dys)
+  got = jax.jit(jax.vmap(lambda *a: _apply_and_grads(impl, 2, *a)))(xs, kernels, dys)
+  for w, g in zip(want, got):
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize('impl', OTHER_IMPLS)
+def test_same_parameter_tree(impl):
+  x = jnp.ones((2, 6, 6, 3))
+  init = jax.nn.initializers.normal(1.0)
+  want = conv.make_conv('xla')(5, (3, 3), 2, kernel_init=init).init(jax.random.key(0), x)
+  got = conv.make_conv(impl)(5, (3, 3), 2, kernel_init=init).init(jax.random.key(0), x)
+  assert jax.tree.structure(got) == jax.tree.structure(want)
+  for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+    assert g.shape == w.shape == (3, 3, 3, 5)
+    np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize('images', [1, 2, 3, 8, 64])
+def test_kernel_grad_chunked_any_chunk_size(images):
+  """Full chunks plus a partial one (or a single partial chunk) sum to XLA's kernel gradient."""
+  x, kernel, dy = _inputs(7, 6, 5, 2, 3, 3, 2)
+  want = jax.vjp(lambda k: conv.xla_conv(x, k, 2), kernel)[1](dy)[0]
+  got = conv.kernel_grad_chunked(x, dy, (3, 3), 2, images)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def test_unknown_impl_names_the_choices():
+  with pytest.raises(ValueError, match='unknown conv implementation .*choose one of xla'):
+    conv.make_conv('cudnn')
