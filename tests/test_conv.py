@@ -11,14 +11,14 @@ pytestmark = pytest.mark.usefixtures('compile_bound')
 
 OTHER_IMPLS = [impl for impl in conv.CONV_IMPLS if impl != 'xla']
 # (batch, height, width, in, out, kernel, stride): 1x1 and 3x3, stride 1 and 2, odd sizes, and a
-# batch that leaves a partial chunk (conv.SPLIT_IMAGES = 8).
+# batch that leaves a partial chunk of conv.SPLIT_IMAGES (16).
 CASES = [
     (3, 7, 5, 3, 4, 3, 1),
     (5, 9, 6, 2, 3, 3, 2),
     (4, 5, 7, 3, 2, 1, 1),
     (3, 6, 9, 4, 5, 1, 2),
-    (11, 8, 8, 4, 4, 3, 1),
-    (16, 9, 9, 3, 5, 3, 2),
+    (19, 8, 8, 4, 4, 3, 1),
+    (32, 9, 9, 3, 5, 3, 2),
 ]
 
 
@@ -56,7 +56,7 @@ def test_matches_xla_in_output_and_gradients(impl, case):
 @pytest.mark.parametrize('impl', OTHER_IMPLS)
 def test_matches_xla_under_vmap(impl):
   """A leading trial axis (vmap over kernels and inputs, as trials.py maps trials)."""
-  x, kernel, dy = _inputs(9, 7, 6, 3, 4, 3, 2)
+  x, kernel, dy = _inputs(19, 7, 6, 3, 4, 3, 2)
   xs = jnp.stack([x, -2 * x])
   kernels = jnp.stack([kernel, kernel[::-1] + 1])
   dys = jnp.stack([dy, dy ** 2])
@@ -90,3 +90,17 @@ def test_kernel_grad_chunked_any_chunk_size(images):
 def test_unknown_impl_names_the_choices():
   with pytest.raises(ValueError, match='unknown conv implementation .*choose one of xla'):
     conv.make_conv('cudnn')
+
+
+def test_cpu_compiler_options_keep_convs_off_ynnpack_and_the_numbers():
+  """On CPU the options route convs away from YNNPACK (single-threaded) with the same results."""
+  x, kernel, dy = _inputs(4, 16, 16, 32, 32, 3, 1)
+  options = conv.cpu_compiler_options()
+  assert options  # the tests run on CPU
+  f = lambda *a: _apply_and_grads('split', 1, *a)
+  default = jax.jit(f).lower(x, kernel, dy).compile()
+  eigen = jax.jit(f, compiler_options=options).lower(x, kernel, dy).compile()
+  assert '__ynn_fusion' in default.as_text()
+  assert '__ynn_fusion' not in eigen.as_text()
+  for w, g in zip(default(x, kernel, dy), eigen(x, kernel, dy)):
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
