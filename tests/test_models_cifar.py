@@ -2,10 +2,9 @@
 
 Compiling dominates the cost, so the invariance tests run op by op (not jitted: a deeper net of the
 same family then reuses the compiled ops of a shallower one; measured here, CPU seconds per case:
-~10 for the first net of a family, 1-3 for the other depths, vs ~6 for every case jitted) and do
-not cover the whole product: every depth with BatchNorm; GroupNorm (2 groups) on preresnet20 and
-vgg11; LayerNorm (GroupNorm with one group: the same code) on preresnet20; 'none' on both. A
-norm's code path does not depend on the depth.
+~10 for the first net of a family, 1-3 for the other depths, vs ~6 for every case jitted); they
+cover every model x norm (BatchNorm, GroupNorm with 2 groups, LayerNorm), and 'none' (not
+invariant) on one net of each family.
 Shapes, parameter trees and counts use `jax.eval_shape` (nothing is compiled).
 """
 
@@ -26,8 +25,7 @@ pytestmark = pytest.mark.usefixtures('compile_bound')
 
 PRERESNETS = ['preresnet20', 'preresnet32', 'preresnet56']
 VGGS = ['vgg11', 'vgg13', 'vgg16', 'vgg19']
-CASES = ([(name, 'batch') for name in PRERESNETS + VGGS]
-         + [('preresnet20', 'group'), ('preresnet20', 'layer'), ('vgg11', 'group')])
+CASES = [(name, norm) for name in PRERESNETS + VGGS for norm in ('batch', 'group', 'layer')]
 # Small widths keep the programs small: PreResNet 4/8/16 channels, VGG 8..64; 2 groups divide all.
 WIDEN = {'preresnet': 0.25, 'vgg': 0.125}
 
