@@ -5,7 +5,9 @@ l x the steps, so curves are compared against effective steps = steps / l. Each 
 (a sweep over optim.svag_l); l = 1 is SGD bit for bit.
 
 Full scale (`get_config(VARIANT)`, VARIANT one of `preresnet32_b128` (the default),
-`preresnet32_b1024`, `vgg19_b128`, `vgg19_b1024`; 2021 Fig. 4 and its appendix): SI net (BatchNorm)
+`preresnet32_b1024`, `vgg19_b128`, `vgg19_b1024`, and `preresnet32_cosine` / `preresnet32_triangle`
+(B = 128 with a cosine or triangle LR curve over the 160 epochs instead of the step decay);
+2021 Fig. 4 and its appendix): SI net (BatchNorm)
 on CIFAR-10 with crop + flip augmentation, no momentum, lambda = 5e-4, B = 128 with eta = 0.8 or
 B = 1024 with eta = 6.4, 160 epochs with LR x 0.1 at 80 and 120; the sweep runs SGD and SVAG with
 l in {1, 2, 4, 8, 16, 32} (l = 32 takes 32 x the steps of SGD, each of two batches):
@@ -34,10 +36,15 @@ from configs import base
 
 L_VALUES = (1, 2, 4, 8)
 FULL_L_VALUES = (1, 2, 4, 8, 16, 32)
-# Full-scale variants: (model, batch size, LR).
-VARIANTS = {'preresnet32_b128': ('preresnet32', 128, 0.8),
-            'preresnet32_b1024': ('preresnet32', 1024, 6.4),
-            'vgg19_b128': ('vgg19', 128, 0.8), 'vgg19_b1024': ('vgg19', 1024, 6.4)}
+# Full-scale variants: (model, batch size, LR, LR curve). The step decay (x0.1 at 80 and 120) is
+# used with the constant curve; a cosine or triangle curve replaces it (2021 appendix: SVAG with
+# other schedules).
+VARIANTS = {'preresnet32_b128': ('preresnet32', 128, 0.8, 'constant'),
+            'preresnet32_b1024': ('preresnet32', 1024, 6.4, 'constant'),
+            'vgg19_b128': ('vgg19', 128, 0.8, 'constant'),
+            'vgg19_b1024': ('vgg19', 1024, 6.4, 'constant'),
+            'preresnet32_cosine': ('preresnet32', 128, 0.8, 'cosine'),
+            'preresnet32_triangle': ('preresnet32', 128, 0.8, 'triangle')}
 ARGS = ('cpu', 'smoke', *VARIANTS)
 
 
@@ -58,11 +65,12 @@ def get_config(arg: str | None = None):
     c.train.steps_per_dispatch = 8
     c.trials.vmap_chunk = 1
   elif arg in (None, '', 'full', 'smoke', *VARIANTS):
-    model, batch_size, lr = VARIANTS.get(arg, VARIANTS['preresnet32_b128'])
+    model, batch_size, lr, curve = VARIANTS.get(arg, VARIANTS['preresnet32_b128'])
     base.cifar10_preresnet32(c)
     c.model.name, c.model.norm = model, 'batch'
     c.train.batch_size, c.optim.lr = batch_size, lr
-    c.optim.lr_schedule = ((80, 0.1), (120, 0.1))
+    c.optim.lr_curve = curve  # over the whole run: cosine 1 -> 0; triangle 0 -> 1 at 80 -> 0
+    c.optim.lr_schedule = ((80, 0.1), (120, 0.1)) if curve == 'constant' else ()
     c.train.epochs = 160
     c.train.eval_every = 2.0
     if arg == 'smoke':
