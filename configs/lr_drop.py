@@ -20,11 +20,11 @@ arms
 one of them at the drop step itself) resolves the immediate drop; G/N every epoch. Windows: the
 last third of the steps before the drop (pre level) and of the steps after it (recovered level);
 the ratio is per trial, reported as mean ± 2 SE over trials.
-Runtime: 9.0 min wall (187 s user CPU) on the 2 shared cores under load average ~12 from other
-jobs. Measured: at the drop eta'/||w||^2 = 0.098 [0.096, 0.101] (drop_0p02) and 0.101 [0.098,
-0.103] (drop_0p04) of the pre level; after recovery 0.327 [0.326, 0.329] and 0.325 [0.322, 0.328]
-(1/sqrt(10) = 0.316; with the measured sigma_GN before/after and the 2 - lambda_e factor the
-prediction is 0.328 [0.313, 0.343] and 0.318 [0.305, 0.331]). The effective LR first overshoots
+Runtime: 92 s wall (158 s user CPU) on the quiet 2-core CPU. Measured: at the drop eta'/||w||^2 =
+0.099 [0.096, 0.101] (drop_0p02) and 0.099 [0.096, 0.103] (drop_0p04) of the pre level; after
+recovery 0.326 [0.324, 0.328] and 0.322 [0.319, 0.326] (1/sqrt(10) = 0.316; with the measured
+sigma_GN before/after and the 2 - lambda_e factor the prediction is 0.324 [0.309, 0.338] and
+0.320 [0.311, 0.330]). The effective LR first overshoots
 to ~0.34 of the old level ~1 / lambda_e' steps after the drop, then drifts down slowly.
 
 Full scale (`get_config()`): SI PreResNet32 on CIFAR-10 (B = 128, 391 steps per epoch),

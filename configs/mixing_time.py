@@ -19,13 +19,13 @@ lambda_e in {0.0025, 0.0035, 0.005, 0.007, 0.01, 0.014, 0.02} (1 / lambda_e from
 8 trials each (56 in all, 7 calls of 8 vmapped trials); the change at epoch 10 (step 1,250 =
 3.1 / lambda_e for the smallest lambda_e), 26 epochs (2,000 steps after the change); an eval
 every 0.2 epoch (25 steps).
-Runtime: 6.1 min wall (209 s user CPU) on the 2 shared cores under load average 5-9 from other
-jobs. Measured with the analysis defaults (running mean over 5 evals; eta/||w||^2 per trial within
-10%, trial-mean test error within 15%): eta/||w||^2 returns after 544, 428, 306, 238, 175, 144,
-109 steps (mean over 8 trials; 2 SE 6-15 steps) for lambda_e = 0.0025 ... 0.02: steps =
-1.256 / lambda_e + 53, R^2 = 0.997 (the constant-sigma SDE predicts 1.51 / lambda_e, no
-intercept); the test error after 500, 350, 250, 200, 150, 100, 100 steps: 1.152 / lambda_e + 30,
-R^2 = 0.995 (its noise leaves the bootstrap intervals of lambda_e = 0.0035 and 0.02 open).
+Runtime: 107 s wall (191 s user CPU) on the quiet 2-core CPU. Measured with the analysis defaults
+(running mean over 5 evals; eta/||w||^2 per trial within 10%, trial-mean test error within 15%):
+eta/||w||^2 returns after 541, 425, 306, 238, 178, 144, 109 steps (mean over 8 trials; 2 SE 6-16
+steps) for lambda_e = 0.0025 ... 0.02: steps = 1.243 / lambda_e + 55, R^2 = 0.997 (the
+constant-sigma SDE predicts 1.51 / lambda_e, no intercept); the test error after 500, 350, 275,
+200, 150, 100, 75 steps: 1.191 / lambda_e + 23, R^2 = 0.996 (its noise leaves the bootstrap
+interval of lambda_e = 0.02 open).
 
 Full scale (`get_config()`): SI PreResNet32 on CIFAR-10 (B = 128, 391 steps per epoch), eta = 0.8,
 lambda_e in {2e-4, 3e-4, 5e-4, 8e-4, 1.2e-3, 2e-3}, 4 trials each, the change at epoch 100 (>= 7.8 /

@@ -18,12 +18,12 @@ of 8 vmapped trials, init_scale 0.25 (||w||^2 starts at ~16, near the equilibria
 (2,000 steps = 5 / lambda_e for the smallest lambda_e; near equilibrium ||w||^2 relaxes at rate
 4 lambda_e per step), an eval with G/N (K = 8 batches) every 0.5 epoch; the equilibrium window is
 the last third of the run (epochs 10.7-16).
-Runtime: 9.9 min wall (165 s user CPU) on the 2 shared cores under load average ~12 from other
-jobs; ~1.5-2 min alone. Measured (16 trials per arm, window epochs 10.7-16, mean ± 2 SE):
-eta/||w||^2 = 0.00858, 0.0120, 0.0170, 0.0241, 0.0333 for lambda_e = 0.0025 ... 0.04 (log-log
-slope 0.492); measured / (sqrt(2 lambda_e) / sigma) = 0.99, 0.95, 0.95, 0.93, 0.92 (sigma^2 =
-||w||^2 N ~ 60-66; N/G = 15 ... 6, so G, left out by the SDE, adds 7-17% to the step's squared
-norm); measured / discrete prediction (G + N, 2 - lambda_e) = 1.02, 0.98, 0.99, 1.00, 1.00.
+Runtime: 79 s wall (122 s user CPU) on the quiet 2-core CPU. Measured (16 trials per arm, window
+epochs 10.7-16, mean ± 2 SE): eta/||w||^2 = 0.00858, 0.0120, 0.0170, 0.0242, 0.0332 for
+lambda_e = 0.0025 ... 0.04 (log-log slope 0.491); measured / (sqrt(2 lambda_e) / sigma) = 0.99,
+0.94, 0.95, 0.94, 0.91 (sigma^2 = ||w||^2 N ~ 60-66; N/G = 15 ... 6, so G, left out by the SDE,
+adds 7-17% to the step's squared norm); measured / discrete prediction (G + N, 2 - lambda_e) =
+1.02, 0.98, 0.99, 1.00, 1.00.
 
 Full scale (`get_config()`): CIFAR-10, SI PreResNet32, B = 128 (with replacement), eta = 0.1,
 lambda_e in {1e-4, 2e-4, 5e-4, 1e-3, 2e-3} (lambda = lambda_e / eta), 8 trials per arm, 200 epochs

@@ -23,9 +23,9 @@ the norm equilibrates within ~3 epochs), 60 epochs: E1 = 20 (the last 40 epochs 
 the loss falls slowly at eta / 10 = 0.01: measured 0.039 after 15 epochs), step decays at 30 and
 45; 32 trials per arm in calls of 8 vmapped trials; evaluation every epoch with BatchNorm
 statistics refreshed on 30 training batches.
-Measured on the 2-core CPU (shared, load average 12-15): 14 min 22 s wall, 301 s of CPU (a few
-minutes alone). Final train loss 0.0249 +- 0.0010 (two_phase) vs 0.0261 +- 0.0010 (step_decay),
-test accuracy 0.9639 +- 0.0010 vs 0.9645 +- 0.0008 (95% intervals over 32 trials): the same
+Measured on the quiet 2-core CPU: 2 min 39 s wall (260 s of CPU). Final train loss 0.0249 +-
+0.0011 (two_phase) vs 0.0260 +- 0.0011 (step_decay), test accuracy 0.9636 +- 0.0010 vs 0.9643 +-
+0.0010 (95% intervals over 32 trials): the same
 accuracy; the two-phase arm's mean train loss falls below 0.05 at epoch 30, the step decay's at
 46. Effective LR: two_phase drops 10x at the switch (1.66e-2 -> 1.66e-3) and stays; step_decay
 drops to 1.67e-3 and recovers to 5.9e-3 (Lemma 5.2: 1.66e-2 / sqrt(10) = 5.2e-3).
