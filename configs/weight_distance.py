@@ -21,12 +21,12 @@ lambda = 0.1 as in fast_equilibrium.py the direction decorrelates within ~2 epoc
 saturates at once). Measured: ||w||^2 falls from ~250 to its equilibrium ~18 by epoch ~20. 4 trials
 vmapped, 80 epochs, evaluation every epoch with BatchNorm statistics refreshed on 50 training
 batches, weights saved every 2 epochs from 20 to 80 (31 files x 4 trials x 0.47 MB = 59 MB).
-Measured on the 2-core CPU (shared with other jobs, load average 12-15): 1 min 47 s wall (36 s
-CPU), the analysis 34 s. Relative distance ||W_20 - W_(20+D)|| / ||W_20|| = 0.40, 0.64, 0.72 at
-D = 4, 30, 60 epochs (still growing); two independent trials are 1.403 apart (~sqrt(2)). Test
-accuracy (mean, 95% interval over the 4 trials): last iterate 0.9445 +- 0.0023; average of epochs
-20..80 (31 snapshots) 0.9643 +- 0.0027 (+0.020 +- 0.003; +0.010 already for D = 2); average of two
-independent trials 0.8672 +- 0.0113 (6 pairs).
+Measured on the quiet 2-core CPU: 21 s wall (32 s CPU), the analysis 7 s. Relative distance
+||W_T - W_(T+D)|| / ||W_T|| = 0.635 / 0.721 at D = 30 / 60 for T = 20 and 0.435 / 0.475 at
+D = 8 / 16 for T = 64 (still growing); two independent trials are 1.405 apart (~sqrt(2)). Test
+accuracy (mean, 95% interval over the 4 trials): last iterate 0.9448 +- 0.0085; average of epochs
+20..80 (31 snapshots) 0.9635 +- 0.0023 (gain +0.019 +- 0.007; +0.009 already for D = 2); average
+of two independent trials 0.8643 +- 0.0175 (6 pairs).
 
 Full scale (`get_config()`): SI PreResNet32 with BatchNorm on CIFAR-10 with crop + flip, the
 repository's shared CIFAR setting (configs/base.py: B = 128, eta = 0.8, lambda = 5e-4, no
