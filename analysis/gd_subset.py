@@ -90,7 +90,8 @@ def main(argv=None) -> int:
   status = workdir_lib.read_status(a.workdir)
   arms = common.load_metrics(a.workdir)
   off = wd_off_step(config)
-  lr, wd = config['optim']['lr'], config['optim']['wd']
+  first_arm = next(iter(config['arms'].values()))  # the record resolves every arm
+  lr, wd = first_arm['lr'], first_arm['wd']
   print(f'{a.workdir}: status {status["status"]}; {config["model"]["name"]} '
         f'{tuple(config["model"]["widths"])}, batch {config["train"]["batch_size"]} (full: '
         f'data.num_train = {config["data"]["num_train"]}), '

@@ -16,7 +16,7 @@ import time
 
 import jax
 
-from launch import sweep
+from svag_jax import sweep
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
 from svag_jax import experiment, train, trials

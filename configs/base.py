@@ -74,12 +74,15 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   CIFAR-shaped images, the widths by `SMOKE_WIDEN` x, and the run by one trial per arm, batch
   <= 16, one epoch (2 steps at B = 16).
   """
+  schema = config_lib.defaults()
   c.data.source = 'synthetic'
+  c.data.name, c.data.data_dir = schema.data.name, schema.data.data_dir  # read by tfds alone
   c.data.synthetic_shape = (32, 32, 3)
   c.data.synthetic_num_train, c.data.synthetic_num_test = SMOKE_TRAIN, 32
   c.data.num_train = c.data.num_test = 0
   c.model.widen = SMOKE_WIDEN
-  c.model.num_groups = SMOKE_GROUPS
+  if c.model.norm == 'group':
+    c.model.num_groups = SMOKE_GROUPS
   c.train.batch_size = min(c.train.batch_size, SMOKE_TRAIN // 2)
   c.train.epochs = 1
   c.train.eval_every = 1.0
@@ -87,7 +90,8 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.train.steps_per_dispatch = SMOKE_TRAIN // c.train.batch_size
   c.train.unroll = True  # CPU: conv gradients in rolled loops are 25-60x slower (jax#12868)
   c.train.predictions_at = tuple(e for e in c.train.predictions_at if e <= c.train.epochs)
-  c.optim.chunk_size = min(c.optim.chunk_size, 32)
+  if c.optim.oracle in ('ngd', 'gd'):
+    c.optim.chunk_size = min(c.optim.chunk_size, 32)
   if c.metrics.gn_every:
     c.metrics.gn_every, c.metrics.gn_batches = 1.0, 2
   c.trials.num, c.trials.vmap_chunk = 1, 0

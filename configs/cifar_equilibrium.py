@@ -26,6 +26,7 @@ epochs plus evaluations.
 """
 
 from configs import base
+from svag_jax import config as config_lib
 
 ARGS = ('smoke',)
 
@@ -53,7 +54,7 @@ def get_config(arg: str | None = None):
     raise ValueError(f'unknown config argument {arg!r}; use one of {ARGS} or nothing')
   c = base.cifar(base.get_config())
   c.optim.lr, c.optim.wd = 0.1, 5e-4
-  c.arms = arms()
+  config_lib.set_arms(c, arms())
   c.trials.num = 2
   c.train.epochs = 1100
   c.train.eval_every = 10.0

@@ -40,6 +40,7 @@ itself, and far below the sum of the arms' test errors.
 """
 
 from configs import base
+from svag_jax import config as config_lib
 from svag_jax import schedules
 
 ARGS = ('cpu',)
@@ -72,7 +73,7 @@ def get_config(arg: str | None = None):
     c.data.source = 'mnist5k'
     c.model.name = 'mlp'
     c.model.widths = (128, 128)
-    c.arms = arms(every=6, switch=18)
+    config_lib.set_arms(c, arms(every=6, switch=18))
     c.trials.num = 64
     c.trials.vmap_chunk = 8  # the fastest strategy here (benchmarks/trials.py)
     c.train.batch_size = 32
@@ -88,7 +89,7 @@ def get_config(arg: str | None = None):
     c.model.name = 'cnn'
     c.model.widths = (32, 64, 64)
     c.model.init_scale = 0.577  # PyTorch's default conv init, std 1/sqrt(3 fan_in), as in the paper
-    c.arms = arms()
+    config_lib.set_arms(c, arms())
     c.trials.num = 500
     c.trials.vmap_chunk = 250
     c.train.batch_size = 128

@@ -49,6 +49,7 @@ full-batch CNN step ~1.4 s on this CPU, plus ~1 s per step for the refresh passe
 """
 
 from configs import base
+from svag_jax import config as config_lib
 
 ARGS = ('cpu',)
 WD_OFF = 2000.0  # epochs (= GD steps) at which the wd_off arm drops WD
@@ -85,10 +86,9 @@ def get_config(arg: str | None = None):
     raise ValueError(f'unknown config argument {arg!r}; use "cpu" or nothing')
   c.train.batch_size = c.data.num_train  # full batch: one step = one epoch = the whole subset
   c.train.epochs = epochs
-  c.optim.lr, c.optim.wd = lr, wd
-  c.arms = {
+  config_lib.set_arms(c, {
       'wd': dict(lr=lr, wd=wd),
       'wd_off': dict(lr=lr, wd=wd, wd_schedule=((wd_off, 0.0),)),
-  }
+  })
   c.checkpoint.every = 500.0
   return c

@@ -17,6 +17,7 @@ the 2 nets (benchmarks/cifar_runtime.py), ~7 h plus evaluations.
 """
 
 from configs import base
+from svag_jax import config as config_lib
 
 ARGS = ('smoke',)
 HALVINGS = (200, 400, 600, 800, 1200, 2000, 4000)
@@ -38,7 +39,7 @@ def get_config(arg: str | None = None):
     raise ValueError(f'unknown config argument {arg!r}; use one of {ARGS} or nothing')
   c = base.cifar(base.get_config())
   c.optim.lr, c.optim.wd = 3.2, 5e-4
-  c.arms = arms()
+  config_lib.set_arms(c, arms())
   c.trials.num = 1
   c.train.epochs = END
   c.train.eval_every = 20.0

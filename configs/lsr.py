@@ -35,7 +35,7 @@ do not reach the norm equilibrium: ||w||^2 still falls at the end; the B = 32 tr
 """
 
 from configs import base
-from launch import sweep
+from svag_jax import sweep
 
 CPU_BATCHES = (32, 64, 128, 256, 512, 1024)
 FULL_BATCHES = tuple(2**k for k in range(5, 14))

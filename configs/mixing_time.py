@@ -33,6 +33,7 @@ lambda_e), 200 epochs; an eval every 0.5 epoch. Not run here.
 """
 
 from configs import base, stationary_lr
+from svag_jax import config as config_lib
 
 ARGS = ('cpu',)  # get_config arguments besides none (the full-scale variant)
 
@@ -50,14 +51,14 @@ def get_config(arg: str | None = None):
   c = base.get_config()
   if arg == 'cpu':
     stationary_lr.mnist_mlp(c)
-    c.arms = arms(0.1, CPU_INTRINSIC_LRS, change_epoch=10)
+    config_lib.set_arms(c, arms(0.1, CPU_INTRINSIC_LRS, change_epoch=10))
     c.trials.num = 8
     c.train.epochs = 26
     c.train.eval_every = 0.2
     c.checkpoint.every = 4.0
   elif arg in (None, '', 'full'):
     base.cifar10_preresnet32(c)
-    c.arms = arms(0.8, FULL_INTRINSIC_LRS, change_epoch=100)
+    config_lib.set_arms(c, arms(0.8, FULL_INTRINSIC_LRS, change_epoch=100))
     c.trials.num = 4
     c.train.epochs = 200
     c.train.eval_every = 0.5

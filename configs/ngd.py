@@ -32,9 +32,8 @@ shows no generalisation gap of GD).
 """
 
 from configs import base
-from launch import sweep
+from svag_jax import config as config_lib
 
-ORACLES = ('sgd', 'ngd', 'gd')
 ARGS = ('cpu', 'smoke')
 
 
@@ -44,7 +43,6 @@ def get_config(arg: str | None = None):
   c.model.num_groups = 8
   c.optim.oracle = 'ngd'
   c.optim.momentum = 0.0
-  c.train.sampling = 'replacement'  # the noise NGD matches is the with-replacement one
   c.trials.num = 1
   if arg == 'cpu':
     c.data.source = 'mnist5k'
@@ -76,5 +74,13 @@ def get_config(arg: str | None = None):
 
 
 def get_sweep(arg: str | None = None):
+  """SGD, NGD and GD from the same config. Each point sets what its oracle reads: SGD samples
+  batches with replacement (the noise NGD matches) and reads no chunk size."""
   del arg
-  return sweep.zip_(**{'optim.oracle': ORACLES})
+  chunk = config_lib.defaults().optim.chunk_size
+  return [
+      {'name': 'oracle=sgd', 'optim.oracle': 'sgd', 'train.sampling': 'replacement',
+       'optim.chunk_size': chunk},
+      {'name': 'oracle=ngd', 'optim.oracle': 'ngd'},
+      {'name': 'oracle=gd', 'optim.oracle': 'gd'},
+  ]

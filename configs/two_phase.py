@@ -37,6 +37,7 @@ decays at 100 and 150, 4 trials per arm, GPU. `get_config('smoke')`: shrunk to a
 """
 
 from configs import base
+from svag_jax import config as config_lib
 from svag_jax import schedules
 
 ARGS = ('cpu', 'smoke')
@@ -77,7 +78,7 @@ def get_config(arg: str | None = None):
     c.trials.num = 4
   else:
     raise ValueError(f'unknown config argument {arg!r}; use "cpu", "smoke" or nothing')
-  c.arms = arms(c.optim.lr, c.optim.wd, c.train.epochs, switch)
+  config_lib.set_arms(c, arms(c.optim.lr, c.optim.wd, c.train.epochs, switch))
   if arg == 'smoke':
     base.smoke(c)
     c.train.eval_bn_batches = 2

@@ -22,6 +22,7 @@ the norm adapts until the effective LR eta / ||w||^2 reaches its equilibrium, wh
 """
 
 from configs import base
+from svag_jax import config as config_lib
 
 ARGS = ('smoke',)
 FAMILY = ((0, 0, 80, 120), (80, 120, 0, 0), (80, 120, 160, 0), (0, 0, 0, 0))
@@ -49,7 +50,7 @@ def get_config(arg: str | None = None):
     raise ValueError(f'unknown config argument {arg!r}; use one of {ARGS} or nothing')
   c = base.cifar(base.get_config())
   c.optim.lr, c.optim.wd, c.optim.momentum = 0.1, 5e-4, 0.9
-  c.arms = arms()
+  config_lib.set_arms(c, arms())
   c.trials.num = 2
   c.train.epochs = 200
   c.train.eval_every = 2.0

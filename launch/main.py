@@ -1,6 +1,9 @@
 """Entry point: `python -m launch.main --config=configs/X.py[:arg] --workdir=DIR`.
 
 Overrides: `--config.optim.lr=0.05` etc. Rerunning the same command on the same workdir resumes.
+`--print_config` prints the resolved config and the run plan without training. Bad input gives one
+line `svag_jax: <Kind>: ...` and exit code 1 (`--verbose` or SVAG_DEBUG=1: the traceback). Exit
+codes: done 0, failed 1, diverged 3, preempted 75 (rerun the same command to resume).
 
 Multi-host (several processes, one per host or per accelerator; see launch/README.md): every
 process runs this same command, `jax.distributed.initialize()` joins them before anything else, and
@@ -23,23 +26,19 @@ Preemption across processes: SIGTERM to any process makes all of them checkpoint
 (JAX's preemption sync point) and stop with status 'preempted'.
 """
 
-import logging as logging_std
+import json
 import os
 import sys
 
 import jax
 from absl import app, flags, logging
-from ml_collections import config_flags
 
-from svag_jax import experiment
-from svag_jax.checkpoint import CheckpointError
-from svag_jax.config import ConfigError
-from svag_jax.data import DataError
-from svag_jax.workdir import WorkdirError
+from launch import cli
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run record (resumes if present).')
+_PRINT_CONFIG = flags.DEFINE_bool(
+    'print_config', False, 'Print the resolved config (arms resolved, every field; null = not read '
+    'by this run) and the run plan (steps, evaluations, checkpoints, chunks, compiled programs) as '
+    'JSON, and exit without training.')
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None,
     'Manual multi-process launch: HOST:PORT of process 0 (env SVAG_COORDINATOR_ADDRESS).')
@@ -49,19 +48,12 @@ _NUM_PROCESSES = flags.DEFINE_integer(
 _PROCESS_ID = flags.DEFINE_integer(
     'process_id', None, 'Manual multi-process launch: this process, 0..num_processes-1 (env '
     'SVAG_PROCESS_ID).', lower_bound=0)
-flags.mark_flags_as_required(['config', 'workdir'])
+flags.mark_flags_as_required(['config'])
 
 # Environment variables of a manual multi-process launch, and the flags that override them.
 _MANUAL = (('coordinator_address', 'SVAG_COORDINATOR_ADDRESS', _COORDINATOR, str),
            ('num_processes', 'SVAG_NUM_PROCESSES', _NUM_PROCESSES, int),
            ('process_id', 'SVAG_PROCESS_ID', _PROCESS_ID, int))
-
-
-class _QuietLibraries(logging_std.Filter):
-  """Keeps orbax's per-save INFO chatter out of the run log (warnings still pass)."""
-
-  def filter(self, record):
-    return record.levelno >= logging_std.WARNING or '/orbax/' not in record.pathname
 
 
 def distributed_args() -> dict | None:
@@ -94,22 +86,38 @@ def distributed_args() -> dict | None:
   return None
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+def _train() -> int:
+  from svag_jax import config as config_lib  # noqa: PLC0415 (jax-heavy imports after flags)
+  from svag_jax import experiment  # noqa: PLC0415
+
+  config = cli.CONFIG.value
+  cli.check_read(config, list(cli.override_values()))
+  config_lib.validate(config)  # before anything starts: bad input fails in seconds
+  if _PRINT_CONFIG.value:
+    print(json.dumps(experiment.describe(config), indent=2))
+    return 0
+  if not cli.WORKDIR.value:
+    raise cli.InputError('UsageError', '--workdir=DIR is required (the run record is written '
+                         'there; rerunning the same command on it resumes)')
   dist = distributed_args()
   if dist is not None:
     jax.distributed.initialize(**dist)
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(),
                jax.local_devices())
-  try:
-    result = experiment.run(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, DataError, WorkdirError, CheckpointError) as e:
-    # A problem with the input, not a bug: say what and how to fix it, without a traceback.
-    sys.exit(f'svag_jax: {type(e).__name__}: {e}')
+  result = experiment.run(config, cli.WORKDIR.value)
   logging.info('Finished with status %s at step %d.', result['status'], result['step'])
+  if result['status'] != 'done':
+    message = result.get('message') or f'status {result["status"]} at step {result["step"]}'
+    print(f'svag_jax: {result["status"]}: {message}', file=sys.stderr, flush=True)
+  return cli.EXIT_CODES[result['status']]
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.fail('UsageError', f'unexpected arguments {argv[1:]}; flags look like --name=value')
+  cli.quiet_libraries()
+  sys.exit(cli.guarded(_train))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -7,6 +7,7 @@ names the field, the bad value and what would fix it.
 
 import dataclasses
 import difflib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -109,7 +110,7 @@ def defaults() -> ml_collections.ConfigDict:
 
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 128
-  c.train.epochs = 10
+  c.train.epochs = 10.0          # may be fractional (e.g. 1.5)
   c.train.sampling = 'shuffle'   # 'shuffle' (per-epoch permutation) | 'replacement'
   c.train.eval_every = 1.0       # epochs between evaluations (and metric rows)
   c.train.eval_batch_size = 1000
@@ -155,6 +156,22 @@ def _check_keys(cfg, schema, prefix: str) -> None:
       if not isinstance(value, _GROUP):
         _fail(field, value, 'must be a group of fields, not a single value')
       _check_keys(value, schema[key], field + '.')
+
+
+def check_field(config: ml_collections.ConfigDict, field: str) -> None:
+  """Raises ConfigError unless the dotted `field` names a field of `config` (with a suggestion)."""
+  node, path = config, []
+  for part in field.split('.'):
+    if not isinstance(node, _GROUP) or part not in node:
+      known = sorted(node) if isinstance(node, _GROUP) else []
+      close = difflib.get_close_matches(part, known, n=1)
+      hint = f' Did you mean {".".join([*path, close[0]])!r}?' if close else ''
+      where = f'config.{".".join(path)}' if path else 'config'
+      what = (f' Known fields of {where}: {", ".join(known)}.' if known
+              else f' {where} is a value, not a group of fields.')
+      raise ConfigError(f'config.{field}: unknown field.{hint}{what}')
+    node = node[part]
+    path.append(part)
 
 
 def _check_schedule(field: str, changes: Any) -> tuple[tuple[float, float], ...]:
@@ -215,16 +232,64 @@ def _check_curve_epochs(field: str, curve: str, epochs: Any, total: float) -> tu
   return tuple(values)
 
 
-def arms(config: ml_collections.ConfigDict) -> list[Arm]:
-  """The validated arms of a config (a single 'default' arm when `config.arms` is empty)."""
-  optim = config.optim
-  specs = dict(config.arms) if len(config.arms) else {'default': {}}
-  result = []
-  for name, spec in specs.items():
-    spec = dict(spec) if isinstance(spec, _GROUP) else _fail(f'arms.{name}', spec, 'must be a dict')
-    for key in spec:
+def _arm_specs(config: ml_collections.ConfigDict) -> dict[str, dict]:
+  if not len(config.arms):
+    return {'default': {}}
+  specs = {}
+  for name, spec in config.arms.items():
+    if not isinstance(spec, _GROUP):
+      _fail(f'arms.{name}', spec, 'must be a dict of arm fields')
+    specs[name] = dict(spec)
+    for key in specs[name]:
       if key not in ARM_FIELDS:
         _fail(f'arms.{name}.{key}', spec[key], f'unknown arm field; use {", ".join(ARM_FIELDS)}')
+  return specs
+
+
+def set_arms(config: ml_collections.ConfigDict, arm_specs: Mapping[str, Mapping]
+             ) -> ml_collections.ConfigDict:
+  """Sets `config.arms` and puts back to their defaults the `optim` fields that every arm sets.
+
+  For config files: those `optim` fields are read by no arm (`shadowed_fields`), so a config file
+  that set them (e.g. through a shared base setting) must not leave a value that nobody reads.
+  Returns `config`.
+  """
+  config.arms = {name: dict(spec) for name, spec in arm_specs.items()}
+  schema = defaults().optim
+  for field in shadowed_fields(config):
+    key = field.split('.')[1]
+    config.optim[key] = schema[key]
+  return config
+
+
+def shadowed_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
+  """The `optim.*` arm fields that no arm reads, because every arm sets its own value.
+
+  Returns {'optim.lr': 'arms.const.lr, arms.lr_decay.lr', ...}: the field and the arm fields to set
+  instead.
+  """
+  if not len(config.arms):
+    return {}
+  specs = _arm_specs(config)
+  return {f'optim.{f}': ', '.join(f'arms.{name}.{f}' for name in specs)
+          for f in ARM_FIELDS if all(f in spec for spec in specs.values())}
+
+
+def arms(config: ml_collections.ConfigDict) -> list[Arm]:
+  """The validated arms of a config (a single 'default' arm when `config.arms` is empty).
+
+  An arm field an arm does not set comes from `optim` (inheritance); an `optim` field that every
+  arm sets is read by no arm and must stay at its default (`shadowed_fields`): a changed value
+  would be silently ignored, so it is a ConfigError naming the arm fields to set instead.
+  """
+  optim, schema = config.optim, defaults().optim
+  for field, instead in shadowed_fields(config).items():
+    key = field.split('.')[1]
+    if _differs(optim[key], schema[key]):
+      _fail(field, optim[key], f'not read: every arm sets its own {key}. Set it per arm instead '
+            f'({instead}), e.g. --config.{instead.split(", ")[0]}=...')
+  result = []
+  for name, spec in _arm_specs(config).items():
     lr, wd = spec.get('lr', optim.lr), spec.get('wd', optim.wd)
     where = f'arms.{name}.' if len(config.arms) else 'optim.'
     _positive(where + 'lr', lr)
@@ -238,6 +303,86 @@ def arms(config: ml_collections.ConfigDict) -> list[Arm]:
         config.train.epochs)
     result.append(Arm(name, float(lr), float(wd), lr_s, wd_s, curve, curve_epochs))
   return result
+
+
+def _differs(value: Any, default: Any) -> bool:
+  """Whether a config value differs from the schema default (tuples and lists compare equal)."""
+  norm = lambda v: tuple(norm(x) for x in v) if isinstance(v, (list, tuple)) else v
+  return norm(value) != norm(default)
+
+
+# Fields that only some settings read: (field, reads(config), when it is read). A field that the
+# run does not read must stay at its default (`unread_fields`), so that no setting is silently
+# ignored; the run record (`resolved`) writes null for it.
+_DEPTH_MODEL = lambda c: c.model.name not in ('cnn', 'mlp')
+CONDITIONAL_FIELDS = (
+    ('data.name', lambda c: c.data.source == 'tfds', "data.source = 'tfds'"),
+    ('data.data_dir', lambda c: c.data.source == 'tfds', "data.source = 'tfds'"),
+    ('data.download', lambda c: c.data.source == 'tfds', "data.source = 'tfds'"),
+    *((f'data.synthetic_{f}', lambda c: c.data.source == 'synthetic',
+       "data.source = 'synthetic'") for f in ('shape', 'num_classes', 'num_train', 'num_test')),
+    ('model.widths', lambda c: not _DEPTH_MODEL(c), "model.name is 'cnn' or 'mlp'"),
+    ('model.widen', _DEPTH_MODEL, 'model.name is a preresnet or vgg'),
+    ('model.conv_impl', lambda c: c.model.name != 'mlp', 'the model has convolutions (not mlp)'),
+    ('model.num_groups', lambda c: c.model.norm == 'group', "model.norm = 'group'"),
+    ('model.norm_eps', lambda c: c.model.norm != 'none', "model.norm is not 'none'"),
+    ('optim.svag_l', lambda c: c.optim.oracle == 'svag', "optim.oracle = 'svag'"),
+    ('optim.chunk_size', lambda c: c.optim.oracle in ('ngd', 'gd'),
+     "optim.oracle is 'ngd' or 'gd' (full-batch gradients)"),
+    ('train.sampling', lambda c: c.optim.oracle in ('sgd', 'svag'),
+     "optim.oracle is 'sgd' or 'svag' (random batches)"),
+    ('train.eval_bn_batches', lambda c: c.model.norm == 'batch', "model.norm = 'batch'"),
+    ('metrics.gn_batches', lambda c: c.metrics.gn_every > 0, 'metrics.gn_every > 0'),
+)
+
+
+def get_field(config: ml_collections.ConfigDict, field: str) -> Any:
+  node = config
+  for part in field.split('.'):
+    node = node[part]
+  return node
+
+
+def unread_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
+  """Every field this config's run does not read: {field: why, and what to set instead}."""
+  out = {f: f'every arm sets its own value; set {instead} instead'
+         for f, instead in shadowed_fields(config).items()}
+  for field, reads, when in CONDITIONAL_FIELDS:
+    if not reads(config):
+      out[field] = f'only read when {when}'
+  return out
+
+
+def _check_unread(config: ml_collections.ConfigDict) -> None:
+  schema = defaults()
+  for field, reads, when in CONDITIONAL_FIELDS:
+    value = get_field(config, field)
+    if not reads(config) and _differs(value, get_field(schema, field)):
+      _fail(field, value, f'not read by this run: it is only read when {when}. Remove the '
+            f'setting (default {get_field(schema, field)!r}) or change what it depends on')
+
+
+def resolved(config: ml_collections.ConfigDict) -> dict:
+  """The run record of a valid config: what the run reads, as JSON-able plain values.
+
+  `arms` holds every arm with all of its fields resolved (for a config without arms, the single
+  'default' arm built from `optim`), so the arm fields of `optim` (lr, wd, their schedules, the LR
+  curve) are None: the arms say what each trial used. Every other field the run does not read
+  (`unread_fields`) is None too. The LR is SGD's eta; a SVAG run steps at eta / svag_l.
+  """
+  record = json.loads(json.dumps(config.to_dict(), default=list))
+  record['arms'] = {a.name: {'lr': a.lr, 'wd': a.wd,
+                             'lr_schedule': [list(p) for p in a.lr_schedule],
+                             'wd_schedule': [list(p) for p in a.wd_schedule],
+                             'lr_curve': a.lr_curve, 'lr_curve_epochs': list(a.lr_curve_epochs)}
+                    for a in arms(config)}
+  for field in [*unread_fields(config), *(f'optim.{f}' for f in ARM_FIELDS)]:
+    *path, last = field.split('.')
+    node = record
+    for p in path:
+      node = node[p]
+    node[last] = None
+  return record
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -299,6 +444,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.metrics.gn_batches < 2:
     _fail('metrics.gn_batches', config.metrics.gn_batches, 'G/N estimates need K >= 2 batches')
   arms(config)
+  _check_unread(config)
   _positive('train.batch_size', t.batch_size, integer=True)
   _positive('train.epochs', t.epochs)
   _choice('train.sampling', t.sampling, SAMPLING)
@@ -311,8 +457,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not isinstance(epochs, Sequence) or isinstance(epochs, str):
       _fail(f'train.{field}', epochs, 'must be a tuple of epochs, e.g. (10, 20)')
     for e in epochs:
-      if isinstance(e, bool) or not (isinstance(e, (int, float)) and 0 < e <= t.epochs):
-        _fail(f'train.{field}', epochs, f'epoch {e!r} is not in (0, train.epochs]')
+      if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e <= 0:
+        _fail(f'train.{field}', epochs, f'epoch {e!r} must be a number > 0')
+      if e > t.epochs:
+        _fail(f'train.{field}', epochs, f'epoch {e!r} is beyond train.epochs = {t.epochs:g}: '
+              f'when shortening the run, change train.{field} too (e.g. '
+              f'--config.train.{field}="({t.epochs:g},)" or "()") or raise train.epochs')
+  for field, value in (('train.eval_every', t.eval_every),
+                       ('metrics.gn_every', config.metrics.gn_every)):
+    if value > t.epochs:
+      _fail(field, value, f'longer than the run (train.epochs = {t.epochs:g}): when shortening '
+            f'the run, lower {field} too (e.g. --config.{field}={t.epochs:g}) or raise '
+            'train.epochs')
   _positive('trials.num', config.trials.num, integer=True)
   _positive('trials.vmap_chunk', config.trials.vmap_chunk, allow_zero=True, integer=True)
   _positive('checkpoint.every', config.checkpoint.every)

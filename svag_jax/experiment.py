@@ -193,6 +193,52 @@ def make_trainer(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> Tra
   )
 
 
+def dispatch_lengths(plan: Plan, steps_per_dispatch: int) -> list[int]:
+  """The distinct numbers of steps per train call of the loop (one compiled program each)."""
+  lengths, step = set(), 0
+  for next_eval in plan.eval_steps:
+    while step < next_eval:
+      n = min(steps_per_dispatch, next_eval - step)
+      lengths.add(n)
+      step += n
+  return sorted(lengths)
+
+
+def describe(config: ml_collections.ConfigDict) -> dict:
+  """The run record and the run plan of a valid `config`, without training (`--print_config`).
+
+  Returns:
+    {'config': `config_lib.resolved(config)`, 'plan': steps, evaluations, checkpoints, snapshots,
+    G/N estimates (in optimizer steps), trial chunks and the compiled train programs}.
+  """
+  ds = data_lib.load(config.data)
+  config_lib.validate_with_data(config, ds.num_train)
+  trainer = make_trainer(config, ds)
+  plan = Plan.make(config, trainer.steps_per_epoch * config.optim.svag_l)
+  arms = config_lib.arms(config)
+  runner = TrialRunner(trainer, config.trials.num * len(arms), config.trials.vmap_chunk)
+  sizes = sorted({n for _, n in runner.chunks})
+  lengths = dispatch_lengths(plan, config.train.steps_per_dispatch)
+  return {
+      'config': config_lib.resolved(config),
+      'plan': {
+          'data': f'{ds.name}: {ds.num_train} train / {len(ds.test_labels)} test examples',
+          'trials': {a.name: config.trials.num for a in arms},
+          'steps_per_epoch': plan.steps_per_epoch,
+          'total_steps': plan.total_steps,
+          'eval_steps': list(plan.eval_steps),
+          'checkpoint_steps': sorted(plan.checkpoint_steps),
+          'prediction_epochs': sorted(plan.prediction_steps.values()),
+          'params_epochs': sorted(plan.params_steps.values()),
+          'gn_steps': sorted(plan.gn_steps),
+          'chunks': [n for _, n in runner.chunks],
+          'devices': len(runner.devices),
+          'steps_per_dispatch': lengths,
+          'train_programs': len(sizes) * len(lengths),
+      },
+  }
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains every trial of `config`, writing the run record to `workdir`; resumes if possible.
 
@@ -203,7 +249,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ds = data_lib.load(config.data)
   config_lib.validate_with_data(config, ds.num_train)
   wd = Workdir(workdir, writer=jax.process_index() == 0)  # multi-host: process 0 writes
-  wd.start(config)
+  wd.start(config_lib.resolved(config))  # the record: what the run reads, arms resolved
 
   trainer = make_trainer(config, ds)
   svag_l = config.optim.svag_l
@@ -287,10 +333,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                                                            arm_names))
           if diverged.all():
             status = 'diverged'
-            wd.write_status(status, step=step, message=(
-                f'All {num_trials} trials diverged by step {step} (non-finite loss). Lower '
-                'optim.lr (or the arms\' lr), or check the data normalisation.'))
-            return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names}
+            message = (f'All {num_trials} trials diverged by step {step} (non-finite loss). '
+                       'Lower optim.lr (or the arms\' lr), or check the data normalisation.')
+            wd.write_status(status, step=step, message=message)
+            return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names,
+                    'message': message}
         at_ckpt = step == last_eval and step in plan.checkpoint_steps
         if preemption.check() or at_ckpt:
           progress = {'step': np.asarray(step), 'last_eval': np.asarray(last_eval),

@@ -41,9 +41,10 @@ def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
   return {prefix[:-1]: tree}
 
 
-def config_to_json(config: ml_collections.ConfigDict) -> dict:
+def config_to_json(config: ml_collections.ConfigDict | dict) -> dict:
   """A JSON-able dict of the config (tuples become lists)."""
-  return json.loads(json.dumps(config.to_dict(), default=list))
+  tree = config if isinstance(config, dict) else config.to_dict()
+  return json.loads(json.dumps(tree, default=list))
 
 
 def _atomic_write(path: pathlib.Path, text: str) -> None:
@@ -100,7 +101,7 @@ class Workdir:
     self.predictions_dir = self.path / 'predictions'
     self.checkpoints_dir = self.path / 'checkpoints'
 
-  def start(self, config: ml_collections.ConfigDict) -> None:
+  def start(self, config: ml_collections.ConfigDict | dict) -> None:
     """Writes config.json, or checks that an existing one describes the same run."""
     new = config_to_json(config)
     if self.config_path.exists():

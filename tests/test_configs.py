@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from launch import sweep
+from svag_jax import sweep
 from svag_jax import config as config_lib
 from svag_jax import experiment
 from svag_jax import workdir as workdir_lib

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from launch import sweep
-from svag_jax import theory
+from launch import sweep as sweep_cli
+from svag_jax import sweep, theory
 from svag_jax import workdir as workdir_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 TINY_SWEEP = '''
-from launch import sweep
+from svag_jax import sweep
 from tests.conftest import tiny_config
 
 def get_config(arg=None):
@@ -53,7 +53,7 @@ def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
   cfg = tmp_path / 'tiny_sweep.py'
   cfg.write_text(TINY_SWEEP)
   root = tmp_path / 'root'
-  assert sweep.main(['--config', str(cfg), '--workdir', str(root)]) == 0
+  assert sweep_cli.main(['--config', str(cfg), '--workdir', str(root)]) == 0
   names = ['batch_size=16,lr=0.05', 'batch_size=32,lr=0.1']
   assert json.loads((root / 'sweep.json').read_text())['points'][names[0]] == {
       'train.batch_size': 16, 'optim.lr': 0.05}
@@ -62,7 +62,7 @@ def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
     assert workdir_lib.read_config(root / name)['train']['batch_size'] == b
   mtime = (root / names[0] / 'metrics.jsonl').stat().st_mtime_ns
   capsys.readouterr()
-  assert sweep.main(['--config', str(cfg), '--workdir', str(root)]) == 0
+  assert sweep_cli.main(['--config', str(cfg), '--workdir', str(root)]) == 0
   assert 'already done, skipped' in capsys.readouterr().out
   assert (root / names[0] / 'metrics.jsonl').stat().st_mtime_ns == mtime
 
