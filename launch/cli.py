@@ -111,6 +111,9 @@ def check_overrides(argv: Sequence[str], config: Any) -> list[str]:
 
 def parse_flags(argv: Sequence[str]) -> list[str]:
   """absl's flag parsing with one-line errors (for `app.run(..., flags_parser=parse_flags)`)."""
+  # Re-entrant (tests, notebooks): the per-field flags of an earlier --config parse go first.
+  for name in [n for n in flags.FLAGS if n.startswith('config.')]:
+    delattr(flags.FLAGS, name)
   try:
     spec = config_spec(argv)
     if spec is not None:
