@@ -16,10 +16,9 @@ import time
 
 import jax
 
-from svag_jax import sweep
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import experiment, train, trials
+from svag_jax import experiment, sweep, train, trials
 
 DEFAULT_CONFIGS = (
     'configs/cifar_equilibrium.py', 'configs/wd_lr_family.py', 'configs/lr_vs_wd_halving.py',

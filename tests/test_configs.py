@@ -7,9 +7,8 @@ import pathlib
 
 import pytest
 
-from svag_jax import sweep
 from svag_jax import config as config_lib
-from svag_jax import experiment
+from svag_jax import experiment, sweep
 from svag_jax import workdir as workdir_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
