@@ -34,7 +34,7 @@ from svag_jax import models, schedules
 from svag_jax.checkpoint import Checkpointer
 from svag_jax.train import TrainData, Trainer, make_eval_split
 from svag_jax.trials import TrialRunner
-from svag_jax.workdir import (DIVERGED_PREDICTION, FINAL_STATUSES, Workdir, complete_eval_step)
+from svag_jax.workdir import DIVERGED_PREDICTION, FINAL_STATUSES, Workdir, complete_eval_step
 
 METRIC_KEYS = (
     'train_step_loss', 'train_loss', 'train_accuracy', 'test_loss', 'test_accuracy',
