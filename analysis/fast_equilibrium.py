@@ -14,7 +14,8 @@ Where the error baseline comes from: the mean `test_accuracy` of each arm's tria
 metrics.jsonl at the prediction epoch (a prediction epoch is always an evaluation), i.e. exactly the
 error of the saved predictions, without reloading the data set (which may not be at hand where the
 analysis runs, e.g. a full tfds MNIST in Colab). Trials that had diverged by a prediction epoch are
-left out of its TV and of its baselines.
+left out of its TV and of its baselines: those the metrics mark diverged, and those whose saved
+predictions are the diverged sentinel (`svag_jax.workdir.live_trials`).
 
 Every function reads the workdir only; nothing here trains. Figures are drawn on the Agg canvas
 (no pyplot state), so the functions work the same from the CLI, a test or a notebook; pass `axes`
@@ -157,7 +158,8 @@ def tv_curves(
   """TV vs trials between the reference arm and every other arm, at each saved prediction epoch.
 
   The reference arm is the arm of trial 0 (the first arm of the config). Trials that had diverged
-  by an epoch are left out there; the error baselines (`error_a`: reference, `error_b`: other arm)
+  by an epoch (in metrics.jsonl, or rows of DIVERGED_PREDICTION in the predictions) are left out
+  there; the error baselines (`error_a`: reference, `error_b`: other arm)
   are 1 - the mean test accuracy of the same trials from metrics.jsonl.
 
   Returns:
@@ -176,8 +178,9 @@ def tv_curves(
       raise ValueError(f'{workdir}: predictions at epoch {epoch:g} have {pred.shape[0]} trials, '
                        f'predictions/trials.json lists {len(trial_arms)}.')
     kept, errors = {}, {}
+    live = workdir_lib.live_trials(pred)
     for arm, m in metrics.items():
-      ok = ~m.diverged_at(epoch)
+      ok = ~m.diverged_at(epoch) & live[m.trials]
       kept[arm] = np.asarray(pred[np.sort(m.trials[ok])])
       accuracy = m.at_epoch('test_accuracy', epoch)[ok]
       errors[arm] = 1 - float(accuracy.mean()) if accuracy.size else float('nan')

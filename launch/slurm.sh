@@ -12,7 +12,12 @@
 # process per node) the script makes all G GPUs of the node visible to that process instead.
 # WORKDIR must be on a filesystem every node mounts at the same path (checkpoints are written by
 # all processes). 120 s before the time limit every process gets SIGTERM: they checkpoint at the
-# same step and stop with status 'preempted'; the job then requeues itself and resumes.
+# same step and stop with status 'preempted' and exit code 75; the job then requeues itself and
+# resumes. Exit codes of launch.main (svag_jax.workdir.EXIT_CODES): 0 done, 1 failed, 3 diverged,
+# 75 preempted (EX_TEMPFAIL: retry later); srun returns the highest of its tasks' codes, and the job
+# is requeued on 75 only. Tasks are not killed when one exits non-zero (--kill-on-bad-exit=0): the
+# first to finish preempting would otherwise have the others killed before they exit 75 too; a
+# process that crashes makes the others fail through JAX's coordination service instead.
 # Environment: PYTHON (default .venv/bin/python).
 #
 #SBATCH --job-name=svag_jax
@@ -45,14 +50,16 @@ if [[ "${SLURM_NTASKS_PER_NODE:-1}" == 1 && -n "${SLURM_GPUS_ON_NODE:-}" ]]; the
 fi
 
 echo "svag_jax: ${SLURM_NNODES} node(s), ${SLURM_NTASKS} process(es), config ${CONFIG}, workdir ${WORKDIR}"
-# No `exec`: after srun returns, a preempted run requeues the job.
-srun --kill-on-bad-exit=1 "$PYTHON" -m launch.main --config="$CONFIG" --workdir="$WORKDIR" "$@" \
-  || status=$?
+# No `exec`: after srun returns, a preempted run (exit code 75) requeues the job.
+rc=0
+srun --kill-on-bad-exit=0 "$PYTHON" -m launch.main --config="$CONFIG" --workdir="$WORKDIR" "$@" \
+  || rc=$?
 
-run_status=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["status"])' \
-  "$WORKDIR/status.json" 2>/dev/null || echo unknown)
-echo "svag_jax: run status ${run_status}"
-if [[ "$run_status" == preempted ]]; then
-  scontrol requeue "$SLURM_JOB_ID"
-fi
-exit "${status:-0}"
+case $rc in
+  0) echo "svag_jax: done" ;;
+  75) echo "svag_jax: preempted (exit code 75): requeueing job ${SLURM_JOB_ID}"
+      scontrol requeue "$SLURM_JOB_ID" ;;
+  3) echo "svag_jax: all trials diverged (exit code 3); see ${WORKDIR}/status.json" ;;
+  *) echo "svag_jax: failed (exit code ${rc}); see ${WORKDIR}/status.json and attempts.jsonl" ;;
+esac
+exit "$rc"

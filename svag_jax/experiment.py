@@ -7,6 +7,13 @@ from the newest readable checkpoint when the same command is run again on the sa
 SIGTERM / Ctrl-C write a checkpoint and status 'preempted'. A trial whose loss becomes non-finite
 is marked diverged (its rows say `"diverged": true` with null values from then on); when every
 trial has diverged the run stops with status 'diverged'. Rows already written are never lost.
+
+Resume after a crash (`_record_limit`): a partial last metrics line, unreadable predictions/params
+files and leftover temporary files are set aside (workdir.Workdir.repair_*), and the run continues
+from the newest readable checkpoint whose last evaluation the record holds completely (metrics rows
+of every trial, and the files of that evaluation); newer checkpoints are set aside. Everything after
+that evaluation is recomputed, so the record ends up as an uninterrupted run's. A command that is
+refused or fails before training leaves a `done` or `diverged` status as it is (workdir.py).
 """
 
 import contextlib
@@ -27,7 +34,7 @@ from svag_jax import models, schedules
 from svag_jax.checkpoint import Checkpointer
 from svag_jax.train import TrainData, Trainer, make_eval_split
 from svag_jax.trials import TrialRunner
-from svag_jax.workdir import Workdir
+from svag_jax.workdir import DIVERGED_PREDICTION, FINAL_STATUSES, Workdir, complete_eval_step
 
 METRIC_KEYS = (
     'train_step_loss', 'train_loss', 'train_accuracy', 'test_loss', 'test_accuracy',
@@ -169,6 +176,26 @@ def _summary_line(evals, diverged, arm_names) -> str:
   return '; '.join(parts) + (f' ({int(diverged.sum())} diverged)' if diverged.any() else '')
 
 
+def _record_limit(wd: Workdir, plan: Plan, num_trials: int) -> int:
+  """Repairs a crashed run's record; returns the latest evaluation step it holds completely.
+
+  The step is that of the last evaluation with metrics rows of all `num_trials` trials, lowered
+  to before the evaluation of every predictions/params file that had to be set aside (those
+  files are only rewritten when their evaluation is run again). A checkpoint whose last
+  evaluation is later than this is ahead of the record and must not be resumed from: its rows
+  or files would be missing for good. The same on every process (process 0 decides).
+  """
+  limit = 0
+  if wd.writer:
+    limit = complete_eval_step(wd.repair_metrics(), num_trials)
+    for epochs in wd.repair_files().values():
+      for epoch in epochs:
+        limit = min(limit, max(1, round(epoch * plan.steps_per_epoch)) - 1)
+  if jax.process_count() > 1:
+    limit = int(multihost_utils.broadcast_one_to_all(np.int32(limit)))
+  return limit
+
+
 def _format_eta(seconds: float) -> str:
   return time.strftime('%H:%M:%S', time.gmtime(max(0, seconds))) if math.isfinite(seconds) else '?'
 
@@ -259,6 +286,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   sched, arm_names = trial_schedules(
       config_lib.arms(config), config.trials.num, plan.steps_per_epoch, svag_l)
   num_trials = len(arm_names)
+  if config.train.predictions_at and ds.num_classes >= DIVERGED_PREDICTION:
+    raise config_lib.ConfigError(
+        f'{ds.name} has {ds.num_classes} classes: predictions are saved as uint8 with '
+        f'{DIVERGED_PREDICTION} marking diverged trials, so train.predictions_at needs at most '
+        f'{DIVERGED_PREDICTION - 1} classes; set train.predictions_at = ().')
   runner = TrialRunner(trainer, num_trials, config.trials.vmap_chunk)
   data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   eb = config.train.eval_batch_size
@@ -278,8 +310,20 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
               'diverged': np.zeros(num_trials, bool)}
   ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep)
   evals, status = None, 'running'
+  prior, trained, step, error = wd.status(), False, None, None
   try:
-    restored = ckpt.restore_latest({'states': states, 'loss': zero_loss, 'progress': progress})
+    limit = _record_limit(wd, plan, num_trials)
+
+    def ahead_of_record(tree) -> str | None:
+      last = int(tree['progress']['last_eval'])
+      if last > limit:
+        return (f'it is ahead of the run record: its last evaluation is at step {last}, the '
+                f'record (metrics.jsonl rows of all trials, predictions, params) is complete only '
+                f'to step {limit}')
+      return None
+
+    restored = ckpt.restore_latest({'states': states, 'loss': zero_loss, 'progress': progress},
+                                   accept=ahead_of_record)
     loss_sums = zero_loss
     if restored is not None:
       _, tree = restored
@@ -291,11 +335,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       raise config_lib.ConfigError(
           f'config.train.epochs = {config.train.epochs}: the run in {wd.path} is already at step '
           f'{step} > {plan.total_steps}; raise train.epochs to continue it or use a new --workdir.')
-    dropped = wd.truncate_metrics(step)
+    dropped = wd.truncate_metrics(last_eval)
     if dropped:
       logging.info('Dropped %d metric rows written after the checkpoint; they are recomputed.',
                    dropped)
-    wd.write_status('running', step=step, total_steps=plan.total_steps)
+    if step < plan.total_steps:  # a rerun of a finished run with nothing to do keeps its status
+      wd.write_status('running', step=step, total_steps=plan.total_steps)
+      trained = True
     k = config.train.steps_per_dispatch
     t0, step0 = time.time(), step
     preemption = _Preemption()
@@ -320,7 +366,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
           wd.append_metrics(_rows(step, epoch, arm_names, step_loss, evals, diverged, svag_l, gn))
           if step in plan.prediction_steps:
             wd.save_predictions(plan.prediction_steps[step], preds[:, :splits['test'].size],
-                                arm_names)
+                                arm_names, diverged)
           if step in plan.params_steps:
             wd.save_params(plan.params_steps[step], _weights(states, runner.fetch), arm_names)
           loss_sums, last_eval = [np.zeros_like(x) for x in zero_loss], step
@@ -357,8 +403,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                     summary=_summary_line(evals, diverged, arm_names))
     return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names}
   except BaseException as e:
-    if status == 'running':
-      wd.write_status('failed', error=f'{type(e).__name__}: {e}')
+    error = f'{type(e).__name__}: {e}'
+    if status == 'running' and (trained or prior not in FINAL_STATUSES):
+      wd.write_status('failed', error=error, **({'previous': prior} if prior else {}))
+    elif status == 'running':
+      logging.warning('The run in %s keeps its status %r; this attempt failed (%s), see %s.',
+                      wd.path, prior, error[:300], wd.attempts_path.name)
+    status = 'failed'
     raise
   finally:
     ckpt.close()
+    wd.record_attempt(status, step=step, **({'error': error} if error else {}))

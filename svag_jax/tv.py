@@ -16,6 +16,10 @@ function of the number of trials t together with two baselines:
     2t <= T_a). It is the finite-sample floor (what TV reads when the distributions are equal);
     the papers do not have it.
 
+Diverged trials: a row that is DIVERGED_PREDICTION (255, `svag_jax.workdir`) for every input is a
+trial that diverged, not a net that predicts one class; every function here leaves such rows out
+(where 255 cannot be a class, i.e. num_classes <= 255), so T_a, T_b below count live trials only.
+
 Everything is vectorised over inputs (one `np.bincount` per histogram); loops run only over trial
 counts and resamples.
 """
@@ -25,6 +29,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from svag_jax.workdir import DIVERGED_PREDICTION
 
 # Trial counts t at which `tv_vs_trials` evaluates TV by default (capped at what exists).
 DEFAULT_TRIAL_COUNTS = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -43,7 +49,7 @@ class TVCurve:
       NaN where 2t > T_a.
     error_a, error_b: mean test error (fraction in [0, 1]) of each arm over all its trials; NaN
       when no labels were given.
-    num_trials_a, num_trials_b: T_a, T_b, the trials available in each arm.
+    num_trials_a, num_trials_b: T_a, T_b, the live (not diverged) trials of each arm.
   """
 
   trials: np.ndarray
@@ -61,8 +67,16 @@ class TVCurve:
     return self.error_a + self.error_b
 
 
+def _diverged_rows(pred: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+  """bool [T]: rows that are DIVERGED_PREDICTION everywhere (never where that is a class)."""
+  if (num_classes is not None and num_classes > DIVERGED_PREDICTION) or pred.shape[1] == 0:
+    return np.zeros(pred.shape[0], bool)
+  return np.all(pred == DIVERGED_PREDICTION, axis=1)
+
+
 def _check_predictions(name: str, pred: ArrayLike, num_classes: int) -> np.ndarray:
-  """`pred` as an integer array [T, n] with classes in [0, num_classes); ValueError otherwise."""
+  """The live rows of `pred`: an integer array [T, n] with classes in [0, num_classes) once the
+  rows of diverged trials (DIVERGED_PREDICTION everywhere) are dropped; ValueError otherwise."""
   pred = np.asarray(pred)
   if pred.ndim != 2:
     raise ValueError(f'{name} must be a [trials, test inputs] array; got shape {pred.shape}.')
@@ -70,6 +84,11 @@ def _check_predictions(name: str, pred: ArrayLike, num_classes: int) -> np.ndarr
     raise ValueError(f'{name} must hold integer class indices; got dtype {pred.dtype}.')
   if pred.shape[0] < 1 or pred.shape[1] < 1:
     raise ValueError(f'{name} needs at least one trial and one test input; got {pred.shape}.')
+  diverged = _diverged_rows(pred, num_classes)
+  if diverged.all():
+    raise ValueError(f'{name}: all {pred.shape[0]} trials diverged (rows of '
+                     f'{DIVERGED_PREDICTION}); there is nothing to compare.')
+  pred = pred[~diverged]
   lo, hi = int(pred.min()), int(pred.max())
   if lo < 0 or hi >= num_classes:
     raise ValueError(
@@ -104,11 +123,11 @@ def class_histograms(pred: ArrayLike, num_classes: int) -> np.ndarray:
 
   Args:
     pred: integer [T, n], the predicted class of trial i on test input x.
-    num_classes: C; every entry of `pred` must lie in [0, C).
+    num_classes: C; every entry of `pred` must lie in [0, C), except rows of diverged trials.
 
   Returns:
-    float64 [n, C]; row x is D_x, the fraction of the T trials that predict each class (rows sum
-    to 1).
+    float64 [n, C]; row x is D_x, the fraction of the live trials that predict each class (rows
+    sum to 1).
   """
   _check_num_classes(num_classes)
   return _histograms(_check_predictions('pred', pred, num_classes), num_classes)
@@ -143,14 +162,17 @@ def tv_distance(pred_a: ArrayLike, pred_b: ArrayLike, num_classes: int) -> float
 
 
 def mean_error(pred: ArrayLike, labels: ArrayLike) -> float:
-  """Mean over trials and inputs of the test error: `pred` [T, n] against `labels` [n]."""
+  """Mean over live trials and inputs of the test error: `pred` [T, n] against `labels` [n]
+  (rows of diverged trials are left out unless DIVERGED_PREDICTION is a label)."""
   pred, labels = np.asarray(pred), np.asarray(labels)
-  if labels.shape != pred.shape[1:]:
+  if pred.ndim != 2 or labels.shape != pred.shape[1:]:
     raise ValueError(
         f'labels must have one entry per test input: shape {labels.shape}, predictions '
         f'{pred.shape}.'
     )
-  return float(np.mean(pred != labels[None, :]))
+  if not np.any(labels == DIVERGED_PREDICTION):
+    pred = pred[~_diverged_rows(pred)]
+  return float(np.mean(pred != labels[None, :])) if pred.size else float('nan')
 
 
 def default_trial_counts(num_trials_a: int, num_trials_b: int) -> tuple[int, ...]:
@@ -179,7 +201,8 @@ def tv_vs_trials(
   permutation of A's trials into two disjoint t-trial halves and compute their TV (the floor).
 
   Args:
-    pred_a: integer [T_a, n], predicted classes of arm A (the reference arm) on n test inputs.
+    pred_a: integer [T_a, n], predicted classes of arm A (the reference arm) on n test inputs;
+      rows of diverged trials (DIVERGED_PREDICTION everywhere) are left out first.
     pred_b: integer [T_b, n], the same for arm B.
     labels: integer [n], the true test labels, used for the error baseline; or None, in which
       case `error_a` and `error_b` are NaN (fill them from elsewhere, e.g. the metrics).

@@ -4,8 +4,13 @@
     <workdir>/metrics.jsonl      one JSON row per evaluation per trial, appended as produced
                                  (pandas: pd.read_json(path, lines=True))
     <workdir>/status.json        {"status": running|done|preempted|diverged|failed, ...}
+    <workdir>/attempts.jsonl     one JSON row per command run on this workdir, appended when it
+                                 ends: {"time", "outcome" (done|preempted|diverged|failed),
+                                 "status" (status.json after it), "step", "error"}
     <workdir>/predictions/       epoch_<E>.npy: uint8 [T, n_test] predicted classes (np.load with
-                                 mmap_mode='r' reads lazily); trials.json: arm of each trial
+                                 mmap_mode='r' reads lazily); a trial that had diverged by epoch E
+                                 has DIVERGED_PREDICTION (255) for every input (`live_trials`);
+                                 trials.json: arm of each trial
     <workdir>/params/            epoch_<E>.npz: the weights of every trial at epoch E
                                  (train.params_at): one float32 array [T, ...] (leading trial
                                  axis) per leaf of {'params', 'batch_stats', 'frozen'}, named by
@@ -13,23 +18,118 @@
                                  'frozen/...', is saved too, so one file defines the networks);
                                  trials.json: arm of each trial. `read_params` rebuilds the dicts.
     <workdir>/checkpoints/       orbax checkpoints
+    <workdir>/corrupt_checkpoints/  checkpoints set aside on resume (`<step>`, `<step>.reason.txt`)
+
+Crash repair (on resume, by the writer; `Workdir.repair_metrics`, `Workdir.repair_files`): a
+partial last line of metrics.jsonl (a crash mid-append) is dropped and its bytes kept in
+`metrics.jsonl.partial-<UTC time>`; unreadable predictions/params files and leftover temporary
+files are renamed `<name>.corrupt-<UTC time>` beside the original. Nothing is deleted.
+
+Status rules: `done` and `diverged` are final: a later command that is refused or fails before it
+trains (changed config, unreadable checkpoints, lowered train.epochs, any exception) leaves
+status.json as it is and only appends its reason to attempts.jsonl. A command that trains (a
+`running` or `preempted` run, or a finished run given more epochs, which makes it `running`
+again) and then fails sets `failed`. Exit codes of `python -m launch.main`: EXIT_CODES.
 """
 
 import json
 import os
 import pathlib
+import time
+import warnings
+import zipfile
 from typing import Any
 
 import ml_collections
 import numpy as np
+from absl import logging
 
 # Fields that may change between a run and its resumption (e.g. training longer).
 RESUMABLE_FIELDS = ('train.epochs', 'checkpoint.max_to_keep', 'train.predictions_at',
                     'train.params_at')
 
 
+# Exit status of `python -m launch.main` per final status (launch/slurm.sh requeues on 75, the
+# sysexits.h EX_TEMPFAIL "try again later"). An exception that escapes the run (e.g. a
+# WorkdirError or CheckpointError) is 'failed'.
+EXIT_CODES = {'done': 0, 'failed': 1, 'diverged': 3, 'preempted': 75}
+
+# Written for every test input of a trial that has diverged, in predictions/epoch_<E>.npy (a real
+# class is < num_classes <= 254, checked where predictions are saved).
+DIVERGED_PREDICTION = 255
+
+# Statuses that no later failed or refused command overwrites.
+FINAL_STATUSES = ('done', 'diverged')
+
+
 class WorkdirError(RuntimeError):
-  """The workdir holds a run that cannot be continued with this config."""
+  """The workdir holds a run that cannot be continued with this config, or a corrupt record."""
+
+
+def _utc_stamp() -> str:
+  return time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
+
+
+def _aside_path(path: pathlib.Path, tag: str) -> pathlib.Path:
+  """A new name beside `path`: `<name>.<tag>-<UTC time>` (`-<n>` added if taken)."""
+  dest = path.with_name(f'{path.name}.{tag}-{_utc_stamp()}')
+  n = 1
+  while dest.exists():
+    dest, n = path.with_name(f'{path.name}.{tag}-{_utc_stamp()}-{n}'), n + 1
+  return dest
+
+
+def _scan_metrics(path: pathlib.Path) -> tuple[list[dict], int, bytes, int]:
+  """Parses metrics.jsonl, allowing only its last line to be partial.
+
+  Returns:
+    (rows, kept: the byte length of the complete lines, partial: the bytes of a last line that
+    is unterminated or not a JSON row (b'' if none), its 1-based line number (0 if none)).
+
+  Raises:
+    WorkdirError: a line other than the last is not a JSON row (naming the file and the line).
+  """
+  data = path.read_bytes() if path.exists() else b''
+  lines = data.split(b'\n')  # the piece after the last newline is b'' or an unterminated line
+  last_line = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+  rows, offset = [], 0
+  for i, line in enumerate(lines):
+    last, terminated = i == last_line, i < len(lines) - 1
+    if line.strip():
+      try:
+        row = json.loads(line)
+        if not isinstance(row, dict):
+          raise ValueError(f'a JSON {type(row).__name__}, not an object')
+      except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if last:
+          return rows, offset, data[offset:], i + 1
+        raise WorkdirError(
+            f'{path}, line {i + 1}: not a JSON row ({type(e).__name__}: {e}); the record is '
+            'corrupt beyond its last line, which a crash cannot do. Inspect the file (a copy made '
+            'by hand?); nothing was changed.') from e
+      if not terminated:  # complete JSON but no newline: the append was cut; drop it too
+        return rows, offset, data[offset:], i + 1
+      rows.append(row)
+    offset += len(line) + (1 if terminated else 0)
+  return rows, offset, b'', 0
+
+
+def complete_eval_step(rows: list[dict], num_trials: int) -> int:
+  """The step of the last evaluation of which metrics.jsonl holds the rows of all `num_trials`
+  trials (0 if none): rows of a later, incomplete evaluation are a crash's leftovers."""
+  counts: dict[int, int] = {}
+  for row in rows:
+    counts[row['step']] = counts.get(row['step'], 0) + 1
+  return max((s for s, c in counts.items() if c >= num_trials), default=0)
+
+
+def live_trials(predictions: np.ndarray) -> np.ndarray:
+  """bool [T]: the trials of a uint8 [T, n_test] predictions array that had not diverged (a
+  diverged trial's row is DIVERGED_PREDICTION everywhere)."""
+  predictions = np.asarray(predictions)
+  if predictions.shape[1] == 0:
+    return np.ones(predictions.shape[0], bool)
+  return ~np.all(predictions == DIVERGED_PREDICTION, axis=1)
 
 
 def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
@@ -99,7 +199,9 @@ class Workdir:
     self.config_path = self.path / 'config.json'
     self.status_path = self.path / 'status.json'
     self.predictions_dir = self.path / 'predictions'
+    self.params_dir = self.path / 'params'
     self.checkpoints_dir = self.path / 'checkpoints'
+    self.attempts_path = self.path / 'attempts.jsonl'
 
   def start(self, config: ml_collections.ConfigDict | dict) -> None:
     """Writes config.json, or checks that an existing one describes the same run."""
@@ -113,10 +215,12 @@ class Workdir:
           if a.get(k) != b.get(k) and k not in RESUMABLE_FIELDS
       ]
       if diff:
-        raise WorkdirError(
+        error = WorkdirError(
             f'{self.path} holds a run with a different config ({"; ".join(diff)}). Use a new '
             '--workdir for a different experiment, or the same config to resume this one.'
         )
+        self.record_attempt('failed', error=f'{type(error).__name__}: {error}')
+        raise error
     if self.writer:
       _atomic_write(self.config_path, json.dumps(new, indent=2, sort_keys=True))
 
@@ -129,6 +233,64 @@ class Workdir:
       f.flush()
       os.fsync(f.fileno())
 
+  def repair_metrics(self) -> list[dict]:
+    """Drops a partial last line of metrics.jsonl (a crash mid-append) and returns the rows.
+
+    The dropped bytes are kept in `metrics.jsonl.partial-<UTC time>` beside the file, and a
+    warning names the line. Rows of the evaluation it belonged to are recomputed on resume (see
+    `complete_eval_step`). Only the writer repairs; the others just read.
+
+    Raises:
+      WorkdirError: a line before the last is corrupt (not a crash's doing; nothing is changed).
+    """
+    rows, kept, partial, line = _scan_metrics(self.metrics_path)
+    if partial and self.writer:
+      aside = _aside_path(self.metrics_path, 'partial')
+      aside.write_bytes(partial)
+      logging.warning('%s, line %d: partial last line (%d bytes; a crash mid-append?) dropped; '
+                      'its bytes are kept in %s and its evaluation is recomputed.',
+                      self.metrics_path, line, len(partial), aside.name)
+      _atomic_write(self.metrics_path, self.metrics_path.read_bytes()[:kept].decode())
+    return rows
+
+  def repair_files(self) -> dict[str, list[float]]:
+    """Sets aside unreadable predictions/params files and leftover temporary files.
+
+    A file is renamed `<name>.corrupt-<UTC time>` beside itself, with a warning: predictions
+    `epoch_<E>.npy` that np.load cannot map (truncated), params `epoch_<E>.npz` that are not a
+    complete zip archive, and `*.tmp*` files of an interrupted atomic write (in the workdir,
+    predictions/ and params/).
+
+    Returns:
+      {'predictions': [E, ...], 'params': [E, ...]}: the epochs whose file was set aside (the
+      caller recomputes them). Empty lists where this process is not the writer.
+    """
+    bad: dict[str, list[float]] = {'predictions': [], 'params': []}
+    if not self.writer:
+      return bad
+    for d in (self.path, self.predictions_dir, self.params_dir):
+      for tmp in sorted(d.glob('*.tmp*')) if d.is_dir() else []:
+        if tmp.is_file() and '.corrupt-' not in tmp.name:
+          self._set_aside(tmp, 'a leftover temporary file of an interrupted write')
+    for kind, d, ext in (('predictions', self.predictions_dir, '.npy'),
+                         ('params', self.params_dir, '.npz')):
+      for f in sorted(d.glob(f'epoch_*{ext}')) if d.is_dir() else []:
+        try:
+          if ext == '.npy':
+            np.load(f, mmap_mode='r')
+          else:
+            with zipfile.ZipFile(f) as z:  # a truncated zip has lost its central directory
+              z.namelist()
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+          self._set_aside(f, f'unreadable ({type(e).__name__}: {e}); it is recomputed')
+          bad[kind].append(float(f.stem.removeprefix('epoch_')))
+    return bad
+
+  def _set_aside(self, path: pathlib.Path, why: str) -> None:
+    dest = _aside_path(path, 'corrupt')
+    logging.warning('%s: %s; moved to %s.', path, why, dest.name)
+    os.replace(path, dest)
+
   def truncate_metrics(self, max_step: int) -> int:
     """Drops rows written after step `max_step` (they will be recomputed identically on resume).
 
@@ -136,9 +298,12 @@ class Workdir:
     """
     if not self.writer or not self.metrics_path.exists():
       return 0
-    lines = self.metrics_path.read_text().splitlines()
-    keep = [line for line in lines if line and json.loads(line)['step'] <= max_step]
-    if len(keep) != len(lines):
+    self.repair_metrics()  # a partial last line is kept aside, not dropped silently
+    rows, kept, partial, _ = _scan_metrics(self.metrics_path)
+    text = self.metrics_path.read_bytes()[:kept].decode()
+    lines = [line for line in text.split('\n') if line.strip()]
+    keep = [line for line, row in zip(lines, rows, strict=True) if row['step'] <= max_step]
+    if len(keep) != len(lines) or partial:
       _atomic_write(self.metrics_path, ''.join(line + '\n' for line in keep))
     return len(lines) - len(keep)
 
@@ -147,15 +312,52 @@ class Workdir:
       return
     _atomic_write(self.status_path, json.dumps({'status': status, **info}, indent=2))
 
-  def save_predictions(self, epoch: float, predictions: np.ndarray, arms: list[str]) -> None:
-    """Saves uint8 [T, n_test] predicted classes at `epoch`, and the arm of each trial."""
+  def status(self) -> str | None:
+    """The status in status.json, or None if there is none (a new workdir) or it is unreadable."""
+    try:
+      return json.loads(self.status_path.read_text())['status']
+    except (OSError, ValueError, KeyError, TypeError):
+      return None
+
+  def record_attempt(self, outcome: str, **info: Any) -> None:
+    """Appends one row to attempts.jsonl: how a command on this workdir ended (`outcome`, one of
+    EXIT_CODES), the status.json it left, and `info` (e.g. step, error)."""
+    if not self.writer or not self.path.is_dir():
+      return
+    row = {'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'outcome': outcome,
+           'status': self.status(), **info}
+    with self.attempts_path.open('a') as f:
+      f.write(json.dumps(row, default=str) + '\n')
+      f.flush()
+      os.fsync(f.fileno())
+
+  def save_predictions(self, epoch: float, predictions: np.ndarray, arms: list[str],
+                       diverged: np.ndarray | None = None) -> None:
+    """Saves uint8 [T, n_test] predicted classes at `epoch`, and the arm of each trial.
+
+    Args:
+      epoch: the epoch label of the file (predictions/epoch_<E>.npy).
+      predictions: integer [T, n_test], classes in [0, DIVERGED_PREDICTION).
+      arms: the arm of each of the T trials.
+      diverged: bool [T], trials whose rows are replaced by DIVERGED_PREDICTION (their argmax of
+        non-finite logits would otherwise read as class 0).
+    """
+    predictions = np.asarray(predictions)
+    live = np.ones(len(predictions), bool) if diverged is None else ~np.asarray(diverged, bool)
+    if predictions[live].size and (predictions[live].min() < 0
+                                   or predictions[live].max() >= DIVERGED_PREDICTION):
+      raise ValueError(f'save_predictions: classes must be in [0, {DIVERGED_PREDICTION}) (uint8, '
+                       f'{DIVERGED_PREDICTION} marks diverged trials); got '
+                       f'{predictions[live].min()}..{predictions[live].max()}.')
+    predictions = predictions.astype(np.uint8)
+    predictions[~live] = DIVERGED_PREDICTION
     if not self.writer:
       return
     self.predictions_dir.mkdir(exist_ok=True)
     _atomic_write(self.predictions_dir / 'trials.json', json.dumps({'arm': arms}))
     path = self.predictions_dir / f'epoch_{epoch_name(epoch)}.npy'
     tmp = path.with_name(path.stem + '.tmp.npy')
-    np.save(tmp, predictions.astype(np.uint8))
+    np.save(tmp, predictions)
     os.replace(tmp, path)
 
   def save_params(self, epoch: float, tree: dict, arms: list[str]) -> pathlib.Path:
@@ -178,7 +380,7 @@ class Workdir:
     bad = {k: v.shape for k, v in flat.items() if v.ndim == 0 or v.shape[0] != len(arms)}
     if bad:
       raise ValueError(f'save_params: every leaf needs a leading trial axis of {len(arms)}; {bad}')
-    d = self.path / 'params'
+    d = self.params_dir
     if not self.writer:
       return d / f'epoch_{epoch_name(epoch)}.npz'
     d.mkdir(exist_ok=True)
@@ -203,13 +405,37 @@ def read_config(path: str | os.PathLike) -> dict:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
-  """All metric rows of a workdir, in the order written."""
+  """All metric rows of a workdir, in the order written.
+
+  A partial last line (a crash mid-append, or a row being written right now) is skipped with a
+  warning while status.json says `running`; in any other record it is an error, as is a corrupt
+  line anywhere else.
+
+  Raises:
+    FileNotFoundError: there is no metrics.jsonl.
+    WorkdirError: a corrupt line, naming the file and the line number.
+  """
   p = pathlib.Path(path) / 'metrics.jsonl'
-  return [json.loads(line) for line in p.read_text().splitlines() if line]
+  if not p.exists():
+    raise FileNotFoundError(f'{p} does not exist: is {path} the workdir of a run?')
+  rows, _, partial, line = _scan_metrics(p)
+  if partial:
+    status = Workdir(path, writer=False).status()
+    message = f'{p}, line {line}: partial last line ({len(partial)} bytes; a crash mid-append?)'
+    if status != 'running':
+      raise WorkdirError(f'{message} in a record with status {status!r}. Rerun the command of the '
+                         'run on this workdir to repair it (the line is kept aside and its '
+                         'evaluation recomputed).')
+    warnings.warn(f'{message}: skipped (the run is still running, or crashed).', stacklevel=2)
+  return rows
 
 
 def read_predictions(path: str | os.PathLike) -> tuple[dict[float, np.ndarray], list[str]]:
-  """{epoch: uint8 [T, n_test] memory-mapped predictions} and the arm of each trial."""
+  """{epoch: uint8 [T, n_test] memory-mapped predictions} and the arm of each trial.
+
+  Rows of trials that had diverged by an epoch are DIVERGED_PREDICTION (255) everywhere: select
+  the others with `live_trials(predictions[epoch])` before using them.
+  """
   d = pathlib.Path(path) / 'predictions'
   arms = json.loads((d / 'trials.json').read_text())['arm']
   preds = {
