@@ -23,6 +23,7 @@ from ml_collections import config_flags
 
 from svag_jax import config as config_lib
 from svag_jax import sweep as sweep_lib
+from svag_jax.workdir import EXIT_CODES  # noqa: F401 (the exit code of each final status)
 
 CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file FILE[:ARG], e.g. configs/fast_equilibrium.py:cpu; '
@@ -30,9 +31,6 @@ CONFIG = config_flags.DEFINE_config_file(
 WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run record (resumes if present).')
 VERBOSE = flags.DEFINE_bool('verbose', False, 'Show tracebacks (also: SVAG_DEBUG=1).')
 
-# Exit codes by final status: done 0, failed 1, diverged 3, preempted 75 (EX_TEMPFAIL: rerun the
-# same command to resume).
-EXIT_CODES = {'done': 0, 'failed': 1, 'diverged': 3, 'preempted': 75}
 
 _OVERRIDE = re.compile(r'^--config\.([^=]+)(?:=(.*))?$')
 

@@ -276,7 +276,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ds = data_lib.load(config.data)
   config_lib.validate_with_data(config, ds.num_train)
   wd = Workdir(workdir, writer=jax.process_index() == 0)  # multi-host: process 0 writes
-  wd.start(config_lib.resolved(config))  # the record: what the run reads, arms resolved
+  record = config_lib.resolved(config)  # what the run reads, arms resolved
+  resuming = wd.config_path.exists()
+  wd.start(record, write=not resuming)  # a resumed record is rewritten once the run goes on
 
   trainer = make_trainer(config, ds)
   svag_l = config.optim.svag_l
@@ -340,6 +342,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       logging.info('Dropped %d metric rows written after the checkpoint; they are recomputed.',
                    dropped)
     if step < plan.total_steps:  # a rerun of a finished run with nothing to do keeps its status
+      if resuming:
+        wd.write_config(record)  # resumable fields (e.g. train.epochs) may have changed
       wd.write_status('running', step=step, total_steps=plan.total_steps)
       trained = True
     k = config.train.steps_per_dispatch

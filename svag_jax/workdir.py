@@ -203,8 +203,10 @@ class Workdir:
     self.checkpoints_dir = self.path / 'checkpoints'
     self.attempts_path = self.path / 'attempts.jsonl'
 
-  def start(self, config: ml_collections.ConfigDict | dict) -> None:
-    """Writes config.json, or checks that an existing one describes the same run."""
+  def start(self, config: ml_collections.ConfigDict | dict, write: bool = True) -> None:
+    """Checks that an existing config.json describes the same run (resumable fields aside), and
+    writes config.json if `write` (else `write_config` later, once the run goes on: a refused
+    rerun must not change the record)."""
     new = config_to_json(config)
     if self.config_path.exists():
       old = json.loads(self.config_path.read_text())
@@ -221,8 +223,12 @@ class Workdir:
         )
         self.record_attempt('failed', error=f'{type(error).__name__}: {error}')
         raise error
+    if write:
+      self.write_config(new)
+
+  def write_config(self, config: ml_collections.ConfigDict | dict) -> None:
     if self.writer:
-      _atomic_write(self.config_path, json.dumps(new, indent=2, sort_keys=True))
+      _atomic_write(self.config_path, json.dumps(config_to_json(config), indent=2, sort_keys=True))
 
   def append_metrics(self, rows: list[dict]) -> None:
     if not self.writer:

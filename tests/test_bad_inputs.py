@@ -12,8 +12,11 @@ import json
 import os
 import pathlib
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from absl import flags
@@ -21,11 +24,13 @@ from absl import flags
 from launch import cli
 from launch import main as launch_main
 from launch import sweep as launch_sweep
+from svag_jax import workdir as workdir_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = '--config=tests/tiny_config.py'
 FE = '--config=configs/fast_equilibrium.py:cpu'
-SHORT = ['--config.train.epochs=1', '--config.trials.num=1', '--config.train.eval_every=0.5']
+SHORT = ['--config.train.epochs=1', '--config.trials.num=1', '--config.train.eval_every=0.5',
+         '--config.checkpoint.every=0.5']  # 8 steps; evals and checkpoints at 4 and 8
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
 
@@ -56,9 +61,10 @@ def one_line(err: str) -> str:
 
 
 def snapshot(workdir: pathlib.Path) -> dict[str, bytes]:
-  """The bytes of every file of a run record except the checkpoints."""
+  """The bytes of every file of a run record except the checkpoints and the attempts log (which
+  gains a row per command)."""
   return {str(p.relative_to(workdir)): p.read_bytes() for p in sorted(workdir.rglob('*'))
-          if p.is_file() and 'checkpoints' not in p.parts}
+          if p.is_file() and 'checkpoints' not in p.parts and p.name != 'attempts.jsonl'}
 
 
 @pytest.fixture(scope='module')
@@ -370,3 +376,83 @@ def test_verbose_shows_the_traceback(tmp_path):
                        text=True, timeout=120)
   assert out.returncode != 0 and 'Traceback' in out.stderr
 
+
+
+# ---- faults mid-run, through `python -m launch.main` (the same program for every run) ----
+
+LONG = ['--config.train.epochs=150', '--config.train.steps_per_dispatch=1',
+        '--config.train.eval_every=50']  # 1,200 steps, an eval + checkpoint every 400
+
+
+def _launch(workdir, **kwargs):
+  cmd = [sys.executable, '-m', 'launch.main', TINY, f'--workdir={workdir}', *LONG]
+  return cmd, kwargs
+
+
+@pytest.fixture(scope='module')
+def long_reference(tmp_path_factory):
+  """The metric rows of the LONG run, uninterrupted."""
+  workdir = tmp_path_factory.mktemp('long') / 'ref'
+  cmd, _ = _launch(workdir)
+  out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  return workdir_lib.read_metrics(workdir)
+
+
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGKILL], ids=['SIGTERM', 'SIGKILL'])
+def test_killed_mid_run_then_resumed_gives_the_uninterrupted_numbers(sig, tmp_path,
+                                                                    long_reference):
+  """SIGTERM checkpoints and exits 75 (preempted); SIGKILL (no chance to clean up, maybe mid-write)
+  once the first evaluation is on disk. Rerunning the command resumes to the same rows, bitwise."""
+  workdir = tmp_path / 'a'
+  cmd, _ = _launch(workdir)
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+  status, metrics = workdir / 'status.json', workdir / 'metrics.jsonl'
+  deadline = time.time() + 180
+  while time.time() < deadline and proc.poll() is None:
+    running = status.exists() and json.loads(status.read_text() or '{}').get('status') == 'running'
+    if running and (sig == signal.SIGTERM or (metrics.exists() and metrics.stat().st_size)):
+      break
+    time.sleep(0.05)
+  time.sleep(0.5)
+  proc.send_signal(sig)
+  out, _ = proc.communicate(timeout=120)
+  if sig == signal.SIGTERM:
+    assert proc.returncode == 75, out  # EX_TEMPFAIL: rerun the same command to resume
+    assert one_line(out).startswith('svag_jax: preempted:')
+    assert workdir_lib.read_status(workdir)['status'] == 'preempted'
+  else:
+    assert proc.returncode == -signal.SIGKILL, out
+  resumed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert 'Traceback' not in resumed.stderr
+  assert workdir_lib.read_status(workdir)['status'] == 'done'
+  assert workdir_lib.read_metrics(workdir) == long_reference
+
+
+def test_a_truncated_metrics_line_is_repaired_on_resume(finished, tmp_path, capsys, monkeypatch):
+  """What a crash mid-append leaves: the rerun keeps the dropped bytes aside, warns with the line
+  number, and ends with the rows of the uninterrupted run."""
+  monkeypatch.chdir(ROOT)
+  copy = tmp_path / 'run'
+  shutil.copytree(finished, copy)
+  text = (copy / 'metrics.jsonl').read_text()
+  (copy / 'metrics.jsonl').write_text(text[:-25])  # the last row loses its end
+  assert run_cli([TINY, f'--workdir={copy}', *SHORT]) == 0
+  assert (copy / 'metrics.jsonl').read_text() == text
+  assert list(copy.glob('metrics.jsonl.partial-*'))
+  assert 'Traceback' not in capsys.readouterr().err
+
+
+def test_an_empty_newest_checkpoint_is_set_aside_on_resume(finished, tmp_path, monkeypatch):
+  monkeypatch.chdir(ROOT)
+  copy = tmp_path / 'run'
+  shutil.copytree(finished, copy)
+  newest = max((copy / 'checkpoints').iterdir(), key=lambda p: int(p.name))
+  shutil.rmtree(newest)
+  newest.mkdir()
+  metrics = (copy / 'metrics.jsonl').read_bytes()
+  assert run_cli([TINY, f'--workdir={copy}', *SHORT]) == 0
+  assert (copy / 'corrupt_checkpoints' / newest.name).is_dir()  # kept aside, not deleted
+  assert (copy / 'metrics.jsonl').read_bytes() == metrics

@@ -1,11 +1,6 @@
 """End to end: the run record, resume (bitwise), preemption, corrupt checkpoints, divergence."""
 
-import json
 import pathlib
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -92,32 +87,4 @@ def test_all_diverged_stops_with_status_diverged(tmp_path):
   assert len(_rows(tmp_path)) == 2  # the rows up to the divergence are kept
 
 
-def test_sigterm_checkpoints_and_the_rerun_reaches_the_same_result(tmp_path):
-  overrides = ['--config.train.epochs=150', '--config.train.steps_per_dispatch=1',
-               '--config.train.eval_every=50']
-  cmd = [sys.executable, '-m', 'launch.main', '--config=tests/tiny_config.py',
-         f'--workdir={tmp_path / "a"}', *overrides]
-  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
-  status_file = tmp_path / 'a' / 'status.json'
-  deadline = time.time() + 120
-  while time.time() < deadline:  # wait until training has started (compiled, running)
-    if status_file.exists() and json.loads(status_file.read_text())['status'] == 'running':
-      break
-    time.sleep(0.05)
-  time.sleep(1.0)
-  proc.send_signal(signal.SIGTERM)
-  out, _ = proc.communicate(timeout=120)
-  assert proc.returncode == 75, out  # EX_TEMPFAIL: preempted, rerun to resume
-  status = json.loads(status_file.read_text())
-  assert status['status'] == 'preempted', out
-  stopped_at = status['step']
-  assert 0 < stopped_at < 1200 and stopped_at % 8 != 0 or stopped_at % 400 != 0
-  resumed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert resumed.returncode == 0, resumed.stderr[-2000:]
-  assert 'Resuming from step' in resumed.stderr
-  assert workdir_lib.read_status(tmp_path / 'a')['status'] == 'done'
-  reference = subprocess.run([*cmd[:4], f'--workdir={tmp_path / "b"}', *overrides], cwd=ROOT,
-                             capture_output=True, text=True, timeout=300)
-  assert reference.returncode == 0, reference.stderr[-2000:]
-  assert _rows(tmp_path / 'a') == _rows(tmp_path / 'b')
+# SIGTERM / SIGKILL mid-run and the resume: tests/test_bad_inputs.py (test_killed_mid_run...).

@@ -120,5 +120,6 @@ def test_schedule_value_after_switch():
   scheds, names = experiment.trial_schedules(config_lib.arms(c), 1, steps_per_epoch=1)
   i = names.index('wd_off')
   wd = jax.tree.map(lambda x: x[i], scheds.wd)
-  assert float(value_at(wd, jnp.int32(int(gd_config.WD_OFF) - 1))) == pytest.approx(c.optim.wd)
+  arm_wd = {a.name: a.wd for a in config_lib.arms(c)}['wd_off']  # the arms carry lr and wd
+  assert float(value_at(wd, jnp.int32(int(gd_config.WD_OFF) - 1))) == pytest.approx(arm_wd)
   assert float(value_at(wd, jnp.int32(int(gd_config.WD_OFF)))) == 0.0
