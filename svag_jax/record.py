@@ -1,0 +1,174 @@
+"""The run record's format and its readers: analysis reads workdirs through these, never writes.
+
+The layout and the rules of the record are in `svag_jax.workdir` (its writer).
+"""
+
+import json
+import os
+import pathlib
+import warnings
+
+import numpy as np
+
+# Exit status of `python -m launch.main` per final status (launch/slurm.sh requeues on 75, the
+# sysexits.h EX_TEMPFAIL "try again later"). An exception that escapes the run (e.g. a
+# WorkdirError or CheckpointError) is 'failed'.
+EXIT_CODES = {'done': 0, 'failed': 1, 'diverged': 3, 'preempted': 75}
+
+# Written for every test input of a trial that has diverged, in predictions/epoch_<E>.npy (a real
+# class is < num_classes <= 254, checked where predictions are saved).
+DIVERGED_PREDICTION = 255
+
+# Statuses that no later failed or refused command overwrites.
+FINAL_STATUSES = ('done', 'diverged')
+
+
+class WorkdirError(RuntimeError):
+  """The workdir holds a run that cannot be continued with this config, or a corrupt record."""
+
+
+PARAMS_COLLECTIONS = ('params', 'batch_stats', 'frozen')
+
+
+def epoch_name(epoch: float) -> str:
+  return f'{epoch:g}'
+
+
+def scan_metrics(path: pathlib.Path) -> tuple[list[dict], int, bytes, int]:
+  """Parses metrics.jsonl, allowing only its last line to be partial.
+
+  Returns:
+    (rows, kept: the byte length of the complete lines, partial: the bytes of a last line that
+    is unterminated or not a JSON row (b'' if none), its 1-based line number (0 if none)).
+
+  Raises:
+    WorkdirError: a line other than the last is not a JSON row (naming the file and the line).
+  """
+  data = path.read_bytes() if path.exists() else b''
+  lines = data.split(b'\n')  # the piece after the last newline is b'' or an unterminated line
+  last_line = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+  rows, offset = [], 0
+  for i, line in enumerate(lines):
+    last, terminated = i == last_line, i < len(lines) - 1
+    if line.strip():
+      try:
+        row = json.loads(line)
+        if not isinstance(row, dict):
+          raise ValueError(f'a JSON {type(row).__name__}, not an object')
+      except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if last:
+          return rows, offset, data[offset:], i + 1
+        raise WorkdirError(
+            f'{path}, line {i + 1}: not a JSON row ({type(e).__name__}: {e}); the record is '
+            'corrupt beyond its last line, which a crash cannot do. Inspect the file (a copy made '
+            'by hand?); nothing was changed.') from e
+      if not terminated:  # complete JSON but no newline: the append was cut; drop it too
+        return rows, offset, data[offset:], i + 1
+      rows.append(row)
+    offset += len(line) + (1 if terminated else 0)
+  return rows, offset, b'', 0
+
+
+def complete_eval_step(rows: list[dict], num_trials: int) -> int:
+  """The step of the last evaluation of which metrics.jsonl holds the rows of all `num_trials`
+  trials (0 if none): rows of a later, incomplete evaluation are a crash's leftovers."""
+  counts: dict[int, int] = {}
+  for row in rows:
+    counts[row['step']] = counts.get(row['step'], 0) + 1
+  return max((s for s, c in counts.items() if c >= num_trials), default=0)
+
+
+def live_trials(predictions: np.ndarray) -> np.ndarray:
+  """bool [T]: the trials of a uint8 [T, n_test] predictions array that had not diverged (a
+  diverged trial's row is DIVERGED_PREDICTION everywhere)."""
+  predictions = np.asarray(predictions)
+  if predictions.shape[1] == 0:
+    return np.ones(predictions.shape[0], bool)
+  return ~np.all(predictions == DIVERGED_PREDICTION, axis=1)
+
+
+def _unflatten_arrays(flat: dict[str, np.ndarray]) -> dict:
+  tree: dict = {}
+  for name, value in flat.items():
+    *path, last = name.split('/')
+    node = tree
+    for p in path:
+      node = node.setdefault(p, {})
+    node[last] = value
+  return tree
+
+
+def read_status(path: str | os.PathLike) -> dict:
+  return json.loads((pathlib.Path(path) / 'status.json').read_text())
+
+
+def read_config(path: str | os.PathLike) -> dict:
+  return json.loads((pathlib.Path(path) / 'config.json').read_text())
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+  """All metric rows of a workdir, in the order written.
+
+  A partial last line (a crash mid-append, or a row being written right now) is skipped with a
+  warning while status.json says `running`; in any other record it is an error, as is a corrupt
+  line anywhere else.
+
+  Raises:
+    FileNotFoundError: there is no metrics.jsonl.
+    WorkdirError: a corrupt line, naming the file and the line number.
+  """
+  p = pathlib.Path(path) / 'metrics.jsonl'
+  if not p.exists():
+    raise FileNotFoundError(f'{p} does not exist: is {path} the workdir of a run?')
+  rows, _, partial, line = scan_metrics(p)
+  if partial:
+    status = read_status(path)['status'] if (pathlib.Path(path) / 'status.json').exists() else None
+    message = f'{p}, line {line}: partial last line ({len(partial)} bytes; a crash mid-append?)'
+    if status != 'running':
+      raise WorkdirError(f'{message} in a record with status {status!r}. Rerun the command of the '
+                         'run on this workdir to repair it (the line is kept aside and its '
+                         'evaluation recomputed).')
+    warnings.warn(f'{message}: skipped (the run is still running, or crashed).', stacklevel=2)
+  return rows
+
+
+def read_predictions(path: str | os.PathLike) -> tuple[dict[float, np.ndarray], list[str]]:
+  """{epoch: uint8 [T, n_test] memory-mapped predictions} and the arm of each trial.
+
+  Rows of trials that had diverged by an epoch are DIVERGED_PREDICTION (255) everywhere: select
+  the others with `live_trials(predictions[epoch])` before using them.
+  """
+  d = pathlib.Path(path) / 'predictions'
+  arms = json.loads((d / 'trials.json').read_text())['arm']
+  preds = {
+      float(p.stem.removeprefix('epoch_')): np.load(p, mmap_mode='r')
+      for p in sorted(d.glob('epoch_*.npy'))
+      if not p.stem.endswith('.tmp')
+  }
+  return dict(sorted(preds.items())), arms
+
+
+def params_epochs(path: str | os.PathLike) -> list[float]:
+  """The epochs with saved weights (params/epoch_<E>.npz), increasing; [] if none."""
+  d = pathlib.Path(path) / 'params'
+  return sorted(float(p.stem.removeprefix('epoch_')) for p in d.glob('epoch_*.npz')
+                if not p.stem.endswith('.tmp'))
+
+
+def read_params(path: str | os.PathLike, epoch: float) -> tuple[dict, list[str]]:
+  """The weights of every trial at `epoch` and the arm of each trial.
+
+  Returns:
+    ({'params': ..., 'batch_stats': ..., 'frozen': ...} nested dicts of float32 arrays [T, ...]
+    ('batch_stats' is {} for batch-independent norms), [arm of each of the T trials]).
+  """
+  d = pathlib.Path(path) / 'params'
+  file = d / f'epoch_{epoch_name(epoch)}.npz'
+  if not file.exists():
+    saved = ', '.join(f'{e:g}' for e in params_epochs(path)) or 'none'
+    raise FileNotFoundError(f'{file} does not exist (saved epochs: {saved}); set '
+                            'train.params_at to the epochs you need.')
+  with np.load(file) as npz:
+    tree = _unflatten_arrays({k: npz[k] for k in npz.files})
+  arms = json.loads((d / 'trials.json').read_text())['arm']
+  return {k: tree.get(k, {}) for k in PARAMS_COLLECTIONS}, arms
