@@ -1,6 +1,7 @@
 """Invalid configs fail before anything is compiled, with a message that names the field."""
 
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -85,3 +86,54 @@ def test_cli_rejects_negative_lr_before_compiling(tmp_path):
   assert 'config.optim.lr = -1.0: must be > 0' in out.stderr
   assert 'Traceback' not in out.stderr
   assert not (tmp_path / 'w').exists()
+
+
+# A non-default value for every field of the unread-field table, and the settings under which the
+# field is NOT read (from tiny_config).
+OTHER_VALUE = {
+    'data.name': 'cifar10', 'data.data_dir': '/data', 'data.download': True,
+    'data.synthetic_shape': (4, 4, 1), 'data.synthetic_num_classes': 3,
+    'data.synthetic_num_train': 100, 'data.synthetic_num_test': 10,
+    'model.widths': (8, 8), 'model.widen': 2.0, 'model.conv_impl': 'split',
+    'model.num_groups': 2, 'model.norm_eps': 1e-5, 'optim.svag_l': 2, 'optim.chunk_size': 64,
+    'train.sampling': 'replacement', 'train.eval_bn_batches': 2, 'metrics.gn_batches': 4,
+}
+UNREAD_UNDER = {  # settings on top of the schema's defaults (mnist5k, cnn, BatchNorm, sgd)
+    'data.synthetic_shape': {}, 'data.synthetic_num_classes': {}, 'data.synthetic_num_train': {},
+    'data.synthetic_num_test': {}, 'data.name': {}, 'data.data_dir': {}, 'data.download': {},
+    'model.widths': {'model.name': 'preresnet20'}, 'model.widen': {},
+    'model.conv_impl': {'model.name': 'mlp'}, 'model.num_groups': {},
+    'model.norm_eps': {'model.norm': 'none'}, 'optim.svag_l': {}, 'optim.chunk_size': {},
+    'train.sampling': {'optim.oracle': 'gd', 'model.norm': 'layer'},
+    'train.eval_bn_batches': {'model.norm': 'layer'}, 'metrics.gn_batches': {},
+}
+
+
+def _defaults(**settings):
+  c = config_lib.defaults()
+  for key, value in settings.items():
+    section, name = key.split('.')
+    c[section][name] = value
+  return c
+
+
+@pytest.mark.parametrize('field', [f for f, _, _ in config_lib.CONDITIONAL_FIELDS])
+def test_every_conditional_field_is_refused_where_it_is_not_read(field):
+  assert field in OTHER_VALUE and field in UNREAD_UNDER, f'add {field} to the tables above'
+  settings = UNREAD_UNDER[field]
+  cfg = _defaults(**settings)
+  assert field in config_lib.unread_fields(cfg), f'{field} is read under {settings}'
+  config_lib.validate(cfg)  # fine at its default
+  with pytest.raises(config_lib.ConfigError, match=rf'config\.{re.escape(field)} = '):
+    config_lib.validate(_defaults(**settings, **{field: OTHER_VALUE[field]}))
+
+
+def test_noise_scale_is_read_by_the_full_batch_oracles_too(tmp_path):
+  """optim.noise_scale is not in the unread table: it changes an NGD run."""
+  from tests.conftest import run_tiny  # noqa: PLC0415
+
+  common = {'optim.oracle': 'ngd', 'model.norm': 'group', 'model.num_groups': 4,
+            'train.epochs': 0.25, 'train.eval_every': 0.25}
+  _, plain = run_tiny(tmp_path / 'a', **common)
+  _, noisy = run_tiny(tmp_path / 'b', **common, **{'optim.noise_scale': 0.1})
+  assert plain[-1]['train_loss'] != noisy[-1]['train_loss']
