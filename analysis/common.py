@@ -106,6 +106,7 @@ def mean_and_std(values: np.ndarray) -> tuple[float, float, int]:
 
 
 FIGURE_FORMATS = ('png', 'pdf')
+BAND = (0.1, 0.9)  # quantiles of the bands around the trial means (every analysis figure)
 
 
 def save_figure(fig, out_prefix: str | os.PathLike) -> list[pathlib.Path]:
@@ -142,3 +143,16 @@ def check_axes(axes: Sequence[Axes] | None, num: int, what: str) -> np.ndarray:
   if len(axes) != num:
     raise ValueError(f'{what} draws {num} panel(s); got {len(axes)} axes.')
   return axes
+
+
+def save_axes(axes: np.ndarray, out: str | os.PathLike, name: str) -> list[pathlib.Path]:
+  """Saves the figure of `axes` as out/name.png and .pdf (`save_figure`); returns the paths."""
+  return save_figure(np.asarray(axes).flat[0].figure, pathlib.Path(out) / name)
+
+
+def plot_mean_band(ax: Axes, x: np.ndarray, values: np.ndarray, color: str, label: str,
+                   quantiles: Sequence[float] = BAND) -> None:
+  """The trial mean of `values` [T, E] against x [E] as a line, and its quantile band."""
+  mean, low, high = mean_and_band(values, quantiles)
+  ax.plot(x, mean, color=color, label=label)
+  ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)

@@ -38,7 +38,7 @@ from analysis import common
 from svag_jax import tv as tv_lib
 from svag_jax import workdir as workdir_lib
 
-BAND = (0.1, 0.9)            # quantiles of the bands drawn around the means
+BAND = common.BAND            # quantiles of the bands drawn around the means
 FIGURE_FORMATS = common.FIGURE_FORMATS
 
 
@@ -86,12 +86,6 @@ def _mark_schedule(ax: Axes, epochs: Sequence[float]) -> None:
     ax.axvline(e, color='0.8', linewidth=0.8, zorder=0)
 
 
-def _plot_mean_band(ax: Axes, x: np.ndarray, values: np.ndarray, color: str, label: str) -> None:
-  mean, low, high = common.mean_and_band(values, BAND)
-  ax.plot(x, mean, color=color, label=f'{label} ({values.shape[0]} trials)')
-  ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
-
-
 def _band_text() -> str:
   return f'mean over trials, {BAND[0]:.0%}–{BAND[1]:.0%} band'
 
@@ -111,7 +105,8 @@ def plot_errors(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) 
   colors, changes = _colors(list(metrics)), _schedule_epochs(workdir, metrics)
   for ax, split in zip(axes, ('train', 'test'), strict=True):
     for arm, m in metrics.items():
-      _plot_mean_band(ax, m.epochs, 100 * (1 - m.values[f'{split}_accuracy']), colors[arm], arm)
+      error = 100 * (1 - m.values[f'{split}_accuracy'])
+      common.plot_mean_band(ax, m.epochs, error, colors[arm], arm)
     _mark_schedule(ax, changes)
     ax.set_yscale('log')
     _plain_log_ticks(ax.yaxis)
@@ -141,7 +136,7 @@ def plot_norms(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -
   )
   for ax, (key, ylabel, title) in zip(axes, panels, strict=True):
     for arm, m in metrics.items():
-      _plot_mean_band(ax, m.epochs, m.values[key], colors[arm], arm)
+      common.plot_mean_band(ax, m.epochs, m.values[key], colors[arm], arm)
     _mark_schedule(ax, changes)
     ax.set_yscale('log')
     _plain_log_ticks(ax.yaxis)

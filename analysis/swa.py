@@ -22,9 +22,9 @@ SGD at equilibrium does not converge in weight space.
 Averaging: the average of a trial's snapshots (all of 'params', 'batch_stats' as the starting
 statistics, and its own fixed head) is a new network, so its BatchNorm statistics are recomputed:
 `bn_batches` train-mode passes over the first bn_batches x B training examples
-(`Trainer.refreshed_batch_stats`; with momentum 0.9, 0.9^k of the averaged statistics remain). The
-last iterates are evaluated the same way, so the three are compared on equal terms; with
-bn_batches equal to the run's train.eval_bn_batches the last iterate's numbers are exactly the
+(`svag_jax.evaluate.refreshed_batch_stats`; with momentum 0.9, 0.9^k of the averaged statistics
+remain). The last iterates are evaluated the same way, so the three are compared on equal terms;
+with bn_batches equal to the run's train.eval_bn_batches the last iterate's numbers are exactly the
 run's own metrics (tests/test_swa.py). Two independent trials have different fixed random heads;
 their average averages everything, head included: it is the average of the two networks' weights.
 
@@ -42,7 +42,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -50,9 +49,8 @@ from matplotlib.figure import Figure
 
 from analysis import common
 from svag_jax import data as data_lib
-from svag_jax import experiment
+from svag_jax import evaluate
 from svag_jax import workdir as workdir_lib
-from svag_jax.train import EvalSplit, TrainData, Trainer, TrainState, make_eval_split
 
 FIGURE_FORMATS = common.FIGURE_FORMATS
 DEFAULT_BN_BATCHES = 50   # 0.9^50 < 0.6% of the starting statistics remain
@@ -111,18 +109,15 @@ class Evaluator:
   """Test loss and accuracy of networks given by their variables, as the run evaluated them.
 
   Attributes:
-    trainer: the run's one-trial Trainer (`experiment.make_trainer`), with eval_bn_batches set to
+    evaluation: the run's evaluation (`svag_jax.evaluate.Evaluator.from_config`), with bn_batches
       the number of BatchNorm refresh batches used here.
     data: the training split (for the BatchNorm refresh and the normalisation statistics).
     test: the test split in evaluation batches.
   """
 
-  trainer: Trainer
-  data: TrainData
-  test: EvalSplit
-
-  def __post_init__(self):
-    self._jitted = jax.jit(jax.vmap(self._one, in_axes=(0, None, None)))
+  evaluation: evaluate.Evaluator
+  data: data_lib.TrainData
+  test: data_lib.EvalSplit
 
   @classmethod
   def from_workdir(cls, workdir: str | os.PathLike, bn_batches: int | None = None) -> 'Evaluator':
@@ -130,24 +125,17 @@ class Evaluator:
     batches (None: the run's train.eval_bn_batches, or DEFAULT_BN_BATCHES if that is 0)."""
     cfg = config_of(workdir)
     ds = data_lib.load(cfg.data)
-    trainer = experiment.make_trainer(cfg, ds)
     k = bn_batches if bn_batches is not None else (
         cfg.train.eval_bn_batches or DEFAULT_BN_BATCHES)
-    if k < 0:
-      raise ValueError(f'bn_batches = {k}: must be >= 0')
-    trainer = dataclasses.replace(trainer, eval_bn_batches=int(k))
-    data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
-    test = make_eval_split(ds.test_images, ds.test_labels, cfg.train.eval_batch_size)
-    return cls(trainer, data, test)
+    evaluation = evaluate.Evaluator.from_config(cfg, ds.num_classes, bn_batches=k)
+    data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+    test = data_lib.make_eval_split(ds.test_images, ds.test_labels, cfg.train.eval_batch_size)
+    return cls(evaluation, data, test)
 
-  def _one(self, variables: dict, data: TrainData, test: EvalSplit):
-    state = TrainState(step=jnp.zeros([], jnp.int32), params=variables['params'],
-                       batch_stats=variables['batch_stats'], frozen=variables['frozen'],
-                       opt_state=(), key=None, schedules=None)
-    if self.trainer.eval_bn_batches and jax.tree.leaves(state.batch_stats):
-      state = state.replace(batch_stats=self.trainer.refreshed_batch_stats(state, data))
-    loss, accuracy, _ = self.trainer.evaluate_split(state, test, data.mean, data.std)
-    return loss, accuracy
+  @property
+  def bn_batches(self) -> int:
+    """The BatchNorm refresh batches of every evaluation."""
+    return self.evaluation.bn_batches
 
   def __call__(self, variables: dict) -> dict[str, np.ndarray]:
     """Evaluates T networks at once.
@@ -158,8 +146,8 @@ class Evaluator:
     Returns:
       {'test_loss': float [T], 'test_accuracy': float [T]}.
     """
-    loss, accuracy = jax.device_get(self._jitted(variables, self.data, self.test))
-    return {'test_loss': np.asarray(loss, float), 'test_accuracy': np.asarray(accuracy, float)}
+    result, _ = self.evaluation(variables, {'test': self.test}, self.data)
+    return result
 
 
 # ---- The experiment: distances and averages from a workdir's snapshots. ----
@@ -408,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   paths += _save(plot_swa(swa, cross), out, 'swa')
   print(f'Figures (distances, swa; {"/".join(FIGURE_FORMATS)}) in {out}; '
         f'{len(snaps.epochs)} snapshots of {len(snaps.arms)} trials, '
-        f'BatchNorm refresh {evaluator.trainer.eval_bn_batches} batches')
+        f'BatchNorm refresh {evaluator.bn_batches} batches')
   print('\n'.join(summary(dist, swa, cross, pair_rel, recorded)))
   return 0
 

@@ -21,7 +21,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 from analysis import common  # noqa: E402
-from svag_jax import toy  # noqa: E402
+from svag_jax import chaos  # noqa: E402
 
 
 def load(workdir: str | pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -35,7 +35,7 @@ def load(workdir: str | pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
   return result, json.loads((path / 'config.json').read_text())
 
 
-def figure(result: dict[str, np.ndarray], config: dict, fit: toy.DivergenceFit, show: int = 4):
+def figure(result: dict[str, np.ndarray], config: dict, fit: chaos.DivergenceFit, show: int = 4):
   """Three panels: |x/y| (log) of `show` GD + WD and GF runs; ||w||^2; ln distance of pairs."""
   step = result['step']
   fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -104,10 +104,10 @@ def main(argv=None) -> int:
   result, config = load(a.workdir)
   saturation = a.saturation if a.saturation is not None else config['saturation']
   config = {**config, 'saturation': saturation}
-  fit = toy.divergence_rates(result['distance'], result['fit_start'], saturation)
+  fit = chaos.divergence_rates(result['distance'], result['fit_start'], saturation)
   s = _rate_stats(fit.rate)
-  gd_up = toy.ratio_increases(result['gd_ratio'])
-  gf_up = toy.ratio_increases(result['gf_ratio'])
+  gd_up = chaos.ratio_increases(result['gd_ratio'])
+  gf_up = chaos.ratio_increases(result['gf_ratio'])
   k = len(result['step']) - 1
   eta, lam = config['lr'], config['wd']
   print(f'GD + WD, eta = {eta:g}, lambda = {lam:g} (eta lambda = {eta * lam:g}), {k} steps, '

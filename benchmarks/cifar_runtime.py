@@ -18,7 +18,7 @@ import jax
 
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import experiment, sweep, train, trials
+from svag_jax import experiment, oracles, sweep, trials
 
 DEFAULT_CONFIGS = (
     'configs/cifar_equilibrium.py', 'configs/wd_lr_family.py', 'configs/lr_vs_wd_halving.py',
@@ -43,12 +43,12 @@ def time_point(cfg, calls: int) -> dict:
   config_lib.validate(cfg)
   ds = data_lib.load(cfg.data)
   trainer = experiment.make_trainer(cfg, ds)
-  l = cfg.optim.svag_l
-  steps_per_epoch = trainer.steps_per_epoch * l
+  svag_time = oracles.SvagTime.of(cfg.optim)
+  steps_per_epoch = svag_time.steps(trainer.steps_per_epoch)
   sched, names = experiment.trial_schedules(config_lib.arms(cfg), cfg.trials.num,
-                                            steps_per_epoch, l)
+                                            steps_per_epoch, svag_time)
   runner = trials.TrialRunner(trainer, len(names), cfg.trials.vmap_chunk)
-  data = train.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+  data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   states = runner.init(cfg.seed, sched, data)
   k = cfg.train.steps_per_dispatch
   t = time.perf_counter()

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
   cfg.data.num_train = a.num_train
   ds = data_lib.load(cfg.data)
   model = models.build(cfg.model, ds.num_classes)
-  td = train.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+  td = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   spe = max(1, ds.num_train // a.batch)
   sched = schedules.Schedules(schedules.from_epochs(0.1, (), spe),
                               schedules.from_epochs(5e-4, (), spe))
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
   times = {}
   base = trainer('sgd')
   state = base.init(key, sched, td)
-  idx = base.batch_indices(state.key, state.step)
+  idx = base.sampler.batch_indices(state.key, state.step)
   grad = jax.jit(lambda s, d, i: oracles.sgd(base.loss_fn(s, d), s.params, d.images[i],
                                              d.labels[i])[0])
   times['grad'] = _time(lambda: grad(state, td, idx), a.repeats)

@@ -42,7 +42,7 @@ def _setup(name: str):
   ds = data_lib.load(cfg.data)
   trainer = train.Trainer(models.build(cfg.model, ds.num_classes), cfg.train.batch_size,
                           ds.num_train, cfg.train.sampling, unroll=cfg.train.unroll)
-  data = train.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+  data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   k = min(cfg.train.steps_per_dispatch, trainer.steps_per_epoch)
   return trainer, data, k
 

@@ -7,7 +7,7 @@ unit-norm direction, is unchanged; the analysis also prints the prediction with 
 sigma before and after). A 'control' arm keeps eta: it shows the pre-drop level stays put.
 
     python -m launch.main --config=configs/lr_drop.py:cpu --workdir=runs/lr_drop_cpu
-    python -m analysis.equilibrium lr_drop runs/lr_drop_cpu
+    python -m analysis.lr_drop runs/lr_drop_cpu
 
 CPU (`get_config('cpu')`): the setting of configs/stationary_lr.py:cpu (bundled MNIST, SI MLP
 784-128-128 with BatchNorm, batch 32 with replacement, 125 steps per epoch, init_scale 0.25);

@@ -4,7 +4,7 @@ Batch sizes B with eta = eta0 * B / B0 (lambda fixed, same epochs), a zip sweep;
 gradient signal G = ||grad L||^2 and noise N = Tr Sigma_B (metrics.gn_every). Theorem 5.6 predicts
 the LSR fails beyond B* = C^2 (1 + N/G) B for the baseline's N/G at equilibrium (C^2 = 2):
 
-    python -m svag_jax.theory lsr ROOT/batch_size=32,lr=0.025   # B* from the smallest-B run
+    python -m analysis.lsr --baseline ROOT/batch_size=32,lr=0.025   # B* from the smallest-B run
     python -m analysis.lsr ROOT                                  # N/G vs B, test error vs B
 
 Full scale (`get_config(MODEL)`, MODEL one of `preresnet32_bn` (the default), `preresnet32_gn`,

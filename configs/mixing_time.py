@@ -4,13 +4,13 @@ Each arm reaches equilibrium at its intrinsic LR lambda_e = eta lambda, then at 
 divides eta by 10 and multiplies lambda by 10: lambda_e is unchanged, so the equilibrium effective
 LR sqrt(2 lambda_e) / sigma is too, but eta / ||w||^2 falls 10x at once and recovers only as ||w||^2
 shrinks 10x (||w||^4 ~ eta / lambda; ||w||^4 relaxes at rate 4 lambda_e per step): at constant
-sigma the return within 10% takes 1.51 / lambda_e steps (`analysis.equilibrium.
-predicted_mixing_slope`). `analysis.equilibrium mixing`
+sigma the return within 10% takes 1.51 / lambda_e steps (`analysis.mixing_time.
+predicted_mixing_slope`). `analysis.mixing_time`
 detects the return of eta / ||w||^2 (per trial; equivalently of ||w||^2 to its new equilibrium,
 ||w||^2 / 10) and of the trial-mean test error, and fits steps vs 1 / lambda_e:
 
     python -m launch.main --config=configs/mixing_time.py:cpu --workdir=runs/mixing_time_cpu
-    python -m analysis.equilibrium mixing runs/mixing_time_cpu
+    python -m analysis.mixing_time runs/mixing_time_cpu
 
 CPU (`get_config('cpu')`): the setting of configs/stationary_lr.py:cpu (bundled MNIST, SI MLP
 784-128-128 with BatchNorm, batch 32 with replacement, 125 steps per epoch, init_scale 0.25);

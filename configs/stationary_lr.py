@@ -4,11 +4,11 @@ One arm per intrinsic LR lambda_e = eta * lambda (constant schedules, SGD withou
 one program; every arm logs the gradient noise N = Tr Sigma_B at the training batch size
 (metrics.gn_every). At equilibrium the measured effective LR eta / ||w||^2 is compared with
 sqrt(2 lambda_e) / sigma, where sigma^2 = ||w||^2 N is the batch-B noise trace at the unit-norm
-direction (N scales as 1 / ||w||^2 on a scale-invariant net; `analysis.equilibrium`, which also
+direction (N scales as 1 / ||w||^2 on a scale-invariant net; `analysis.stationary_lr`, which also
 prints the discrete-time prediction with G + N and the factor (2 - lambda_e)):
 
     python -m launch.main --config=configs/stationary_lr.py:cpu --workdir=runs/stationary_lr_cpu
-    python -m analysis.equilibrium stationary runs/stationary_lr_cpu
+    python -m analysis.stationary_lr runs/stationary_lr_cpu
 
 CPU (`get_config('cpu')`): the bundled MNIST digits (4,000 train / 1,000 test), SI MLP 784-128-128
 with BatchNorm (no affine) and a fixed head, batch 32 drawn with replacement (i.i.d. batches, as

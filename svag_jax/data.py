@@ -10,7 +10,9 @@ Sources (`config.data.source`):
   - 'synthetic': deterministic class-template images of any shape, for tests and smoke runs.
 
 Normalisation (per-channel mean/std of the training split) is applied on the device, inside the
-jitted step, so the arrays stay uint8 (4x less memory on the accelerator).
+jitted step, so the arrays stay uint8 (4x less memory on the accelerator). The device-side forms
+the step and the evaluation read are `TrainData` (the training split) and `EvalSplit` (a split cut
+into evaluation batches, `make_eval_split`).
 """
 
 import dataclasses
@@ -18,6 +20,9 @@ import gzip
 import importlib.util
 import pathlib
 
+import flax
+import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -65,6 +70,51 @@ class Dataset:
   def std(self) -> np.ndarray:
     """Per-channel standard deviation of the training images in [0, 1] units, float32 [C]."""
     return (self.train_images.reshape(-1, self.shape[-1]).std(0) / 255.0).astype(np.float32)
+
+
+@flax.struct.dataclass
+class TrainData:
+  """The training split on the device: uint8 images [N, H, W, C], int32 labels [N], and the
+  per-channel mean/std float32 [C] used to normalise images inside the step."""
+
+  images: jax.Array
+  labels: jax.Array
+  mean: jax.Array
+  std: jax.Array
+
+
+@flax.struct.dataclass
+class EvalSplit:
+  """A split cut into equal batches for evaluation: images uint8 [nb, eb, H, W, C], labels int32
+  [nb, eb], mask bool [nb, eb] (False on the padding of the last batch)."""
+
+  images: jax.Array
+  labels: jax.Array
+  mask: jax.Array
+
+  @property
+  def size(self) -> int:
+    """The number of real (unpadded) examples."""
+    return int(np.asarray(self.mask).sum())
+
+
+def make_eval_split(images: np.ndarray, labels: np.ndarray, batch_size: int) -> EvalSplit:
+  """Pads a split to a multiple of `batch_size` and reshapes it into batches (host arrays)."""
+  n = len(labels)
+  eb = min(batch_size, n)
+  nb = -(-n // eb)
+  pad = nb * eb - n
+  images = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)])
+  labels = np.concatenate([labels, np.zeros((pad,), labels.dtype)])
+  mask = np.arange(nb * eb) < n
+  return EvalSplit(
+      images.reshape(nb, eb, *images.shape[1:]), labels.reshape(nb, eb), mask.reshape(nb, eb)
+  )
+
+
+def normalize(images: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
+  """uint8 images [..., C] -> float32, per-channel standardised: (x / 255 - mean) / std."""
+  return (images.astype(jnp.float32) / 255.0 - mean) / std
 
 
 def mnist5k_path() -> pathlib.Path:

@@ -30,9 +30,11 @@ from jax.experimental import multihost_utils
 
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import models, schedules
+from svag_jax import models, oracles, schedules
 from svag_jax.checkpoint import Checkpointer
-from svag_jax.train import TrainData, Trainer, make_eval_split
+from svag_jax.data import TrainData, make_eval_split
+from svag_jax.evaluate import Evaluator
+from svag_jax.train import Trainer
 from svag_jax.trials import TrialRunner
 from svag_jax.workdir import DIVERGED_PREDICTION, FINAL_STATUSES, Workdir, complete_eval_step
 
@@ -77,19 +79,20 @@ class Plan:
 
 
 def trial_schedules(arms: list[config_lib.Arm], trials_per_arm: int, steps_per_epoch: int,
-                    lr_divisor: int = 1):
+                    svag_time: oracles.SvagTime = oracles.SGD_TIME
+                    ) -> tuple[schedules.Schedules, list[str]]:
   """Per-trial schedules (stacked, [T]) and the arm name of each trial, arm-major.
 
-  `lr_divisor`: SVAG's l (every LR value divided by l; WD values unchanged; the boundaries follow
-  `steps_per_epoch`, which the caller has multiplied by l). The arm's LR curve is in the LR
-  schedule (its epochs stretch with `steps_per_epoch` too, unrounded: same value at the same
-  effective step for every l).
+  `svag_time`: SVAG's time change (every LR value divided by l; WD values unchanged; the
+  boundaries follow `steps_per_epoch`, optimizer steps, which the caller has stretched by l). The
+  arm's LR curve is in the LR schedule (its epochs stretch with `steps_per_epoch` too, unrounded:
+  same value at the same effective step for every l).
   """
   k_lr = max(len(a.lr_schedule) for a in arms)
   k_wd = max(len(a.wd_schedule) for a in arms)
   per_arm = [
       schedules.Schedules(
-          schedules.from_epochs(a.lr / lr_divisor, a.lr_schedule, steps_per_epoch, k_lr,
+          schedules.from_epochs(svag_time.lr(a.lr), a.lr_schedule, steps_per_epoch, k_lr,
                                 a.lr_curve, a.lr_curve_epochs),
           schedules.from_epochs(a.wd, a.wd_schedule, steps_per_epoch, k_wd),
       )
@@ -142,13 +145,15 @@ class _Preemption:
         signal.signal(s, h)
 
 
-def _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_l=1, gn=None):
-  """One row per trial. `effective_step` = step / svag_l (SGD time); G, N, NSR from `gn`
+def _rows(step, epoch, arm_names, step_loss, evals, diverged,
+          svag_time=oracles.SGD_TIME, gn=None):
+  """One row per trial. `effective_step` = step / l (SGD time, `svag_time`); G, N, NSR from `gn`
   (None when not estimated at this eval)."""
   rows = []
   values = {'train_step_loss': step_loss, **evals}
   for i, arm in enumerate(arm_names):
-    row = {'step': step, 'effective_step': step / svag_l, 'svag_l': svag_l, 'epoch': epoch,
+    row = {'step': step, 'effective_step': svag_time.effective_step(step), 'svag_l': svag_time.l,
+           'epoch': epoch,
            'trial': i, 'arm': arm, 'diverged': bool(diverged[i])}
     for k in METRIC_KEYS:
       row[k] = None if diverged[i] else float(values[k][i])
@@ -201,8 +206,8 @@ def _format_eta(seconds: float) -> str:
 
 
 def make_trainer(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> Trainer:
-  """The one-trial Trainer a config describes, for the data set `ds` (also used by analyses that
-  evaluate saved weights, e.g. analysis/swa.py, so they evaluate exactly as the run did)."""
+  """The one-trial Trainer a config describes, for the data set `ds` (its evaluation:
+  `evaluate.Evaluator.from_config`)."""
   return Trainer(
       model=models.build(config.model, ds.num_classes),
       batch_size=config.train.batch_size,
@@ -215,7 +220,6 @@ def make_trainer(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> Tra
       noise_scale=config.optim.noise_scale,
       chunk_size=config.optim.chunk_size,
       gn_batches=config.metrics.gn_batches,
-      eval_bn_batches=config.train.eval_bn_batches,
       augment=config.data.augment,
   )
 
@@ -281,19 +285,20 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   wd.start(record, write=not resuming)  # a resumed record is rewritten once the run goes on
 
   trainer = make_trainer(config, ds)
-  svag_l = config.optim.svag_l
-  images_per_step = {'sgd': trainer.batch_size, 'svag': 2 * trainer.batch_size}.get(
-      config.optim.oracle, ds.num_train)  # forward/backward passes per step, for the log
-  plan = Plan.make(config, trainer.steps_per_epoch * svag_l)
+  svag_time = oracles.SvagTime.of(config.optim)
+  # forward/backward passes per step, for the log
+  images_per_step = trainer.spec.images_per_step(trainer.batch_size, ds.num_train)
+  plan = Plan.make(config, svag_time.steps(trainer.steps_per_epoch))
   sched, arm_names = trial_schedules(
-      config_lib.arms(config), config.trials.num, plan.steps_per_epoch, svag_l)
+      config_lib.arms(config), config.trials.num, plan.steps_per_epoch, svag_time)
   num_trials = len(arm_names)
   if config.train.predictions_at and ds.num_classes >= DIVERGED_PREDICTION:
     raise config_lib.ConfigError(
         f'{ds.name} has {ds.num_classes} classes: predictions are saved as uint8 with '
         f'{DIVERGED_PREDICTION} marking diverged trials, so train.predictions_at needs at most '
         f'{DIVERGED_PREDICTION - 1} classes; set train.predictions_at = ().')
-  runner = TrialRunner(trainer, num_trials, config.trials.vmap_chunk)
+  runner = TrialRunner(trainer, num_trials, config.trials.vmap_chunk,
+                       evaluator=Evaluator.from_config(config, ds.num_classes))
   data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   eb = config.train.eval_batch_size
   splits = {
@@ -303,7 +308,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   logging.info('%s: %d train / %d test examples; %d trials (%s) in %d chunk(s) on %d device(s); '
                'oracle %s (l = %d); %d steps/epoch, %d steps.', ds.name, ds.num_train,
                len(ds.test_labels), num_trials, ', '.join(dict.fromkeys(arm_names)),
-               len(runner.chunks), len(runner.devices), config.optim.oracle, svag_l,
+               len(runner.chunks), len(runner.devices), config.optim.oracle, svag_time.l,
                plan.steps_per_epoch, plan.total_steps)
 
   states = runner.init(config.seed, sched, data)
@@ -367,7 +372,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
           diverged |= ~finite
           epoch = step / plan.steps_per_epoch
           gn = runner.gradient_noise(states, data) if step in plan.gn_steps else None
-          wd.append_metrics(_rows(step, epoch, arm_names, step_loss, evals, diverged, svag_l, gn))
+          wd.append_metrics(_rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time,
+                                  gn))
           if step in plan.prediction_steps:
             wd.save_predictions(plan.prediction_steps[step], preds[:, :splits['test'].size],
                                 arm_names, diverged)

@@ -6,12 +6,23 @@
 
 With beta = 0 this is exactly `w <- (1 - eta lambda) w - eta grad L(w; B_t)` (Li, Lyu & Arora 2020;
 Li, Malladi & Arora 2021). WD is *coupled*: it is added to the gradient before momentum, not
-decoupled as in AdamW. The LR and WD schedules each keep their own step count.
+decoupled as in AdamW; it is optax's `add_decayed_weights` (`add_coupled_weight_decay` only keeps
+the updates' dtypes). The LR and WD schedules each keep their own step count.
 
 The SDE toolkit of Li, Malladi & Arora 2021 adds two transforms that go in front of that chain:
   - `svag(l)` combines the two stacked batch gradients of `oracles.svag` into c1 g1 + c2 g2;
   - `add_isotropic_noise(scale, key)` adds scale * N(0, I) (the "fixed Gaussian" view of NGD).
 E.g. SVAG: `optax.chain(svag(l), sgd(lr / l, wd))`; NGD: the `oracles.ngd` gradient into `sgd`.
+
+Where other optax transforms go (e.g. in a training loop of your own):
+  - `svag(l)` must come FIRST: its input is the stacked pair [2, *shape] of batch gradients, which
+    no other transform understands (clipping that pair would clip the two batches jointly).
+  - Between `svag(l)` (or the oracle's gradient) and `sgd`: anything that acts on the gradient
+    estimate, e.g. `optax.clip_by_global_norm(c)` (clips c1 g1 + c2 g2, before WD is added),
+    `add_isotropic_noise`, or `optax.masked(t, mask)` to apply `t` to some parameters only:
+    `optax.chain(svag(l), optax.clip_by_global_norm(c), sgd(lr / l, wd))` (tests/test_optim.py).
+  - After `sgd`: only transforms of the final step (it is already multiplied by -eta).
+Clipping or masking changes the SDE the run approximates: the papers use none.
 """
 
 import math
@@ -22,35 +33,29 @@ import jax.numpy as jnp
 import optax
 
 
-class CoupledWeightDecayState(NamedTuple):
-  """State of `add_coupled_weight_decay`: the number of updates so far (int32 scalar)."""
-
-  count: jax.Array
-
-
 def add_coupled_weight_decay(weight_decay: optax.ScalarOrSchedule) -> optax.GradientTransformation:
-  """Adds `lambda_t * w` to the gradient, with `lambda_t = weight_decay(count)` if a schedule.
+  """Adds `lambda_t * w` to the gradient: `optax.add_decayed_weights`, keeping the updates' dtypes.
+
+  The schedule (if any) keeps its own count in optax's `WeightDecaySchedule` state (a constant
+  has an empty state), independent of the LR schedule's. The only addition to optax's transform
+  is a cast of each output leaf back to its input dtype: a schedule returns a float32 scalar,
+  which would promote bfloat16 updates to float32 (for float32 leaves the cast is a no-op, so the
+  numbers are optax's bit for bit).
 
   Args:
-    weight_decay: a float, or a function of the update count (int32 scalar) returning lambda_t.
+    weight_decay: lambda, a float, or a function of the update count (int32 scalar).
 
   Returns:
     A GradientTransformation whose update needs `params`.
   """
+  inner = optax.add_decayed_weights(weight_decay)
 
-  def init_fn(params):
-    del params
-    return CoupledWeightDecayState(count=jnp.zeros([], jnp.int32))
+  def update_fn(updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+                ) -> tuple[optax.Updates, optax.OptState]:
+    new, state = inner.update(updates, state, params)
+    return optax.tree_utils.tree_cast_like(new, updates), state
 
-  def update_fn(updates, state, params=None):
-    if params is None:
-      raise ValueError('add_coupled_weight_decay needs params: call update(grads, state, params)')
-    wd = weight_decay(state.count) if callable(weight_decay) else weight_decay
-    # the cast keeps each leaf's dtype when the schedule returns float32 (a no-op for float32)
-    updates = jax.tree.map(lambda g, w: g + (wd * w).astype(g.dtype), updates, params)
-    return updates, CoupledWeightDecayState(count=optax.safe_increment(state.count))
-
-  return optax.GradientTransformation(init_fn, update_fn)
+  return optax.GradientTransformation(inner.init, update_fn)
 
 
 def sgd(
@@ -155,6 +160,13 @@ def add_isotropic_noise(scale: optax.ScalarOrSchedule, key: jax.Array
   w <- w - eta (grad L + lambda w + scale * xi), a step noise of covariance eta^2 scale^2 I.
   Noise of update t comes from fold_in(key, t) (split over the leaves), so it is reproducible and a
   resumed run draws the same noise; under vmap, give each trial its own key.
+
+  Why not `optax.add_noise`: the trials of a run are one vmapped program and each trial's noise
+  must come from its OWN key, derived from the trial key (`sampling.STREAM_NOISE`) and indexed by
+  the update count, so that trial i draws the same noise whatever the number of trials, the
+  chunking or a resume. `optax.add_noise` carries a key that it splits every update (the noise of
+  update t depends on the whole chain of splits) and anneals its variance as eta / (1 + t)^gamma;
+  here the noise of update t is a function of (key, t) alone and the scale a float or a schedule.
 
   Args:
     scale: the noise standard deviation per coordinate (float, or schedule of the update count).

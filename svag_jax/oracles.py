@@ -30,11 +30,17 @@ Oracles (Li, Malladi & Arora 2021, "On the validity of modeling SGD with SDEs"):
   - `gd`:   grad L(w), the full-batch gradient over the same subset.
 The full-batch oracles run over the subset in chunks of `chunk_size` examples (a `lax.scan` that
 sums the chunks' gradients), so memory is that of one chunk, not of N examples.
+
+`ORACLES` is the table of all of them by name (config.optim.oracle): the function with one common
+signature, how many independent batches of B a step draws (0: the fixed training set) and hence
+its cost in images per step. `SvagTime` is the one place where SVAG's time change (LR / l, l
+times the steps, schedules stretched by l, effective steps = steps / l) is computed.
 """
 
+import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -223,3 +229,100 @@ def gd(loss_fn: LossFn, params: Params, images: Any, labels: jax.Array, chunk_si
   weights = jnp.full((n,), 1.0 / n, jnp.float32)
   grads, loss = weighted_gradient(loss_fn, params, images, labels, weights, chunk_size, unroll)
   return grads, (loss, {})
+
+
+# ---- The table: name -> oracle. ----
+
+
+def _sgd_entry(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll):
+  del key, batch_size, chunk_size, unroll
+  return sgd(loss_fn, params, images, labels)
+
+
+def _svag_entry(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll):
+  del key, batch_size, chunk_size, unroll
+  return svag(loss_fn, params, images, labels)
+
+
+def _ngd_entry(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll):
+  return ngd(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll)
+
+
+def _gd_entry(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll):
+  del key, batch_size
+  return gd(loss_fn, params, images, labels, chunk_size, unroll)
+
+
+class Oracle(NamedTuple):
+  """An entry of `ORACLES`.
+
+  Attributes:
+    gradient: `gradient(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll)
+      -> (grads, (loss, model_aux))`, one signature for all: images / labels are the step's
+      batch [B, ...] (one batch), the two batches [2, B, ...] (two) or the whole fixed training set
+      [N, ...] (full batch); `key` is the step's noise key (read by ngd only); batch_size is B
+      (ngd: the B whose noise is matched); chunk_size and unroll are the full-batch passes'.
+    batches: independent batches of B drawn per step: 1 (sgd), 2 (svag), 0 (full batch).
+  """
+
+  gradient: Callable[..., tuple[Params, tuple[jax.Array, Any]]]
+  batches: int
+
+  @property
+  def full_batch(self) -> bool:
+    """Whether the oracle reads the fixed training set instead of sampled batches."""
+    return self.batches == 0
+
+  def images_per_step(self, batch_size: int, num_train: int) -> int:
+    """Forward/backward passes of one step, in images: batches x B, or N for full batch."""
+    return self.batches * batch_size if self.batches else num_train
+
+
+ORACLES: dict[str, Oracle] = {
+    'sgd': Oracle(_sgd_entry, 1),
+    'svag': Oracle(_svag_entry, 2),
+    'ngd': Oracle(_ngd_entry, 0),
+    'gd': Oracle(_gd_entry, 0),
+}
+
+
+def get(name: str) -> Oracle:
+  """`ORACLES[name]`, with an error naming the known oracles."""
+  if name not in ORACLES:
+    raise ValueError(f'unknown oracle {name!r}; choose one of {", ".join(ORACLES)}')
+  return ORACLES[name]
+
+
+@dataclasses.dataclass(frozen=True)
+class SvagTime:
+  """SVAG's time change (Li, Malladi & Arora 2021, Sec. 4): one unit of SGD time is l steps.
+
+  With amplification l the optimizer runs l times the SGD steps at LR eta / l (WD unchanged), every
+  step-indexed interval (epochs, schedules, evals, checkpoints) is stretched by l, and curves are
+  plotted against effective steps = steps / l. l = 1 (every other oracle) is the identity.
+
+  Attributes:
+    l: the amplification, int >= 1.
+  """
+
+  l: int = 1
+
+  @classmethod
+  def of(cls, optim_config: Any) -> 'SvagTime':
+    """The time change of a config's `optim` group (l = optim.svag_l for svag, else 1)."""
+    return cls(optim_config.svag_l if optim_config.oracle == 'svag' else 1)
+
+  def lr(self, lr: float) -> float:
+    """The per-step LR eta / l of an SGD LR eta."""
+    return lr / self.l
+
+  def steps(self, sgd_steps: int) -> int:
+    """Optimizer steps of `sgd_steps` units of SGD time (e.g. steps per epoch): l x sgd_steps."""
+    return sgd_steps * self.l
+
+  def effective_step(self, step: int) -> float:
+    """SGD time of optimizer step `step`: step / l."""
+    return step / self.l
+
+
+SGD_TIME = SvagTime(1)  # the identity: every oracle but svag

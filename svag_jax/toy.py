@@ -7,7 +7,7 @@ grad L(c w) = grad L(w) / c. Its minima are the y-axis (x = 0) without the origi
   - GD with coupled WD (the papers' update, DESIGN.md section 2):
     `w <- (1 - eta lambda) w - eta grad L(w)`. WD shrinks ||w|| until the effective LR
     eta / ||w||^2 is large enough for the angle to overshoot the minimum; the angle then moves
-    erratically and nearby trajectories separate exponentially (`divergence_rates`).
+    erratically and nearby trajectories separate exponentially (`chaos.divergence_rates`).
   - Gradient flow of L alone, dw/dt = -grad L(w): ||w|| is conserved (grad L is orthogonal to w)
     and tan(theta) = x / y obeys d tan(theta)/dt = -2 tan(theta) / ||w||^2, so
     |x / y|(t) = |x0 / y0| exp(-2 t / ||w0||^2): monotone (`gradient_flow_ratio`, the closed form
@@ -21,16 +21,16 @@ The dynamics are pure JAX on arrays w of shape [2] (one start), vmapped over [S,
 dtype of the starts (float32, or float64 under x64); the fits are numpy on the returned arrays.
 """
 
-import difflib
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from svag_jax.config import ConfigError
+from svag_jax import chaos
+from svag_jax.config import ConfigError, _check_keys, _choice, _fail, _positive
 
 # L at the origin (where x^2 / r^2 is undefined): its mean over directions.
 _ORIGIN_VALUE = 0.5
@@ -44,7 +44,7 @@ def loss(w: jax.Array) -> jax.Array:
   [1, sqrt 2]). s is held constant for autodiff (stop_gradient; differentiating it would form
   s^2, which underflows); this loses nothing: the k-th derivative of L is homogeneous of degree
   -k, so D^k L(w / s) / s^k = D^k L(w) and its derivative in s vanishes (Euler's theorem). So
-  gradients and higher derivatives are exact (the Jacobian of `gd_step` in `tangent_exponents`
+  gradients and higher derivatives are exact (the Jacobian of `gd_step` in `chaos.tangent_exponents`
   included; tested against the hand Hessian). Guard: w with s at most the smallest normal number
   of its dtype counts as the origin (value 1/2, gradient 0); above it ||grad L|| <= 1 / s is
   finite.
@@ -190,134 +190,6 @@ def paired_starts(key: jax.Array, center: tuple[float, float], spread: float, de
   return jnp.stack([base, partner], axis=1).reshape(2 * num_pairs, 2)
 
 
-def direction_distance(ws: np.ndarray) -> np.ndarray:
-  """||w/||w|| - w'/||w'|||| of each pair: ws [K + 1, 2P, 2] (paired) -> [K + 1, P] in [0, 2].
-
-  The loss depends on the direction only, so this is the distance that can grow; ||w|| itself
-  shrinks under WD and would hide the separation.
-  """
-  ws = np.asarray(ws, np.float64)
-  unit = ws / np.linalg.norm(ws, axis=-1, keepdims=True)
-  return np.linalg.norm(unit[:, 0::2] - unit[:, 1::2], axis=-1)
-
-
-def chaos_onset(norm_sq: np.ndarray) -> np.ndarray:
-  """The first step k at which a GD + WD run's ||w||^2 grows (||w_{k+1}|| > ||w_k||), per run.
-
-  Before it WD only shrinks w while the angle converges to the minimum (contraction); the first
-  growth is the first overshoot at a large effective LR eta / ||w||^2, where the chaos starts.
-
-  Args:
-    norm_sq: [K + 1, S] ||w||^2 of S runs.
-
-  Returns:
-    int [S]: the onset step (K if ||w|| never grows).
-  """
-  grows = np.diff(np.asarray(norm_sq, np.float64), axis=0) > 0  # [K, S]
-  return np.where(grows.any(axis=0), np.argmax(grows, axis=0), grows.shape[0])
-
-
-class DivergenceFit(NamedTuple):
-  """Per pair: the fitted rate and the window of the fit.
-
-  Attributes:
-    rate: [P] slope of ln(distance) vs step (nats per GD step) on [start, stop] (NaN if the
-      window is too short).
-    start: [P] first step of the fit (the chaos onset of the pair).
-    stop: [P] the first step after `start` whose distance exceeds the saturation level (or the
-      last step).
-  """
-
-  rate: np.ndarray
-  start: np.ndarray
-  stop: np.ndarray
-
-
-def divergence_rates(distance: np.ndarray, onset: np.ndarray, saturation: float = 0.1,
-                     min_window: int = 20) -> DivergenceFit:
-  """The Lyapunov-like rate of each pair: least-squares slope of ln(distance) against the step.
-
-  Each fit runs from the pair's chaos onset (`chaos_onset`; before it GD contracts the directions
-  while converging to the minimum, and then expands them again as that minimum turns unstable,
-  which is not the chaos) to the first step at which the distance exceeds `saturation` (where the
-  exponential growth is over). The distance oscillates (contraction while the angle converges,
-  expansion at each overshoot), so the slope is the mean rate over those cycles.
-
-  Args:
-    distance: [K + 1, P] distances of P pairs at steps 0..K (`direction_distance`).
-    onset: int [P], first step of each pair's fit.
-    saturation: the level where the exponential growth is over (direction distances are <= 2).
-    min_window: pairs whose window has fewer steps get rate NaN.
-
-  Returns:
-    A `DivergenceFit`.
-  """
-  distance = np.asarray(distance, np.float64)
-  onset = np.broadcast_to(np.asarray(onset, int), distance.shape[1:])
-  steps = np.arange(distance.shape[0])
-  rates, stops = [], []
-  for d, start in zip(distance.T, onset):
-    above = np.nonzero(d[start:] > saturation)[0]
-    stop = int(start + above[0]) if above.size else len(d) - 1
-    window = slice(start, stop + 1)
-    ok = d[window] > 0
-    if stop - start < min_window or ok.sum() < 2:
-      rates.append(np.nan)
-    else:
-      rates.append(np.polyfit(steps[window][ok], np.log(d[window][ok]), 1)[0])
-    stops.append(stop)
-  return DivergenceFit(np.asarray(rates), np.asarray(onset), np.asarray(stops))
-
-
-def _tangent_log_growth(w0: jax.Array, v0: jax.Array, lr: float, wd: float,
-                        steps: int) -> jax.Array:
-  """[steps] ln ||J_k v_k|| of the renormalised tangent vector along one GD + WD path."""
-
-  def body(carry, _):
-    w, v = carry
-    w_next, jv = jax.jvp(lambda u: gd_step(u, lr, wd), (w,), (v,))
-    growth = jnp.linalg.norm(jv)
-    return (w_next, jv / growth), jnp.log(growth)
-
-  _, logs = jax.lax.scan(body, (w0, v0 / jnp.linalg.norm(v0)), None, length=steps)
-  return logs
-
-
-def tangent_exponents(starts: jax.Array, lr: float, wd: float, steps: int,
-                      burn_in: int) -> np.ndarray:
-  """Largest Lyapunov exponent of the GD + WD map from each start (Benettin's method), vmapped.
-
-  A tangent vector is carried along the path by the Jacobian of `gd_step` (a JVP) and
-  renormalised every step; the exponent is the mean of ln(growth) over steps burn_in..steps - 1
-  (nats per GD step). Unlike the slope of the distance of two trajectories it never saturates, so
-  it averages over many expansion/contraction cycles; the two agree up to finite-time scatter.
-
-  Args:
-    starts: [S, 2] starting points. lr, wd: eta, lambda. steps: path length.
-    burn_in: leading steps left out (the contraction before the chaos starts).
-
-  Returns:
-    [S] exponents.
-  """
-  if not 0 <= burn_in < steps:
-    raise ValueError(f'burn_in = {burn_in} must be in [0, steps = {steps})')
-  starts = jnp.asarray(starts)
-  v0 = jnp.ones_like(starts)
-  run = jax.jit(jax.vmap(_tangent_log_growth, in_axes=(0, 0, None, None, None)),
-                static_argnums=(4,))
-  logs = np.asarray(run(starts, v0, lr, wd, steps))  # [S, steps]
-  return logs[:, burn_in:].mean(axis=1)
-
-
-def ratio_increases(ratio: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
-  """Number of steps where |x / y| increases (by more than rtol relative) per run: [K+1, S] -> [S].
-
-  Zero for a monotone non-increasing path (gradient flow); GD + WD in its chaotic phase has many.
-  """
-  r = np.asarray(ratio, np.float64)
-  return np.sum(r[1:] > r[:-1] * (1 + rtol), axis=0)
-
-
 # ---- The experiment of configs/toy_chaos.py (run by launch/toy.py). ----
 
 DTYPES = ('float32', 'float64')
@@ -343,49 +215,31 @@ def defaults() -> ml_collections.ConfigDict:
   return c
 
 
-def _number(field: str, value: Any, low: float = 0.0, integer: bool = False,
-            allow_low: bool = False) -> None:
-  kind = int if integer else (int, float)
-  if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
-    raise ConfigError(f'config.{field} = {value!r}: must be a finite '
-                      f'{"integer" if integer else "number"}')
-  if value < low or (value == low and not allow_low):
-    raise ConfigError(f'config.{field} = {value!r}: must be {">=" if allow_low else ">"} {low:g}')
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Checks a toy-chaos config; raises ConfigError naming the field and the fix."""
-  schema = defaults()
-  for key in config:
-    if key not in schema:
-      close = difflib.get_close_matches(key, list(schema), n=1)
-      hint = f' Did you mean {close[0]!r}?' if close else ''
-      raise ConfigError(f'config.{key}: unknown field.{hint} Known fields: '
-                        f'{", ".join(sorted(schema))}.')
-  _number('lr', config.lr)
-  _number('wd', config.wd, allow_low=True)
+  """Checks a toy-chaos config; raises ConfigError naming the field and the fix (with the
+  checks of svag_jax/config.py)."""
+  _check_keys(config, defaults(), '')
+  _positive('lr', config.lr)
+  _positive('wd', config.wd, allow_zero=True)
   if config.lr * config.wd >= 1:
-    raise ConfigError(f'config.wd = {config.wd!r}: lr * wd = {config.lr * config.wd:g} must be '
-                      '< 1 (else WD flips or zeroes w every step)')
-  _number('steps', config.steps, integer=True)
-  _number('num_pairs', config.num_pairs, integer=True)
-  _number('gf_substeps', config.gf_substeps, integer=True)
-  _number('spread', config.spread, allow_low=True)
-  _number('delta', config.delta)
-  _number('saturation', config.saturation)
+    _fail('wd', config.wd, f'lr * wd = {config.lr * config.wd:g} must be < 1 (else WD flips or '
+          'zeroes w every step)')
+  _positive('steps', config.steps, integer=True)
+  _positive('num_pairs', config.num_pairs, integer=True)
+  _positive('gf_substeps', config.gf_substeps, integer=True)
+  _positive('spread', config.spread, allow_zero=True)
+  _positive('delta', config.delta)
+  _positive('saturation', config.saturation)
   if config.saturation >= 2:
-    raise ConfigError(f'config.saturation = {config.saturation!r}: direction distances are at '
-                      'most 2; use a level well below, e.g. 0.1')
+    _fail('saturation', config.saturation, 'direction distances are at most 2; use a level well '
+          'below, e.g. 0.1')
   center = tuple(config.center)
   if len(center) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v)
                                  for v in center):
-    raise ConfigError(f'config.center = {config.center!r}: must be a pair of finite numbers (x, y)')
+    _fail('center', config.center, 'must be a pair of finite numbers (x, y)')
   if center[0] ** 2 + center[1] ** 2 == 0:
-    raise ConfigError('config.center = (0, 0): the loss is undefined at the origin; start '
-                      'elsewhere, e.g. (1.0, 1.0)')
-  if config.dtype not in DTYPES:
-    raise ConfigError(f'config.dtype = {config.dtype!r}: unknown; choose one of '
-                      f'{", ".join(DTYPES)}')
+    _fail('center', (0, 0), 'the loss is undefined at the origin; start elsewhere, e.g. (1.0, 1.0)')
+  _choice('dtype', config.dtype, DTYPES)
 
 
 def simulate(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
@@ -409,12 +263,12 @@ def simulate(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
                          config.delta, config.num_pairs, dtype)
   gd = gd_trajectories(starts, config.lr, config.wd, config.steps)
   gf = gradient_flow_trajectories(starts, config.lr, config.steps, config.gf_substeps)
-  distance = direction_distance(gd.w)
-  onset = chaos_onset(gd.norm_sq)
+  distance = chaos.direction_distance(gd.w)
+  onset = chaos.chaos_onset(gd.norm_sq)
   pair_onset = np.maximum(onset[0::2], onset[1::2])
-  fit = divergence_rates(distance, pair_onset, config.saturation)
+  fit = chaos.divergence_rates(distance, pair_onset, config.saturation)
   burn_in = min(int(np.median(pair_onset)), config.steps - 1)
-  tangent = tangent_exponents(starts[0::2], config.lr, config.wd, config.steps, burn_in)
+  tangent = chaos.tangent_exponents(starts[0::2], config.lr, config.wd, config.steps, burn_in)
   steps = np.arange(config.steps + 1)
   return {
       'starts': np.asarray(starts), 'step': steps, 'gf_time': steps * config.lr,
@@ -438,6 +292,6 @@ def summary(result: dict[str, np.ndarray]) -> dict[str, float]:
       'rate_max': float(np.max(rate)) if n else float('nan'), 'num_pairs_fitted': n,
       'tangent_exponent_mean': float(np.mean(result['tangent_exponent'])),
       'tangent_exponent_std': float(np.std(result['tangent_exponent'], ddof=1)),
-      'gd_ratio_increases': float(np.mean(ratio_increases(result['gd_ratio']))),
-      'gf_ratio_increases': float(np.mean(ratio_increases(result['gf_ratio']))),
+      'gd_ratio_increases': float(np.mean(chaos.ratio_increases(result['gd_ratio']))),
+      'gf_ratio_increases': float(np.mean(chaos.ratio_increases(result['gf_ratio']))),
   }

@@ -1,4 +1,5 @@
-"""Many trials: the one-trial functions of `train.Trainer`, mapped over a leading trial axis.
+"""Many trials: the one-trial functions of `train.Trainer` and `evaluate.Evaluator`, mapped over a
+leading trial axis.
 
 How the map runs is one knob, `chunk` (config.trials.vmap_chunk):
   - chunk = 0 or >= T: all trials in one `jit(vmap(...))` call, the trial axis sharded over the
@@ -28,9 +29,11 @@ from jax.sharding import NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
 from svag_jax.config import ConfigError
+from svag_jax.data import EvalSplit, TrainData
+from svag_jax.evaluate import Evaluator
 from svag_jax.models import conv
 from svag_jax.schedules import Schedules
-from svag_jax.train import EvalSplit, TrainData, Trainer, TrainState
+from svag_jax.train import Trainer, TrainState
 
 
 def trial_keys(seed: int, start: int, size: int) -> jax.Array:
@@ -43,6 +46,9 @@ class TrialRunner:
   """Initialises, trains and evaluates T trials as a list of chunks of vmapped trials.
 
   The states are a list with one `TrainState` per chunk, each leaf with a leading trial axis.
+  Evaluation is `evaluator.trials` (the one mapped form of `svag_jax.evaluate`) on the states'
+  variables, plus the schedule metrics of `Trainer.schedule_metrics`; `evaluator` defaults to the
+  trainer's model without a BatchNorm refresh.
   """
 
   def __init__(
@@ -51,8 +57,10 @@ class TrialRunner:
       num_trials: int,
       chunk: int = 0,
       devices: Sequence[jax.Device] | None = None,
+      evaluator: Evaluator | None = None,
   ):
     self.trainer = trainer
+    self.evaluator = evaluator or Evaluator(trainer.model, 0, trainer.batch_size)
     self.num_trials = num_trials
     self.devices = list(devices or jax.devices())
     self.mesh = jax.make_mesh(
@@ -74,10 +82,16 @@ class TrialRunner:
         jax.vmap(trainer.train_steps, in_axes=(0, None, None)), static_argnums=2,
         donate_argnums=0, compiler_options=options,
     )
-    self._eval = jax.jit(jax.vmap(trainer.evaluate, in_axes=(0, None, None)),
-                         compiler_options=options)
+    self._eval = jax.jit(self._evaluate, compiler_options=options)
     self._gn = jax.jit(jax.vmap(trainer.gradient_noise, in_axes=(0, None)),
                        compiler_options=options)
+
+  def _evaluate(self, states: TrainState, splits: dict[str, EvalSplit], data: TrainData
+                ) -> tuple[dict[str, jax.Array], jax.Array | None]:
+    """Metrics [k] and test predictions [k, n] of one chunk of k trials (traced inside jit)."""
+    result, preds = self.evaluator.trials(states.variables, splits, data)
+    result.update(jax.vmap(self.trainer.schedule_metrics)(states))
+    return result, preds
 
   def _check_multiprocess_chunks(self, chunk: int) -> None:
     n = len(self.devices)

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from svag_jax import augment, models, schedules, train
+from svag_jax import augment, models, sampling, schedules, train
 from svag_jax import config as config_lib
+from svag_jax import data as data_lib
 from tests.conftest import run_tiny, tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
@@ -74,7 +75,7 @@ def _trainer_and_data(aug: bool, oracle: str = 'sgd', color_coded: bool = False)
   if color_coded:
     tint = np.array([[200, 0, 0], [0, 200, 0], [0, 0, 200], [100, 100, 100]])[labels]
     images = np.clip(images // 4 + tint[:, None, None, :], 1, 255)
-  data = train.TrainData(jnp.asarray(images, jnp.uint8), jnp.asarray(labels, jnp.int32),
+  data = data_lib.TrainData(jnp.asarray(images, jnp.uint8), jnp.asarray(labels, jnp.int32),
                          jnp.full((3,), 0.5), jnp.full((3,), 0.25))
   trainer = train.Trainer(model, batch_size=16, num_train=64, oracle=oracle, augment=aug,
                           gn_batches=2)
@@ -89,14 +90,14 @@ def _init(trainer, data, lr=0.1):
 
 def test_trials_steps_and_svag_batches_get_independent_augmentations():
   trainer, data = _trainer_and_data(True)
-  batch = jax.jit(trainer.batch_images)
+  batch = jax.jit(trainer.sampler.batch_images)
   idx = jnp.arange(16)
   key_a, key_b = jax.random.key(0), jax.random.key(1)
   a0 = np.asarray(batch(data, idx, key_a, jnp.int32(0)))
   again = np.asarray(batch(data, idx, key_a, jnp.int32(0)))
   a1 = np.asarray(batch(data, idx, key_a, jnp.int32(1)))
   b0 = np.asarray(batch(data, idx, key_b, jnp.int32(0)))
-  svag0 = np.asarray(batch(data, idx, trainer.svag_key(key_a), jnp.int32(0)))
+  svag0 = np.asarray(batch(data, idx, sampling.svag_key(key_a), jnp.int32(0)))
   np.testing.assert_array_equal(a0, again)  # a pure function of (key, step)
   raw = np.asarray(data.images[:16])
   for other in (a0, a1, b0, svag0):  # valid crops of the right examples ...
@@ -106,12 +107,12 @@ def test_trials_steps_and_svag_batches_get_independent_augmentations():
     assert not np.array_equal(a0, other)
   # per trial under vmap: the trials' batches differ
   keys = jax.vmap(jax.random.key)(jnp.arange(2))
-  both = np.asarray(jax.vmap(trainer.batch_images, in_axes=(None, None, 0, None))(
+  both = np.asarray(jax.vmap(trainer.sampler.batch_images, in_axes=(None, None, 0, None))(
       data, idx, keys, jnp.int32(0)))
   assert not np.array_equal(both[0], both[1])
   # without augmentation the batch is the raw gather
   plain, _ = _trainer_and_data(False)
-  np.testing.assert_array_equal(np.asarray(plain.batch_images(data, idx, key_a, 0)), raw)
+  np.testing.assert_array_equal(np.asarray(plain.sampler.batch_images(data, idx, key_a, 0)), raw)
 
 
 def _recording(monkeypatch, replacement=None):

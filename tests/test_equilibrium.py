@@ -1,4 +1,4 @@
-"""analysis/equilibrium.py: the equilibrium detector on synthetic curves, the fits, and the three
+"""analysis/stats.py and the stationary_lr / lr_drop / mixing_time figures: the equilibrium detector on synthetic curves, the fits, and the three
 analyses on synthetic workdirs whose answers are known in closed form (no training: fast)."""
 
 import json
@@ -8,7 +8,10 @@ import pathlib
 import numpy as np
 import pytest
 
-from analysis import equilibrium as eq
+from analysis import lr_drop as lr_drop_analysis
+from analysis import mixing_time as mixing_analysis
+from analysis import stationary_lr as stationary_analysis
+from analysis import stats
 from configs import lr_drop, mixing_time, stationary_lr
 from svag_jax import config as config_lib
 
@@ -28,7 +31,7 @@ def relaxation(tau: float, gap: float, noise: float = 0.0, end: float = 5000.0, 
 
 def detect(steps, values, **kw):
   kw = {'ref_window': 500.0, 'window': 5 * EVERY, 'tol': 0.1, **kw}
-  return eq.steps_to_equilibrium(steps, values, PERTURB, **kw)
+  return stats.steps_to_equilibrium(steps, values, PERTURB, **kw)
 
 
 @pytest.mark.parametrize('gap', [-0.9, 2.0])
@@ -46,7 +49,7 @@ def test_detected_time_scales_linearly_with_tau():
   taus = np.array([40.0, 80.0, 160.0, 320.0, 640.0])
   found = np.array([detect(*relaxation(t, -0.9, noise=0.02, end=8000.0, seed=i))
                     for i, t in enumerate(taus)])
-  fit = eq.linear_fit(taus, found)
+  fit = stats.linear_fit(taus, found)
   assert fit.r2 > 0.999
   assert fit.slope == pytest.approx(math.log(9.0), rel=0.03)
   assert abs(fit.intercept) < 3 * EVERY
@@ -94,11 +97,11 @@ def test_noise_within_the_band_does_not_fool_the_detector():
 def test_bad_inputs_are_reported():
   steps, values = relaxation(100.0, -0.9)
   with pytest.raises(ValueError, match='reference window'):
-    eq.steps_to_equilibrium(steps, values, 5.0, ref_window=1.0, window=0.0)
+    stats.steps_to_equilibrium(steps, values, 5.0, ref_window=1.0, window=0.0)
   with pytest.raises(ValueError, match='after the perturbation'):
-    eq.steps_to_equilibrium(steps, values, 1e9, ref_window=1e10, window=0.0)
+    stats.steps_to_equilibrium(steps, values, 1e9, ref_window=1e10, window=0.0)
   with pytest.raises(ValueError, match='tol'):
-    eq.steps_to_equilibrium(steps, values, PERTURB, ref_window=100.0, window=0.0, tol=0.0)
+    stats.steps_to_equilibrium(steps, values, PERTURB, ref_window=100.0, window=0.0, tol=0.0)
 
 
 def test_centered_running_mean_matches_brute_force():
@@ -106,7 +109,7 @@ def test_centered_running_mean_matches_brute_force():
   steps = np.cumsum(rng.integers(1, 20, 50)).astype(float)
   values = rng.standard_normal(50)
   values[7] = np.nan
-  got = eq.centered_running_mean(steps, values, 30.0)
+  got = stats.centered_running_mean(steps, values, 30.0)
   for i, s in enumerate(steps):
     sel = (np.abs(steps - s) <= 15.0) & np.isfinite(values)
     assert got[i] == pytest.approx(values[sel].mean())
@@ -114,14 +117,14 @@ def test_centered_running_mean_matches_brute_force():
 
 def test_linear_fit_and_interval():
   x = np.array([1.0, 2.0, 3.0, 4.0])
-  fit = eq.linear_fit(x, 3 * x + 1)
+  fit = stats.linear_fit(x, 3 * x + 1)
   assert (fit.slope, fit.intercept, fit.r2) == pytest.approx((3.0, 1.0, 1.0))
-  assert eq.linear_fit(x, np.array([1.0, 3.0, 2.0, 4.0])).r2 < 0.9
-  mean, lo, hi = eq.mean_interval(np.array([1.0, 2.0, 3.0, np.nan]))
+  assert stats.linear_fit(x, np.array([1.0, 3.0, 2.0, 4.0])).r2 < 0.9
+  mean, lo, hi = stats.mean_interval(np.array([1.0, 2.0, 3.0, np.nan]))
   assert (mean, hi - mean) == pytest.approx((2.0, 2 * 1.0 / math.sqrt(3)))
   assert lo == pytest.approx(2 * mean - hi)
   with pytest.raises(ValueError):
-    eq.linear_fit(np.ones(3), x[:3])
+    stats.linear_fit(np.ones(3), x[:3])
 
 
 # ---- the three analyses on synthetic workdirs ----
@@ -150,14 +153,14 @@ def test_stationary_recovers_lemma_5_2_on_exact_data(tmp_path):
         rows.append(row(step, trial, f'a{le}', lr, le / lr, r, g=0.1 * sigma2 / r,
                         n=sigma2 / r))
       trial += 1
-  arms = eq.stationary(write_rows(tmp_path, rows))
+  arms = stationary_analysis.stationary(write_rows(tmp_path, rows))
   assert [a.intrinsic_lr for a in arms] == pytest.approx([0.005, 0.02])
   for a in arms:
     np.testing.assert_allclose(a.measured / a.predicted, 1.0, rtol=1e-6)
     np.testing.assert_allclose(a.sigma2, sigma2, rtol=1e-6)
     np.testing.assert_allclose(a.sigma2_gn, 1.1 * sigma2, rtol=1e-6)
     np.testing.assert_allclose(a.nsr, 10.0, rtol=1e-6)
-  assert eq.main(['stationary', str(tmp_path)]) == 0
+  assert stationary_analysis.main([str(tmp_path)]) == 0
   assert (tmp_path / 'figures' / 'stationary_lr.png').stat().st_size > 0
 
 
@@ -173,7 +176,7 @@ def test_lr_drop_ratios(tmp_path):
       rows.append(row(step, trial, 'drop', lr, 0.1, r, g=4.0 / r, n=40.0 / r))
     for step in range(25, 6001, 25):
       rows.append(row(step, 4 + trial, 'control', 0.1, 0.1, r0))
-  (a,) = eq.lr_drop(write_rows(tmp_path, rows))
+  (a,) = lr_drop_analysis.lr_drop(write_rows(tmp_path, rows))
   assert a.arm == 'drop' and a.drop_step == drop and a.lr_factor == pytest.approx(0.1)
   np.testing.assert_allclose(a.immediate, 0.1, rtol=1e-6)
   assert np.all(a.next_eval > 0.1) and np.all(a.next_eval < 0.11)
@@ -181,7 +184,7 @@ def test_lr_drop_ratios(tmp_path):
   np.testing.assert_allclose(a.predicted_sigma, 1 / math.sqrt(10), rtol=1e-6)   # sigma unchanged
   np.testing.assert_allclose(a.predicted_discrete, math.sqrt(0.001 * 1.999 / (0.01 * 1.99)),
                              rtol=1e-6)
-  assert eq.main(['lr_drop', str(tmp_path)]) == 0
+  assert lr_drop_analysis.main([str(tmp_path)]) == 0
 
 
 def test_mixing_time_is_linear_in_inverse_intrinsic_lr(tmp_path):
@@ -200,18 +203,19 @@ def test_mixing_time_is_linear_in_inverse_intrinsic_lr(tmp_path):
         rows.append(row(step, trial, f'le{le}', lr, wd, r, test_error=0.05 * ratio))
       trial += 1
   workdir = write_rows(tmp_path, rows)
-  arms = eq.mixing(workdir, tol=0.1, window_evals=3, error_tol=0.1, error_window_evals=3,
+  arms = mixing_analysis.mixing(workdir, tol=0.1, window_evals=3, error_tol=0.1,
+                                error_window_evals=3,
                    num_resamples=20)
   for a in arms:
     assert a.perturb_step == change
     expected = math.log(9) / (2 * a.intrinsic_lr)
     np.testing.assert_allclose(a.eff_steps, expected, atol=EVERY)
     assert a.error_steps == pytest.approx(expected, abs=EVERY)
-  fits = eq.mixing_fits(arms)
+  fits = mixing_analysis.mixing_fits(arms)
   for fit in fits.values():
     assert fit.slope == pytest.approx(math.log(9) / 2, rel=0.03)
     assert fit.r2 > 0.999
-  assert eq.main(['mixing', str(workdir), '--error-window-evals', '3']) == 0
+  assert mixing_analysis.main([str(workdir), '--error-window-evals', '3']) == 0
   assert (workdir / 'figures' / 'mixing_time.pdf').stat().st_size > 0
 
 
@@ -219,7 +223,8 @@ def test_detector_on_the_exact_norm_recursion_matches_the_predicted_mixing_slope
   """||w_{k+1}||^2 = (1 - le)^2 ||w_k||^2 + eta^2 sigma^2 / ||w_k||^2 (SGD on a scale-invariant
   loss with a constant unit-norm noise trace), eta / 10 and lambda x 10 at equilibrium: the
   detected return of eta / ||w||^2 is predicted_mixing_slope(0.1) / le steps."""
-  assert eq.predicted_mixing_slope(0.1) == pytest.approx(math.log(99 / (1 / 0.81 - 1)) / 4)
+  assert mixing_analysis.predicted_mixing_slope(0.1) == pytest.approx(
+      math.log(99 / (1 / 0.81 - 1)) / 4)
   sigma2, lr0 = 50.0, 0.1
   for le in (0.001, 0.002, 0.004):
     r = math.sqrt(lr0 * sigma2 / ((2 - le) * le / lr0))       # the discrete equilibrium
@@ -229,14 +234,14 @@ def test_detector_on_the_exact_norm_recursion_matches_the_predicted_mixing_slope
       r = (1 - le) ** 2 * r + lr ** 2 * sigma2 / r
       steps.append(k)
       eff.append(lr / r)
-    found = eq.steps_to_equilibrium(np.array(steps, float), np.array(eff), 3000.0,
+    found = stats.steps_to_equilibrium(np.array(steps, float), np.array(eff), 3000.0,
                                     ref_window=1000.0, window=0.0, tol=0.1)
-    assert found == pytest.approx(eq.predicted_mixing_slope(0.1) / le, rel=0.02)
+    assert found == pytest.approx(mixing_analysis.predicted_mixing_slope(0.1) / le, rel=0.02)
 
 
 def test_analysis_of_a_run_without_changes_fails_clearly(tmp_path, capsys):
   rows = [row(s, 0, 'a', 0.1, 0.1, 5.0) for s in range(10, 1001, 10)]
-  assert eq.main(['mixing', str(write_rows(tmp_path, rows))]) == 2
+  assert mixing_analysis.main([str(write_rows(tmp_path, rows))]) == 2
   assert 'no arm changes' in capsys.readouterr().err
 
 

@@ -16,7 +16,8 @@ import pytest
 
 from svag_jax import config as config_lib
 from svag_jax import metrics, models, schedules
-from svag_jax.train import TrainData, Trainer, normalize
+from svag_jax.data import TrainData, normalize
+from svag_jax.train import Trainer
 
 N, D, B = 8, 3, 4
 R = 1 << 15  # independent estimates

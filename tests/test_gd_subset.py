@@ -18,8 +18,9 @@ from configs import gd_subset as gd_config
 from svag_jax import config as config_lib
 from svag_jax import experiment, models
 from svag_jax import workdir as workdir_lib
+from svag_jax.data import TrainData
 from svag_jax.schedules import Schedule, Schedules, value_at
-from svag_jax.train import TrainData, Trainer
+from svag_jax.train import Trainer
 from tests.conftest import run_tiny
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
@@ -51,8 +52,8 @@ def test_full_batch_step_does_not_depend_on_the_order(name):
                                                      data.labels[idx])
 
   # the batches the trainer itself draws in two different epochs are two orders of all N
-  idx_a = trainer.batch_indices(state.key, jnp.int32(0))
-  idx_b = trainer.batch_indices(state.key, jnp.int32(1))
+  idx_a = trainer.sampler.batch_indices(state.key, jnp.int32(0))
+  idx_b = trainer.sampler.batch_indices(state.key, jnp.int32(1))
   np.testing.assert_array_equal(np.sort(idx_a), np.arange(N))
   np.testing.assert_array_equal(np.sort(idx_b), np.arange(N))
   assert not np.array_equal(idx_a, idx_b)

@@ -79,3 +79,39 @@ def test_chain_under_jit_and_vmap(momentum):
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], new), single, rtol=1e-6)
     chex.assert_trees_all_equal_structs(jax.tree.map(lambda x: x[i], state), single_state)
   chex.assert_trees_all_equal_dtypes(jax.tree.map(lambda x: x[0], new), PARAMS)
+
+
+def test_45_momentum_steps_with_both_schedules_match_the_hand_recursion_bit_for_bit():
+  """optax's add_decayed_weights (with a schedule and its own count) inside `optim.sgd` is the
+  recursion v <- beta v + (g + lambda_t w), w <- w - eta_t v exactly, over many steps."""
+  spe, beta = 5, 0.9
+  lr = schedules.from_epochs(0.2, ((3, 0.5), (6, 0.1)), spe)
+  wd = schedules.from_epochs(0.05, ((4, 0.0),), spe)
+  lr_t, wd_t = functools.partial(schedules.value_at, lr), functools.partial(schedules.value_at, wd)
+  tx = optim.sgd(lr_t, wd_t, beta)
+  state, w = tx.init(PARAMS), PARAMS
+  ref_w, ref_v = PARAMS, jax.tree.map(jnp.zeros_like, PARAMS)
+  for t in range(45):
+    g = jax.tree.map(lambda x: jnp.sin(x * (t + 1)), GRADS)
+    updates, state = tx.update(g, state, w)
+    w = optax.apply_updates(w, updates)
+    eta, lam = lr_t(jnp.int32(t)), wd_t(jnp.int32(t))
+    ref_v = jax.tree.map(lambda v, g, w: g + lam * w + beta * v, ref_v, g, ref_w)
+    ref_w = jax.tree.map(lambda w, v: w + (-eta) * v, ref_w, ref_v)
+    chex.assert_trees_all_equal(w, ref_w)
+  assert int(state[0].count) == 45  # the WD schedule's own count
+
+
+def test_clip_by_global_norm_after_svag_matches_a_hand_computation():
+  """The documented place for clipping: after svag(l) (on c1 g1 + c2 g2), before sgd."""
+  l, clip, lr, wd = 4, 0.5, 0.1, 0.01
+  c1, c2 = optim.svag_coefficients(l)
+  stacked = jax.tree.map(lambda g: jnp.stack([g, -0.5 * g + 0.1]), GRADS)
+  tx = optax.chain(optim.svag(l), optax.clip_by_global_norm(clip), optim.sgd(lr / l, wd))
+  updates, _ = tx.update(stacked, tx.init(PARAMS), PARAMS)
+  combined = jax.tree.map(lambda g: c1 * g[0] + c2 * g[1], stacked)
+  norm = np.sqrt(sum(np.sum(np.asarray(g, np.float64) ** 2) for g in jax.tree.leaves(combined)))
+  assert norm > clip  # the case where clipping acts
+  expected = jax.tree.map(
+      lambda g, w: -(lr / l) * (np.asarray(g) * clip / norm + wd * np.asarray(w)), combined, PARAMS)
+  chex.assert_trees_all_close(updates, expected, rtol=1e-6)

@@ -26,7 +26,8 @@ import pytest
 
 from svag_jax import config as config_lib
 from svag_jax import models, optim, oracles, schedules
-from svag_jax.train import TrainData, Trainer, normalize
+from svag_jax.data import TrainData, normalize
+from svag_jax.train import Trainer
 
 N, D, B, ETA = 8, 3, 4, 0.2
 M = 1 << 18  # Monte-Carlo samples of one step
@@ -156,9 +157,9 @@ def test_l1_is_sgd_bit_for_bit_on_a_trainer_step(oracle):
   trainer, data, state, ref, ref_loss = _trainer_setup()
 
   def step(state, data):
-    idx = trainer.batch_indices(state.key, state.step)
+    idx = trainer.sampler.batch_indices(state.key, state.step)
     if oracle == 'svag':  # the second batch is an independent draw; it must not matter at l = 1
-      other = trainer.batch_indices(jax.random.fold_in(state.key, 7), state.step)
+      other = trainer.sampler.batch_indices(jax.random.fold_in(state.key, 7), state.step)
       idx = jnp.stack([idx, other])
     images = normalize(data.images[idx], data.mean, data.std)
     loss_fn = lambda p, x, y: trainer.loss(p, state, x, y, True)

@@ -70,7 +70,7 @@ def evaluator(run_dir, compile_bound):
 
 
 def test_evaluating_a_snapshot_equals_the_runs_own_evaluation(run_dir, evaluator):
-  assert evaluator.trainer.eval_bn_batches == BN
+  assert evaluator.bn_batches == BN
   rows = workdir_lib.read_metrics(run_dir)
   for epoch in (1, 1.5, 2):
     got = evaluator(workdir_lib.read_params(run_dir, epoch)[0])

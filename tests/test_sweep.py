@@ -1,4 +1,4 @@
-"""Sweeps (launch/sweep.py), the `svag_jax.theory lsr` CLI, and every config file's cpu variant."""
+"""Sweeps (launch/sweep.py), `analysis.lsr --baseline`, and every config file's cpu variant."""
 
 import json
 import pathlib
@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
+from analysis import lsr
 from launch import sweep as sweep_cli
-from svag_jax import sweep, theory
+from svag_jax import sweep
 from svag_jax import workdir as workdir_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -66,19 +67,19 @@ def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
   assert 'already done, skipped' in capsys.readouterr().out
   assert (root / names[0] / 'metrics.jsonl').stat().st_mtime_ns == mtime
 
-  # the theory CLI on the smallest-B point: B* = 2 (1 + N/G) B per trial, and the mean
-  s = theory.lsr_summary(str(root / names[0]))
+  # the baseline CLI on the smallest-B point: B* = 2 (1 + N/G) B per trial, and the mean
+  s = lsr.lsr_summary(str(root / names[0]))
   assert s['batch_size'] == 16 and len(s['trials']) == 2
   for t in s['trials']:
     assert t['B*'] == pytest.approx(2 * (1 + t['N'] / t['G']) * 16)
   assert s['window'] == (1.0, 1.0)  # G/N at epochs 0.5 and 1: the last 25% is the last one
-  assert theory._main(['lsr', str(root / names[0]), '--window', '0', '1']) == 0
+  assert lsr.main(['--baseline', str(root / names[0]), '--window', '0', '1']) == 0
   out = capsys.readouterr().out
   assert 'over epochs [0, 1]' in out and 'mean N/G' in out and 'B* =' in out
-  assert theory._main(['lsr', str(tmp_path / 'nowhere')]) == 2
+  assert lsr.main(['--baseline', str(tmp_path / 'nowhere')]) == 2
 
   # the figures read the sweep root only
-  from analysis import lsr, ngd, svag_convergence
+  from analysis import ngd, svag_convergence
   summary = lsr.summarize(str(root))
   assert summary['B'] == [16, 32] and summary['B*'] == pytest.approx(s['mean_B*'])
   for name, module in [('lsr', lsr), ('ngd', ngd), ('svag', svag_convergence)]:

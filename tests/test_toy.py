@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from configs import toy_chaos
-from svag_jax import toy
+from svag_jax import chaos, toy
 from svag_jax.config import ConfigError
 
 _loss, _grad, _step = jax.jit(toy.loss), jax.jit(toy.grad), jax.jit(toy.gd_step)
@@ -101,7 +101,7 @@ def test_gradient_flow_matches_closed_form_and_is_monotone():
     np.testing.assert_allclose(gf.ratio[:, s], toy.gradient_flow_ratio(starts[s], t), rtol=1e-8)
   np.testing.assert_allclose(gf.norm_sq, np.broadcast_to(gf.norm_sq[0], gf.norm_sq.shape),
                              rtol=1e-9)
-  np.testing.assert_array_equal(toy.ratio_increases(gf.ratio), [0, 0, 0])
+  np.testing.assert_array_equal(chaos.ratio_increases(gf.ratio), [0, 0, 0])
   assert np.all(gf.ratio[-1] < 1e-5 * gf.ratio[0])  # it really moved
 
 
@@ -110,19 +110,19 @@ def test_gd_with_wd_is_erratic_and_separates_nearby_starts():
     starts = toy.paired_starts(jax.random.key(0), (1.0, 1.0), 0.05, 1e-13, 6, jnp.float64)
     gd = toy.gd_trajectories(starts, 0.1, 0.1, 1600)
     gf = toy.gradient_flow_trajectories(starts, 0.1, 1600, substeps=10)
-    tangent = toy.tangent_exponents(starts[0::2], 0.1, 0.1, 1600, burn_in=300)
+    tangent = chaos.tangent_exponents(starts[0::2], 0.1, 0.1, 1600, burn_in=300)
   # |x/y| of GD + WD goes up at hundreds of steps; GF's never
-  assert np.all(toy.ratio_increases(gd.ratio) > 500)
-  assert np.all(toy.ratio_increases(gf.ratio) == 0)
+  assert np.all(chaos.ratio_increases(gd.ratio) > 500)
+  assert np.all(chaos.ratio_increases(gf.ratio) == 0)
   # the effective LR eta / ||w||^2 passes 1: WD shrank the norm below eta
   assert np.all(gd.norm_sq.min(axis=0) < 0.1)
-  gd_dist = toy.direction_distance(gd.w)
-  gf_dist = toy.direction_distance(gf.w)
+  gd_dist = chaos.direction_distance(gd.w)
+  gf_dist = chaos.direction_distance(gf.w)
   assert np.all(gd_dist[-200:].max(axis=0) > 0.1)   # GD pairs end far apart ...
   assert np.all(gf_dist.max(axis=0) < 1e-11)        # ... GF pairs stay 1e-13 close
-  onset = toy.chaos_onset(gd.norm_sq)
+  onset = chaos.chaos_onset(gd.norm_sq)
   assert np.all((onset > 100) & (onset < 400))     # WD needs ~ln(20) / (2 eta lambda) steps
-  fit = toy.divergence_rates(gd_dist, np.maximum(onset[0::2], onset[1::2]), 0.1)
+  fit = chaos.divergence_rates(gd_dist, np.maximum(onset[0::2], onset[1::2]), 0.1)
   assert np.all(np.isfinite(fit.rate)) and np.all(fit.rate > 0.01)
   assert np.all((tangent > 0.02) & (tangent < 0.06))  # positive Lyapunov exponent (~0.038)
 
@@ -132,18 +132,18 @@ def test_divergence_rates_on_an_exact_exponential():
   d = np.stack([1e-9 * np.exp(0.2 * k), 1e-9 * np.exp(0.05 * k)], axis=1)
   d = np.minimum(d, 1.0)
   d[:10, 0] = 1.0  # a transient before the onset must be ignored
-  fit = toy.divergence_rates(d, onset=np.array([10, 0]), saturation=0.1)
+  fit = chaos.divergence_rates(d, onset=np.array([10, 0]), saturation=0.1)
   np.testing.assert_allclose(fit.rate, [0.2, 0.05], rtol=1e-9)
   np.testing.assert_array_equal(fit.start, [10, 0])
   assert fit.stop[0] == int(np.ceil(np.log(0.1 / 1e-9) / 0.2))
   assert fit.stop[1] == 300  # never saturates: fit to the end
-  short = toy.divergence_rates(d, onset=np.array([295, 295]), saturation=0.1)
+  short = chaos.divergence_rates(d, onset=np.array([295, 295]), saturation=0.1)
   assert np.all(np.isnan(short.rate))
 
 
 def test_chaos_onset():
   norm_sq = np.array([[4.0, 4.0], [3.0, 3.0], [2.0, 2.5], [2.5, 2.0], [1.0, 1.0]])
-  np.testing.assert_array_equal(toy.chaos_onset(norm_sq), [2, 4])
+  np.testing.assert_array_equal(chaos.chaos_onset(norm_sq), [2, 4])
 
 
 @pytest.mark.parametrize('field, value, match', [

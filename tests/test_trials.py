@@ -18,13 +18,13 @@ def setup():
   cfg = tiny_config()
   ds = data_lib.load(cfg.data)
   trainer = train.Trainer(models.build(cfg.model, ds.num_classes), 16, ds.num_train)
-  td = train.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+  td = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   spe = trainer.steps_per_epoch
   # trials differ in their schedules too (two arms), as in the Fast Equilibrium runs
   arms = [schedules.Schedules(schedules.from_epochs(lr, ((0.25, 0.5),), spe),
                               schedules.from_epochs(0.1, (), spe)) for lr in (0.1, 0.4)]
   sched = schedules.stack([arms[i % 2] for i in range(T)])
-  splits = {'test': train.make_eval_split(ds.test_images, ds.test_labels, 40)}
+  splits = {'test': data_lib.make_eval_split(ds.test_images, ds.test_labels, 40)}
   return trainer, td, sched, splits
 
 

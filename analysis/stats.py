@@ -1,0 +1,203 @@
+"""Statistics of the equilibrium analyses: the equilibrium detector, intervals, linear fits, and
+the per-arm readers of the step, the schedule change and windows (pure NumPy, unit-tested).
+
+Used by analysis/stationary_lr.py, analysis/lr_drop.py and analysis/mixing_time.py (their module
+docstrings say what each measures). Intervals over trials are mean ± 2 standard errors unless
+stated otherwise.
+"""
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+
+from analysis import common
+
+# ---- The equilibrium detector and small statistics (pure NumPy, unit-tested). ----
+
+
+def centered_running_mean(steps: np.ndarray, values: np.ndarray, window: float) -> np.ndarray:
+  """Mean of `values` over the rows with |step - s| <= window / 2, for every row step s.
+
+  The window is truncated at both ends of the series (fewer rows there); NaN values are ignored
+  (a row whose window holds only NaN gives NaN).
+
+  Args:
+    steps: float [E], increasing (optimizer steps).
+    values: float [E].
+    window: width of the window, in steps (>= 0; 0 = the values themselves).
+
+  Returns:
+    float [E].
+  """
+  steps, values = np.asarray(steps, float), np.asarray(values, float)
+  finite = np.isfinite(values)
+  sums = np.concatenate([[0.0], np.cumsum(np.where(finite, values, 0.0))])
+  counts = np.concatenate([[0], np.cumsum(finite)])
+  lo = np.searchsorted(steps, steps - window / 2, side='left')
+  hi = np.searchsorted(steps, steps + window / 2, side='right')
+  n = counts[hi] - counts[lo]
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return np.where(n > 0, (sums[hi] - sums[lo]) / np.maximum(n, 1), np.nan)
+
+
+def steps_to_equilibrium(
+    steps: np.ndarray,
+    values: np.ndarray,
+    perturb_step: float,
+    *,
+    ref_window: float,
+    window: float,
+    tol: float = 0.1,
+    stay: bool = True,
+) -> float | None:
+  """Steps after a perturbation until a curve is back at its pre-perturbation equilibrium level.
+
+  The detector:
+    1. reference level ref = mean of `values` over the rows with
+       perturb_step - ref_window <= step < perturb_step (the equilibrium before the perturbation);
+    2. after it, only the rows with step >= perturb_step are used (the row at the perturbation
+       itself counts as "after": metric rows give the LR the *next* step uses); each is smoothed
+       by a centred running mean over `window` steps of post-perturbation rows
+       (`centered_running_mean`: no lag for a smooth curve, truncated at the perturbation and at
+       the end of the run, so no pre-perturbation row leaks in);
+    3. a row is "in equilibrium" when |running mean - ref| <= tol |ref|;
+    4. stay=True (default): the answer is the first post row from which every later row is in
+       equilibrium, provided at least `window` steps of the run follow it (so that the
+       return is confirmed, not a last-row accident); stay=False: the first post row in
+       equilibrium (first crossing).
+  The result is that row's step minus `perturb_step`; 0 if the curve never left the band.
+
+  For an exponential relaxation ref (1 + g exp(-t / tau)) with |g| > tol and noise well below
+  tol |ref| / sqrt(rows per window), the answer is ~ tau ln(|g| / tol) (up to the eval spacing
+  and a (window / tau)^2 / 24 relative smoothing bias).
+
+  Args:
+    steps: float [E], increasing row steps (optimizer steps; NaN values are ignored).
+    values: float [E], the quantity (e.g. eta / ||w||^2 of one trial, or a trial-mean test error).
+    perturb_step: the step of the perturbation (the schedule change).
+    ref_window: steps before the perturbation over which the reference is averaged (> 0).
+    window: width in steps of the centred running mean after the perturbation (>= 0).
+    tol: relative tolerance x of "within x% of the reference" (> 0).
+    stay: require the curve to stay in the band until the end of the run (see above).
+
+  Returns:
+    Steps from the perturbation to equilibrium (float), or None when the curve does not return
+    (stay=True: the last rows are out of the band, or the return is not followed by `window`
+    steps; stay=False: no post row is in the band).
+
+  Raises:
+    ValueError: no finite row in the reference window, no row after the perturbation, a
+      reference of 0, or bad `tol` / windows.
+  """
+  steps, values = np.asarray(steps, float), np.asarray(values, float)
+  if steps.shape != values.shape or steps.ndim != 1:
+    raise ValueError(f'steps {steps.shape} and values {values.shape} must be equal 1-D shapes')
+  if not tol > 0 or not ref_window > 0 or not window >= 0:
+    raise ValueError(f'need tol > 0, ref_window > 0, window >= 0; got {tol}, {ref_window}, '
+                     f'{window}')
+  before = (steps >= perturb_step - ref_window) & (steps < perturb_step) & np.isfinite(values)
+  if not before.any():
+    raise ValueError(f'no finite row in the reference window [{perturb_step - ref_window:g}, '
+                     f'{perturb_step:g}) steps: widen ref_window or evaluate more often')
+  ref = float(values[before].mean())
+  if ref == 0:
+    raise ValueError('the reference level is 0: a relative tolerance is undefined')
+  after = steps >= perturb_step
+  if not after.any():
+    raise ValueError(f'no row at or after the perturbation step {perturb_step:g}')
+  post_steps, post_values = steps[after], values[after]
+  smooth = centered_running_mean(post_steps, post_values, window)
+  inside = np.abs(smooth - ref) <= tol * abs(ref)   # NaN compares False: not in equilibrium
+  if not stay:
+    hits = np.flatnonzero(inside)
+    return float(post_steps[hits[0]] - perturb_step) if hits.size else None
+  if not inside[-1]:
+    return None
+  outside = np.flatnonzero(~inside)
+  first = outside[-1] + 1 if outside.size else 0
+  if post_steps[-1] - post_steps[first] < window:
+    return None
+  return float(post_steps[first] - perturb_step)
+
+
+def mean_interval(values: np.ndarray, num_se: float = 2.0) -> tuple[float, float, float]:
+  """(mean, low, high) of the finite entries: mean ± num_se standard errors (NaN bounds for < 2)."""
+  x = np.asarray(values, float)
+  x = x[np.isfinite(x)]
+  if x.size == 0:
+    return math.nan, math.nan, math.nan
+  if x.size < 2:
+    return float(x[0]), math.nan, math.nan
+  half = num_se * x.std(ddof=1) / math.sqrt(x.size)
+  return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearFit:
+  """y = slope x + intercept by least squares, with R^2 = 1 - SS_res / SS_tot."""
+
+  slope: float
+  intercept: float
+  r2: float
+
+
+def linear_fit(x: np.ndarray, y: np.ndarray) -> LinearFit:
+  """Least-squares line through the finite (x, y) pairs; needs >= 2 distinct x."""
+  x, y = np.asarray(x, float), np.asarray(y, float)
+  ok = np.isfinite(x) & np.isfinite(y)
+  x, y = x[ok], y[ok]
+  if x.size < 2 or np.ptp(x) == 0:
+    raise ValueError(f'a linear fit needs >= 2 points with distinct x; got {x.size}')
+  slope, intercept = np.polyfit(x, y, 1)
+  ss_res = float(np.sum((y - (slope * x + intercept)) ** 2))
+  ss_tot = float(np.sum((y - y.mean()) ** 2))
+  return LinearFit(float(slope), float(intercept), 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0)
+
+
+# ---- Reading the runs (arrays of common.load_metrics). ----
+
+
+def eval_steps(m: common.ArmMetrics) -> np.ndarray:
+  """float [E]: the optimizer step of each evaluation of an arm."""
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)
+    return np.nanmedian(m.values['effective_step'], axis=0)
+
+
+def arm_constant(m: common.ArmMetrics, name: str, col: int = 0) -> float:
+  """The median over trials of metric `name` at evaluation `col` (a per-arm constant)."""
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)
+    return float(np.nanmedian(m.values[name][:, col]))
+
+
+def change_step(m: common.ArmMetrics) -> float | None:
+  """The step of an arm's first LR or WD change (the first row whose lr or wd differs from the
+  first row's; rows carry the values the next step uses), or None if they never change."""
+  steps = eval_steps(m)
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)
+    lr, wd = np.nanmedian(m.values['lr'], 0), np.nanmedian(m.values['wd'], 0)
+  changed = ~np.isclose(lr, lr[0], rtol=1e-6) | ~np.isclose(wd, wd[0], rtol=1e-6, atol=0)
+  idx = np.flatnonzero(changed)
+  return float(steps[idx[0]]) if idx.size else None
+
+
+def window_mask(steps: np.ndarray, lo: float, hi: float) -> np.ndarray:
+  """bool [E]: the evaluations with lo <= step <= hi."""
+  return (steps >= lo) & (steps <= hi)
+
+
+def nanmean(x: np.ndarray, axis: int) -> np.ndarray:
+  """np.nanmean without the all-NaN warning (NaN there)."""
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)
+    return np.nanmean(x, axis=axis)
+
+
+def fmt_interval(values: np.ndarray, digits: int = 4) -> str:
+  """'mean [low, high]' of `mean_interval` (mean ± 2 standard errors over trials)."""
+  mean, lo, hi = mean_interval(values)
+  return f'{mean:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]'
