@@ -1,5 +1,5 @@
-"""analysis/stats.py and the stationary_lr / lr_drop / mixing_time figures: the equilibrium detector on synthetic curves, the fits, and the three
-analyses on synthetic workdirs whose answers are known in closed form (no training: fast)."""
+"""analysis/stats.py (the equilibrium detector, the fits) on synthetic curves, and the
+stationary_lr / lr_drop / mixing_time analyses on synthetic workdirs whose answers are known in closed form (no training: fast)."""
 
 import json
 import math
