@@ -1,5 +1,6 @@
 """analysis/stats.py (the equilibrium detector, the fits) on synthetic curves, and the
-stationary_lr / lr_drop / mixing_time analyses on synthetic workdirs whose answers are known in closed form (no training: fast)."""
+stationary_lr / lr_drop / mixing_time analyses on synthetic workdirs whose answers are known in
+closed form (no training: fast)."""
 
 import json
 import math
