@@ -16,7 +16,6 @@ from svag_jax.checks import GROUP, choice, differs, fail, positive
 from svag_jax.schema import defaults
 
 ARM_FIELDS = ('lr', 'wd', 'lr_schedule', 'wd_schedule', 'lr_curve', 'lr_curve_epochs')
-LR_CURVES = ('constant', 'cosine', 'triangle')  # = svag_jax.schedules.CURVES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +130,8 @@ def arms(config: ml_collections.ConfigDict) -> list[Arm]:
   arm sets is read by no arm and must stay at its default (`shadowed_fields`): a changed value
   would be silently ignored, so it is a ConfigError naming the arm fields to set instead.
   """
+  from svag_jax import schedules  # noqa: PLC0415 (jax: imported when validating)
+
   optim, schema = config.optim, defaults().optim
   for field, instead in shadowed_fields(config).items():
     key = field.split('.')[1]
@@ -146,7 +147,7 @@ def arms(config: ml_collections.ConfigDict) -> list[Arm]:
     lr_s = check_schedule(where + 'lr_schedule', spec.get('lr_schedule', optim.lr_schedule))
     wd_s = check_schedule(where + 'wd_schedule', spec.get('wd_schedule', optim.wd_schedule))
     curve = spec.get('lr_curve', optim.lr_curve)
-    choice(where + 'lr_curve', curve, LR_CURVES)
+    choice(where + 'lr_curve', curve, schedules.CURVES)
     curve_epochs = check_curve_epochs(
         where + 'lr_curve_epochs', curve, spec.get('lr_curve_epochs', optim.lr_curve_epochs),
         config.train.epochs)

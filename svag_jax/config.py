@@ -14,20 +14,40 @@ from typing import Any
 import ml_collections
 
 # Re-exported: configs and the library use them as config_lib.<name>.
-from svag_jax.arms import ARM_FIELDS, LR_CURVES, Arm, arms, set_arms, shadowed_fields  # noqa: F401
+from svag_jax.arms import ARM_FIELDS, Arm, arms, set_arms, shadowed_fields  # noqa: F401
 from svag_jax.checks import GROUP, ConfigError, choice, differs, fail, positive  # noqa: F401
 from svag_jax.schema import defaults
 
 # The check helpers under their earlier names (svag_jax.toy's schema reuses them).
 _fail, _positive, _choice = fail, positive, choice
 
-DATA_SOURCES = ('mnist5k', 'tfds', 'synthetic')
-MODELS = ('cnn', 'mlp', 'preresnet20', 'preresnet32', 'preresnet56',
-          'vgg11', 'vgg13', 'vgg16', 'vgg19')
-NORMS = ('batch', 'group', 'layer', 'none')
-SAMPLING = ('shuffle', 'replacement')
-ORACLES = ('sgd', 'svag', 'ngd', 'gd')
-BATCH_INDEPENDENT_NORMS = ('group', 'layer', 'none')
+
+
+def registries() -> dict[str, tuple[str, ...]]:
+  """The valid names of the choice fields, read from where the things are defined (imported on
+  first use: the models import flax). Also module attributes: `config_lib.MODELS` etc."""
+  from svag_jax import data, models, oracles, sampling, schedules  # noqa: PLC0415
+  from svag_jax.models import layers  # noqa: PLC0415
+
+  return {'DATA_SOURCES': data.SOURCES, 'MODELS': models.NAMES, 'NORMS': layers.NORMS,
+          'BATCH_INDEPENDENT_NORMS': layers.BATCH_INDEPENDENT_NORMS,
+          'SAMPLING': sampling.SAMPLING, 'ORACLES': tuple(oracles.ORACLES),
+          'LR_CURVES': schedules.CURVES}
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+  names = registries()
+  if name in names:
+    return names[name]
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def _full_batch(oracle: str) -> bool:
+  """Whether `oracle` reads the fixed training set (ngd, gd) instead of sampled batches."""
+  from svag_jax import oracles  # noqa: PLC0415
+
+  entry = oracles.ORACLES.get(oracle)
+  return entry is not None and entry.full_batch
 
 
 def _check_keys(cfg, schema, prefix: str) -> None:
@@ -77,9 +97,9 @@ CONDITIONAL_FIELDS = (
     ('model.num_groups', lambda c: c.model.norm == 'group', "model.norm = 'group'"),
     ('model.norm_eps', lambda c: c.model.norm != 'none', "model.norm is not 'none'"),
     ('optim.svag_l', lambda c: c.optim.oracle == 'svag', "optim.oracle = 'svag'"),
-    ('optim.chunk_size', lambda c: c.optim.oracle in ('ngd', 'gd'),
+    ('optim.chunk_size', lambda c: _full_batch(c.optim.oracle),
      "optim.oracle is 'ngd' or 'gd' (full-batch gradients)"),
-    ('train.sampling', lambda c: c.optim.oracle in ('sgd', 'svag'),
+    ('train.sampling', lambda c: not _full_batch(c.optim.oracle),
      "optim.oracle is 'sgd' or 'svag' (random batches)"),
     ('train.eval_bn_batches', lambda c: c.model.norm == 'batch', "model.norm = 'batch'"),
     ('metrics.gn_batches', lambda c: c.metrics.gn_every > 0, 'metrics.gn_every > 0'),
@@ -141,8 +161,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   from svag_jax.models.conv import CONV_IMPLS  # noqa: PLC0415
 
   _check_keys(config, defaults(), '')
+  names = registries()
   d, m, o, t = config.data, config.model, config.optim, config.train
-  choice('data.source', d.source, DATA_SOURCES)
+  choice('data.source', d.source, names['DATA_SOURCES'])
   if d.source == 'tfds' and not d.name:
     fail('data.name', d.name, 'a tfds data set name is needed when data.source = "tfds"')
   positive('data.num_train', d.num_train, allow_zero=True, integer=True)
@@ -152,8 +173,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
       fail('data.synthetic_shape', d.synthetic_shape, 'must be (height, width, channels) >= 1')
     for f in ('synthetic_num_classes', 'synthetic_num_train', 'synthetic_num_test'):
       positive(f'data.{f}', d[f], integer=True)
-  choice('model.name', m.name, MODELS)
-  choice('model.norm', m.norm, NORMS)
+  choice('model.name', m.name, names['MODELS'])
+  choice('model.norm', m.norm, names['NORMS'])
   choice('model.conv_impl', m.conv_impl, CONV_IMPLS)
   positive('model.widen', m.widen)
   if m.name in ('cnn', 'mlp'):
@@ -173,19 +194,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
   positive('model.init_scale', m.init_scale)
   if not 0 <= o.momentum < 1:
     fail('optim.momentum', o.momentum, 'must be in [0, 1)')
-  choice('optim.oracle', o.oracle, ORACLES)
+  choice('optim.oracle', o.oracle, names['ORACLES'])
   positive('optim.svag_l', o.svag_l, integer=True)
   if o.svag_l != 1 and o.oracle != 'svag':
     fail('optim.svag_l', o.svag_l, f'only the svag oracle amplifies; optim.oracle is {o.oracle!r}')
   if o.oracle == 'svag' and o.momentum:
     fail('optim.momentum', o.momentum, 'SVAG (Lemma 4.7) is for plain SGD: set it to 0')
-  if o.oracle in ('ngd', 'gd') and m.norm not in BATCH_INDEPENDENT_NORMS:
+  batch_independent = names['BATCH_INDEPENDENT_NORMS']
+  if _full_batch(o.oracle) and m.norm not in batch_independent:
     fail('model.norm', m.norm, f'the {o.oracle} oracle needs per-example losses independent '
-          f'of the batch: use one of {", ".join(BATCH_INDEPENDENT_NORMS)}')
+          f'of the batch: use one of {", ".join(batch_independent)}')
   positive('optim.noise_scale', o.noise_scale, allow_zero=True)
   if not isinstance(d.augment, bool):
     fail('data.augment', d.augment, 'must be True or False')
-  if d.augment and o.oracle in ('ngd', 'gd'):
+  if d.augment and _full_batch(o.oracle):
     fail('data.augment', d.augment, f'the {o.oracle} oracle computes the gradient of a fixed '
           'training set (no random batches to augment): set data.augment = False')
   positive('optim.chunk_size', o.chunk_size, integer=True)
@@ -197,7 +219,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_unread(config)
   positive('train.batch_size', t.batch_size, integer=True)
   positive('train.epochs', t.epochs)
-  choice('train.sampling', t.sampling, SAMPLING)
+  choice('train.sampling', t.sampling, names['SAMPLING'])
   positive('train.eval_every', t.eval_every)
   positive('train.eval_batch_size', t.eval_batch_size, integer=True)
   positive('train.eval_bn_batches', t.eval_bn_batches, allow_zero=True, integer=True)

@@ -31,6 +31,10 @@ _SPLIT_SEED = 0
 MNIST5K_TRAIN_PER_CLASS = 400
 
 
+# The values of config.data.source that `load` reads.
+SOURCES = ('mnist5k', 'tfds', 'synthetic')
+
+
 class DataError(RuntimeError):
   """A data set cannot be loaded; the message says what was looked for and how to get it."""
 

@@ -25,6 +25,10 @@ STREAM_SVAG, STREAM_NOISE, STREAM_NGD, STREAM_GN = 4, 5, 6, 7
 STREAM_AUG = 8
 
 
+# How a trial draws its batches (`Sampler.sampling`).
+SAMPLING = ('shuffle', 'replacement')
+
+
 def stream_key(key: jax.Array, stream: int, step: jax.Array | None = None) -> jax.Array:
   """fold_in(key, stream), then fold_in(., step) when `step` is given."""
   key = jax.random.fold_in(key, stream)

@@ -181,4 +181,4 @@ def test_analysis_does_not_import_training_code():
   out = subprocess.run([sys.executable, '-c', 'import json; ' + code], check=True,
                        capture_output=True, text=True,
                        cwd=pathlib.Path(__file__).parents[1]).stdout
-  assert set(json.loads(out)) <= {'svag_jax', 'svag_jax.tv', 'svag_jax.workdir'}
+  assert set(json.loads(out)) <= {'svag_jax', 'svag_jax.record', 'svag_jax.tv', 'svag_jax.workdir'}

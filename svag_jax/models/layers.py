@@ -15,6 +15,12 @@ import jax.numpy as jnp
 NormFactory = Callable[[bool], nn.Module]
 
 
+# The norms `norm_factory` makes, and those whose output for an example does not depend on the
+# rest of the batch (per-example losses: what the full-batch oracles need).
+NORMS = ('batch', 'group', 'layer', 'none')
+BATCH_INDEPENDENT_NORMS = ('group', 'layer', 'none')
+
+
 def norm_factory(kind: str, eps: float, num_groups: int = 8) -> NormFactory:
   """Returns `make(train) -> module`: a normalization layer without trainable affine.
 
@@ -36,7 +42,7 @@ def norm_factory(kind: str, eps: float, num_groups: int = 8) -> NormFactory:
     return lambda train: nn.GroupNorm(num_groups=1, **common)
   if kind == 'none':
     return lambda train: Identity()
-  raise ValueError(f'unknown norm {kind!r}; choose batch, group, layer or none')
+  raise ValueError(f'unknown norm {kind!r}; choose one of {", ".join(NORMS)}')
 
 
 class Identity(nn.Module):
