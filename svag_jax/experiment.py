@@ -164,13 +164,6 @@ def _rows(step, epoch, arm_names, step_loss, evals, diverged,
   return rows
 
 
-def _weights(states, fetch=jax.device_get) -> dict:
-  """{'params', 'batch_stats', 'frozen'} of all trials as host arrays [T, ...] (chunks joined)."""
-  trees = fetch([{'params': s.params, 'batch_stats': s.batch_stats, 'frozen': s.frozen}
-                 for s in states])
-  return jax.tree.map(lambda *xs: np.concatenate(xs), *trees)
-
-
 def _summary_line(evals, diverged, arm_names) -> str:
   parts = []
   for arm in dict.fromkeys(arm_names):
@@ -312,7 +305,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                plan.steps_per_epoch, plan.total_steps)
 
   states = runner.init(config.seed, sched, data)
-  zero_loss = [np.zeros(n, np.float32) for _, n in runner.chunks]
   progress = {'step': np.asarray(0), 'last_eval': np.asarray(0),
               'diverged': np.zeros(num_trials, bool)}
   ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep)
@@ -329,9 +321,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 f'to step {limit}')
       return None
 
-    restored = ckpt.restore_latest({'states': states, 'loss': zero_loss, 'progress': progress},
+    restored = ckpt.restore_latest({'states': states, 'loss': runner.zeros(), 'progress': progress},
                                    accept=ahead_of_record)
-    loss_sums = zero_loss
+    loss_sums = runner.zeros()
     if restored is not None:
       _, tree = restored
       states, loss_sums, progress = tree['states'], tree['loss'], tree['progress']
@@ -363,7 +355,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         step += n
         if step == next_eval:
           evals, preds = runner.evaluate(states, splits, data)
-          step_loss = np.concatenate(runner.fetch(loss_sums)) / (step - last_eval)
+          step_loss = runner.join(loss_sums) / (step - last_eval)
           finite = np.isfinite(step_loss) & np.all(
               [np.isfinite(v) for v in evals.values()], axis=0)
           for i in np.flatnonzero(~finite & ~diverged):
@@ -378,8 +370,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             wd.save_predictions(plan.prediction_steps[step], preds[:, :splits['test'].size],
                                 arm_names, diverged)
           if step in plan.params_steps:
-            wd.save_params(plan.params_steps[step], _weights(states, runner.fetch), arm_names)
-          loss_sums, last_eval = [np.zeros_like(x) for x in zero_loss], step
+            wd.save_params(plan.params_steps[step], runner.weights(states), arm_names)
+          loss_sums, last_eval = runner.zeros(), step
           rate = (step - step0) / (time.time() - t0)
           logging.info(
               'epoch %.2f/%g  step %d/%d  %.1f steps/s (%.0f img/s over %d trials)  ETA %s  %s',

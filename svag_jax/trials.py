@@ -178,6 +178,20 @@ class TrialRunner:
     outs = self.fetch([self._gn(s, self.place(data, c)) for c, s in enumerate(states)])
     return {k: np.concatenate([m[k] for m in outs]) for k in outs[0]}
 
+  def zeros(self) -> list[np.ndarray]:
+    """Per-chunk float32 zeros [chunk size]: accumulators of per-trial values (e.g. losses)."""
+    return [np.zeros(n, np.float32) for _, n in self.chunks]
+
+  def join(self, per_chunk: list) -> np.ndarray:
+    """Host array [T] (or [T, ...]) of per-chunk arrays, fetched and joined in trial order."""
+    return np.concatenate(self.fetch(list(per_chunk)))
+
+  def weights(self, states: list[TrainState]) -> dict:
+    """{'params', 'batch_stats', 'frozen'} of all trials as host arrays [T, ...]."""
+    trees = self.fetch([{'params': s.params, 'batch_stats': s.batch_stats, 'frozen': s.frozen}
+                        for s in states])
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *trees)
+
   def fetch(self, tree):
     """`tree` with every leaf as a host numpy array holding all trials, on every process.
 
