@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/fast_equilibrium_cpu
 CONFIG ?= configs/fast_equilibrium.py:cpu
 
-.PHONY: run test bench lint install clean
+.PHONY: run test test-isa bench lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,17 @@ run: $(STAMP)
 ## make test: the whole test suite on CPU.
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+## make test-isa: the float-comparing tests under XLA:CPU's default ISA, AVX2 and SSE4.2: their
+## tolerances must hold on every CPU, not only on one machine's rounding (tests/numerics.py).
+NUMERICS_TESTS := $(addprefix tests/test_,$(addsuffix .py,models models_cifar transforms svag ngd \
+  estimators optim trials conv tv theory toy gd_subset schedules_curves augment)) \
+  tests/test_experiment.py::test_resume_to_more_epochs_is_bitwise_identical \
+  tests/test_integration_sde.py::test_svag_l1_is_sgd_bit_for_bit
+test-isa: $(STAMP)
+	$(PY) -m pytest -q $(NUMERICS_TESTS)
+	XLA_FLAGS="$$XLA_FLAGS --xla_cpu_max_isa=AVX2" $(PY) -m pytest -q $(NUMERICS_TESTS)
+	XLA_FLAGS="$$XLA_FLAGS --xla_cpu_max_isa=SSE4_2" $(PY) -m pytest -q $(NUMERICS_TESTS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.trials

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from svag_jax.models import conv
+from tests import numerics
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
 
@@ -20,6 +21,18 @@ CASES = [
     (19, 8, 8, 4, 4, 3, 1),
     (32, 9, 9, 3, 5, 3, 2),
 ]
+
+
+def _tol(batch, height, width, cin, cout, k, stride):
+  """{output, d input, d kernel}: the tolerance of two float32 programs computing that sum.
+
+  Each entry is one sum of random-sign products: k*k*cin of them for the output, k*k*cout for
+  the input gradient, batch*out_h*out_w for the kernel gradient; each program's error is
+  chain_tol of it (tests/numerics.py), relative to max |entry| of the array.
+  """
+  out_pixels = -(-height // stride) * -(-width // stride)
+  lengths = {'output': k * k * cin, 'd input': k * k * cout, 'd kernel': batch * out_pixels}
+  return {name: 2 * numerics.chain_tol([n]) for name, n in lengths.items()}
 
 
 def _inputs(batch, height, width, cin, cout, k, stride):
@@ -48,22 +61,23 @@ def test_matches_xla_in_output_and_gradients(impl, case):
   stride = case[-1]
   want = jax.jit(lambda *a: _apply_and_grads('xla', stride, *a))(x, kernel, dy)
   got = jax.jit(lambda *a: _apply_and_grads(impl, stride, *a))(x, kernel, dy)
-  for name, w, g in zip(['output', 'd input', 'd kernel'], want, got):
+  for (name, tol), w, g in zip(_tol(*case).items(), want, got):
     assert g.shape == w.shape, name
-    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4, err_msg=name)
+    numerics.assert_close(g, w, tol, err_msg=name)
 
 
 @pytest.mark.parametrize('impl', OTHER_IMPLS)
 def test_matches_xla_under_vmap(impl):
   """A leading trial axis (vmap over kernels and inputs, as trials.py maps trials)."""
-  x, kernel, dy = _inputs(19, 7, 6, 3, 4, 3, 2)
+  case = (19, 7, 6, 3, 4, 3, 2)
+  x, kernel, dy = _inputs(*case)
   xs = jnp.stack([x, -2 * x])
   kernels = jnp.stack([kernel, kernel[::-1] + 1])
   dys = jnp.stack([dy, dy ** 2])
   want = jax.jit(jax.vmap(lambda *a: _apply_and_grads('xla', 2, *a)))(xs, kernels, dys)
   got = jax.jit(jax.vmap(lambda *a: _apply_and_grads(impl, 2, *a)))(xs, kernels, dys)
-  for w, g in zip(want, got):
-    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
+  for (name, tol), w, g in zip(_tol(*case).items(), want, got):  # per trial: max over both
+    numerics.assert_close(g, w, tol, err_msg=name)
 
 
 @pytest.mark.parametrize('impl', OTHER_IMPLS)
@@ -81,10 +95,11 @@ def test_same_parameter_tree(impl):
 @pytest.mark.parametrize('images', [1, 2, 3, 8, 64])
 def test_kernel_grad_chunked_any_chunk_size(images):
   """Full chunks plus a partial one (or a single partial chunk) sum to XLA's kernel gradient."""
-  x, kernel, dy = _inputs(7, 6, 5, 2, 3, 3, 2)
+  case = (7, 6, 5, 2, 3, 3, 2)
+  x, kernel, dy = _inputs(*case)
   want = jax.vjp(lambda k: conv.xla_conv(x, k, 2), kernel)[1](dy)[0]
   got = conv.kernel_grad_chunked(x, dy, (3, 3), 2, images)
-  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+  numerics.assert_close(got, want, _tol(*case)['d kernel'])
 
 
 def test_unknown_impl_names_the_choices():
@@ -94,7 +109,8 @@ def test_unknown_impl_names_the_choices():
 
 def test_cpu_compiler_options_keep_convs_off_ynnpack_and_the_numbers():
   """On CPU the options route convs away from YNNPACK (single-threaded) with the same results."""
-  x, kernel, dy = _inputs(4, 16, 16, 32, 32, 3, 1)
+  case = (4, 16, 16, 32, 32, 3, 1)
+  x, kernel, dy = _inputs(*case)
   options = conv.cpu_compiler_options()
   assert options  # the tests run on CPU
   f = lambda *a: _apply_and_grads('split', 1, *a)
@@ -102,5 +118,5 @@ def test_cpu_compiler_options_keep_convs_off_ynnpack_and_the_numbers():
   eigen = jax.jit(f, compiler_options=options).lower(x, kernel, dy).compile()
   assert '__ynn_fusion' in default.as_text()
   assert '__ynn_fusion' not in eigen.as_text()
-  for w, g in zip(default(x, kernel, dy), eigen(x, kernel, dy)):
-    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
+  for (name, tol), w, g in zip(_tol(*case).items(), default(x, kernel, dy), eigen(x, kernel, dy)):
+    numerics.assert_close(g, w, tol, err_msg=name)
