@@ -7,7 +7,8 @@ Runs GD + WD and gradient flow on L(x, y) = x^2 / (x^2 + y^2) from the config's 
     DIR/trajectories.npz    the arrays of `toy.simulate` (np.load(path))
     DIR/status.json         done (+ wall_s and the `toy.summary` numbers) | failed (+ error)
 
-Overrides: `--config.lr=0.2` etc. Rerunning recomputes (same config + seed, same numbers); the
+Overrides: `--config.lr=0.2` etc.; bad input gives the one-line errors of `launch.main`.
+Rerunning recomputes (same config + seed, same numbers); the
 figure is drawn by `python -m analysis.toy_chaos DIR`.
 """
 
@@ -16,16 +17,11 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import app, logging
 
+from launch import cli
 from svag_jax import toy
-from svag_jax.config import ConfigError
-from svag_jax.workdir import Workdir, WorkdirError
-
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Toy config file.', lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run record.')
-flags.mark_flags_as_required(['config', 'workdir'])
+from svag_jax.workdir import Workdir
 
 
 def run(config, workdir: str) -> dict:
@@ -50,15 +46,20 @@ def run(config, workdir: str) -> dict:
   return status
 
 
+def _run() -> int:
+  if cli.CONFIG.value is None or not cli.WORKDIR.value:
+    raise cli.InputError('UsageError', 'both --config=configs/toy_chaos.py and --workdir=DIR are '
+                         'required')
+  status = run(cli.CONFIG.value, cli.WORKDIR.value)
+  logging.info('Finished: %s', status)
+  return 0
+
+
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  try:
-    status = run(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, WorkdirError) as e:
-    sys.exit(f'svag_jax: {type(e).__name__}: {e}')
-  logging.info('Finished: %s', status)
+    cli.fail('UsageError', f'unexpected arguments {argv[1:]}; flags look like --name=value')
+  sys.exit(cli.guarded(_run))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -214,9 +214,12 @@ def test_bad_model_configs_name_the_field(overrides, match):
     config_lib.validate(cfg)
 
 
-def test_valid_cifar_configs_pass_and_widths_are_ignored():
+def test_valid_cifar_configs_pass_and_widths_are_refused_where_unread():
   cfg = config_lib.defaults()
-  cfg.model.update(name='preresnet56', norm='group', num_groups=16, widths=())
-  config_lib.validate(cfg)  # 16, 32, 64 are multiples of 16; widths is not used by preresnet
+  cfg.model.update(name='preresnet56', norm='group', num_groups=16)
+  config_lib.validate(cfg)  # 16, 32, 64 are multiples of 16
   cfg.model.update(name='vgg16', norm='none')
   config_lib.validate(cfg)
+  cfg.model.widths = ()  # not read by preresnet / vgg: refused, never silently ignored
+  with pytest.raises(config_lib.ConfigError, match=r'config\.model\.widths = \(\): not read'):
+    config_lib.validate(cfg)
