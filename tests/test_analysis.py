@@ -12,28 +12,9 @@ from matplotlib.figure import Figure
 
 from analysis import common
 from analysis import fast_equilibrium as fe
-from svag_jax import experiment, tv
+from svag_jax import tv
 from svag_jax import workdir as workdir_lib
-from tests.conftest import most_optimizations_disabled, tiny_config
-
-TRIALS_PER_ARM = 4
-ARMS = {'Const': {'lr': 0.1}, 'LR-decay': {'lr': 0.4, 'lr_schedule': ((1, 0.5),)}}
-
-
-def make_tiny_workdir(path: pathlib.Path) -> pathlib.Path:
-  """Trains 2 arms x 4 trials of a tiny MLP for 2 epochs (predictions at epochs 1, 2) into `path`.
-
-  A few seconds: all 8 trials in one vmapped program, most XLA optimisations off.
-  """
-  config = tiny_config(**{
-      'model.name': 'mlp', 'model.widths': (16,), 'trials.num': TRIALS_PER_ARM,
-      'trials.vmap_chunk': 0, 'train.steps_per_dispatch': 8, 'train.predictions_at': (1, 2),
-  })
-  config.arms = ARMS
-  with most_optimizations_disabled():
-    result = experiment.run(config, str(path))
-  assert result['status'] == 'done', result
-  return path
+from tests.helpers import ARMS, TRIALS_PER_ARM, make_tiny_workdir
 
 
 @pytest.fixture(scope='module')

@@ -4,7 +4,7 @@ from configs import fast_equilibrium
 from svag_jax import config as config_lib
 from svag_jax import experiment
 from svag_jax import workdir as workdir_lib
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def test_three_arms_compile_one_training_program(tmp_path, train_traces):

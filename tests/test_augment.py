@@ -8,7 +8,7 @@ import pytest
 from svag_jax import augment, models, sampling, schedules, train
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from tests.conftest import run_tiny, tiny_config
+from tests.helpers import run_tiny, tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
 PAD = 4

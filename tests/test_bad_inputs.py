@@ -300,7 +300,7 @@ def test_print_config_shows_the_resolved_arms_and_the_plan(capsys, monkeypatch, 
 
 SWEEP = '''
 from svag_jax import sweep
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 def get_config(arg=None):
   return tiny_config(**{{'train.epochs': 1, 'trials.num': 1}})

@@ -9,7 +9,7 @@ import pytest
 
 from svag_jax import config as config_lib
 from svag_jax import experiment
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -130,7 +130,7 @@ def test_every_conditional_field_is_refused_where_it_is_not_read(field):
 
 def test_noise_scale_is_read_by_the_full_batch_oracles_too(tmp_path):
   """optim.noise_scale is not in the unread table: it changes an NGD run."""
-  from tests.conftest import run_tiny  # noqa: PLC0415
+  from tests.helpers import run_tiny  # noqa: PLC0415
 
   common = {'optim.oracle': 'ngd', 'model.norm': 'group', 'model.num_groups': 4,
             'train.epochs': 0.25, 'train.eval_every': 0.25}

@@ -21,7 +21,7 @@ from svag_jax import workdir as workdir_lib
 from svag_jax.checkpoint import Checkpointer, CheckpointError
 from svag_jax.config import ConfigError
 from svag_jax.workdir import WorkdirError
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
 

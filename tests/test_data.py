@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from svag_jax import data as data_lib
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def test_mnist5k_is_a_stratified_deterministic_split():

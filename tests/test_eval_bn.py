@@ -6,7 +6,7 @@ import numpy as np
 
 from svag_jax import data as data_lib
 from svag_jax import evaluate, models, schedules, train
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def test_refreshed_batch_stats_are_a_fixed_point_and_leave_the_state_alone():

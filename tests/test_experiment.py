@@ -8,7 +8,7 @@ import pytest
 from svag_jax import experiment
 from svag_jax import workdir as workdir_lib
 from svag_jax.workdir import WorkdirError
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,7 @@ from svag_jax.data import TrainData
 from svag_jax.schedules import Schedule, Schedules, value_at
 from svag_jax.train import Trainer
 from tests import numerics
-from tests.conftest import run_tiny
+from tests.helpers import run_tiny
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
 

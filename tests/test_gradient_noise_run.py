@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from svag_jax import experiment
-from tests.conftest import run_tiny
+from tests.helpers import run_tiny
 
 pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
 

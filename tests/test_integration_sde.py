@@ -7,7 +7,7 @@ import pytest
 
 from svag_jax import config as config_lib
 from svag_jax import experiment
-from tests.conftest import run_tiny, tiny_config
+from tests.helpers import run_tiny, tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
 

@@ -218,7 +218,7 @@ def test_valid_cifar_configs_pass_and_widths_are_refused_where_unread():
   cfg = config_lib.defaults()
   cfg.model.update(name='preresnet56', norm='group', num_groups=16)
   config_lib.validate(cfg)  # 16, 32, 64 are multiples of 16
-  cfg.model.update(name='vgg16', norm='none')
+  cfg.model.update(name='vgg16', norm='none', num_groups=8)  # num_groups: GroupNorm's alone
   config_lib.validate(cfg)
   cfg.model.widths = ()  # not read by preresnet / vgg: refused, never silently ignored
   with pytest.raises(config_lib.ConfigError, match=r'config\.model\.widths = \(\): not read'):

@@ -21,7 +21,7 @@ import pytest
 
 from svag_jax import experiment
 from svag_jax import workdir as workdir_lib
-from tests.conftest import most_optimizations_disabled, tiny_config
+from tests.helpers import most_optimizations_disabled, tiny_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OVERRIDES = {'trials.num': 4, 'train.steps_per_dispatch': 1}

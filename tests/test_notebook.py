@@ -6,7 +6,7 @@ import nbclient
 import nbformat
 import pytest
 
-from tests.test_analysis import make_tiny_workdir
+from tests.helpers import make_tiny_workdir
 
 ROOT = pathlib.Path(__file__).parents[1]
 NOTEBOOK = ROOT / 'analysis' / 'notebooks' / 'fast_equilibrium.ipynb'

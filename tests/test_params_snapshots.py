@@ -11,7 +11,7 @@ from svag_jax import config as config_lib
 from svag_jax import data as data_lib
 from svag_jax import experiment, models
 from svag_jax import workdir as workdir_lib
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
 

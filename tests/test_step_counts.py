@@ -12,7 +12,7 @@ import pytest
 
 from svag_jax import data as data_lib
 from svag_jax import models, schedules, train
-from tests.conftest import most_optimizations_disabled, tiny_config
+from tests.helpers import most_optimizations_disabled, tiny_config
 
 
 @pytest.mark.parametrize('oracle, noise', [('sgd', 0.0), ('svag', 0.01), ('gd', 0.01)])

@@ -12,7 +12,7 @@ from configs import two_phase, weight_distance
 from svag_jax import config as config_lib
 from svag_jax import experiment
 from svag_jax import workdir as workdir_lib
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 # ---- Pytree helpers on hand-made trees. ----
 

@@ -16,7 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 TINY_SWEEP = '''
 from svag_jax import sweep
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 def get_config(arg=None):
   return tiny_config(**{'train.epochs': 1, 'trials.num': 2, 'metrics.gn_every': 0.5,

@@ -14,7 +14,7 @@ import optax
 import pytest
 
 from svag_jax import optim
-from tests.conftest import most_optimizations_disabled
+from tests.helpers import most_optimizations_disabled
 
 KEY = jax.random.key(42)
 

@@ -9,7 +9,7 @@ from jax.sharding import NamedSharding
 from svag_jax import data as data_lib
 from svag_jax import models, schedules, train, trials
 from tests import numerics
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 T, STEPS = 4, 6
 
@@ -71,7 +71,7 @@ def reference(setup):
       for r, p in zip(runs, perturbed)
       for a, b in zip(jax.tree.leaves((p.params, p.batch_stats)),
                       jax.tree.leaves((r.params, r.batch_stats))))
-  # tiny CNN (conftest.tiny_config): 8x8x1 images, widths (4, 8), 4 classes, batch 16; fan-ins
+  # tiny CNN (helpers.tiny_config): 8x8x1 images, widths (4, 8), 4 classes, batch 16; fan-ins
   # 9 and 36, BatchNorm over 16 x 64 and 16 x 16 positions (forward and backward), head 8 x 16,
   # weight gradients summed over the same positions.
   lengths = 2 * [9, 1024, 1024, 36, 256, 256, 128, 4, 16] + [1024, 256]

@@ -1,6 +1,6 @@
 """The tests' tiny config as a config file, for tests that run the real entry point."""
 
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def get_config():

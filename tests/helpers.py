@@ -1,0 +1,80 @@
+"""Helpers shared by the tests: a tiny config that trains in seconds, fast compiles, tiny runs.
+
+Plain functions (fixtures live in conftest.py). Importing this module does not start JAX, so
+test modules may import it after conftest.py has set XLA_FLAGS.
+"""
+
+import contextlib
+import pathlib
+
+from configs import base
+
+
+def tiny_config(**overrides):
+  """A config that trains in seconds: tiny CNN on synthetic 8x8 images."""
+  c = base.get_config()
+  c.data.source = 'synthetic'
+  c.data.synthetic_shape = (8, 8, 1)
+  c.data.synthetic_num_train = 256
+  c.data.synthetic_num_test = 64
+  c.data.synthetic_num_classes = 4
+  c.model.widths = (4, 8)
+  c.model.init_scale = 0.5
+  c.train.batch_size = 32
+  c.train.epochs = 2
+  c.train.eval_every = 1.0
+  c.train.steps_per_dispatch = 4
+  c.trials.num = 2
+  c.trials.vmap_chunk = 0  # one chunk: one compile (round-robin chunks compile per device)
+  for key, value in overrides.items():
+    node = c
+    *path, last = key.split('.')
+    for p in path:
+      node = node[p]
+    node[last] = value
+  return c
+
+
+@contextlib.contextmanager
+def most_optimizations_disabled():
+  """Skip most XLA optimisations: for tests whose cost is compiling tiny programs."""
+  import jax  # noqa: PLC0415
+
+  previous = jax.config.read('jax_disable_most_optimizations')
+  jax.config.update('jax_disable_most_optimizations', True)
+  try:
+    yield
+  finally:
+    jax.config.update('jax_disable_most_optimizations', previous)
+
+
+def run_tiny(workdir, **overrides):
+  """Trains tiny_config (1 epoch, 1 trial, plus overrides) into `workdir`: (result, metric rows)."""
+  from svag_jax import experiment  # noqa: PLC0415 (jax: after conftest set XLA_FLAGS)
+  from svag_jax import workdir as workdir_lib
+
+  cfg = tiny_config(**{'train.epochs': 1, 'trials.num': 1, **overrides})
+  result = experiment.run(cfg, str(workdir))
+  return result, workdir_lib.read_metrics(workdir)
+
+
+TRIALS_PER_ARM = 4
+ARMS = {'Const': {'lr': 0.1}, 'LR-decay': {'lr': 0.4, 'lr_schedule': ((1, 0.5),)}}
+
+
+def make_tiny_workdir(path: pathlib.Path) -> pathlib.Path:
+  """Trains 2 arms x 4 trials of a tiny MLP for 2 epochs (predictions at epochs 1, 2) into `path`.
+
+  A few seconds: all 8 trials in one vmapped program, most XLA optimisations off.
+  """
+  config = tiny_config(**{
+      'model.name': 'mlp', 'model.widths': (16,), 'trials.num': TRIALS_PER_ARM,
+      'trials.vmap_chunk': 0, 'train.steps_per_dispatch': 8, 'train.predictions_at': (1, 2),
+  })
+  config.arms = ARMS
+  from svag_jax import experiment  # noqa: PLC0415
+
+  with most_optimizations_disabled():
+    result = experiment.run(config, str(path))
+  assert result['status'] == 'done', result
+  return path
