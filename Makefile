@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/fast_equilibrium_cpu
 CONFIG ?= configs/fast_equilibrium.py:cpu
 
-.PHONY: run test test-isa bench lint install clean
+.PHONY: run test test-isa bench lint format install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,14 @@ test-isa: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.trials
 
+## make lint: ruff (lint) and pyink (format check), both pinned in the dev extra; `make format` fixes.
+LINTED := svag_jax configs launch analysis benchmarks tests
 lint: $(STAMP)
-	$(VENV)/bin/ruff check svag_jax configs launch analysis benchmarks tests
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/pyink --check --quiet $(LINTED)
+
+format: $(STAMP)
+	$(VENV)/bin/pyink --quiet $(LINTED)
 
 clean:
 	rm -rf $(VENV) runs
