@@ -91,7 +91,7 @@ def mean_and_band(
     (mean, low, high), each float [E]; NaN at epochs where every trial is NaN.
   """
   with warnings.catch_warnings():
-    warnings.simplefilter('ignore', RuntimeWarning)   # all-NaN columns give NaN, as documented
+    warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN columns give NaN, as documented
     mean = np.nanmean(values, axis=0)
     low, high = np.nanquantile(values, quantiles, axis=0)
   return mean, low, high
@@ -150,8 +150,14 @@ def save_axes(axes: np.ndarray, out: str | os.PathLike, name: str) -> list[pathl
   return save_figure(np.asarray(axes).flat[0].figure, pathlib.Path(out) / name)
 
 
-def plot_mean_band(ax: Axes, x: np.ndarray, values: np.ndarray, color: str, label: str,
-                   quantiles: Sequence[float] = BAND) -> None:
+def plot_mean_band(
+    ax: Axes,
+    x: np.ndarray,
+    values: np.ndarray,
+    color: str,
+    label: str,
+    quantiles: Sequence[float] = BAND,
+) -> None:
   """The trial mean of `values` [T, E] against x [E] as a line, and its quantile band."""
   mean, low, high = mean_and_band(values, quantiles)
   ax.plot(x, mean, color=color, label=label)

@@ -38,7 +38,7 @@ from analysis import common
 from svag_jax import tv as tv_lib
 from svag_jax import workdir as workdir_lib
 
-BAND = common.BAND            # quantiles of the bands drawn around the means
+BAND = common.BAND  # quantiles of the bands drawn around the means
 FIGURE_FORMATS = common.FIGURE_FORMATS
 
 
@@ -170,8 +170,10 @@ def tv_curves(
   result = {}
   for epoch, pred in predictions.items():
     if pred.shape[0] != len(trial_arms):
-      raise ValueError(f'{workdir}: predictions at epoch {epoch:g} have {pred.shape[0]} trials, '
-                       f'predictions/trials.json lists {len(trial_arms)}.')
+      raise ValueError(
+          f'{workdir}: predictions at epoch {epoch:g} have {pred.shape[0]} trials, '
+          f'predictions/trials.json lists {len(trial_arms)}.'
+      )
     kept, errors = {}, {}
     live = workdir_lib.live_trials(pred)
     for arm, m in metrics.items():
@@ -184,8 +186,9 @@ def tv_curves(
     curves = {}
     for arm in arms[1:]:
       if kept[ref].shape[0] and kept[arm].shape[0]:
-        curve = tv_lib.tv_vs_trials(kept[ref], kept[arm], None, num_classes,
-                                    num_resamples=num_resamples, seed=seed)
+        curve = tv_lib.tv_vs_trials(
+            kept[ref], kept[arm], None, num_classes, num_resamples=num_resamples, seed=seed
+        )
         curves[arm] = dataclasses.replace(curve, error_a=errors[ref], error_b=errors[arm])
     result[epoch] = curves
   return result
@@ -213,25 +216,48 @@ def plot_tv(
   """
   curves = tv_curves(workdir) if curves is None else curves
   if not curves:
-    raise ValueError(f'{workdir} has no saved predictions of two or more arms: set '
-                     'train.predictions_at and several config.arms to get TV curves.')
+    raise ValueError(
+        f'{workdir} has no saved predictions of two or more arms: set '
+        'train.predictions_at and several config.arms to get TV curves.'
+    )
   arms = list(common.load_metrics(workdir))
   colors = _colors(arms)
   axes = common.check_axes(axes, len(curves), 'plot_tv')
   for ax, (epoch, by_arm) in zip(axes, curves.items(), strict=True):
     floor_drawn = False
     for arm, c in by_arm.items():
-      ax.errorbar(c.trials, c.tv, yerr=c.tv_std, color=colors[arm], marker='o', markersize=4,
-                  capsize=2, label=f'TV({arms[0]}, {arm})')
-      ax.axhline(c.error_sum, color=colors[arm], linestyle='--', linewidth=1,
-                 label=f'test error {arms[0]} + {arm}')
+      ax.errorbar(
+          c.trials,
+          c.tv,
+          yerr=c.tv_std,
+          color=colors[arm],
+          marker='o',
+          markersize=4,
+          capsize=2,
+          label=f'TV({arms[0]}, {arm})',
+      )
+      ax.axhline(
+          c.error_sum,
+          color=colors[arm],
+          linestyle='--',
+          linewidth=1,
+          label=f'test error {arms[0]} + {arm}',
+      )
       if not floor_drawn and np.isfinite(c.floor).any():
-        ax.plot(c.trials, c.floor, color='0.45', linestyle=':', marker='s', markersize=3,
-                label=f'split-half floor, {arms[0]} vs itself (thin: ∝ 1/√t)')
+        ax.plot(
+            c.trials,
+            c.floor,
+            color='0.45',
+            linestyle=':',
+            marker='s',
+            markersize=3,
+            label=f'split-half floor, {arms[0]} vs itself (thin: ∝ 1/√t)',
+        )
         i = int(np.flatnonzero(np.isfinite(c.floor))[-1])
         t = np.geomspace(c.trials[i], c.trials[-1], 20)
-        ax.plot(t, c.floor[i] * np.sqrt(c.trials[i] / t), color='0.45', linestyle=':',
-                linewidth=0.8)
+        ax.plot(
+            t, c.floor[i] * np.sqrt(c.trials[i] / t), color='0.45', linestyle=':', linewidth=0.8
+        )
         floor_drawn = True
     ax.set_xscale('log')
     ax.set_yscale('log', nonpositive='mask')
@@ -300,8 +326,10 @@ def summary(
     error = 1 - m.values['test_accuracy'][:, -1]
     mean, std, n = common.mean_and_std(error)
     diverged = int(m.diverged[:, -1].sum())
-    lines.append(f'{arm}: final test error (epoch {m.epochs[-1]:g}) {_percent(mean, std)} over '
-                 f'{n} trials' + (f' ({diverged} diverged)' if diverged else ''))
+    lines.append(
+        f'{arm}: final test error (epoch {m.epochs[-1]:g}) {_percent(mean, std)} over '
+        f'{n} trials' + (f' ({diverged} diverged)' if diverged else '')
+    )
   curves = tv_curves(workdir) if curves is None else curves
   if not curves:
     lines.append('TV: no predictions of two or more arms saved (train.predictions_at).')
@@ -326,7 +354,8 @@ def summary(
 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
-      prog='python -m analysis.fast_equilibrium', description=__doc__.split('\n\n')[0])
+      prog='python -m analysis.fast_equilibrium', description=__doc__.split('\n\n')[0]
+  )
   parser.add_argument('workdir', help='workdir of a Fast Equilibrium run')
   parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
   parser.add_argument('--resamples', type=int, default=5, help='TV resamples per trial count')
@@ -341,8 +370,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   except (OSError, ValueError, KeyError):
     status = 'unknown'
   names = ', '.join(sorted({p.stem for p in paths}))
-  print(f'Figures ({names}; {"/".join(FIGURE_FORMATS)}) in {paths[0].parent} '
-        f'(run status: {status})')
+  print(
+      f'Figures ({names}; {"/".join(FIGURE_FORMATS)}) in {paths[0].parent} '
+      f'(run status: {status})'
+  )
   print('\n'.join(summary(args.workdir, curves)))
   return 0
 

@@ -61,8 +61,7 @@ def figure(arms: dict[str, common.ArmMetrics], off: float | None):
       label = name if t == 0 else None
       axes[0].plot(m.epochs, m.values['train_accuracy'][t], lw=0.7, color=color, label=label)
       axes[1].semilogy(m.epochs, m.values['w_norm_sq'][t], lw=0.9, color=color, label=label)
-      axes[2].semilogy(m.epochs, m.values['train_step_loss'][t], lw=0.7, color=color,
-                       label=label)
+      axes[2].semilogy(m.epochs, m.values['train_step_loss'][t], lw=0.7, color=color, label=label)
   for ax, ylabel in zip(axes, ('train accuracy', '||w||²', 'train loss (GD, training mode)')):
     ax.set_xlabel('GD step (= epoch: full batch)')
     ax.set_ylabel(ylabel)
@@ -73,8 +72,10 @@ def figure(arms: dict[str, common.ArmMetrics], off: float | None):
   late = [m.values['train_accuracy'][:, m.epochs >= 0.05 * m.epochs[-1]] for m in arms.values()]
   axes[0].set_ylim(max(0.0, min(float(np.nanmin(v)) for v in late) - 0.02), 1.005)
   axes[0].legend(loc='lower right')
-  fig.suptitle('Full-batch GD with WD on a fixed subset: train accuracy keeps falling; without '
-               'WD it converges (Li, Lyu & Arora 2020, Fig. 5b/c)')
+  fig.suptitle(
+      'Full-batch GD with WD on a fixed subset: train accuracy keeps falling; without '
+      'WD it converges (Li, Lyu & Arora 2020, Fig. 5b/c)'
+  )
   fig.tight_layout()
   return fig
 
@@ -92,13 +93,17 @@ def main(argv=None) -> int:
   off = wd_off_step(config)
   first_arm = next(iter(config['arms'].values()))  # the record resolves every arm
   lr, wd = first_arm['lr'], first_arm['wd']
-  print(f'{a.workdir}: status {status["status"]}; {config["model"]["name"]} '
-        f'{tuple(config["model"]["widths"])}, batch {config["train"]["batch_size"]} (full: '
-        f'data.num_train = {config["data"]["num_train"]}), '
-        f'eta = {lr:g}, lambda = {wd:g}; wd_off drops WD at step {off}')
+  print(
+      f'{a.workdir}: status {status["status"]}; {config["model"]["name"]} '
+      f'{tuple(config["model"]["widths"])}, batch {config["train"]["batch_size"]} (full: '
+      f'data.num_train = {config["data"]["num_train"]}), '
+      f'eta = {lr:g}, lambda = {wd:g}; wd_off drops WD at step {off}'
+  )
   head = ' '.join(f'{"drops<" + format(b, "g"):>9}' for b in a.below)
-  print(f'{"arm":<7} {"trial":>5} {"max acc":>8} {"reach@":>7} {head} {"min last25%":>11} '
-        f'{"final train":>11} {"final test":>10}')
+  print(
+      f'{"arm":<7} {"trial":>5} {"max acc":>8} {"reach@":>7} {head} {"min last25%":>11} '
+      f'{"final train":>11} {"final test":>10}'
+  )
   for name, m in arms.items():
     acc_all = m.values['train_accuracy']
     quarter = m.epochs >= m.epochs[-1] * 0.75
@@ -106,15 +111,19 @@ def main(argv=None) -> int:
       acc = acc_all[t]
       reach = first_reach(acc, a.reach)
       drops = ' '.join(f'{count_drops(acc, a.reach, b):>9d}' for b in a.below)
-      print(f'{name:<7} {int(m.trials[t]):>5} {np.nanmax(acc):>8.4f} '
-            f'{"never" if reach is None else int(m.epochs[reach]):>7} {drops} '
-            f'{np.nanmin(acc[quarter]):>11.4f} {acc[-1]:>11.4f} '
-            f'{m.values["test_accuracy"][t, -1]:>10.4f}')
+      print(
+          f'{name:<7} {int(m.trials[t]):>5} {np.nanmax(acc):>8.4f} '
+          f'{"never" if reach is None else int(m.epochs[reach]):>7} {drops} '
+          f'{np.nanmin(acc[quarter]):>11.4f} {acc[-1]:>11.4f} '
+          f'{m.values["test_accuracy"][t, -1]:>10.4f}'
+      )
     if off is not None and name == 'wd_off':
       after = m.epochs > off + 0.1 * (m.epochs[-1] - off)
-      print(f'{"":<7} after WD off (from step {int(m.epochs[after][0])}): min train acc '
-            f'{np.nanmin(acc_all[:, after]):.4f}, drops<{a.below[0]:g} '
-            f'{sum(count_drops(r[after], 0.0, a.below[0]) for r in acc_all)}')
+      print(
+          f'{"":<7} after WD off (from step {int(m.epochs[after][0])}): min train acc '
+          f'{np.nanmin(acc_all[:, after]):.4f}, drops<{a.below[0]:g} '
+          f'{sum(count_drops(r[after], 0.0, a.below[0]) for r in acc_all)}'
+      )
   prefix = a.out or str(pathlib.Path(a.workdir) / 'figures' / 'gd_subset')
   for path in common.save_figure(figure(arms, off), prefix):
     print('wrote', path)

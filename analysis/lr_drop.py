@@ -76,30 +76,46 @@ def lr_drop(workdir: str | os.PathLike, window_fraction: float = 1 / 3) -> list[
     eff = v['effective_lr']
     level = stats.nanmean(eff[:, pre_mask], 1)
     sigma_ratio = sigma_gn_ratio = np.full(len(m.trials), np.nan)
-    if 'N' in v and np.isfinite(v['N'][:, pre_mask]).any() and np.isfinite(
-        v['N'][:, post_mask]).any():
+    if (
+        'N' in v
+        and np.isfinite(v['N'][:, pre_mask]).any()
+        and np.isfinite(v['N'][:, post_mask]).any()
+    ):
       s2 = v['w_norm_sq'] * v['N']
-      sigma_ratio = np.sqrt(stats.nanmean(s2[:, pre_mask], 1)
-                            / stats.nanmean(s2[:, post_mask], 1))
+      sigma_ratio = np.sqrt(stats.nanmean(s2[:, pre_mask], 1) / stats.nanmean(s2[:, post_mask], 1))
       s2 = v['w_norm_sq'] * (v['G'] + v['N'])
-      sigma_gn_ratio = np.sqrt(stats.nanmean(s2[:, pre_mask], 1)
-                               / stats.nanmean(s2[:, post_mask], 1))
+      sigma_gn_ratio = np.sqrt(
+          stats.nanmean(s2[:, pre_mask], 1) / stats.nanmean(s2[:, post_mask], 1)
+      )
     factor = lr_after / lr_before
     le = stats.arm_constant(m, 'intrinsic_lr', i - 1)
     le_after = stats.arm_constant(m, 'intrinsic_lr', i)
     discrete = math.sqrt(le_after * (2 - le_after) / (le * (2 - le))) * sigma_gn_ratio
-    result.append(LRDropArm(
-        arm, drop, factor, pre, post, eff[:, i] / level, eff[:, i + 1] / level,
-        stats.nanmean(eff[:, post_mask], 1) / level, math.sqrt(factor),
-        math.sqrt(factor) * sigma_ratio, discrete))
+    result.append(
+        LRDropArm(
+            arm,
+            drop,
+            factor,
+            pre,
+            post,
+            eff[:, i] / level,
+            eff[:, i + 1] / level,
+            stats.nanmean(eff[:, post_mask], 1) / level,
+            math.sqrt(factor),
+            math.sqrt(factor) * sigma_ratio,
+            discrete,
+        )
+    )
   if not result:
     raise ValueError(f'{workdir}: no arm changes its LR; is it an lr_drop run?')
   return result
 
 
 def lr_drop_summary(arms: list[LRDropArm]) -> list[str]:
-  lines = ['Effective LR after the LR drop, as a ratio to its pre-drop level '
-           '(mean over trials [± 2 SE])']
+  lines = [
+      'Effective LR after the LR drop, as a ratio to its pre-drop level '
+      '(mean over trials [± 2 SE])'
+  ]
   for a in arms:
     lines += [
         f'{a.arm}: LR x {a.lr_factor:g} at step {a.drop_step:g}; pre window steps '
@@ -108,24 +124,32 @@ def lr_drop_summary(arms: list[LRDropArm]) -> list[str]:
         f'  at the drop (new LR, old weights): {stats.fmt_interval(a.immediate)} '
         f'(Lemma 5.2: {a.lr_factor:g}); next eval: {stats.fmt_interval(a.next_eval)}',
         f'  recovered: {stats.fmt_interval(a.recovered)}; predicted sqrt({a.lr_factor:g}) = '
-        f'{a.predicted:.4f}' + (f'; with the measured sigma_pre/sigma_post: '
-                                f'{stats.fmt_interval(a.predicted_sigma)}; discrete (G+N, '
-                                f'2 - lambda_e): {stats.fmt_interval(a.predicted_discrete)}'
-                                if np.isfinite(a.predicted_sigma).any() else ''),
+        f'{a.predicted:.4f}'
+        + (
+            f'; with the measured sigma_pre/sigma_post: '
+            f'{stats.fmt_interval(a.predicted_sigma)}; discrete (G+N, '
+            f'2 - lambda_e): {stats.fmt_interval(a.predicted_discrete)}'
+            if np.isfinite(a.predicted_sigma).any()
+            else ''
+        ),
     ]
   return lines
 
 
-def plot_lr_drop(workdir: str | os.PathLike, arms: list[LRDropArm] | None = None,
-                 axes: Sequence[Axes] | None = None) -> np.ndarray:
+def plot_lr_drop(
+    workdir: str | os.PathLike,
+    arms: list[LRDropArm] | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> np.ndarray:
   """Two panels: eta/||w||^2 vs epoch per arm (controls included) with the pre level, /10 and
   /sqrt(10) marked; eta/||w||^2 over the pre level vs steps after the drop (log-log)."""
   axes = common.check_axes(axes, 2, 'plot_lr_drop')
   arms = lr_drop(workdir) if arms is None else arms
   metrics = common.load_metrics(workdir)
   for i, (arm, m) in enumerate(metrics.items()):
-    common.plot_mean_band(axes[0], m.epochs, m.values['effective_lr'], f'C{i % 10}',
-                    f'{arm} ({len(m.trials)} trials)')
+    common.plot_mean_band(
+        axes[0], m.epochs, m.values['effective_lr'], f'C{i % 10}', f'{arm} ({len(m.trials)} trials)'
+    )
   for i, a in enumerate(arms):
     m = metrics[a.arm]
     steps, color = stats.eval_steps(m), f'C{list(metrics).index(a.arm) % 10}'
@@ -136,10 +160,20 @@ def plot_lr_drop(workdir: str | os.PathLike, arms: list[LRDropArm] | None = None
     after = steps >= a.drop_step
     ratio = m.values['effective_lr'][:, after] / level
     common.plot_mean_band(axes[1], steps[after] - a.drop_step + 1, ratio, color, a.arm)
-    axes[1].axhline(a.predicted, color='k', linestyle='--', linewidth=0.8,
-                    label=f'√{a.lr_factor:g} = {a.predicted:.3f}' if i == 0 else None)
-    axes[1].axhline(a.lr_factor, color='k', linestyle=':', linewidth=0.8,
-                    label=f'{a.lr_factor:g}' if i == 0 else None)
+    axes[1].axhline(
+        a.predicted,
+        color='k',
+        linestyle='--',
+        linewidth=0.8,
+        label=f'√{a.lr_factor:g} = {a.predicted:.3f}' if i == 0 else None,
+    )
+    axes[1].axhline(
+        a.lr_factor,
+        color='k',
+        linestyle=':',
+        linewidth=0.8,
+        label=f'{a.lr_factor:g}' if i == 0 else None,
+    )
   axes[0].set_yscale('log')
   axes[0].set_xlabel('epoch')
   axes[0].set_ylabel('effective LR η/‖w‖²')
@@ -155,8 +189,9 @@ def plot_lr_drop(workdir: str | os.PathLike, arms: list[LRDropArm] | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m analysis.lr_drop',
-                                   description=__doc__.split('\n\n')[0])
+  parser = argparse.ArgumentParser(
+      prog='python -m analysis.lr_drop', description=__doc__.split('\n\n')[0]
+  )
   parser.add_argument('workdir')
   parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
   args = parser.parse_args(argv)

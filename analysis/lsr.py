@@ -77,27 +77,47 @@ def lsr_summary(workdir: str, window: tuple[float, float] | None = None, c2: flo
     g = float(np.mean([v[0] for v in values]))
     n = float(np.mean([v[1] for v in values]))
     nsr = n / g
-    trials.append({'trial': t, 'G': g, 'N': n, 'NSR': nsr, 'rows': len(values),
-                   'B*': float(theory.lsr_critical_batch(nsr, batch, c2))})
+    trials.append(
+        {
+            'trial': t,
+            'G': g,
+            'N': n,
+            'NSR': nsr,
+            'rows': len(values),
+            'B*': float(theory.lsr_critical_batch(nsr, batch, c2)),
+        }
+    )
   bstar = np.array([t['B*'] for t in trials])
   half = 1.96 * bstar.std(ddof=1) / math.sqrt(len(bstar)) if len(bstar) > 1 else float('nan')
-  return {'window': window, 'batch_size': batch, 'c2': c2, 'trials': trials,
-          'mean_NSR': float(np.mean([t['NSR'] for t in trials])),
-          'mean_B*': float(bstar.mean()), 'interval_B*': (bstar.mean() - half, bstar.mean() + half)}
+  return {
+      'window': window,
+      'batch_size': batch,
+      'c2': c2,
+      'trials': trials,
+      'mean_NSR': float(np.mean([t['NSR'] for t in trials])),
+      'mean_B*': float(bstar.mean()),
+      'interval_B*': (bstar.mean() - half, bstar.mean() + half),
+  }
 
 
 def print_baseline(workdir: str, s: dict) -> None:
   """Prints an `lsr_summary`: one line per trial and the mean B* with its interval."""
   lo, hi = s['window']
-  print(f'{workdir}: baseline B = {s["batch_size"]}, C^2 = {s["c2"]:g}, '
-        f'G and N averaged over epochs [{lo:g}, {hi:g}]')
+  print(
+      f'{workdir}: baseline B = {s["batch_size"]}, C^2 = {s["c2"]:g}, '
+      f'G and N averaged over epochs [{lo:g}, {hi:g}]'
+  )
   print(f'{"trial":>5} {"evals":>5} {"G":>11} {"N":>11} {"N/G":>9} {"B*":>9}')
   for t in s['trials']:
-    print(f'{t["trial"]:>5} {t["rows"]:>5} {t["G"]:>11.4g} {t["N"]:>11.4g} {t["NSR"]:>9.3f} '
-          f'{t["B*"]:>9.1f}')
+    print(
+        f'{t["trial"]:>5} {t["rows"]:>5} {t["G"]:>11.4g} {t["N"]:>11.4g} {t["NSR"]:>9.3f} '
+        f'{t["B*"]:>9.1f}'
+    )
   a, b = s['interval_B*']
-  print(f'mean N/G = {s["mean_NSR"]:.3f}; B* = {s["mean_B*"]:.1f} '
-        f'(95% interval over {len(s["trials"])} trials: [{a:.1f}, {b:.1f}])')
+  print(
+      f'mean N/G = {s["mean_NSR"]:.3f}; B* = {s["mean_B*"]:.1f} '
+      f'(95% interval over {len(s["trials"])} trials: [{a:.1f}, {b:.1f}])'
+  )
 
 
 # ---- The sweep: N/G and test error vs B. ----
@@ -119,10 +139,19 @@ def summarize(root: str, c2: float = 2.0) -> dict:
   base = lsr_summary(f'{root}/{runs[0].name}', c2=c2)
   best = np.nanmin(err)
   failed = [b for b, e in zip(batches, err) if not e <= FAIL_FACTOR * best]
-  return {'B': batches, 'nsr': nsr, 'test_error': err, 'test_error_std': err_std, 'c2': c2,
-          'B*': base['mean_B*'], 'B*_interval': base['interval_B*'], 'base_B': batches[0],
-          'base_nsr': base['mean_NSR'], 'best_error': best,
-          'observed_break': failed[0] if failed else None}
+  return {
+      'B': batches,
+      'nsr': nsr,
+      'test_error': err,
+      'test_error_std': err_std,
+      'c2': c2,
+      'B*': base['mean_B*'],
+      'B*_interval': base['interval_B*'],
+      'base_B': batches[0],
+      'base_nsr': base['mean_NSR'],
+      'best_error': best,
+      'observed_break': failed[0] if failed else None,
+  }
 
 
 def figure(s: dict):
@@ -136,8 +165,13 @@ def figure(s: dict):
   ax.errorbar(b, s['test_error'], yerr=s['test_error_std'], fmt='o-', label='final test error')
   ax.axhline(FAIL_FACTOR * s['best_error'], color='gray', ls=':', lw=1)
   if s['observed_break'] is not None:
-    ax.axvspan(s['observed_break'], b.max() * 1.5, color='r', alpha=0.1,
-               label=f'LSR failed (> {FAIL_FACTOR} x best)')
+    ax.axvspan(
+        s['observed_break'],
+        b.max() * 1.5,
+        color='r',
+        alpha=0.1,
+        label=f'LSR failed (> {FAIL_FACTOR} x best)',
+    )
   ax.set_ylabel('test error')
   for ax in axes:
     ax.axvline(s['B*'], color='k', ls='--', label=f'predicted B* = {s["B*"]:.0f}')
@@ -154,10 +188,15 @@ def main(argv: list[str] | None = None) -> int:
   p = argparse.ArgumentParser(prog='python -m analysis.lsr', description=__doc__.splitlines()[0])
   p.add_argument('root', nargs='?', help='sweep root (one run per batch size)')
   p.add_argument('--baseline', metavar='WORKDIR', help='print B* of one baseline run instead')
-  p.add_argument('--window', nargs=2, type=float, metavar=('START', 'END'),
-                 help='--baseline: epochs over which G and N are averaged (default: the last 25%% '
-                      'of the G/N evals before the first LR change)')
-  p.add_argument('--c2', type=float, default=2.0, help='C^2 (default 2, the paper\'s)')
+  p.add_argument(
+      '--window',
+      nargs=2,
+      type=float,
+      metavar=('START', 'END'),
+      help='--baseline: epochs over which G and N are averaged (default: the last 25%% '
+      'of the G/N evals before the first LR change)',
+  )
+  p.add_argument('--c2', type=float, default=2.0, help="C^2 (default 2, the paper's)")
   p.add_argument('--out', default=None)
   a = p.parse_args(argv)
   if a.baseline is not None:
@@ -177,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
   lo, hi = s['B*_interval']
   iv = '' if math.isnan(lo) else f' (95% interval [{lo:.0f}, {hi:.0f}])'
   print(f'baseline B = {s["base_B"]}: N/G = {s["base_nsr"]:.3f}, predicted B* = {s["B*"]:.0f}{iv}')
-  print(f'observed break (test error > {FAIL_FACTOR} x best = {FAIL_FACTOR * s["best_error"]:.4f}):'
-        f' B = {s["observed_break"]}')
+  print(
+      f'observed break (test error > {FAIL_FACTOR} x best = {FAIL_FACTOR * s["best_error"]:.4f}):'
+      f' B = {s["observed_break"]}'
+  )
   for path in sde.save(figure(s), a.out or f'{a.root}/lsr'):
     print('wrote', path)
   return 0

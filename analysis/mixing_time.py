@@ -50,9 +50,16 @@ class MixingArm:
   error_interval: tuple[float, float]
 
 
-def mixing(workdir: str | os.PathLike, tol: float = 0.1, window_evals: int = 5,
-           error_tol: float = 0.15, error_window_evals: int = 5, ref_fraction: float = 0.25,
-           num_resamples: int = 200, seed: int = 0) -> list[MixingArm]:
+def mixing(
+    workdir: str | os.PathLike,
+    tol: float = 0.1,
+    window_evals: int = 5,
+    error_tol: float = 0.15,
+    error_window_evals: int = 5,
+    ref_fraction: float = 0.25,
+    num_resamples: int = 200,
+    seed: int = 0,
+) -> list[MixingArm]:
   """Steps to equilibrium per arm of a mixing_time run (`steps_to_equilibrium`, stay=True).
 
   Args:
@@ -75,8 +82,9 @@ def mixing(workdir: str | os.PathLike, tol: float = 0.1, window_evals: int = 5,
     steps = stats.eval_steps(m)
     every = float(np.median(np.diff(steps)))
     eff_kw = dict(ref_window=ref_fraction * change, window=window_evals * every, tol=tol)
-    err_kw = dict(ref_window=ref_fraction * change, window=error_window_evals * every,
-                  tol=error_tol)
+    err_kw = dict(
+        ref_window=ref_fraction * change, window=error_window_evals * every, tol=error_tol
+    )
 
     def detect(values, kw):
       t = stats.steps_to_equilibrium(steps, values, change, **kw)
@@ -85,16 +93,20 @@ def mixing(workdir: str | os.PathLike, tol: float = 0.1, window_evals: int = 5,
     eff = np.array([detect(row, eff_kw) for row in m.values['effective_lr']])
     error = 1 - m.values['test_accuracy']
     main = stats.steps_to_equilibrium(steps, stats.nanmean(error, 0), change, **err_kw)
-    boot = np.array([
-        detect(stats.nanmean(error[rng.integers(0, len(error), len(error))], 0), err_kw)
-        for _ in range(num_resamples)])
+    boot = np.array(
+        [
+            detect(stats.nanmean(error[rng.integers(0, len(error), len(error))], 0), err_kw)
+            for _ in range(num_resamples)
+        ]
+    )
     if np.isnan(boot).mean() > 0.05:
       interval = (math.nan, math.nan)
     else:
       interval = tuple(float(q) for q in np.nanpercentile(boot, [2.5, 97.5]))
     row = int(np.flatnonzero(steps >= change)[0])
-    result.append(MixingArm(arm, stats.arm_constant(m, 'intrinsic_lr', row), change, eff, main,
-                            interval))
+    result.append(
+        MixingArm(arm, stats.arm_constant(m, 'intrinsic_lr', row), change, eff, main, interval)
+    )
   if not result:
     raise ValueError(f'{workdir}: no arm changes its LR or WD; is it a mixing_time run?')
   return sorted(result, key=lambda a: a.intrinsic_lr)
@@ -110,7 +122,7 @@ def predicted_mixing_slope(tol: float, factor: float = 10.0) -> float:
   y / y*' - 1 <= (1 - tol)^-2 - 1, i.e. after ln((factor^2 - 1) / ((1 - tol)^-2 - 1)) / 4 / lambda_e
   steps (1.51 / lambda_e for tol = 0.1, factor = 10; no intercept).
   """
-  return math.log((factor ** 2 - 1) / ((1 - tol) ** -2 - 1)) / 4
+  return math.log((factor**2 - 1) / ((1 - tol) ** -2 - 1)) / 4
 
 
 def _fit_line(x: np.ndarray, y: np.ndarray) -> stats.LinearFit | None:
@@ -122,39 +134,53 @@ def mixing_fits(arms: list[MixingArm]) -> dict[str, stats.LinearFit | None]:
   """Linear fits of steps-to-equilibrium vs 1 / lambda_e: 'effective_lr' (per-arm mean over
   trials that return) and 'test_error' (trial-mean curve)."""
   inv = np.array([1 / a.intrinsic_lr for a in arms])
-  eff = np.array([np.nanmean(a.eff_steps) if np.isfinite(a.eff_steps).any() else np.nan
-                  for a in arms])
+  eff = np.array(
+      [np.nanmean(a.eff_steps) if np.isfinite(a.eff_steps).any() else np.nan for a in arms]
+  )
   err = np.array([np.nan if a.error_steps is None else a.error_steps for a in arms])
   return {'effective_lr': _fit_line(inv, eff), 'test_error': _fit_line(inv, err)}
 
 
-def mixing_summary(arms: list[MixingArm], tol: float, window_evals: int, error_tol: float,
-                   error_window_evals: int) -> list[str]:
-  lines = [f'Steps to equilibrium after eta/10, lambda x10 (detector: first step from which the '
-           f'centred running mean stays within tol of the pre-change mean; eff. LR per trial: '
-           f'{window_evals} evals, tol {tol:.0%}; trial-mean test error: {error_window_evals} '
-           f'evals, tol {error_tol:.0%})',
-           f'{"lambda_e":>9} {"1/lambda_e":>10} {"eff. LR: steps, mean [± 2 SE]":>32} '
-           f'{"returned":>8} {"test error: steps [95% bootstrap]":>36}']
+def mixing_summary(
+    arms: list[MixingArm], tol: float, window_evals: int, error_tol: float, error_window_evals: int
+) -> list[str]:
+  lines = [
+      f'Steps to equilibrium after eta/10, lambda x10 (detector: first step from which the '
+      f'centred running mean stays within tol of the pre-change mean; eff. LR per trial: '
+      f'{window_evals} evals, tol {tol:.0%}; trial-mean test error: {error_window_evals} '
+      f'evals, tol {error_tol:.0%})',
+      f'{"lambda_e":>9} {"1/lambda_e":>10} {"eff. LR: steps, mean [± 2 SE]":>32} '
+      f'{"returned":>8} {"test error: steps [95% bootstrap]":>36}',
+  ]
   for a in arms:
     n_ok = int(np.isfinite(a.eff_steps).sum())
     err = 'never' if a.error_steps is None else f'{a.error_steps:g}'
-    lines.append(f'{a.intrinsic_lr:>9.4g} {1 / a.intrinsic_lr:>10.1f} '
-                 f'{stats.fmt_interval(a.eff_steps):>32} {n_ok:>4}/{len(a.eff_steps):<3} '
-                 f'{err + f" [{a.error_interval[0]:g}, {a.error_interval[1]:g}]":>36}')
+    lines.append(
+        f'{a.intrinsic_lr:>9.4g} {1 / a.intrinsic_lr:>10.1f} '
+        f'{stats.fmt_interval(a.eff_steps):>32} {n_ok:>4}/{len(a.eff_steps):<3} '
+        f'{err + f" [{a.error_interval[0]:g}, {a.error_interval[1]:g}]":>36}'
+    )
   for name, fit in mixing_fits(arms).items():
     if fit is None:
       lines.append(f'fit {name}: too few arms returned')
     else:
-      lines.append(f'fit {name}: steps = {fit.slope:.3f} / lambda_e + {fit.intercept:.1f}, '
-                   f'R^2 = {fit.r2:.4f}')
-  lines.append(f'SDE at constant sigma (predicted_mixing_slope): eta/||w||^2 returns within '
-               f'{tol:.0%} after {predicted_mixing_slope(tol):.3f} / lambda_e steps')
+      lines.append(
+          f'fit {name}: steps = {fit.slope:.3f} / lambda_e + {fit.intercept:.1f}, '
+          f'R^2 = {fit.r2:.4f}'
+      )
+  lines.append(
+      f'SDE at constant sigma (predicted_mixing_slope): eta/||w||^2 returns within '
+      f'{tol:.0%} after {predicted_mixing_slope(tol):.3f} / lambda_e steps'
+  )
   return lines
 
 
-def plot_mixing(workdir: str | os.PathLike, arms: list[MixingArm] | None = None,
-                axes: Sequence[Axes] | None = None, tol: float | None = None) -> np.ndarray:
+def plot_mixing(
+    workdir: str | os.PathLike,
+    arms: list[MixingArm] | None = None,
+    axes: Sequence[Axes] | None = None,
+    tol: float | None = None,
+) -> np.ndarray:
   """Three panels: eta/||w||^2 over its pre-change level and the trial-mean test error vs steps
   after the change, per lambda_e (detected times marked); steps to equilibrium vs 1/lambda_e
   with the linear fits and the constant-sigma SDE line for the eta/||w||^2 tolerance `tol`
@@ -170,8 +196,12 @@ def plot_mixing(workdir: str | os.PathLike, arms: list[MixingArm] | None = None,
     level = stats.nanmean(eff[:, pre], 1)[:, None]
     x = steps - a.perturb_step
     common.plot_mean_band(axes[0], x, eff / level, color, f'λe={a.intrinsic_lr:g}')
-    axes[1].plot(x, 100 * stats.nanmean(1 - m.values['test_accuracy'], 0), color=color,
-                 label=f'λe={a.intrinsic_lr:g}')
+    axes[1].plot(
+        x,
+        100 * stats.nanmean(1 - m.values['test_accuracy'], 0),
+        color=color,
+        label=f'λe={a.intrinsic_lr:g}',
+    )
     if np.isfinite(a.eff_steps).any():
       axes[0].axvline(np.nanmean(a.eff_steps), color=color, linestyle=':', linewidth=0.8)
     if a.error_steps is not None:
@@ -191,23 +221,51 @@ def plot_mixing(workdir: str | os.PathLike, arms: list[MixingArm] | None = None,
   inv = np.array([1 / a.intrinsic_lr for a in arms])
   fits = mixing_fits(arms)
   eff = np.array([stats.mean_interval(a.eff_steps) for a in arms])
-  ax.errorbar(inv, eff[:, 0], yerr=[eff[:, 0] - eff[:, 1], eff[:, 2] - eff[:, 0]], marker='o',
-              linestyle='none', capsize=3, color='C0', label='η/‖w‖² (mean ± 2 SE)')
+  ax.errorbar(
+      inv,
+      eff[:, 0],
+      yerr=[eff[:, 0] - eff[:, 1], eff[:, 2] - eff[:, 0]],
+      marker='o',
+      linestyle='none',
+      capsize=3,
+      color='C0',
+      label='η/‖w‖² (mean ± 2 SE)',
+  )
   err = np.array([np.nan if a.error_steps is None else a.error_steps for a in arms])
   lo = np.array([a.error_interval[0] for a in arms])
   hi = np.array([a.error_interval[1] for a in arms])
-  ax.errorbar(inv, err, yerr=[np.nan_to_num(err - lo), np.nan_to_num(hi - err)], marker='s',
-              linestyle='none', capsize=3, color='C3', label='test error (95% bootstrap)')
+  ax.errorbar(
+      inv,
+      err,
+      yerr=[np.nan_to_num(err - lo), np.nan_to_num(hi - err)],
+      marker='s',
+      linestyle='none',
+      capsize=3,
+      color='C3',
+      label='test error (95% bootstrap)',
+  )
   xs = np.linspace(0, inv.max() * 1.05, 50)
   tol = 0.1 if tol is None else tol
-  ax.plot(xs, predicted_mixing_slope(tol) * xs, color='k', linestyle=':', linewidth=1,
-          label=f'SDE, constant σ, tol {tol:.0%}: {predicted_mixing_slope(tol):.2f}/λe')
+  ax.plot(
+      xs,
+      predicted_mixing_slope(tol) * xs,
+      color='k',
+      linestyle=':',
+      linewidth=1,
+      label=f'SDE, constant σ, tol {tol:.0%}: {predicted_mixing_slope(tol):.2f}/λe',
+  )
   for (name, fit), color in zip(fits.items(), ('C0', 'C3'), strict=True):
     if fit is not None:
-      ax.plot(xs, fit.slope * xs + fit.intercept, color=color, linestyle='--', linewidth=1,
-              label=f'{name}: {fit.slope:.2f}/λe {fit.intercept:+.0f}, R²={fit.r2:.3f}')
+      ax.plot(
+          xs,
+          fit.slope * xs + fit.intercept,
+          color=color,
+          linestyle='--',
+          linewidth=1,
+          label=f'{name}: {fit.slope:.2f}/λe {fit.intercept:+.0f}, R²={fit.r2:.3f}',
+      )
   points = np.concatenate([eff[:, 0], err])
-  if np.isfinite(points).any():   # open-ended bootstrap bars would squash the points
+  if np.isfinite(points).any():  # open-ended bootstrap bars would squash the points
     ax.set_ylim(0, 1.4 * np.nanmax(points))
   ax.set_xlabel('1 / λe (steps)')
   ax.set_ylabel('steps to equilibrium')
@@ -217,28 +275,42 @@ def plot_mixing(workdir: str | os.PathLike, arms: list[MixingArm] | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m analysis.mixing_time',
-                                   description=__doc__.split('\n\n')[0])
+  parser = argparse.ArgumentParser(
+      prog='python -m analysis.mixing_time', description=__doc__.split('\n\n')[0]
+  )
   parser.add_argument('workdir')
   parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
-  parser.add_argument('--tol', type=float, default=0.1,
-                      help='detector tolerance for eta/||w||^2')
-  parser.add_argument('--window-evals', type=int, default=5,
-                      help='detector running-mean window for eta/||w||^2, in evals')
-  parser.add_argument('--error-tol', type=float, default=0.15,
-                      help='detector tolerance for the trial-mean test error')
-  parser.add_argument('--error-window-evals', type=int, default=5,
-                      help='detector running-mean window for the test error, in evals')
+  parser.add_argument('--tol', type=float, default=0.1, help='detector tolerance for eta/||w||^2')
+  parser.add_argument(
+      '--window-evals',
+      type=int,
+      default=5,
+      help='detector running-mean window for eta/||w||^2, in evals',
+  )
+  parser.add_argument(
+      '--error-tol',
+      type=float,
+      default=0.15,
+      help='detector tolerance for the trial-mean test error',
+  )
+  parser.add_argument(
+      '--error-window-evals',
+      type=int,
+      default=5,
+      help='detector running-mean window for the test error, in evals',
+  )
   args = parser.parse_args(argv)
   if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
     parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')
   out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
   try:
-    arms = mixing(args.workdir, args.tol, args.window_evals, args.error_tol,
-                  args.error_window_evals)
+    arms = mixing(
+        args.workdir, args.tol, args.window_evals, args.error_tol, args.error_window_evals
+    )
     paths = common.save_axes(plot_mixing(args.workdir, arms, tol=args.tol), out, 'mixing_time')
-    lines = mixing_summary(arms, args.tol, args.window_evals, args.error_tol,
-                           args.error_window_evals)
+    lines = mixing_summary(
+        arms, args.tol, args.window_evals, args.error_tol, args.error_window_evals
+    )
   except ValueError as e:
     print(f'analysis.mixing_time: {e}', file=sys.stderr)
     return 2

@@ -43,8 +43,10 @@ def main(argv=None) -> int:
   runs = sde.load_sweep(a.root)
   print(f'{"run":<5} {"status":<8} {"steps":>6} {"train acc":>10} {"test acc":>10}')
   for run in runs:
-    print(f'{label(run):<5} {run.status:<8} {run.steps[-1]:>6d} '
-          f'{run.final("train_accuracy")[0]:>10.4f} {run.final("test_accuracy")[0]:>10.4f}')
+    print(
+        f'{label(run):<5} {run.status:<8} {run.steps[-1]:>6d} '
+        f'{run.final("train_accuracy")[0]:>10.4f} {run.final("test_accuracy")[0]:>10.4f}'
+    )
   for path in sde.save(figure(runs), a.out or f'{a.root}/ngd'):
     print('wrote', path)
   return 0

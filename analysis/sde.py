@@ -47,8 +47,11 @@ class Run:
     """Mean, std and count over trials of `metric` at the last eval."""
     last = self.values[metric][:, -1]
     ok = last[~np.isnan(last)]
-    return (float(ok.mean()) if ok.size else float('nan'),
-            float(ok.std()) if ok.size else float('nan'), int(ok.size))
+    return (
+        float(ok.mean()) if ok.size else float('nan'),
+        float(ok.std()) if ok.size else float('nan'),
+        int(ok.size),
+    )
 
 
 def load_run(path: str | os.PathLike, name: str | None = None) -> Run:
@@ -73,8 +76,15 @@ def load_run(path: str | os.PathLike, name: str | None = None) -> Run:
     status = workdir_lib.read_status(path)['status']
   except OSError:
     status = 'unknown'
-  return Run(name or path.name, workdir_lib.read_config(path), status, np.asarray(steps), eff,
-             epochs, values)
+  return Run(
+      name or path.name,
+      workdir_lib.read_config(path),
+      status,
+      np.asarray(steps),
+      eff,
+      epochs,
+      values,
+  )
 
 
 def load_sweep(root: str | os.PathLike) -> list[Run]:

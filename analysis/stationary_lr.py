@@ -70,8 +70,11 @@ class StationaryArm:
   nsr: np.ndarray
 
 
-def stationary(workdir: str | os.PathLike, window: tuple[float, float] | None = None,
-               last_fraction: float = 1 / 3) -> list[StationaryArm]:
+def stationary(
+    workdir: str | os.PathLike,
+    window: tuple[float, float] | None = None,
+    last_fraction: float = 1 / 3,
+) -> list[StationaryArm]:
   """Measured vs predicted stationary effective LR of every arm of a stationary_lr run.
 
   Args:
@@ -82,7 +85,7 @@ def stationary(workdir: str | os.PathLike, window: tuple[float, float] | None = 
   result = []
   for arm, m in common.load_metrics(workdir).items():
     steps = stats.eval_steps(m)
-    spe = steps[-1] / m.epochs[-1]     # steps per epoch
+    spe = steps[-1] / m.epochs[-1]  # steps per epoch
     if window is None:
       lo, hi = steps[-1] * (1 - last_fraction), steps[-1]
     else:
@@ -90,25 +93,38 @@ def stationary(workdir: str | os.PathLike, window: tuple[float, float] | None = 
     mask = stats.window_mask(steps, lo, hi)
     v = m.values
     if 'N' not in v or not np.isfinite(v['N'][:, mask]).any():
-      raise ValueError(f'{workdir}: arm {arm} has no G/N rows in steps [{lo:g}, {hi:g}]; '
-                       'run with config.metrics.gn_every > 0')
+      raise ValueError(
+          f'{workdir}: arm {arm} has no G/N rows in steps [{lo:g}, {hi:g}]; '
+          'run with config.metrics.gn_every > 0'
+      )
     le = stats.arm_constant(m, 'intrinsic_lr', int(np.flatnonzero(mask)[0]))
     measured = stats.nanmean(v['effective_lr'][:, mask], 1)
     sigma2 = stats.nanmean((v['w_norm_sq'] * v['N'])[:, mask], 1)
     sigma2_gn = stats.nanmean((v['w_norm_sq'] * (v['G'] + v['N']))[:, mask], 1)
     nsr = stats.nanmean(v['N'][:, mask], 1) / stats.nanmean(v['G'][:, mask], 1)
-    result.append(StationaryArm(
-        arm, le, (float(lo), float(hi)), measured, sigma2, sigma2_gn,
-        np.asarray(theory.stationary_effective_lr(le, sigma2)),
-        np.sqrt(le * (2 - le) / sigma2_gn), nsr))
+    result.append(
+        StationaryArm(
+            arm,
+            le,
+            (float(lo), float(hi)),
+            measured,
+            sigma2,
+            sigma2_gn,
+            np.asarray(theory.stationary_effective_lr(le, sigma2)),
+            np.sqrt(le * (2 - le) / sigma2_gn),
+            nsr,
+        )
+    )
   return sorted(result, key=lambda a: a.intrinsic_lr)
 
 
 def stationary_summary(arms: list[StationaryArm]) -> list[str]:
-  lines = [f'Stationary effective LR eta/||w||^2 (mean over trials [± 2 SE]), window steps '
-           f'{arms[0].window[0]:g}-{arms[0].window[1]:g}',
-           f'{"lambda_e":>9} {"trials":>6} {"measured":>26} {"Lemma 5.2 sqrt(2le)/sigma":>26} '
-           f'{"meas/pred":>9} {"discrete (G+N)":>26} {"meas/disc":>9} {"sigma^2":>8} {"N/G":>6}']
+  lines = [
+      f'Stationary effective LR eta/||w||^2 (mean over trials [± 2 SE]), window steps '
+      f'{arms[0].window[0]:g}-{arms[0].window[1]:g}',
+      f'{"lambda_e":>9} {"trials":>6} {"measured":>26} {"Lemma 5.2 sqrt(2le)/sigma":>26} '
+      f'{"meas/pred":>9} {"discrete (G+N)":>26} {"meas/disc":>9} {"sigma^2":>8} {"N/G":>6}',
+  ]
   for a in arms:
     ratio = a.measured / a.predicted
     ratio_d = a.measured / a.predicted_discrete
@@ -116,18 +132,24 @@ def stationary_summary(arms: list[StationaryArm]) -> list[str]:
         f'{a.intrinsic_lr:>9.4g} {np.isfinite(a.measured).sum():>6} '
         f'{stats.fmt_interval(a.measured):>26} {stats.fmt_interval(a.predicted):>26} '
         f'{np.nanmean(ratio):>9.3f} {stats.fmt_interval(a.predicted_discrete):>26} '
-        f'{np.nanmean(ratio_d):>9.3f} {np.nanmean(a.sigma2):>8.3g} {np.nanmean(a.nsr):>6.2f}')
+        f'{np.nanmean(ratio_d):>9.3f} {np.nanmean(a.sigma2):>8.3g} {np.nanmean(a.nsr):>6.2f}'
+    )
   le = np.array([a.intrinsic_lr for a in arms])
   meas = np.array([np.nanmean(a.measured) for a in arms])
   if len(arms) >= 2 and np.all(meas > 0):
     fit = stats.linear_fit(np.log(le), np.log(meas))
-    lines.append(f'log-log slope of measured vs lambda_e: {fit.slope:.3f} (Lemma 5.2: 0.5 at '
-                 f'constant sigma), R^2 {fit.r2:.4f}')
+    lines.append(
+        f'log-log slope of measured vs lambda_e: {fit.slope:.3f} (Lemma 5.2: 0.5 at '
+        f'constant sigma), R^2 {fit.r2:.4f}'
+    )
   return lines
 
 
-def plot_stationary(workdir: str | os.PathLike, arms: list[StationaryArm] | None = None,
-                    axes: Sequence[Axes] | None = None) -> np.ndarray:
+def plot_stationary(
+    workdir: str | os.PathLike,
+    arms: list[StationaryArm] | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> np.ndarray:
   """Two panels: eta/||w||^2 vs epoch per lambda_e (mean, 10-90% band) with the predicted
   stationary levels over the window; measured vs predicted stationary values vs lambda_e."""
   axes = common.check_axes(axes, 2, 'plot_stationary')
@@ -140,8 +162,7 @@ def plot_stationary(workdir: str | os.PathLike, arms: list[StationaryArm] | None
     spe = stats.eval_steps(m)[-1] / m.epochs[-1]
     span = [a.window[0] / spe, a.window[1] / spe]
     ax.plot(span, [np.nanmean(a.predicted)] * 2, color=color, linestyle='--', linewidth=1.2)
-    ax.plot(span, [np.nanmean(a.predicted_discrete)] * 2, color=color, linestyle=':',
-            linewidth=1.2)
+    ax.plot(span, [np.nanmean(a.predicted_discrete)] * 2, color=color, linestyle=':', linewidth=1.2)
   ax.set_yscale('log')
   ax.set_xlabel('epoch')
   ax.set_ylabel('effective LR η/‖w‖²')
@@ -149,14 +170,21 @@ def plot_stationary(workdir: str | os.PathLike, arms: list[StationaryArm] | None
   ax.legend(fontsize='x-small', ncol=3, loc='lower right')
   ax = axes[1]
   le = np.array([a.intrinsic_lr for a in arms])
-  for values, label, marker in ((lambda a: a.measured, 'measured', 'o'),
-                                (lambda a: a.predicted, 'Lemma 5.2 √(2λe)/σ', 's'),
-                                (lambda a: a.predicted_discrete, 'discrete √(λe(2−λe))/σ_GN',
-                                 '^')):
+  for values, label, marker in (
+      (lambda a: a.measured, 'measured', 'o'),
+      (lambda a: a.predicted, 'Lemma 5.2 √(2λe)/σ', 's'),
+      (lambda a: a.predicted_discrete, 'discrete √(λe(2−λe))/σ_GN', '^'),
+  ):
     iv = np.array([stats.mean_interval(values(a)) for a in arms])
-    ax.errorbar(le, iv[:, 0], yerr=[iv[:, 0] - iv[:, 1], iv[:, 2] - iv[:, 0]],
-                marker=marker, linestyle='-' if label == 'measured' else '--', capsize=3,
-                label=label)
+    ax.errorbar(
+        le,
+        iv[:, 0],
+        yerr=[iv[:, 0] - iv[:, 1], iv[:, 2] - iv[:, 0]],
+        marker=marker,
+        linestyle='-' if label == 'measured' else '--',
+        capsize=3,
+        label=label,
+    )
   ax.set_xscale('log')
   ax.set_yscale('log')
   ax.set_xticks(le, [f'{x:g}' for x in le])
@@ -169,12 +197,18 @@ def plot_stationary(workdir: str | os.PathLike, arms: list[StationaryArm] | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m analysis.stationary_lr',
-                                   description=__doc__.split('\n\n')[0])
+  parser = argparse.ArgumentParser(
+      prog='python -m analysis.stationary_lr', description=__doc__.split('\n\n')[0]
+  )
   parser.add_argument('workdir')
   parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
-  parser.add_argument('--window', nargs=2, type=float, metavar=('START', 'END'),
-                      help='equilibrium window in epochs (default: last third)')
+  parser.add_argument(
+      '--window',
+      nargs=2,
+      type=float,
+      metavar=('START', 'END'),
+      help='equilibrium window in epochs (default: last third)',
+  )
   args = parser.parse_args(argv)
   if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
     parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')

@@ -95,12 +95,15 @@ def steps_to_equilibrium(
   if steps.shape != values.shape or steps.ndim != 1:
     raise ValueError(f'steps {steps.shape} and values {values.shape} must be equal 1-D shapes')
   if not tol > 0 or not ref_window > 0 or not window >= 0:
-    raise ValueError(f'need tol > 0, ref_window > 0, window >= 0; got {tol}, {ref_window}, '
-                     f'{window}')
+    raise ValueError(
+        f'need tol > 0, ref_window > 0, window >= 0; got {tol}, {ref_window}, ' f'{window}'
+    )
   before = (steps >= perturb_step - ref_window) & (steps < perturb_step) & np.isfinite(values)
   if not before.any():
-    raise ValueError(f'no finite row in the reference window [{perturb_step - ref_window:g}, '
-                     f'{perturb_step:g}) steps: widen ref_window or evaluate more often')
+    raise ValueError(
+        f'no finite row in the reference window [{perturb_step - ref_window:g}, '
+        f'{perturb_step:g}) steps: widen ref_window or evaluate more often'
+    )
   ref = float(values[before].mean())
   if ref == 0:
     raise ValueError('the reference level is 0: a relative tolerance is undefined')
@@ -109,7 +112,7 @@ def steps_to_equilibrium(
     raise ValueError(f'no row at or after the perturbation step {perturb_step:g}')
   post_steps, post_values = steps[after], values[after]
   smooth = centered_running_mean(post_steps, post_values, window)
-  inside = np.abs(smooth - ref) <= tol * abs(ref)   # NaN compares False: not in equilibrium
+  inside = np.abs(smooth - ref) <= tol * abs(ref)  # NaN compares False: not in equilibrium
   if not stay:
     hits = np.flatnonzero(inside)
     return float(post_steps[hits[0]] - perturb_step) if hits.size else None

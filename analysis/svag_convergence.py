@@ -47,8 +47,10 @@ def main(argv=None) -> int:
   for run in runs:
     m, s, n = run.final('test_accuracy')
     tr, _, _ = run.final('train_accuracy')
-    print(f'{label(run):<12} {run.status:<8} {run.effective_steps[-1]:>10g} '
-          f'{m:>9.4f}±{s:.4f} {tr:>10.4f}')
+    print(
+        f'{label(run):<12} {run.status:<8} {run.effective_steps[-1]:>10g} '
+        f'{m:>9.4f}±{s:.4f} {tr:>10.4f}'
+    )
   for path in sde.save(figure(runs), a.out or f'{a.root}/svag_convergence'):
     print('wrote', path)
   return 0

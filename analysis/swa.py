@@ -53,7 +53,7 @@ from svag_jax import evaluate
 from svag_jax import workdir as workdir_lib
 
 FIGURE_FORMATS = common.FIGURE_FORMATS
-DEFAULT_BN_BATCHES = 50   # 0.9^50 < 0.6% of the starting statistics remain
+DEFAULT_BN_BATCHES = 50  # 0.9^50 < 0.6% of the starting statistics remain
 
 Tree = Any
 
@@ -68,7 +68,10 @@ def average(trees: Sequence[Tree]) -> Tree:
     raise ValueError('average of no trees')
   return jax.tree.map(
       lambda *xs: np.mean(np.stack([np.asarray(x, np.float64) for x in xs]), axis=0).astype(
-          np.asarray(xs[0]).dtype), *trees)
+          np.asarray(xs[0]).dtype
+      ),
+      *trees,
+  )
 
 
 def sq_norm(tree: Tree, batch_dims: int = 0) -> np.ndarray:
@@ -77,6 +80,7 @@ def sq_norm(tree: Tree, batch_dims: int = 0) -> np.ndarray:
   Returns:
     float64 [*leaf.shape[:batch_dims]] (a scalar array for batch_dims = 0).
   """
+
   def leaf(x):
     x = np.asarray(x, np.float64)
     return np.sum(x * x, axis=tuple(range(batch_dims, x.ndim)))
@@ -87,8 +91,9 @@ def sq_norm(tree: Tree, batch_dims: int = 0) -> np.ndarray:
 def distance(a: Tree, b: Tree, batch_dims: int = 0) -> np.ndarray:
   """Euclidean distance ||a - b|| of two trees of equal structure, seen as one flat vector each;
   over all but the first `batch_dims` axes (e.g. 1 for per-trial distances of [T, ...] leaves)."""
-  return np.sqrt(sq_norm(jax.tree.map(lambda x, y: np.asarray(x, np.float64) - y, a, b),
-                         batch_dims))
+  return np.sqrt(
+      sq_norm(jax.tree.map(lambda x, y: np.asarray(x, np.float64) - y, a, b), batch_dims)
+  )
 
 
 def trial(tree: Tree, index: int) -> Tree:
@@ -125,8 +130,7 @@ class Evaluator:
     batches (None: the run's train.eval_bn_batches, or DEFAULT_BN_BATCHES if that is 0)."""
     cfg = config_of(workdir)
     ds = data_lib.load(cfg.data)
-    k = bn_batches if bn_batches is not None else (
-        cfg.train.eval_bn_batches or DEFAULT_BN_BATCHES)
+    k = bn_batches if bn_batches is not None else (cfg.train.eval_bn_batches or DEFAULT_BN_BATCHES)
     evaluation = evaluate.Evaluator.from_config(cfg, ds.num_classes, bn_batches=k)
     data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
     test = data_lib.make_eval_split(ds.test_images, ds.test_labels, cfg.train.eval_batch_size)
@@ -160,8 +164,10 @@ class Snapshots:
     self.workdir = workdir
     self.epochs = workdir_lib.params_epochs(workdir)
     if not self.epochs:
-      raise ValueError(f'{workdir} has no saved weights (params/): set train.params_at, e.g. '
-                       'configs/weight_distance.py.')
+      raise ValueError(
+          f'{workdir} has no saved weights (params/): set train.params_at, e.g. '
+          'configs/weight_distance.py.'
+      )
     self._cache: dict[float, dict] = {}
     _, self.arms = workdir_lib.read_params(workdir, self.epochs[0])
 
@@ -182,8 +188,9 @@ def default_starts(epochs: Sequence[float], num: int = 4) -> list[float]:
   return [epochs[i] for i in idx]
 
 
-def distance_curves(snaps: Snapshots, starts: Sequence[float]
-                    ) -> dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def distance_curves(
+    snaps: Snapshots, starts: Sequence[float]
+) -> dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
   """||W_T - W_{T+D}|| of the trainable weights for every saved T + D >= T.
 
   Returns:
@@ -232,13 +239,18 @@ def swa_curves(snaps: Snapshots, evaluator: Evaluator, starts: Sequence[float]) 
       swa.append(evaluator(average([snaps[e] for e in window])))
       counts.append(len(window))
     stack = lambda rows: {k: np.stack([r[k] for r in rows], axis=1) for k in rows[0]}  # noqa: E731
-    out[start] = {'deltas': np.asarray(deltas), 'last': stack(last), 'swa': stack(swa),
-                  'num_averaged': np.asarray(counts)}
+    out[start] = {
+        'deltas': np.asarray(deltas),
+        'last': stack(last),
+        'swa': stack(swa),
+        'num_averaged': np.asarray(counts),
+    }
   return out
 
 
-def cross_trial_average(snaps: Snapshots, evaluator: Evaluator, epoch: float | None = None
-                        ) -> dict[str, np.ndarray]:
+def cross_trial_average(
+    snaps: Snapshots, evaluator: Evaluator, epoch: float | None = None
+) -> dict[str, np.ndarray]:
   """Test accuracy of the average of two independent trials' weights at `epoch` (default: the
   last saved), for every pair of trials of the same arm, and of the single trials.
 
@@ -253,15 +265,22 @@ def cross_trial_average(snaps: Snapshots, evaluator: Evaluator, epoch: float | N
     return {'pairs': np.zeros((0, 2), int), 'pair_accuracy': np.zeros(0), 'single_accuracy': single}
   i, j = (np.asarray(x) for x in zip(*pairs))
   averaged = average([jax.tree.map(lambda x: x[i], w), jax.tree.map(lambda x: x[j], w)])
-  return {'pairs': np.asarray(pairs), 'pair_accuracy': evaluator(averaged)['test_accuracy'],
-          'single_accuracy': single}
+  return {
+      'pairs': np.asarray(pairs),
+      'pair_accuracy': evaluator(averaged)['test_accuracy'],
+      'single_accuracy': single,
+  }
 
 
 def pair_distances(snaps: Snapshots, epoch: float) -> np.ndarray:
   """||W_i - W_j|| / ||W_i|| at `epoch` for every pair of trials of the same arm: float [P]."""
   w = snaps[epoch]['params']
-  return np.asarray([distance(trial(w, i), trial(w, j)) / np.sqrt(sq_norm(trial(w, i)))
-                     for i, j in cross_trial_pairs(snaps.arms)])
+  return np.asarray(
+      [
+          distance(trial(w, i), trial(w, j)) / np.sqrt(sq_norm(trial(w, i)))
+          for i, j in cross_trial_pairs(snaps.arms)
+      ]
+  )
 
 
 # ---- Figures and summary. ----
@@ -283,11 +302,17 @@ def plot_distances(curves: dict, pair_rel: np.ndarray | None = None) -> np.ndarr
       mean, low, high = common.mean_and_band(values, (0.0, 1.0))
       ax.plot(deltas, mean, color=f'C{c}', label=f'T = {start:g}')
       ax.fill_between(deltas, low, high, color=f'C{c}', alpha=0.2, linewidth=0)
-  axes[1].axhline(np.sqrt(2), color='0.5', linestyle=':', linewidth=1,
-                  label='√2: uncorrelated, equal norms')
+  axes[1].axhline(
+      np.sqrt(2), color='0.5', linestyle=':', linewidth=1, label='√2: uncorrelated, equal norms'
+  )
   if pair_rel is not None and pair_rel.size:
-    axes[1].axhline(float(np.mean(pair_rel)), color='k', linestyle='--', linewidth=1,
-                    label='two independent trials')
+    axes[1].axhline(
+        float(np.mean(pair_rel)),
+        color='k',
+        linestyle='--',
+        linewidth=1,
+        label='two independent trials',
+    )
   axes[0].set_ylabel(r'$\|W_T - W_{T+\Delta}\|$')
   axes[1].set_ylabel(r'$\|W_T - W_{T+\Delta}\| \;/\; \|W_T\|$')
   for ax in axes:
@@ -304,17 +329,34 @@ def plot_swa(curves: dict, cross: dict) -> np.ndarray:
   colour per T (mean over trials); the average of two independent trials (grey line)."""
   (ax,) = _axes(1)
   for c, (start, r) in enumerate(curves.items()):
-    ax.plot(r['deltas'], r['swa']['test_accuracy'].mean(0), color=f'C{c}', marker='o',
-            markersize=3, label=f'average of epochs T..T+Δ, T = {start:g}')
-    ax.plot(r['deltas'], r['last']['test_accuracy'].mean(0), color=f'C{c}', linestyle='--',
-            linewidth=1, label=f'last iterate W_(T+Δ), T = {start:g}')
+    ax.plot(
+        r['deltas'],
+        r['swa']['test_accuracy'].mean(0),
+        color=f'C{c}',
+        marker='o',
+        markersize=3,
+        label=f'average of epochs T..T+Δ, T = {start:g}',
+    )
+    ax.plot(
+        r['deltas'],
+        r['last']['test_accuracy'].mean(0),
+        color=f'C{c}',
+        linestyle='--',
+        linewidth=1,
+        label=f'last iterate W_(T+Δ), T = {start:g}',
+    )
   if cross['pair_accuracy'].size:
-    ax.axhline(float(cross['pair_accuracy'].mean()), color='0.4', linestyle='-.',
-               label='average of two independent trials (final)')
+    ax.axhline(
+        float(cross['pair_accuracy'].mean()),
+        color='0.4',
+        linestyle='-.',
+        label='average of two independent trials (final)',
+    )
   ax.set_xlabel(r'$\Delta$ (epochs)')
   ax.set_ylabel('test accuracy (BatchNorm statistics recomputed)')
-  ax.set_title('Weight averaging along one run vs across runs (mean over trials)',
-               fontsize='medium')
+  ax.set_title(
+      'Weight averaging along one run vs across runs (mean over trials)', fontsize='medium'
+  )
   ax.legend(fontsize='x-small')
   ax.grid(alpha=0.3)
   return np.asarray([ax])
@@ -332,46 +374,65 @@ def _interval(values: np.ndarray) -> str:
   return f'{v.mean():.4f} ± {half:.4f} (n={v.size})'
 
 
-def summary(dist: dict, swa: dict, cross: dict, pair_rel: np.ndarray,
-            recorded: float | None) -> list[str]:
+def summary(
+    dist: dict, swa: dict, cross: dict, pair_rel: np.ndarray, recorded: float | None
+) -> list[str]:
   """The printed numbers: distances at the largest D, SWA vs last iterate per T and D, and the
   cross-trial average vs single trials (95% intervals of the mean over trials)."""
   lines = []
   for start, (deltas, d, rel) in dist.items():
     half = int(np.argmin(np.abs(deltas - deltas[-1] / 2)))
-    lines.append(f'T={start:g}: ||W_T - W_T+D|| at D={deltas[half]:g} / {deltas[-1]:g}: '
-                 f'{d[:, half].mean():.3f} / {d[:, -1].mean():.3f}; relative '
-                 f'{rel[:, half].mean():.3f} / {rel[:, -1].mean():.3f} (mean over trials)')
+    lines.append(
+        f'T={start:g}: ||W_T - W_T+D|| at D={deltas[half]:g} / {deltas[-1]:g}: '
+        f'{d[:, half].mean():.3f} / {d[:, -1].mean():.3f}; relative '
+        f'{rel[:, half].mean():.3f} / {rel[:, -1].mean():.3f} (mean over trials)'
+    )
   if pair_rel.size:
-    lines.append(f'two independent trials, relative distance: {pair_rel.mean():.3f} '
-                 f'({pair_rel.size} pairs)')
+    lines.append(
+        f'two independent trials, relative distance: {pair_rel.mean():.3f} '
+        f'({pair_rel.size} pairs)'
+    )
   for start, r in swa.items():
     for k, d in enumerate(r['deltas']):
       gain = r['swa']['test_accuracy'][:, k] - r['last']['test_accuracy'][:, k]
-      lines.append(f'T={start:g} D={d:g} ({r["num_averaged"][k]} snapshots): test acc average '
-                   f'{_interval(r["swa"]["test_accuracy"][:, k])}, last iterate '
-                   f'{_interval(r["last"]["test_accuracy"][:, k])}, gain {_interval(gain)}')
+      lines.append(
+          f'T={start:g} D={d:g} ({r["num_averaged"][k]} snapshots): test acc average '
+          f'{_interval(r["swa"]["test_accuracy"][:, k])}, last iterate '
+          f'{_interval(r["last"]["test_accuracy"][:, k])}, gain {_interval(gain)}'
+      )
   single, pairs = cross['single_accuracy'], cross['pair_accuracy']
   line = f'final single trials: test acc {_interval(single)}'
   if recorded is not None:
-    line += f' (run\'s own metric: {recorded:.4f})'
+    line += f" (run's own metric: {recorded:.4f})"
   lines.append(line)
   if pairs.size:
-    lines.append(f'average of two independent trials: test acc {_interval(pairs)} '
-                 f'over {pairs.size} pairs')
+    lines.append(
+        f'average of two independent trials: test acc {_interval(pairs)} '
+        f'over {pairs.size} pairs'
+    )
   return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m analysis.swa',
-                                   description=__doc__.split('\n\n')[0])
+  parser = argparse.ArgumentParser(
+      prog='python -m analysis.swa', description=__doc__.split('\n\n')[0]
+  )
   parser.add_argument('workdir', help='workdir of a run with weight snapshots (train.params_at)')
   parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
-  parser.add_argument('--starts', type=float, nargs='*', default=None,
-                      help='start epochs T (default: 4 spread over the saved epochs)')
-  parser.add_argument('--bn-batches', type=int, default=None,
-                      help='BatchNorm refresh batches (default: the run\'s eval_bn_batches, '
-                           f'or {DEFAULT_BN_BATCHES})')
+  parser.add_argument(
+      '--starts',
+      type=float,
+      nargs='*',
+      default=None,
+      help='start epochs T (default: 4 spread over the saved epochs)',
+  )
+  parser.add_argument(
+      '--bn-batches',
+      type=int,
+      default=None,
+      help="BatchNorm refresh batches (default: the run's eval_bn_batches, "
+      f'or {DEFAULT_BN_BATCHES})',
+  )
   args = parser.parse_args(argv)
   if not (pathlib.Path(args.workdir) / 'config.json').exists():
     parser.error(f'{args.workdir} has no config.json: is it the workdir of a run?')
@@ -394,9 +455,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   out.mkdir(parents=True, exist_ok=True)
   paths = _save(plot_distances(dist, pair_rel), out, 'distances')
   paths += _save(plot_swa(swa, cross), out, 'swa')
-  print(f'Figures (distances, swa; {"/".join(FIGURE_FORMATS)}) in {out}; '
-        f'{len(snaps.epochs)} snapshots of {len(snaps.arms)} trials, '
-        f'BatchNorm refresh {evaluator.bn_batches} batches')
+  print(
+      f'Figures (distances, swa; {"/".join(FIGURE_FORMATS)}) in {out}; '
+      f'{len(snaps.epochs)} snapshots of {len(snaps.arms)} trials, '
+      f'BatchNorm refresh {evaluator.bn_batches} batches'
+  )
   print('\n'.join(summary(dist, swa, cross, pair_rel, recorded)))
   return 0
 

@@ -99,8 +99,9 @@ def plot(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -> np.n
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
     ax.legend(fontsize='small')
-  axes[0].set_title(f'Two-phase vs step decay (mean, {BAND[0]:.0%}–{BAND[1]:.0%} band)',
-                    fontsize='medium')
+  axes[0].set_title(
+      f'Two-phase vs step decay (mean, {BAND[0]:.0%}–{BAND[1]:.0%} band)', fontsize='medium'
+  )
   return axes
 
 
@@ -123,16 +124,19 @@ def summary(workdir: str | os.PathLike) -> list[str]:
     for e in changes:  # the last eval before the change and the first at or after it
       i = int(np.searchsorted(m.epochs, e - 1e-9))
       if 0 < i < len(m.epochs):
-        eff.append(f'{np.nanmean(values[:, i - 1]):.2e} at {m.epochs[i - 1]:g}, '
-                   f'{np.nanmean(values[:, i]):.2e} at {m.epochs[i]:g}')
+        eff.append(
+            f'{np.nanmean(values[:, i - 1]):.2e} at {m.epochs[i - 1]:g}, '
+            f'{np.nanmean(values[:, i]):.2e} at {m.epochs[i]:g}'
+        )
     eff.append(f'{np.nanmean(m.values["effective_lr"][:, -1]):.2e} at the end')
     lines.append('  effective LR (mean): ' + '; '.join(eff))
   return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m analysis.two_phase',
-                                   description=__doc__.split('\n\n')[0])
+  parser = argparse.ArgumentParser(
+      prog='python -m analysis.two_phase', description=__doc__.split('\n\n')[0]
+  )
   parser.add_argument('workdir', help='workdir of a two-phase run (configs/two_phase.py)')
   parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
   args = parser.parse_args(argv)

@@ -21,9 +21,13 @@ from svag_jax import data as data_lib
 from svag_jax import experiment, oracles, sweep, trials
 
 DEFAULT_CONFIGS = (
-    'configs/cifar_equilibrium.py', 'configs/wd_lr_family.py', 'configs/lr_vs_wd_halving.py',
-    'configs/lsr.py:preresnet32_bn', 'configs/lsr.py:vgg19_gn',
-    'configs/svag_convergence.py:preresnet32_b128', 'configs/svag_convergence.py:vgg19_b1024',
+    'configs/cifar_equilibrium.py',
+    'configs/wd_lr_family.py',
+    'configs/lr_vs_wd_halving.py',
+    'configs/lsr.py:preresnet32_bn',
+    'configs/lsr.py:vgg19_gn',
+    'configs/svag_convergence.py:preresnet32_b128',
+    'configs/svag_convergence.py:vgg19_b1024',
     'configs/ngd.py',
 )
 CIFAR10_TRAIN = 50_000
@@ -45,8 +49,9 @@ def time_point(cfg, calls: int) -> dict:
   trainer = experiment.make_trainer(cfg, ds)
   svag_time = oracles.SvagTime.of(cfg.optim)
   steps_per_epoch = svag_time.steps(trainer.steps_per_epoch)
-  sched, names = experiment.trial_schedules(config_lib.arms(cfg), cfg.trials.num,
-                                            steps_per_epoch, svag_time)
+  sched, names = experiment.trial_schedules(
+      config_lib.arms(cfg), cfg.trials.num, steps_per_epoch, svag_time
+  )
   runner = trials.TrialRunner(trainer, len(names), cfg.trials.vmap_chunk)
   data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   states = runner.init(cfg.seed, sched, data)
@@ -61,10 +66,17 @@ def time_point(cfg, calls: int) -> dict:
   jax.block_until_ready(states)
   rate = calls * k / (time.perf_counter() - t)
   images = {'sgd': trainer.batch_size, 'svag': 2 * trainer.batch_size}.get(
-      cfg.optim.oracle, ds.num_train)
+      cfg.optim.oracle, ds.num_train
+  )
   hours = cfg.train.epochs * steps_per_epoch / rate / 3600
-  return dict(trials=len(names), steps_per_s=rate, img_per_s=rate * images * len(names),
-              epoch_s=steps_per_epoch / rate, hours=hours, compile_s=compile_s)
+  return dict(
+      trials=len(names),
+      steps_per_s=rate,
+      img_per_s=rate * images * len(names),
+      epoch_s=steps_per_epoch / rate,
+      hours=hours,
+      compile_s=compile_s,
+  )
 
 
 def main(argv=None) -> int:
@@ -72,8 +84,9 @@ def main(argv=None) -> int:
   parser.add_argument('--configs', default=','.join(DEFAULT_CONFIGS))
   parser.add_argument('--calls', type=int, default=3)
   parser.add_argument('--points', default='', help='|-separated sweep point names to keep')
-  parser.add_argument('--vmap_chunk', type=int, default=-1,
-                      help="override trials.vmap_chunk (-1: the config's)")
+  parser.add_argument(
+      '--vmap_chunk', type=int, default=-1, help="override trials.vmap_chunk (-1: the config's)"
+  )
   args = parser.parse_args(argv)
   print(f'devices: {jax.devices()}')
   keep = set(filter(None, args.points.split('|')))
@@ -88,11 +101,14 @@ def main(argv=None) -> int:
         cfg.trials.vmap_chunk = args.vmap_chunk
       r = time_point(cfg, args.calls)
       total += r['hours']
-      print(f'{spec} [{name}] {cfg.model.name}/{cfg.model.norm} B={cfg.train.batch_size} '
-            f'{cfg.optim.oracle} l={cfg.optim.svag_l} T={r["trials"]}: '
-            f'{r["steps_per_s"]:.1f} steps/s, {r["img_per_s"]:.0f} img/s, '
-            f'{r["epoch_s"]:.1f} s/epoch, {cfg.train.epochs:g} epochs = {r["hours"]:.1f} h '
-            f'(compile {r["compile_s"]:.0f} s)', flush=True)
+      print(
+          f'{spec} [{name}] {cfg.model.name}/{cfg.model.norm} B={cfg.train.batch_size} '
+          f'{cfg.optim.oracle} l={cfg.optim.svag_l} T={r["trials"]}: '
+          f'{r["steps_per_s"]:.1f} steps/s, {r["img_per_s"]:.0f} img/s, '
+          f'{r["epoch_s"]:.1f} s/epoch, {cfg.train.epochs:g} epochs = {r["hours"]:.1f} h '
+          f'(compile {r["compile_s"]:.0f} s)',
+          flush=True,
+      )
     print(f'{spec}: {total:.1f} h in all', flush=True)
   return 0
 

@@ -59,8 +59,7 @@ def input_shape(name: str) -> tuple[int, int, int]:
   return (32, 32, 3) if name == 'preresnet32' else (28, 28, 1)
 
 
-def jax_step(name: str, impl: str, batch: int, ynn: bool = False
-             ) -> tuple[Callable[[], None], int]:
+def jax_step(name: str, impl: str, batch: int, ynn: bool = False) -> tuple[Callable[[], None], int]:
   """A no-argument function running one jitted SGD step of the svag_jax model (state kept inside),
   and the number of trainable parameters. The step is compiled with `conv.cpu_compiler_options()`,
   or with XLA's defaults (YNNPACK convolutions on CPU) if `ynn`."""
@@ -73,8 +72,12 @@ def jax_step(name: str, impl: str, batch: int, ynn: bool = False
 
   def step(params, batch_stats, x, y):
     def loss_fn(p):
-      logits, new = net.apply({'params': p, 'batch_stats': batch_stats, 'frozen': frozen}, x,
-                              train=True, mutable=['batch_stats'])
+      logits, new = net.apply(
+          {'params': p, 'batch_stats': batch_stats, 'frozen': frozen},
+          x,
+          train=True,
+          mutable=['batch_stats'],
+      )
       logp = jax.nn.log_softmax(logits)
       return -jnp.take_along_axis(logp, y[:, None], axis=1).mean(), new['batch_stats']
 
@@ -140,6 +143,7 @@ def torch_net(name: str, num_classes: int):
     return head
 
   class Block(tnn.Module):
+
     def __init__(self, cin, cout, stride, projection):
       super().__init__()
       self.norm1, self.conv1 = norm(cin), conv(cin, cout, 3, stride)
@@ -152,6 +156,7 @@ def torch_net(name: str, num_classes: int):
       return y + (self.shortcut(h) if self.shortcut is not None else x)
 
   class PreResNet32(tnn.Module):
+
     def __init__(self):
       super().__init__()
       layers, cin = [conv(3, 16, 3)], 16
@@ -165,6 +170,7 @@ def torch_net(name: str, num_classes: int):
       return self.head(torch.relu(self.norm(self.body(x))).mean((2, 3)))
 
   class CNN(tnn.Module):
+
     def __init__(self, widths=(32, 64, 64), cin=1, size=28):
       super().__init__()
       layers = []
@@ -182,8 +188,9 @@ def torch_net(name: str, num_classes: int):
   return PreResNet32() if name == 'preresnet32' else CNN()
 
 
-def time_rounds(runs: dict[str, Callable[[], None]], batch: int, steps: int, rounds: int
-                ) -> dict[str, tuple[list[float], list[float]]]:
+def time_rounds(
+    runs: dict[str, Callable[[], None]], batch: int, steps: int, rounds: int
+) -> dict[str, tuple[list[float], list[float]]]:
   """Per run, (images/s, images per CPU second of this process) in each of `rounds` interleaved
   rounds of `steps` steps."""
   out = {name: ([], []) for name in runs}
@@ -211,8 +218,9 @@ def _torch_worker(connection, name: str, batch: int, steps: int) -> None:
   connection.close()
 
 
-def benchmark(name: str, impls: list[str], batch: int, steps: int, rounds: int, torch: bool
-              ) -> dict[str, tuple[list[float], list[float]]]:
+def benchmark(
+    name: str, impls: list[str], batch: int, steps: int, rounds: int, torch: bool
+) -> dict[str, tuple[list[float], list[float]]]:
   """Times every impl (and PyTorch) on model `name` and prints one line each.
 
   `impls`: conv impls; 'IMPL+ynn' compiles with XLA's defaults instead of cpu_compiler_options.
@@ -251,17 +259,28 @@ def benchmark(name: str, impls: list[str], batch: int, steps: int, rounds: int, 
   if worker:
     connection.send('stop')
     worker.join()
-  print(f'{name}, batch {batch}, {params[impls[0]]:,} trainable parameters, {rounds} rounds of '
-        f'{steps} steps, load average {load:.2f} -> {os.getloadavg()[0]:.2f}')
-  print(f'  {"":24s} {"images/s best":>14s} {"median":>8s} {"ratio":>6s} {"images/CPU-s":>13s} '
-        f'{"ratio":>6s}')
-  torch_best = [max(max(v[i]) for k, v in result.items() if k.startswith('torch'))
-                for i in (0, 1)] if torch else None
+  print(
+      f'{name}, batch {batch}, {params[impls[0]]:,} trainable parameters, {rounds} rounds of '
+      f'{steps} steps, load average {load:.2f} -> {os.getloadavg()[0]:.2f}'
+  )
+  print(
+      f'  {"":24s} {"images/s best":>14s} {"median":>8s} {"ratio":>6s} {"images/CPU-s":>13s} '
+      f'{"ratio":>6s}'
+  )
+  torch_best = (
+      [max(max(v[i]) for k, v in result.items() if k.startswith('torch')) for i in (0, 1)]
+      if torch
+      else None
+  )
   for label, (wall, cpu) in result.items():
-    ratios = [f'{max(v) / torch_best[i]:5.2f}x' if torch else '     -'
-              for i, v in enumerate((wall, cpu))]
-    print(f'  {label:24s} {max(wall):14.1f} {statistics.median(wall):8.1f} {ratios[0]:>6s} '
-          f'{max(cpu):13.1f} {ratios[1]:>6s}', flush=True)
+    ratios = [
+        f'{max(v) / torch_best[i]:5.2f}x' if torch else '     -' for i, v in enumerate((wall, cpu))
+    ]
+    print(
+        f'  {label:24s} {max(wall):14.1f} {statistics.median(wall):8.1f} {ratios[0]:>6s} '
+        f'{max(cpu):13.1f} {ratios[1]:>6s}',
+        flush=True,
+    )
   return result
 
 
@@ -275,8 +294,10 @@ def main():
   parser.add_argument('--no-torch', dest='torch', action='store_false')
   args = parser.parse_args()
   cores = len(os.sched_getaffinity(0))
-  print(f'{cores} of {os.cpu_count()} cores, jax {jax.__version__} on {jax.devices()[0].platform}, '
-        f'ratios to the best PyTorch layout')
+  print(
+      f'{cores} of {os.cpu_count()} cores, jax {jax.__version__} on {jax.devices()[0].platform}, '
+      f'ratios to the best PyTorch layout'
+  )
   for name in args.models.split(','):
     benchmark(name, args.impls.split(','), args.batch, args.steps, args.rounds, args.torch)
 

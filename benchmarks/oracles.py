@@ -47,20 +47,30 @@ def main(argv=None) -> int:
   model = models.build(cfg.model, ds.num_classes)
   td = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   spe = max(1, ds.num_train // a.batch)
-  sched = schedules.Schedules(schedules.from_epochs(0.1, (), spe),
-                              schedules.from_epochs(5e-4, (), spe))
+  sched = schedules.Schedules(
+      schedules.from_epochs(0.1, (), spe), schedules.from_epochs(5e-4, (), spe)
+  )
   key = jax.random.key(0)
 
   def trainer(oracle, **kw):
-    return train.Trainer(model, a.batch, ds.num_train, sampling='replacement', oracle=oracle,
-                         chunk_size=cfg.optim.chunk_size, gn_batches=a.gn_batches, **kw)
+    return train.Trainer(
+        model,
+        a.batch,
+        ds.num_train,
+        sampling='replacement',
+        oracle=oracle,
+        chunk_size=cfg.optim.chunk_size,
+        gn_batches=a.gn_batches,
+        **kw,
+    )
 
   times = {}
   base = trainer('sgd')
   state = base.init(key, sched, td)
   idx = base.sampler.batch_indices(state.key, state.step)
-  grad = jax.jit(lambda s, d, i: oracles.sgd(base.loss_fn(s, d), s.params, d.images[i],
-                                             d.labels[i])[0])
+  grad = jax.jit(
+      lambda s, d, i: oracles.sgd(base.loss_fn(s, d), s.params, d.images[i], d.labels[i])[0]
+  )
   times['grad'] = _time(lambda: grad(state, td, idx), a.repeats)
   for name, t in [('sgd', base), ('svag', trainer('svag', svag_l=2))]:
     s0 = t.init(key, sched, td)
@@ -76,8 +86,10 @@ def main(argv=None) -> int:
 
   k, n = a.gn_batches, ds.num_train
   targets = {'svag': ('sgd', 2.1), 'gn': ('grad', k + 0.1)}
-  print(f'SI CNN (16, 32, 32) GroupNorm, B = {a.batch}, N = {n}, K = {k}, '
-        f'{jax.devices()[0].platform} x{len(jax.devices())}')
+  print(
+      f'SI CNN (16, 32, 32) GroupNorm, B = {a.batch}, N = {n}, K = {k}, '
+      f'{jax.devices()[0].platform} x{len(jax.devices())}'
+  )
   print(f'{"oracle":<6} {"ms/step":>9} {"x sgd":>7} {"x grad":>7}  target')
   for name, t in times.items():
     target = ''

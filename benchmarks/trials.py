@@ -37,25 +37,32 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 
 def _setup(name: str):
-  cfg = (mnist_const.get_config('cpu') if name == 'cnn'
-         else fast_equilibrium.get_config('cpu'))
+  cfg = mnist_const.get_config('cpu') if name == 'cnn' else fast_equilibrium.get_config('cpu')
   ds = data_lib.load(cfg.data)
-  trainer = train.Trainer(models.build(cfg.model, ds.num_classes), cfg.train.batch_size,
-                          ds.num_train, cfg.train.sampling, unroll=cfg.train.unroll)
+  trainer = train.Trainer(
+      models.build(cfg.model, ds.num_classes),
+      cfg.train.batch_size,
+      ds.num_train,
+      cfg.train.sampling,
+      unroll=cfg.train.unroll,
+  )
   data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   k = min(cfg.train.steps_per_dispatch, trainer.steps_per_epoch)
   return trainer, data, k
 
 
 def _schedules(trainer, num_trials):
-  one = schedules.Schedules(schedules.from_epochs(0.1, (), trainer.steps_per_epoch),
-                            schedules.from_epochs(0.1, (), trainer.steps_per_epoch))
+  one = schedules.Schedules(
+      schedules.from_epochs(0.1, (), trainer.steps_per_epoch),
+      schedules.from_epochs(0.1, (), trainer.steps_per_epoch),
+  )
   return schedules.stack([one] * num_trials)
 
 
 def _flops_per_image(trainer, data) -> float:
-  state = trainer.init(jax.random.key(0), jax.tree.map(lambda x: x[0], _schedules(trainer, 1)),
-                       data)
+  state = trainer.init(
+      jax.random.key(0), jax.tree.map(lambda x: x[0], _schedules(trainer, 1)), data
+  )
   compiled = jax.jit(trainer.train_step).lower(state, data).compile()
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
@@ -66,8 +73,9 @@ def time_strategy(trainer, data, k, num_trials, strategy, calls=2):
   """(compile seconds, steady images/s over all trials)."""
   device = jax.devices()[:1]
   if strategy == 'single':
-    state = trainer.init(jax.random.key(0), jax.tree.map(lambda x: x[0], _schedules(trainer, 1)),
-                         data)
+    state = trainer.init(
+        jax.random.key(0), jax.tree.map(lambda x: x[0], _schedules(trainer, 1)), data
+    )
     step = jax.jit(trainer.train_steps, static_argnums=2, donate_argnums=0)
     run = lambda s: step(s, data, k)[0]
   else:
@@ -95,17 +103,23 @@ def main():
   parser.add_argument('--calls', type=int, default=2, help='timed calls per cell (after compile)')
   args = parser.parse_args()
   peak = matmul_peak_gflops()
-  print(f'# {jax.devices()[0].device_kind} x{len(jax.devices())}, jax {jax.__version__}; '
-        f'fp32 matmul peak (2048^3): {peak:.1f} GFLOP/s')
-  print(f'{"model":5} {"T":>4} {"strategy":8} {"compile s":>9} {"img/s":>9} {"x single":>8} '
-        f'{"% peak":>7}')
+  print(
+      f'# {jax.devices()[0].device_kind} x{len(jax.devices())}, jax {jax.__version__}; '
+      f'fp32 matmul peak (2048^3): {peak:.1f} GFLOP/s'
+  )
+  print(
+      f'{"model":5} {"T":>4} {"strategy":8} {"compile s":>9} {"img/s":>9} {"x single":>8} '
+      f'{"% peak":>7}'
+  )
   for name in args.models.split(','):
     trainer, data, k = _setup(name)
     flops = _flops_per_image(trainer, data)
     _, single = time_strategy(trainer, data, k, 1, 'single')
     compile_s, _ = time_strategy(trainer, data, k, 1, 'single', calls=1)
-    print(f'{name:5} {1:>4} {"single":8} {compile_s:9.1f} {single:9.0f} {1.0:8.2f} '
-          f'{100 * single * flops / 1e9 / peak:7.1f}')
+    print(
+        f'{name:5} {1:>4} {"single":8} {compile_s:9.1f} {single:9.0f} {1.0:8.2f} '
+        f'{100 * single * flops / 1e9 / peak:7.1f}'
+    )
     for num_trials in map(int, args.trials.split(',')):
       for strategy in args.strategies.split(','):
         if strategy == 'chunk8' and num_trials <= 8:
@@ -117,8 +131,11 @@ def main():
           print(f'{name:5} {num_trials:>4} {strategy:8}  skipped (~{predicted:.0f} s > budget)')
           continue
         compile_s, rate = time_strategy(trainer, data, k, num_trials, strategy, args.calls)
-        print(f'{name:5} {num_trials:>4} {strategy:8} {compile_s:9.1f} {rate:9.0f} '
-              f'{rate / single:8.2f} {100 * rate * flops / 1e9 / peak:7.1f}', flush=True)
+        print(
+            f'{name:5} {num_trials:>4} {strategy:8} {compile_s:9.1f} {rate:9.0f} '
+            f'{rate / single:8.2f} {100 * rate * flops / 1e9 / peak:7.1f}',
+            flush=True,
+        )
 
 
 if __name__ == '__main__':

@@ -13,17 +13,21 @@ from svag_jax import config as config_lib
 
 # The CIFAR-shaped smoke runs: a few steps of a tiny version of a full-scale config, on synthetic
 # 32x32x3 images, so that a broken full-scale config fails in tests on a CPU.
-SMOKE_WIDEN = 0.125       # PreResNet 2/4/8 channels, VGG 8..64
-SMOKE_GROUPS = 2          # GroupNorm groups that divide the smoke widths
-SMOKE_TRAIN = 32          # synthetic training images: one epoch = SMOKE_TRAIN / B steps
+SMOKE_WIDEN = 0.125  # PreResNet 2/4/8 channels, VGG 8..64
+SMOKE_GROUPS = 2  # GroupNorm groups that divide the smoke widths
+SMOKE_TRAIN = 32  # synthetic training images: one epoch = SMOKE_TRAIN / B steps
 
 
 def get_config() -> ml_collections.ConfigDict:
   return config_lib.defaults()
 
 
-def cifar(c: ml_collections.ConfigDict, model: str = 'preresnet32', norm: str = 'batch',
-          name: str = 'cifar10') -> ml_collections.ConfigDict:
+def cifar(
+    c: ml_collections.ConfigDict,
+    model: str = 'preresnet32',
+    norm: str = 'batch',
+    name: str = 'cifar10',
+) -> ml_collections.ConfigDict:
   """The papers' full-scale CIFAR setting: SI `model` with `norm` on tfds `name` with the standard
   crop + flip augmentation, B = 128, no momentum, PyTorch-scale init, rolled steps (GPU/TPU);
   returns `c`. GroupNorm uses 8 groups (every PreResNet/VGG width is a multiple of 8)."""

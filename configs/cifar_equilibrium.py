@@ -37,8 +37,12 @@ def arms(lr: float = 0.1, wd: float = 5e-4, split: float = 500, switch: float = 
   end = ((switch, 0.1),), ((switch, 0.0),)
 
   def arm(lr0, lr_changes, wd0, wd_changes):
-    return dict(lr=lr0, lr_schedule=tuple(lr_changes) + end[0],
-                wd=wd0, wd_schedule=tuple(wd_changes) + end[1])
+    return dict(
+        lr=lr0,
+        lr_schedule=tuple(lr_changes) + end[0],
+        wd=wd0,
+        wd_schedule=tuple(wd_changes) + end[1],
+    )
 
   return {
       'const': arm(lr, (), wd, ()),

@@ -81,7 +81,7 @@ def get_config(arg: str | None = None):
     c.train.eval_every = 1.5
     c.train.predictions_at = (18, 30)
     c.train.steps_per_dispatch = 125  # one epoch per call
-    c.train.unroll = False            # an MLP: a rolled scan is as fast and compiles in seconds
+    c.train.unroll = False  # an MLP: a rolled scan is as fast and compiles in seconds
     c.checkpoint.every = 3.0
   elif arg in (None, '', 'full'):
     c.data.source = 'tfds'

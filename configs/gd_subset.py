@@ -86,9 +86,12 @@ def get_config(arg: str | None = None):
     raise ValueError(f'unknown config argument {arg!r}; use "cpu" or nothing')
   c.train.batch_size = c.data.num_train  # full batch: one step = one epoch = the whole subset
   c.train.epochs = epochs
-  config_lib.set_arms(c, {
-      'wd': dict(lr=lr, wd=wd),
-      'wd_off': dict(lr=lr, wd=wd, wd_schedule=((wd_off, 0.0),)),
-  })
+  config_lib.set_arms(
+      c,
+      {
+          'wd': dict(lr=lr, wd=wd),
+          'wd_off': dict(lr=lr, wd=wd, wd_schedule=((wd_off, 0.0),)),
+      },
+  )
   c.checkpoint.every = 500.0
   return c

@@ -41,8 +41,10 @@ ARGS = ('cpu',)  # get_config arguments besides none (the full-scale variant)
 
 def arms(lr: float, wds: dict[str, float], drop_epoch: float, control_wd: float) -> dict:
   """Arms that divide the LR by 10 at `drop_epoch` (one per {name: lambda}) and a control."""
-  result = {name: dict(lr=lr, wd=wd, lr_schedule=((drop_epoch, 0.1),), wd_schedule=())
-            for name, wd in wds.items()}
+  result = {
+      name: dict(lr=lr, wd=wd, lr_schedule=((drop_epoch, 0.1),), wd_schedule=())
+      for name, wd in wds.items()
+  }
   result['control'] = dict(lr=lr, wd=control_wd, lr_schedule=(), wd_schedule=())
   return result
 
@@ -51,8 +53,9 @@ def get_config(arg: str | None = None):
   c = base.get_config()
   if arg == 'cpu':
     stationary_lr.mnist_mlp(c)
-    config_lib.set_arms(c, arms(0.1, {'drop_0p02': 0.2, 'drop_0p04': 0.4}, drop_epoch=8,
-                                control_wd=0.2))
+    config_lib.set_arms(
+        c, arms(0.1, {'drop_0p02': 0.2, 'drop_0p04': 0.4}, drop_epoch=8, control_wd=0.2)
+    )
     c.trials.num = 16
     c.train.epochs = 24
     c.train.eval_every = 0.2

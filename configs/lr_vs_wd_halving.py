@@ -27,10 +27,12 @@ SWITCH, END = 8000, 8200
 def arms(lr: float = 3.2, wd: float = 5e-4) -> dict:
   halve = tuple((float(e), 0.5) for e in HALVINGS)
   return {
-      'halve_lr': dict(lr=lr, lr_schedule=halve + ((SWITCH, 0.1),),
-                       wd=wd, wd_schedule=((SWITCH, 0.0),)),
-      'halve_wd': dict(lr=lr, lr_schedule=((SWITCH, 0.1),),
-                       wd=wd, wd_schedule=halve + ((SWITCH, 0.0),)),
+      'halve_lr': dict(
+          lr=lr, lr_schedule=halve + ((SWITCH, 0.1),), wd=wd, wd_schedule=((SWITCH, 0.0),)
+      ),
+      'halve_wd': dict(
+          lr=lr, lr_schedule=((SWITCH, 0.1),), wd=wd, wd_schedule=halve + ((SWITCH, 0.0),)
+      ),
   }
 
 

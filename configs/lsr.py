@@ -40,8 +40,11 @@ from svag_jax import sweep
 CPU_BATCHES = (32, 64, 128, 256, 512, 1024)
 FULL_BATCHES = tuple(2**k for k in range(5, 14))
 # Full-scale variants: (model, norm).
-MODELS = {'preresnet32_bn': ('preresnet32', 'batch'), 'preresnet32_gn': ('preresnet32', 'group'),
-          'vgg19_gn': ('vgg19', 'group')}
+MODELS = {
+    'preresnet32_bn': ('preresnet32', 'batch'),
+    'preresnet32_gn': ('preresnet32', 'group'),
+    'vgg19_gn': ('vgg19', 'group'),
+}
 ARGS = ('cpu', 'smoke', *MODELS)
 
 
@@ -81,5 +84,6 @@ def get_sweep(arg: str | None = None):
   c = get_config(arg)
   b0, lr0 = c.train.batch_size, c.optim.lr
   batches = {'cpu': CPU_BATCHES, 'smoke': (8, 16)}.get(arg, FULL_BATCHES)
-  return sweep.zip_(**{'train.batch_size': batches,
-                       'optim.lr': tuple(lr0 * b / b0 for b in batches)})
+  return sweep.zip_(
+      **{'train.batch_size': batches, 'optim.lr': tuple(lr0 * b / b0 for b in batches)}
+  )

@@ -43,8 +43,9 @@ FULL_INTRINSIC_LRS = (2e-4, 3e-4, 5e-4, 8e-4, 1.2e-3, 2e-3)
 
 def arms(lr: float, intrinsic_lrs, change_epoch: float) -> dict:
   """One arm per lambda_e: LR x 0.1 and WD x 10 at `change_epoch` (lambda_e unchanged)."""
-  return stationary_lr.arms(lr, intrinsic_lrs, lr_schedule=((change_epoch, 0.1),),
-                            wd_schedule=((change_epoch, 10.0),))
+  return stationary_lr.arms(
+      lr, intrinsic_lrs, lr_schedule=((change_epoch, 0.1),), wd_schedule=((change_epoch, 10.0),)
+  )
 
 
 def get_config(arg: str | None = None):

@@ -79,8 +79,12 @@ def get_sweep(arg: str | None = None):
   del arg
   chunk = config_lib.defaults().optim.chunk_size
   return [
-      {'name': 'oracle=sgd', 'optim.oracle': 'sgd', 'train.sampling': 'replacement',
-       'optim.chunk_size': chunk},
+      {
+          'name': 'oracle=sgd',
+          'optim.oracle': 'sgd',
+          'train.sampling': 'replacement',
+          'optim.chunk_size': chunk,
+      },
       {'name': 'oracle=ngd', 'optim.oracle': 'ngd'},
       {'name': 'oracle=gd', 'optim.oracle': 'gd'},
   ]

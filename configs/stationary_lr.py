@@ -48,12 +48,16 @@ def arm_name(intrinsic_lr: float) -> str:
   return f'le_{intrinsic_lr:g}'.replace('.', 'p').replace('-', 'm')
 
 
-def arms(lr: float, intrinsic_lrs: Sequence[float], lr_schedule: tuple = (),
-         wd_schedule: tuple = ()) -> dict:
+def arms(
+    lr: float, intrinsic_lrs: Sequence[float], lr_schedule: tuple = (), wd_schedule: tuple = ()
+) -> dict:
   """One arm per lambda_e at LR `lr` (lambda = lambda_e / lr), with the given schedules."""
-  return {arm_name(le): dict(lr=lr, wd=round(le / lr, 12), lr_schedule=lr_schedule,
-                             wd_schedule=wd_schedule)
-          for le in intrinsic_lrs}
+  return {
+      arm_name(le): dict(
+          lr=lr, wd=round(le / lr, 12), lr_schedule=lr_schedule, wd_schedule=wd_schedule
+      )
+      for le in intrinsic_lrs
+  }
 
 
 def mnist_mlp(c):
@@ -69,7 +73,7 @@ def mnist_mlp(c):
   # than those of a uniform draw: measured at lambda_e = 0.0025-0.04, the stationary eta/||w||^2
   # then sits 2-9% below sqrt(lambda_e (2 - lambda_e)) / sigma_GN, against 0-3% with replacement.
   c.train.sampling = 'replacement'
-  c.train.eval_bn_batches = 8      # BatchNorm running stats brought up to date before each eval
+  c.train.eval_bn_batches = 8  # BatchNorm running stats brought up to date before each eval
   c.metrics.gn_batches = 8
   return c
 

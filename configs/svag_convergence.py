@@ -39,12 +39,14 @@ FULL_L_VALUES = (1, 2, 4, 8, 16, 32)
 # Full-scale variants: (model, batch size, LR, LR curve). The step decay (x0.1 at 80 and 120) is
 # used with the constant curve; a cosine or triangle curve replaces it (2021 appendix: SVAG with
 # other schedules).
-VARIANTS = {'preresnet32_b128': ('preresnet32', 128, 0.8, 'constant'),
-            'preresnet32_b1024': ('preresnet32', 1024, 6.4, 'constant'),
-            'vgg19_b128': ('vgg19', 128, 0.8, 'constant'),
-            'vgg19_b1024': ('vgg19', 1024, 6.4, 'constant'),
-            'preresnet32_cosine': ('preresnet32', 128, 0.8, 'cosine'),
-            'preresnet32_triangle': ('preresnet32', 128, 0.8, 'triangle')}
+VARIANTS = {
+    'preresnet32_b128': ('preresnet32', 128, 0.8, 'constant'),
+    'preresnet32_b1024': ('preresnet32', 1024, 6.4, 'constant'),
+    'vgg19_b128': ('vgg19', 128, 0.8, 'constant'),
+    'vgg19_b1024': ('vgg19', 1024, 6.4, 'constant'),
+    'preresnet32_cosine': ('preresnet32', 128, 0.8, 'cosine'),
+    'preresnet32_triangle': ('preresnet32', 128, 0.8, 'triangle'),
+}
 ARGS = ('cpu', 'smoke', *VARIANTS)
 
 
@@ -83,4 +85,5 @@ def get_config(arg: str | None = None):
 def get_sweep(arg: str | None = None):
   ls = {'cpu': L_VALUES, 'smoke': (2,)}.get(arg, FULL_L_VALUES)
   return [{'name': 'sgd', 'optim.oracle': 'sgd'}] + [
-      {'name': f'svag_l{l}', 'optim.oracle': 'svag', 'optim.svag_l': l} for l in ls]
+      {'name': f'svag_l{l}', 'optim.oracle': 'svag', 'optim.svag_l': l} for l in ls
+  ]

@@ -50,8 +50,7 @@ def arms(lr: float, wd: float, epochs: float, switch: float) -> dict:
   two_wd = schedules.then(schedules.const(wd), switch, 0.0)
   step_lr = (lr, ((0.5 * epochs, 0.1), (0.75 * epochs, 0.1)))
   return {
-      'two_phase': dict(lr=two_lr[0], lr_schedule=two_lr[1], wd=two_wd[0],
-                        wd_schedule=two_wd[1]),
+      'two_phase': dict(lr=two_lr[0], lr_schedule=two_lr[1], wd=two_wd[0], wd_schedule=two_wd[1]),
       'step_decay': dict(lr=step_lr[0], lr_schedule=step_lr[1], wd=wd, wd_schedule=()),
   }
 

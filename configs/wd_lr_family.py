@@ -34,8 +34,10 @@ def arm_name(x: float, y: float, z: float, u: float) -> str:
 
 def arm(x: float, y: float, z: float, u: float, lr: float = 0.1, wd: float = 5e-4) -> dict:
   """WD / 10 at epochs x, y and LR / 10 at z, u (0 = never)."""
+
   def changes(*epochs):
     return tuple(sorted((float(e), 0.1) for e in epochs if e))
+
   return dict(lr=lr, lr_schedule=changes(z, u), wd=wd, wd_schedule=changes(x, y))
 
 

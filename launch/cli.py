@@ -26,8 +26,12 @@ from svag_jax import sweep as sweep_lib
 from svag_jax.workdir import EXIT_CODES  # noqa: F401 (the exit code of each final status)
 
 CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Experiment config file FILE[:ARG], e.g. configs/fast_equilibrium.py:cpu; '
-    'override fields with --config.optim.lr=0.05.', lock_config=True)
+    'config',
+    None,
+    'Experiment config file FILE[:ARG], e.g. configs/fast_equilibrium.py:cpu; '
+    'override fields with --config.optim.lr=0.05.',
+    lock_config=True,
+)
 WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run record (resumes if present).')
 VERBOSE = flags.DEFINE_bool('verbose', False, 'Show tracebacks (also: SVAG_DEBUG=1).')
 
@@ -71,16 +75,20 @@ def load_config_file(spec: str) -> tuple[Any, Any]:
   hint = 'give a config file such as --config=configs/fast_equilibrium.py:cpu'
   if not os.path.isfile(path):
     why = 'is a directory' if os.path.isdir(path) else 'does not exist'
-    raise InputError('ConfigError', f'--config={spec}: {path} {why} (working directory '
-                     f'{os.getcwd()}); {hint}')
+    raise InputError(
+        'ConfigError',
+        f'--config={spec}: {path} {why} (working directory ' f'{os.getcwd()}); {hint}',
+    )
   try:
     module = sweep_lib.load_module(path)
   except SyntaxError as e:
-    raise InputError('ConfigError', f'{path}:{e.lineno}: syntax error in the config file: '
-                     f'{e.msg}') from e
+    raise InputError(
+        'ConfigError', f'{path}:{e.lineno}: syntax error in the config file: ' f'{e.msg}'
+    ) from e
   except Exception as e:  # the config file's own import failed
-    raise InputError('ConfigError', f'{path}: importing the config file failed: '
-                     f'{type(e).__name__}: {e}') from e
+    raise InputError(
+        'ConfigError', f'{path}: importing the config file failed: ' f'{type(e).__name__}: {e}'
+    ) from e
   if not hasattr(module, 'get_config'):
     raise InputError('ConfigError', f'{path} defines no get_config(arg); {hint}')
   try:
@@ -88,8 +96,10 @@ def load_config_file(spec: str) -> tuple[Any, Any]:
   except Exception as e:
     args = getattr(module, 'ARGS', None)
     known = f' It takes: {", ".join(args)} (or nothing).' if args else ''
-    raise InputError('ConfigError', f'--config={spec}: get_config({arg!r}) failed: '
-                     f'{type(e).__name__}: {e}.{known}') from e
+    raise InputError(
+        'ConfigError',
+        f'--config={spec}: get_config({arg!r}) failed: ' f'{type(e).__name__}: {e}.{known}',
+    ) from e
   return module, config
 
 
@@ -128,8 +138,11 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
     message = str(e)
     m = re.search(r'flag --config\.([\w.]+)=(.*?): (.*)', message, flags=re.S)
     if m:
-      fail('ConfigError', f'--config.{m.group(1)}={m.group(2)}: not a value of the field\'s type '
-           f'({m.group(3)}); give e.g. an int for an int field, tuples as --config.x="(a, b)"')
+      fail(
+          'ConfigError',
+          f"--config.{m.group(1)}={m.group(2)}: not a value of the field's type "
+          f'({m.group(3)}); give e.g. an int for an int field, tuples as --config.x="(a, b)"',
+      )
     fail('UsageError', f'{message} (see --helpshort)')
 
 
@@ -149,17 +162,22 @@ def check_read(config: Any, fields: Sequence[str]) -> None:
   for field in fields:
     if field in shadowed:
       value = config_lib.get_field(config, field)
-      raise InputError('ConfigError', f'--config.{field}={value!r} is not read: every arm of this '
-                       f'config sets its own {field.split(".")[-1]}. Set it per arm instead: '
-                       + ' '.join(f'--config.{f}=...' for f in shadowed[field].split(', ')))
+      raise InputError(
+          'ConfigError',
+          f'--config.{field}={value!r} is not read: every arm of this '
+          f'config sets its own {field.split(".")[-1]}. Set it per arm instead: '
+          + ' '.join(f'--config.{f}=...' for f in shadowed[field].split(', ')),
+      )
 
 
 def _os_error_fix(e: OSError) -> str:
   if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
     return 'the location is not writable: choose another --workdir or fix its permissions'
   if e.errno == errno.ENOSPC:
-    return ('the disk is full: free space and rerun the same command (it resumes from the last '
-            'checkpoint; rows already written are kept)')
+    return (
+        'the disk is full: free space and rerun the same command (it resumes from the last '
+        'checkpoint; rows already written are kept)'
+    )
   if e.errno in (errno.ENOTDIR, errno.EEXIST):
     return 'a file stands where a directory is needed: choose another --workdir'
   if e.errno == errno.ENOENT:
@@ -175,8 +193,14 @@ def guarded(fn: Callable[[], Any]) -> Any:
 
   try:
     return fn()
-  except (InputError, config_lib.ConfigError, DataError, WorkdirError, CheckpointError,
-          OSError) as e:
+  except (
+      InputError,
+      config_lib.ConfigError,
+      DataError,
+      WorkdirError,
+      CheckpointError,
+      OSError,
+  ) as e:
     if debug():
       raise
     if isinstance(e, InputError):
@@ -194,8 +218,10 @@ def guarded(fn: Callable[[], Any]) -> Any:
   except Exception as e:  # a bug, not bad input: still one line, with the way to the traceback
     if debug():
       raise
-    fail(type(e).__name__, f'{e} (unexpected; rerun with --verbose or SVAG_DEBUG=1 for the '
-         'traceback)')
+    fail(
+        type(e).__name__,
+        f'{e} (unexpected; rerun with --verbose or SVAG_DEBUG=1 for the ' 'traceback)',
+    )
 
 
 class QuietLibraries(logging_std.Filter):

@@ -36,24 +36,37 @@ from absl import app, flags, logging
 from launch import cli
 
 _PRINT_CONFIG = flags.DEFINE_bool(
-    'print_config', False, 'Print the resolved config (arms resolved, every field; null = not read '
+    'print_config',
+    False,
+    'Print the resolved config (arms resolved, every field; null = not read '
     'by this run) and the run plan (steps, evaluations, checkpoints, chunks, compiled programs) as '
-    'JSON, and exit without training.')
+    'JSON, and exit without training.',
+)
 _COORDINATOR = flags.DEFINE_string(
-    'coordinator_address', None,
-    'Manual multi-process launch: HOST:PORT of process 0 (env SVAG_COORDINATOR_ADDRESS).')
+    'coordinator_address',
+    None,
+    'Manual multi-process launch: HOST:PORT of process 0 (env SVAG_COORDINATOR_ADDRESS).',
+)
 _NUM_PROCESSES = flags.DEFINE_integer(
-    'num_processes', None, 'Manual multi-process launch: number of processes (env '
-    'SVAG_NUM_PROCESSES).', lower_bound=1)
+    'num_processes',
+    None,
+    'Manual multi-process launch: number of processes (env ' 'SVAG_NUM_PROCESSES).',
+    lower_bound=1,
+)
 _PROCESS_ID = flags.DEFINE_integer(
-    'process_id', None, 'Manual multi-process launch: this process, 0..num_processes-1 (env '
-    'SVAG_PROCESS_ID).', lower_bound=0)
+    'process_id',
+    None,
+    'Manual multi-process launch: this process, 0..num_processes-1 (env ' 'SVAG_PROCESS_ID).',
+    lower_bound=0,
+)
 flags.mark_flags_as_required(['config'])
 
 # Environment variables of a manual multi-process launch, and the flags that override them.
-_MANUAL = (('coordinator_address', 'SVAG_COORDINATOR_ADDRESS', _COORDINATOR, str),
-           ('num_processes', 'SVAG_NUM_PROCESSES', _NUM_PROCESSES, int),
-           ('process_id', 'SVAG_PROCESS_ID', _PROCESS_ID, int))
+_MANUAL = (
+    ('coordinator_address', 'SVAG_COORDINATOR_ADDRESS', _COORDINATOR, str),
+    ('num_processes', 'SVAG_NUM_PROCESSES', _NUM_PROCESSES, int),
+    ('process_id', 'SVAG_PROCESS_ID', _PROCESS_ID, int),
+)
 
 
 def distributed_args() -> dict | None:
@@ -76,10 +89,13 @@ def distributed_args() -> dict | None:
       raise app.UsageError(
           f'A manual multi-process launch needs all of --coordinator_address, --num_processes '
           f'and --process_id; missing {", ".join(missing)}. Give none of them (and set '
-          'SVAG_DISTRIBUTED=1) to let JAX detect a SLURM / TPU-pod cluster instead.')
+          'SVAG_DISTRIBUTED=1) to let JAX detect a SLURM / TPU-pod cluster instead.'
+      )
     if not 0 <= manual['process_id'] < manual['num_processes']:
-      raise app.UsageError(f'--process_id={manual["process_id"]} must be in 0..'
-                           f'{manual["num_processes"] - 1} (--num_processes).')
+      raise app.UsageError(
+          f'--process_id={manual["process_id"]} must be in 0..'
+          f'{manual["num_processes"] - 1} (--num_processes).'
+      )
     return manual
   if os.environ.get('SVAG_DISTRIBUTED', '') not in ('', '0'):
     return {}
@@ -97,13 +113,20 @@ def _train() -> int:
     print(json.dumps(experiment.describe(config), indent=2))
     return 0
   if not cli.WORKDIR.value:
-    raise cli.InputError('UsageError', '--workdir=DIR is required (the run record is written '
-                         'there; rerunning the same command on it resumes)')
+    raise cli.InputError(
+        'UsageError',
+        '--workdir=DIR is required (the run record is written '
+        'there; rerunning the same command on it resumes)',
+    )
   dist = distributed_args()
   if dist is not None:
     jax.distributed.initialize(**dist)
-  logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(),
-               jax.local_devices())
+  logging.info(
+      'JAX process %d/%d, local devices: %s',
+      jax.process_index(),
+      jax.process_count(),
+      jax.local_devices(),
+  )
   result = experiment.run(config, cli.WORKDIR.value)
   logging.info('Finished with status %s at step %d.', result['status'], result['step'])
   if result['status'] != 'done':

@@ -26,8 +26,9 @@ from launch import cli
 from svag_jax import config as config_lib
 from svag_jax import sweep as sweep_lib
 
-_PRINT = flags.DEFINE_bool('print', False, 'Print the launch.main command of every point; do not '
-                           'run.')
+_PRINT = flags.DEFINE_bool(
+    'print', False, 'Print the launch.main command of every point; do not ' 'run.'
+)
 
 FINISHED = ('done', 'diverged')
 
@@ -48,9 +49,12 @@ def plan(spec: str, config, cli_overrides: dict) -> list[tuple[str, dict, object
     name = sweep_lib.point_name(point)
     both = sorted(set(sweep_lib.overrides(point)) & set(cli_overrides))
     if both:
-      raise cli.InputError('ConfigError', f'--config.{both[0]} is also set by sweep point '
-                           f'{name!r}, whose value would win: drop the override, or change '
-                           f'get_sweep in {sweep_lib.split_config_arg(spec)[0]}')
+      raise cli.InputError(
+          'ConfigError',
+          f'--config.{both[0]} is also set by sweep point '
+          f'{name!r}, whose value would win: drop the override, or change '
+          f'get_sweep in {sweep_lib.split_config_arg(spec)[0]}',
+      )
     try:
       cfg = sweep_lib.apply(config, point)
       config_lib.validate(cfg)
@@ -60,8 +64,11 @@ def plan(spec: str, config, cli_overrides: dict) -> list[tuple[str, dict, object
     cli.check_read(cfg, list(cli_overrides))
     result.append((name, sweep_lib.overrides(point), cfg))
   for field in sorted(unread_everywhere):
-    raise cli.InputError('ConfigError', f'--config.{field} is read by no point of this sweep '
-                         f'({config_lib.unread_fields(result[0][2])[field]})')
+    raise cli.InputError(
+        'ConfigError',
+        f'--config.{field} is read by no point of this sweep '
+        f'({config_lib.unread_fields(result[0][2])[field]})',
+    )
   return result
 
 
@@ -97,8 +104,11 @@ def run_sweep(root: str, points) -> dict[str, str]:
 def _main() -> int:
   spec = cli.config_spec(sys.argv)
   if spec is None or not cli.WORKDIR.value:
-    raise cli.InputError('UsageError', 'both --config=FILE[:ARG] and --workdir=ROOT are required '
-                         '(each point runs in ROOT/<name>)')
+    raise cli.InputError(
+        'UsageError',
+        'both --config=FILE[:ARG] and --workdir=ROOT are required '
+        '(each point runs in ROOT/<name>)',
+    )
   cli_overrides = cli.override_values()
   points = plan(spec, cli.CONFIG.value, cli_overrides)
   if _PRINT.value:
@@ -106,9 +116,17 @@ def _main() -> int:
     return 0
   root = pathlib.Path(cli.WORKDIR.value)
   root.mkdir(parents=True, exist_ok=True)
-  (root / 'sweep.json').write_text(json.dumps(
-      {'config': spec, 'overrides': cli_overrides,
-       'points': {name: overrides for name, overrides, _ in points}}, indent=2, default=list))
+  (root / 'sweep.json').write_text(
+      json.dumps(
+          {
+              'config': spec,
+              'overrides': cli_overrides,
+              'points': {name: overrides for name, overrides, _ in points},
+          },
+          indent=2,
+          default=list,
+      )
+  )
   statuses = run_sweep(str(root), points)
   print(json.dumps(statuses, indent=2))
   if 'preempted' in statuses.values():

@@ -48,8 +48,9 @@ def run(config, workdir: str) -> dict:
 
 def _run() -> int:
   if cli.CONFIG.value is None or not cli.WORKDIR.value:
-    raise cli.InputError('UsageError', 'both --config=configs/toy_chaos.py and --workdir=DIR are '
-                         'required')
+    raise cli.InputError(
+        'UsageError', 'both --config=configs/toy_chaos.py and --workdir=DIR are ' 'required'
+    )
   status = run(cli.CONFIG.value, cli.WORKDIR.value)
   logging.info('Finished: %s', status)
   return 0

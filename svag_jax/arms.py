@@ -60,14 +60,22 @@ def check_curve_epochs(field: str, curve: str, epochs: Any, total: float) -> tup
     fail(field, epochs, f'must be a tuple of epochs ({", ".join(names) or "empty"})')
   if not names:
     if len(epochs):
-      fail(field, epochs, 'the constant LR curve takes no epochs: set optim.lr_curve (or the '
-            "arm's lr_curve) to 'cosine' or 'triangle', or leave lr_curve_epochs = ()")
+      fail(
+          field,
+          epochs,
+          'the constant LR curve takes no epochs: set optim.lr_curve (or the '
+          "arm's lr_curve) to 'cosine' or 'triangle', or leave lr_curve_epochs = ()",
+      )
     return ()
   if not len(epochs):
     return (0.0, float(total)) if curve == 'cosine' else (0.0, total / 2, float(total))
   if len(epochs) != len(names):
-    fail(field, epochs, f'the {curve} LR curve takes {len(names)} epochs '
-          f'({", ".join(names)}), or () for the default')
+    fail(
+        field,
+        epochs,
+        f'the {curve} LR curve takes {len(names)} epochs '
+        f'({", ".join(names)}), or () for the default',
+    )
   values = []
   for name, e in zip(names, epochs):
     if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e):
@@ -94,8 +102,9 @@ def _arm_specs(config: ml_collections.ConfigDict) -> dict[str, dict]:
   return specs
 
 
-def set_arms(config: ml_collections.ConfigDict, arm_specs: Mapping[str, Mapping]
-             ) -> ml_collections.ConfigDict:
+def set_arms(
+    config: ml_collections.ConfigDict, arm_specs: Mapping[str, Mapping]
+) -> ml_collections.ConfigDict:
   """Sets `config.arms` and puts back to their defaults the `optim` fields that every arm sets.
 
   For config files: those `optim` fields are read by no arm (`shadowed_fields`), so a config file
@@ -119,8 +128,11 @@ def shadowed_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
   if not len(config.arms):
     return {}
   specs = _arm_specs(config)
-  return {f'optim.{f}': ', '.join(f'arms.{name}.{f}' for name in specs)
-          for f in ARM_FIELDS if all(f in spec for spec in specs.values())}
+  return {
+      f'optim.{f}': ', '.join(f'arms.{name}.{f}' for name in specs)
+      for f in ARM_FIELDS
+      if all(f in spec for spec in specs.values())
+  }
 
 
 def arms(config: ml_collections.ConfigDict) -> list[Arm]:
@@ -136,8 +148,12 @@ def arms(config: ml_collections.ConfigDict) -> list[Arm]:
   for field, instead in shadowed_fields(config).items():
     key = field.split('.')[1]
     if differs(optim[key], schema[key]):
-      fail(field, optim[key], f'not read: every arm sets its own {key}. Set it per arm instead '
-            f'({instead}), e.g. --config.{instead.split(", ")[0]}=...')
+      fail(
+          field,
+          optim[key],
+          f'not read: every arm sets its own {key}. Set it per arm instead '
+          f'({instead}), e.g. --config.{instead.split(", ")[0]}=...',
+      )
   result = []
   for name, spec in _arm_specs(config).items():
     lr, wd = spec.get('lr', optim.lr), spec.get('wd', optim.wd)
@@ -149,7 +165,10 @@ def arms(config: ml_collections.ConfigDict) -> list[Arm]:
     curve = spec.get('lr_curve', optim.lr_curve)
     choice(where + 'lr_curve', curve, schedules.CURVES)
     curve_epochs = check_curve_epochs(
-        where + 'lr_curve_epochs', curve, spec.get('lr_curve_epochs', optim.lr_curve_epochs),
-        config.train.epochs)
+        where + 'lr_curve_epochs',
+        curve,
+        spec.get('lr_curve_epochs', optim.lr_curve_epochs),
+        config.train.epochs,
+    )
     result.append(Arm(name, float(lr), float(wd), lr_s, wd_s, curve, curve_epochs))
   return result

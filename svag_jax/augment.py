@@ -33,7 +33,7 @@ def crop_and_flip(key: jax.Array, images: jax.Array, pad: int = 4) -> jax.Array:
   offsets = jax.random.randint(offset_key, (b, 2), 0, 2 * pad + 1)
   flips = jax.random.bernoulli(flip_key, 0.5, (b,))
   padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  rows = offsets[:, :1] + jnp.arange(h)                               # [B, H]
+  rows = offsets[:, :1] + jnp.arange(h)  # [B, H]
   cols = jnp.where(flips[:, None], jnp.arange(w - 1, -1, -1), jnp.arange(w))
-  cols = offsets[:, 1:] + cols                                        # [B, W]
+  cols = offsets[:, 1:] + cols  # [B, W]
   return padded[jnp.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]

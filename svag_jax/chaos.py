@@ -62,8 +62,9 @@ class DivergenceFit(NamedTuple):
   stop: np.ndarray
 
 
-def divergence_rates(distance: np.ndarray, onset: np.ndarray, saturation: float = 0.1,
-                     min_window: int = 20) -> DivergenceFit:
+def divergence_rates(
+    distance: np.ndarray, onset: np.ndarray, saturation: float = 0.1, min_window: int = 20
+) -> DivergenceFit:
   """The Lyapunov-like rate of each pair: least-squares slope of ln(distance) against the step.
 
   Each fit runs from the pair's chaos onset (`chaos_onset`; before it GD contracts the directions
@@ -98,8 +99,9 @@ def divergence_rates(distance: np.ndarray, onset: np.ndarray, saturation: float 
   return DivergenceFit(np.asarray(rates), np.asarray(onset), np.asarray(stops))
 
 
-def _tangent_log_growth(w0: jax.Array, v0: jax.Array, lr: float, wd: float,
-                        steps: int) -> jax.Array:
+def _tangent_log_growth(
+    w0: jax.Array, v0: jax.Array, lr: float, wd: float, steps: int
+) -> jax.Array:
   """[steps] ln ||J_k v_k|| of the renormalised tangent vector along one GD + WD path."""
 
   def body(carry, _):
@@ -112,8 +114,9 @@ def _tangent_log_growth(w0: jax.Array, v0: jax.Array, lr: float, wd: float,
   return logs
 
 
-def tangent_exponents(starts: jax.Array, lr: float, wd: float, steps: int,
-                      burn_in: int) -> np.ndarray:
+def tangent_exponents(
+    starts: jax.Array, lr: float, wd: float, steps: int, burn_in: int
+) -> np.ndarray:
   """Largest Lyapunov exponent of the GD + WD map from each start (Benettin's method), vmapped.
 
   A tangent vector is carried along the path by the Jacobian of `gd_step` (a JVP) and
@@ -132,8 +135,9 @@ def tangent_exponents(starts: jax.Array, lr: float, wd: float, steps: int,
     raise ValueError(f'burn_in = {burn_in} must be in [0, steps = {steps})')
   starts = jnp.asarray(starts)
   v0 = jnp.ones_like(starts)
-  run = jax.jit(jax.vmap(_tangent_log_growth, in_axes=(0, 0, None, None, None)),
-                static_argnums=(4,))
+  run = jax.jit(
+      jax.vmap(_tangent_log_growth, in_axes=(0, 0, None, None, None)), static_argnums=(4,)
+  )
   logs = np.asarray(run(starts, v0, lr, wd, steps))  # [S, steps]
   return logs[:, burn_in:].mean(axis=1)
 

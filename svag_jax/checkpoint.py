@@ -81,8 +81,13 @@ class Checkpointer:
       try:
         tree = manager.restore(step, args=ocp.args.StandardRestore(target))
       except Exception as e:  # orbax raises many types for unreadable or mismatched files
-        logging.warning('Checkpoint %d in %s cannot be restored (%s: %s); trying the previous one.',
-                        step, self.directory, type(e).__name__, str(e)[:300])
+        logging.warning(
+            'Checkpoint %d in %s cannot be restored (%s: %s); trying the previous one.',
+            step,
+            self.directory,
+            type(e).__name__,
+            str(e)[:300],
+        )
         failed.append((step, f'cannot be restored: {type(e).__name__}: {str(e)[:2000]}'))
         continue
       finally:
@@ -90,8 +95,12 @@ class Checkpointer:
       readable = True
       reason = accept(tree) if accept is not None else None
       if reason:
-        logging.warning('Checkpoint %d in %s is not used: %s; trying the previous one.', step,
-                        self.directory, reason)
+        logging.warning(
+            'Checkpoint %d in %s is not used: %s; trying the previous one.',
+            step,
+            self.directory,
+            reason,
+        )
         failed.append((step, reason))
         continue
       if failed:
@@ -123,7 +132,8 @@ class Checkpointer:
         logging.warning('Moving unusable checkpoint %d to %s.', step, dest)
         shutil.move(str(self.directory / str(step)), str(dest))
         dest.with_name(dest.name + '.reason.txt').write_text(
-            f'Checkpoint {step} of {self.directory} was set aside on resume: {reason}\n')
+            f'Checkpoint {step} of {self.directory} was set aside on resume: {reason}\n'
+        )
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices('svag_jax checkpoint moved aside')
     self._manager = self._open()

@@ -22,17 +22,21 @@ from svag_jax.schema import defaults
 _fail, _positive, _choice = fail, positive, choice
 
 
-
 def registries() -> dict[str, tuple[str, ...]]:
   """The valid names of the choice fields, read from where the things are defined (imported on
   first use: the models import flax). Also module attributes: `config_lib.MODELS` etc."""
   from svag_jax import data, models, oracles, sampling, schedules  # noqa: PLC0415
   from svag_jax.models import layers  # noqa: PLC0415
 
-  return {'DATA_SOURCES': data.SOURCES, 'MODELS': models.NAMES, 'NORMS': layers.NORMS,
-          'BATCH_INDEPENDENT_NORMS': layers.BATCH_INDEPENDENT_NORMS,
-          'SAMPLING': sampling.SAMPLING, 'ORACLES': tuple(oracles.ORACLES),
-          'LR_CURVES': schedules.CURVES}
+  return {
+      'DATA_SOURCES': data.SOURCES,
+      'MODELS': models.NAMES,
+      'NORMS': layers.NORMS,
+      'BATCH_INDEPENDENT_NORMS': layers.BATCH_INDEPENDENT_NORMS,
+      'SAMPLING': sampling.SAMPLING,
+      'ORACLES': tuple(oracles.ORACLES),
+      'LR_CURVES': schedules.CURVES,
+  }
 
 
 def __getattr__(name: str) -> tuple[str, ...]:
@@ -74,8 +78,11 @@ def check_field(config: ml_collections.ConfigDict, field: str) -> None:
       close = difflib.get_close_matches(part, known, n=1)
       hint = f' Did you mean {".".join([*path, close[0]])!r}?' if close else ''
       where = f'config.{".".join(path)}' if path else 'config'
-      what = (f' Known fields of {where}: {", ".join(known)}.' if known
-              else f' {where} is a value, not a group of fields.')
+      what = (
+          f' Known fields of {where}: {", ".join(known)}.'
+          if known
+          else f' {where} is a value, not a group of fields.'
+      )
       raise ConfigError(f'config.{field}: unknown field.{hint}{what}')
     node = node[part]
     path.append(part)
@@ -89,18 +96,26 @@ CONDITIONAL_FIELDS = (
     ('data.name', lambda c: c.data.source == 'tfds', "data.source = 'tfds'"),
     ('data.data_dir', lambda c: c.data.source == 'tfds', "data.source = 'tfds'"),
     ('data.download', lambda c: c.data.source == 'tfds', "data.source = 'tfds'"),
-    *((f'data.synthetic_{f}', lambda c: c.data.source == 'synthetic',
-       "data.source = 'synthetic'") for f in ('shape', 'num_classes', 'num_train', 'num_test')),
+    *(
+        (f'data.synthetic_{f}', lambda c: c.data.source == 'synthetic', "data.source = 'synthetic'")
+        for f in ('shape', 'num_classes', 'num_train', 'num_test')
+    ),
     ('model.widths', lambda c: not _DEPTH_MODEL(c), "model.name is 'cnn' or 'mlp'"),
     ('model.widen', _DEPTH_MODEL, 'model.name is a preresnet or vgg'),
     ('model.conv_impl', lambda c: c.model.name != 'mlp', 'the model has convolutions (not mlp)'),
     ('model.num_groups', lambda c: c.model.norm == 'group', "model.norm = 'group'"),
     ('model.norm_eps', lambda c: c.model.norm != 'none', "model.norm is not 'none'"),
     ('optim.svag_l', lambda c: c.optim.oracle == 'svag', "optim.oracle = 'svag'"),
-    ('optim.chunk_size', lambda c: _full_batch(c.optim.oracle),
-     "optim.oracle is 'ngd' or 'gd' (full-batch gradients)"),
-    ('train.sampling', lambda c: not _full_batch(c.optim.oracle),
-     "optim.oracle is 'sgd' or 'svag' (random batches)"),
+    (
+        'optim.chunk_size',
+        lambda c: _full_batch(c.optim.oracle),
+        "optim.oracle is 'ngd' or 'gd' (full-batch gradients)",
+    ),
+    (
+        'train.sampling',
+        lambda c: not _full_batch(c.optim.oracle),
+        "optim.oracle is 'sgd' or 'svag' (random batches)",
+    ),
     ('train.eval_bn_batches', lambda c: c.model.norm == 'batch', "model.norm = 'batch'"),
     ('metrics.gn_batches', lambda c: c.metrics.gn_every > 0, 'metrics.gn_every > 0'),
 )
@@ -115,8 +130,10 @@ def get_field(config: ml_collections.ConfigDict, field: str) -> Any:
 
 def unread_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
   """Every field this config's run does not read: {field: why, and what to set instead}."""
-  out = {f: f'every arm sets its own value; set {instead} instead'
-         for f, instead in shadowed_fields(config).items()}
+  out = {
+      f: f'every arm sets its own value; set {instead} instead'
+      for f, instead in shadowed_fields(config).items()
+  }
   for field, reads, when in CONDITIONAL_FIELDS:
     if not reads(config):
       out[field] = f'only read when {when}'
@@ -128,8 +145,12 @@ def _check_unread(config: ml_collections.ConfigDict) -> None:
   for field, reads, when in CONDITIONAL_FIELDS:
     value = get_field(config, field)
     if not reads(config) and differs(value, get_field(schema, field)):
-      fail(field, value, f'not read by this run: it is only read when {when}. Remove the '
-            f'setting (default {get_field(schema, field)!r}) or change what it depends on')
+      fail(
+          field,
+          value,
+          f'not read by this run: it is only read when {when}. Remove the '
+          f'setting (default {get_field(schema, field)!r}) or change what it depends on',
+      )
 
 
 def resolved(config: ml_collections.ConfigDict) -> dict:
@@ -141,11 +162,17 @@ def resolved(config: ml_collections.ConfigDict) -> dict:
   (`unread_fields`) is None too. The LR is SGD's eta; a SVAG run steps at eta / svag_l.
   """
   record = json.loads(json.dumps(config.to_dict(), default=list))
-  record['arms'] = {a.name: {'lr': a.lr, 'wd': a.wd,
-                             'lr_schedule': [list(p) for p in a.lr_schedule],
-                             'wd_schedule': [list(p) for p in a.wd_schedule],
-                             'lr_curve': a.lr_curve, 'lr_curve_epochs': list(a.lr_curve_epochs)}
-                    for a in arms(config)}
+  record['arms'] = {
+      a.name: {
+          'lr': a.lr,
+          'wd': a.wd,
+          'lr_schedule': [list(p) for p in a.lr_schedule],
+          'wd_schedule': [list(p) for p in a.wd_schedule],
+          'lr_curve': a.lr_curve,
+          'lr_curve_epochs': list(a.lr_curve_epochs),
+      }
+      for a in arms(config)
+  }
   for field in [*unread_fields(config), *(f'optim.{f}' for f in ARM_FIELDS)]:
     *path, last = field.split('.')
     node = record
@@ -181,15 +208,23 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not m.widths or any(not isinstance(w, int) or w < 1 for w in m.widths):
       fail('model.widths', m.widths, 'must be a non-empty tuple of positive integers')
     if m.widen != 1:
-      fail('model.widen', m.widen, f'only preresnet/vgg are widened; for {m.name!r} set '
-            'model.widths instead (and model.widen = 1)')
+      fail(
+          'model.widen',
+          m.widen,
+          f'only preresnet/vgg are widened; for {m.name!r} set '
+          'model.widths instead (and model.widen = 1)',
+      )
   if m.norm == 'group':
     positive('model.num_groups', m.num_groups, integer=True)
     bad = sorted({w for w in models.layer_widths(m) if w % m.num_groups})
     if bad:
       sizing = 'model.widths' if m.name in ('cnn', 'mlp') else f'model.widen (= {m.widen})'
-      fail('model.num_groups', m.num_groups, f'must divide every layer width of {m.name!r}; '
-            f'{bad} are not multiples: change model.num_groups or {sizing}')
+      fail(
+          'model.num_groups',
+          m.num_groups,
+          f'must divide every layer width of {m.name!r}; '
+          f'{bad} are not multiples: change model.num_groups or {sizing}',
+      )
   positive('model.norm_eps', m.norm_eps)
   positive('model.init_scale', m.init_scale)
   if not 0 <= o.momentum < 1:
@@ -202,14 +237,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
     fail('optim.momentum', o.momentum, 'SVAG (Lemma 4.7) is for plain SGD: set it to 0')
   batch_independent = names['BATCH_INDEPENDENT_NORMS']
   if _full_batch(o.oracle) and m.norm not in batch_independent:
-    fail('model.norm', m.norm, f'the {o.oracle} oracle needs per-example losses independent '
-          f'of the batch: use one of {", ".join(batch_independent)}')
+    fail(
+        'model.norm',
+        m.norm,
+        f'the {o.oracle} oracle needs per-example losses independent '
+        f'of the batch: use one of {", ".join(batch_independent)}',
+    )
   positive('optim.noise_scale', o.noise_scale, allow_zero=True)
   if not isinstance(d.augment, bool):
     fail('data.augment', d.augment, 'must be True or False')
   if d.augment and _full_batch(o.oracle):
-    fail('data.augment', d.augment, f'the {o.oracle} oracle computes the gradient of a fixed '
-          'training set (no random batches to augment): set data.augment = False')
+    fail(
+        'data.augment',
+        d.augment,
+        f'the {o.oracle} oracle computes the gradient of a fixed '
+        'training set (no random batches to augment): set data.augment = False',
+    )
   positive('optim.chunk_size', o.chunk_size, integer=True)
   positive('metrics.gn_every', config.metrics.gn_every, allow_zero=True)
   positive('metrics.gn_batches', config.metrics.gn_batches, integer=True)
@@ -232,15 +275,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
       if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e <= 0:
         fail(f'train.{field}', epochs, f'epoch {e!r} must be a number > 0')
       if e > t.epochs:
-        fail(f'train.{field}', epochs, f'epoch {e!r} is beyond train.epochs = {t.epochs:g}: '
-              f'when shortening the run, change train.{field} too (e.g. '
-              f'--config.train.{field}="({t.epochs:g},)" or "()") or raise train.epochs')
-  for field, value in (('train.eval_every', t.eval_every),
-                       ('metrics.gn_every', config.metrics.gn_every)):
+        fail(
+            f'train.{field}',
+            epochs,
+            f'epoch {e!r} is beyond train.epochs = {t.epochs:g}: '
+            f'when shortening the run, change train.{field} too (e.g. '
+            f'--config.train.{field}="({t.epochs:g},)" or "()") or raise train.epochs',
+        )
+  for field, value in (
+      ('train.eval_every', t.eval_every),
+      ('metrics.gn_every', config.metrics.gn_every),
+  ):
     if value > t.epochs:
-      fail(field, value, f'longer than the run (train.epochs = {t.epochs:g}): when shortening '
-            f'the run, lower {field} too (e.g. --config.{field}={t.epochs:g}) or raise '
-            'train.epochs')
+      fail(
+          field,
+          value,
+          f'longer than the run (train.epochs = {t.epochs:g}): when shortening '
+          f'the run, lower {field} too (e.g. --config.{field}={t.epochs:g}) or raise '
+          'train.epochs',
+      )
   positive('trials.num', config.trials.num, integer=True)
   positive('trials.vmap_chunk', config.trials.vmap_chunk, allow_zero=True, integer=True)
   positive('checkpoint.every', config.checkpoint.every)

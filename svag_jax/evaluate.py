@@ -36,14 +36,21 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
-def model_loss(model: nn.Module, variables: Variables, images: jax.Array, labels: jax.Array,
-               train: bool, weights: jax.Array | None = None) -> tuple[jax.Array, Any]:
+def model_loss(
+    model: nn.Module,
+    variables: Variables,
+    images: jax.Array,
+    labels: jax.Array,
+    train: bool,
+    weights: jax.Array | None = None,
+) -> tuple[jax.Array, Any]:
   """Cross-entropy of a batch of normalised images [n, H, W, C] and labels int32 [n].
 
   The mean over the batch (weights None) or the weighted sum sum_i weights_i l_i (weights
   float32 [n]); the second value is the new BatchNorm statistics in training mode ({} for
   batch-independent norms), None in eval mode.
   """
+
   def reduce(per_example):
     return per_example.mean() if weights is None else jnp.sum(weights * per_example)
 
@@ -53,8 +60,9 @@ def model_loss(model: nn.Module, variables: Variables, images: jax.Array, labels
   return reduce(cross_entropy(model.apply(variables, images, train=False), labels)), None
 
 
-def refreshed_batch_stats(model: nn.Module, variables: Variables, data: TrainData,
-                          num_batches: int, batch_size: int) -> Any:
+def refreshed_batch_stats(
+    model: nn.Module, variables: Variables, data: TrainData, num_batches: int, batch_size: int
+) -> Any:
   """BatchNorm running statistics brought up to date with the current weights, for evaluation.
 
   The running averages (momentum 0.9) describe the weights of the last ~10 steps; an SI net at
@@ -78,16 +86,20 @@ def refreshed_batch_stats(model: nn.Module, variables: Variables, data: TrainDat
   return batch_stats
 
 
-def evaluate_split(model: nn.Module, variables: Variables, split: EvalSplit, mean: jax.Array,
-                   std: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def evaluate_split(
+    model: nn.Module, variables: Variables, split: EvalSplit, mean: jax.Array, std: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Mean loss and accuracy over a whole split (eval-mode norms) and the predicted classes.
 
   Returns:
     (loss, accuracy, predictions): float32 scalars (nats, fraction), and uint8 [nb * eb]
     (padding included).
   """
-  v = {'params': variables['params'], 'frozen': variables['frozen'],
-       'batch_stats': variables['batch_stats']}
+  v = {
+      'params': variables['params'],
+      'frozen': variables['frozen'],
+      'batch_stats': variables['batch_stats'],
+  }
 
   def batch_stats(batch):
     images, labels, mask = batch
@@ -121,8 +133,9 @@ class Evaluator:
   bn_batch_size: int = 1
 
   @classmethod
-  def from_config(cls, config: ml_collections.ConfigDict, num_classes: int,
-                  bn_batches: int | None = None) -> 'Evaluator':
+  def from_config(
+      cls, config: ml_collections.ConfigDict, num_classes: int, bn_batches: int | None = None
+  ) -> 'Evaluator':
     """The evaluation of a run's config (model, train.eval_bn_batches, train.batch_size);
     `bn_batches` overrides train.eval_bn_batches."""
     k = config.train.eval_bn_batches if bn_batches is None else bn_batches
@@ -130,13 +143,18 @@ class Evaluator:
       raise ValueError(f'bn_batches = {k}: must be >= 0')
     return cls(models.build(config.model, num_classes), int(k), config.train.batch_size)
 
-  def one(self, variables: Variables, splits: dict[str, EvalSplit], data: TrainData
-          ) -> tuple[dict[str, jax.Array], jax.Array | None]:
+  def one(
+      self, variables: Variables, splits: dict[str, EvalSplit], data: TrainData
+  ) -> tuple[dict[str, jax.Array], jax.Array | None]:
     """`{split}_loss`, `{split}_accuracy` (float32 scalars) for each split, and the test-split
     predictions (uint8 [nb * eb], None without a 'test' split) of ONE network."""
     if self.bn_batches and jax.tree.leaves(variables['batch_stats']):
-      variables = {**variables, 'batch_stats': refreshed_batch_stats(
-          self.model, variables, data, self.bn_batches, self.bn_batch_size)}
+      variables = {
+          **variables,
+          'batch_stats': refreshed_batch_stats(
+              self.model, variables, data, self.bn_batches, self.bn_batch_size
+          ),
+      }
     result, preds = {}, None
     for name, split in splits.items():
       loss, acc, pred = evaluate_split(self.model, variables, split, data.mean, data.std)
@@ -145,8 +163,9 @@ class Evaluator:
         preds = pred
     return result, preds
 
-  def trials(self, variables: Variables, splits: dict[str, EvalSplit], data: TrainData
-             ) -> tuple[dict[str, jax.Array], jax.Array | None]:
+  def trials(
+      self, variables: Variables, splits: dict[str, EvalSplit], data: TrainData
+  ) -> tuple[dict[str, jax.Array], jax.Array | None]:
     """`one` mapped over the leading trial axis [T, ...] of every variable leaf: metrics float32
     [T] and predictions uint8 [T, nb * eb]."""
     return jax.vmap(self.one, in_axes=(0, None, None))(variables, splits, data)
@@ -155,8 +174,9 @@ class Evaluator:
   def _jitted_trials(self):
     return jax.jit(self.trials)
 
-  def __call__(self, variables: Variables, splits: dict[str, EvalSplit], data: TrainData
-               ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+  def __call__(
+      self, variables: Variables, splits: dict[str, EvalSplit], data: TrainData
+  ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """`trials`, jitted, with the results as host arrays (metrics float64 [T])."""
     result, preds = jax.device_get(self._jitted_trials(variables, splits, data))
     return {k: np.asarray(v, float) for k, v in result.items()}, preds

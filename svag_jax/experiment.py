@@ -39,8 +39,16 @@ from svag_jax.trials import TrialRunner
 from svag_jax.workdir import DIVERGED_PREDICTION, FINAL_STATUSES, Workdir, complete_eval_step
 
 METRIC_KEYS = (
-    'train_step_loss', 'train_loss', 'train_accuracy', 'test_loss', 'test_accuracy',
-    'lr', 'wd', 'w_norm_sq', 'effective_lr', 'intrinsic_lr',
+    'train_step_loss',
+    'train_loss',
+    'train_accuracy',
+    'test_loss',
+    'test_accuracy',
+    'lr',
+    'wd',
+    'w_norm_sq',
+    'effective_lr',
+    'intrinsic_lr',
 )
 # Gradient signal/noise estimates (config.metrics): null in the rows of evals without one, and
 # where the estimate is not finite (NSR when Ĝ = 0).
@@ -53,9 +61,9 @@ class Plan:
 
   steps_per_epoch: int
   total_steps: int
-  eval_steps: tuple[int, ...]          # sorted, ends with total_steps
+  eval_steps: tuple[int, ...]  # sorted, ends with total_steps
   checkpoint_steps: frozenset[int]
-  prediction_steps: dict[int, float]   # step -> epoch label
+  prediction_steps: dict[int, float]  # step -> epoch label
   gn_steps: frozenset[int] = frozenset()  # evals at which G, N, NSR are estimated
   params_steps: dict[int, float] = dataclasses.field(default_factory=dict)  # step -> epoch label
 
@@ -78,9 +86,12 @@ class Plan:
     return cls(steps_per_epoch, total, tuple(evals), ckpts, predictions, gn, params)
 
 
-def trial_schedules(arms: list[config_lib.Arm], trials_per_arm: int, steps_per_epoch: int,
-                    svag_time: oracles.SvagTime = oracles.SGD_TIME
-                    ) -> tuple[schedules.Schedules, list[str]]:
+def trial_schedules(
+    arms: list[config_lib.Arm],
+    trials_per_arm: int,
+    steps_per_epoch: int,
+    svag_time: oracles.SvagTime = oracles.SGD_TIME,
+) -> tuple[schedules.Schedules, list[str]]:
   """Per-trial schedules (stacked, [T]) and the arm name of each trial, arm-major.
 
   `svag_time`: SVAG's time change (every LR value divided by l; WD values unchanged; the
@@ -92,8 +103,14 @@ def trial_schedules(arms: list[config_lib.Arm], trials_per_arm: int, steps_per_e
   k_wd = max(len(a.wd_schedule) for a in arms)
   per_arm = [
       schedules.Schedules(
-          schedules.from_epochs(svag_time.lr(a.lr), a.lr_schedule, steps_per_epoch, k_lr,
-                                a.lr_curve, a.lr_curve_epochs),
+          schedules.from_epochs(
+              svag_time.lr(a.lr),
+              a.lr_schedule,
+              steps_per_epoch,
+              k_lr,
+              a.lr_curve,
+              a.lr_curve_epochs,
+          ),
           schedules.from_epochs(a.wd, a.wd_schedule, steps_per_epoch, k_wd),
       )
       for a in arms
@@ -118,8 +135,8 @@ class _Preemption:
     self._dispatches = 0
 
   def check(self) -> bool:
-    """Call once after every dispatch: whether to checkpoint and stop now (same on all processes).
-    """
+    """Call once after every dispatch: whether to checkpoint and stop now (the same answer on
+    every process)."""
     if self.multiprocess and not self.requested:
       self.requested = multihost_utils.reached_preemption_sync_point(self._dispatches)
       if self.requested:
@@ -145,16 +162,21 @@ class _Preemption:
         signal.signal(s, h)
 
 
-def _rows(step, epoch, arm_names, step_loss, evals, diverged,
-          svag_time=oracles.SGD_TIME, gn=None):
+def _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time=oracles.SGD_TIME, gn=None):
   """One row per trial. `effective_step` = step / l (SGD time, `svag_time`); G, N, NSR from `gn`
   (None when not estimated at this eval)."""
   rows = []
   values = {'train_step_loss': step_loss, **evals}
   for i, arm in enumerate(arm_names):
-    row = {'step': step, 'effective_step': svag_time.effective_step(step), 'svag_l': svag_time.l,
-           'epoch': epoch,
-           'trial': i, 'arm': arm, 'diverged': bool(diverged[i])}
+    row = {
+        'step': step,
+        'effective_step': svag_time.effective_step(step),
+        'svag_l': svag_time.l,
+        'epoch': epoch,
+        'trial': i,
+        'arm': arm,
+        'diverged': bool(diverged[i]),
+    }
     for k in METRIC_KEYS:
       row[k] = None if diverged[i] else float(values[k][i])
     for k in GN_KEYS:
@@ -283,30 +305,49 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   images_per_step = trainer.spec.images_per_step(trainer.batch_size, ds.num_train)
   plan = Plan.make(config, svag_time.steps(trainer.steps_per_epoch))
   sched, arm_names = trial_schedules(
-      config_lib.arms(config), config.trials.num, plan.steps_per_epoch, svag_time)
+      config_lib.arms(config), config.trials.num, plan.steps_per_epoch, svag_time
+  )
   num_trials = len(arm_names)
   if config.train.predictions_at and ds.num_classes >= DIVERGED_PREDICTION:
     raise config_lib.ConfigError(
         f'{ds.name} has {ds.num_classes} classes: predictions are saved as uint8 with '
         f'{DIVERGED_PREDICTION} marking diverged trials, so train.predictions_at needs at most '
-        f'{DIVERGED_PREDICTION - 1} classes; set train.predictions_at = ().')
-  runner = TrialRunner(trainer, num_trials, config.trials.vmap_chunk,
-                       evaluator=Evaluator.from_config(config, ds.num_classes))
+        f'{DIVERGED_PREDICTION - 1} classes; set train.predictions_at = ().'
+    )
+  runner = TrialRunner(
+      trainer,
+      num_trials,
+      config.trials.vmap_chunk,
+      evaluator=Evaluator.from_config(config, ds.num_classes),
+  )
   data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   eb = config.train.eval_batch_size
   splits = {
       'train': make_eval_split(ds.train_images, ds.train_labels, eb),
       'test': make_eval_split(ds.test_images, ds.test_labels, eb),
   }
-  logging.info('%s: %d train / %d test examples; %d trials (%s) in %d chunk(s) on %d device(s); '
-               'oracle %s (l = %d); %d steps/epoch, %d steps.', ds.name, ds.num_train,
-               len(ds.test_labels), num_trials, ', '.join(dict.fromkeys(arm_names)),
-               len(runner.chunks), len(runner.devices), config.optim.oracle, svag_time.l,
-               plan.steps_per_epoch, plan.total_steps)
+  logging.info(
+      '%s: %d train / %d test examples; %d trials (%s) in %d chunk(s) on %d device(s); '
+      'oracle %s (l = %d); %d steps/epoch, %d steps.',
+      ds.name,
+      ds.num_train,
+      len(ds.test_labels),
+      num_trials,
+      ', '.join(dict.fromkeys(arm_names)),
+      len(runner.chunks),
+      len(runner.devices),
+      config.optim.oracle,
+      svag_time.l,
+      plan.steps_per_epoch,
+      plan.total_steps,
+  )
 
   states = runner.init(config.seed, sched, data)
-  progress = {'step': np.asarray(0), 'last_eval': np.asarray(0),
-              'diverged': np.zeros(num_trials, bool)}
+  progress = {
+      'step': np.asarray(0),
+      'last_eval': np.asarray(0),
+      'diverged': np.zeros(num_trials, bool),
+  }
   ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep)
   evals, status = None, 'running'
   prior, trained, step, error = wd.status(), False, None, None
@@ -316,13 +357,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     def ahead_of_record(tree) -> str | None:
       last = int(tree['progress']['last_eval'])
       if last > limit:
-        return (f'it is ahead of the run record: its last evaluation is at step {last}, the '
-                f'record (metrics.jsonl rows of all trials, predictions, params) is complete only '
-                f'to step {limit}')
+        return (
+            f'it is ahead of the run record: its last evaluation is at step {last}, the '
+            f'record (metrics.jsonl rows of all trials, predictions, params) is complete only '
+            f'to step {limit}'
+        )
       return None
 
-    restored = ckpt.restore_latest({'states': states, 'loss': runner.zeros(), 'progress': progress},
-                                   accept=ahead_of_record)
+    restored = ckpt.restore_latest(
+        {'states': states, 'loss': runner.zeros(), 'progress': progress}, accept=ahead_of_record
+    )
     loss_sums = runner.zeros()
     if restored is not None:
       _, tree = restored
@@ -333,11 +377,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if step > plan.total_steps:
       raise config_lib.ConfigError(
           f'config.train.epochs = {config.train.epochs}: the run in {wd.path} is already at step '
-          f'{step} > {plan.total_steps}; raise train.epochs to continue it or use a new --workdir.')
+          f'{step} > {plan.total_steps}; raise train.epochs to continue it or use a new --workdir.'
+      )
     dropped = wd.truncate_metrics(last_eval)
     if dropped:
-      logging.info('Dropped %d metric rows written after the checkpoint; they are recomputed.',
-                   dropped)
+      logging.info(
+          'Dropped %d metric rows written after the checkpoint; they are recomputed.', dropped
+      )
     if step < plan.total_steps:  # a rerun of a finished run with nothing to do keeps its status
       if resuming:
         wd.write_config(record)  # resumable fields (e.g. train.epochs) may have changed
@@ -356,40 +402,58 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if step == next_eval:
           evals, preds = runner.evaluate(states, splits, data)
           step_loss = runner.join(loss_sums) / (step - last_eval)
-          finite = np.isfinite(step_loss) & np.all(
-              [np.isfinite(v) for v in evals.values()], axis=0)
+          finite = np.isfinite(step_loss) & np.all([np.isfinite(v) for v in evals.values()], axis=0)
           for i in np.flatnonzero(~finite & ~diverged):
-            logging.warning('Trial %d (%s) diverged before step %d (non-finite loss).',
-                            i, arm_names[i], step)
+            logging.warning(
+                'Trial %d (%s) diverged before step %d (non-finite loss).', i, arm_names[i], step
+            )
           diverged |= ~finite
           epoch = step / plan.steps_per_epoch
           gn = runner.gradient_noise(states, data) if step in plan.gn_steps else None
-          wd.append_metrics(_rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time,
-                                  gn))
+          wd.append_metrics(
+              _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time, gn)
+          )
           if step in plan.prediction_steps:
-            wd.save_predictions(plan.prediction_steps[step], preds[:, :splits['test'].size],
-                                arm_names, diverged)
+            wd.save_predictions(
+                plan.prediction_steps[step], preds[:, : splits['test'].size], arm_names, diverged
+            )
           if step in plan.params_steps:
             wd.save_params(plan.params_steps[step], runner.weights(states), arm_names)
           loss_sums, last_eval = runner.zeros(), step
           rate = (step - step0) / (time.time() - t0)
           logging.info(
               'epoch %.2f/%g  step %d/%d  %.1f steps/s (%.0f img/s over %d trials)  ETA %s  %s',
-              epoch, config.train.epochs, step, plan.total_steps, rate,
-              rate * images_per_step * num_trials, num_trials,
-              _format_eta((plan.total_steps - step) / rate), _summary_line(evals, diverged,
-                                                                           arm_names))
+              epoch,
+              config.train.epochs,
+              step,
+              plan.total_steps,
+              rate,
+              rate * images_per_step * num_trials,
+              num_trials,
+              _format_eta((plan.total_steps - step) / rate),
+              _summary_line(evals, diverged, arm_names),
+          )
           if diverged.all():
             status = 'diverged'
-            message = (f'All {num_trials} trials diverged by step {step} (non-finite loss). '
-                       'Lower optim.lr (or the arms\' lr), or check the data normalisation.')
+            message = (
+                f'All {num_trials} trials diverged by step {step} (non-finite loss). '
+                "Lower optim.lr (or the arms' lr), or check the data normalisation."
+            )
             wd.write_status(status, step=step, message=message)
-            return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names,
-                    'message': message}
+            return {
+                'status': status,
+                'step': step,
+                'metrics': evals,
+                'arms': arm_names,
+                'message': message,
+            }
         at_ckpt = step == last_eval and step in plan.checkpoint_steps
         if preemption.check() or at_ckpt:
-          progress = {'step': np.asarray(step), 'last_eval': np.asarray(last_eval),
-                      'diverged': diverged}
+          progress = {
+              'step': np.asarray(step),
+              'last_eval': np.asarray(last_eval),
+              'diverged': diverged,
+          }
           ckpt.save(step, {'states': states, 'loss': loss_sums, 'progress': progress})
         if preemption.requested:
           ckpt.wait()
@@ -401,16 +465,25 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     status = 'done'
     if evals is None:  # resumed a finished run: report its last evaluation again
       evals, _ = runner.evaluate(states, splits, data)
-    wd.write_status(status, step=step, total_steps=plan.total_steps,
-                    summary=_summary_line(evals, diverged, arm_names))
+    wd.write_status(
+        status,
+        step=step,
+        total_steps=plan.total_steps,
+        summary=_summary_line(evals, diverged, arm_names),
+    )
     return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names}
   except BaseException as e:
     error = f'{type(e).__name__}: {e}'
     if status == 'running' and (trained or prior not in FINAL_STATUSES):
       wd.write_status('failed', error=error, **({'previous': prior} if prior else {}))
     elif status == 'running':
-      logging.warning('The run in %s keeps its status %r; this attempt failed (%s), see %s.',
-                      wd.path, prior, error[:300], wd.attempts_path.name)
+      logging.warning(
+          'The run in %s keeps its status %r; this attempt failed (%s), see %s.',
+          wd.path,
+          prior,
+          error[:300],
+          wd.attempts_path.name,
+      )
     status = 'failed'
     raise
   finally:

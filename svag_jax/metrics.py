@@ -65,8 +65,9 @@ def gradient_noise(batch_grads: Any) -> dict[str, jax.Array]:
   return {'G': signal, 'N': noise, 'NSR': noise / signal}
 
 
-def batch_gradients(loss_fn: oracles.LossFn, params: Any, images: Any, labels: jax.Array,
-                    unroll: int | bool = 1) -> tuple[Any, jax.Array]:
+def batch_gradients(
+    loss_fn: oracles.LossFn, params: Any, images: Any, labels: jax.Array, unroll: int | bool = 1
+) -> tuple[Any, jax.Array]:
   """The K minibatch gradients of one trial at fixed weights: data loss only, nothing updated.
 
   Each batch is one `oracles.sgd` pass (a BatchNorm net normalises it with its own batch
@@ -93,8 +94,9 @@ def batch_gradients(loss_fn: oracles.LossFn, params: Any, images: Any, labels: j
   return grads, losses
 
 
-def gradient_noise_metrics(loss_fn: oracles.LossFn, params: Any, images: Any, labels: jax.Array,
-                           unroll: int | bool = 1) -> dict[str, jax.Array]:
+def gradient_noise_metrics(
+    loss_fn: oracles.LossFn, params: Any, images: Any, labels: jax.Array, unroll: int | bool = 1
+) -> dict[str, jax.Array]:
   """`gradient_noise` of the K `batch_gradients` of [K, B, ...] batches, plus 'gn_loss' (their mean
   batch loss). The trial's parameters and BatchNorm statistics are not changed."""
   grads, losses = batch_gradients(loss_fn, params, images, labels, unroll)

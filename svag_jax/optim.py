@@ -50,8 +50,9 @@ def add_coupled_weight_decay(weight_decay: optax.ScalarOrSchedule) -> optax.Grad
   """
   inner = optax.add_decayed_weights(weight_decay)
 
-  def update_fn(updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
-                ) -> tuple[optax.Updates, optax.OptState]:
+  def update_fn(
+      updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+  ) -> tuple[optax.Updates, optax.OptState]:
     new, state = inner.update(updates, state, params)
     return optax.tree_utils.tree_cast_like(new, updates), state
 
@@ -131,7 +132,8 @@ def svag(l: float) -> optax.GradientTransformation:
       if leaf.ndim == 0 or leaf.shape[0] != 2:
         raise ValueError(
             'svag expects every gradient leaf stacked on a leading axis of size 2 '
-            f'(two batches, see oracles.svag); got a leaf of shape {leaf.shape}')
+            f'(two batches, see oracles.svag); got a leaf of shape {leaf.shape}'
+        )
     if l == 1:
       return jax.tree.map(lambda g: g[0], updates), state
     return jax.tree.map(lambda g: c1 * g[0] + c2 * g[1], updates), state
@@ -151,8 +153,9 @@ class IsotropicNoiseState(NamedTuple):
   key: jax.Array
 
 
-def add_isotropic_noise(scale: optax.ScalarOrSchedule, key: jax.Array
-                        ) -> optax.GradientTransformation:
+def add_isotropic_noise(
+    scale: optax.ScalarOrSchedule, key: jax.Array
+) -> optax.GradientTransformation:
   """Adds scale * xi, xi ~ N(0, I), to the gradient: the "fixed Gaussian" view of the SDE noise.
 
   Noisy GD with isotropic noise (Li, Malladi & Arora 2021; contrast with the covariance-matched

@@ -49,8 +49,13 @@ Params = Any
 LossFn = Callable[..., tuple[jax.Array, Any]]
 
 
-def _value_and_grad(loss_fn: LossFn, params: Params, images: Any, labels: jax.Array,
-                    weights: jax.Array | None = None) -> tuple[Params, tuple[jax.Array, Any]]:
+def _value_and_grad(
+    loss_fn: LossFn,
+    params: Params,
+    images: Any,
+    labels: jax.Array,
+    weights: jax.Array | None = None,
+) -> tuple[Params, tuple[jax.Array, Any]]:
   if weights is None:
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, images, labels)
   else:
@@ -58,8 +63,9 @@ def _value_and_grad(loss_fn: LossFn, params: Params, images: Any, labels: jax.Ar
   return grads, (loss, aux)
 
 
-def sgd(loss_fn: LossFn, params: Params, images: Any, labels: jax.Array
-        ) -> tuple[Params, tuple[jax.Array, Any]]:
+def sgd(
+    loss_fn: LossFn, params: Params, images: Any, labels: jax.Array
+) -> tuple[Params, tuple[jax.Array, Any]]:
   """The minibatch gradient grad L(w; gamma) of one batch.
 
   Args:
@@ -74,8 +80,9 @@ def sgd(loss_fn: LossFn, params: Params, images: Any, labels: jax.Array
   return _value_and_grad(loss_fn, params, images, labels)
 
 
-def svag(loss_fn: LossFn, params: Params, images: Any, labels: jax.Array
-         ) -> tuple[Params, tuple[jax.Array, Any]]:
+def svag(
+    loss_fn: LossFn, params: Params, images: Any, labels: jax.Array
+) -> tuple[Params, tuple[jax.Array, Any]]:
   """The two independent minibatch gradients that SVAG combines (Li, Malladi & Arora 2021, Sec. 4).
 
   Each batch has its own forward and backward pass (two unrolled calls, not a vmap: XLA:CPU runs
@@ -111,9 +118,15 @@ def ngd_weights(key: jax.Array, num_examples: int, batch_size: int) -> jax.Array
   return 1.0 / num_examples + (z - jnp.mean(z)) / math.sqrt(num_examples * batch_size)
 
 
-def weighted_gradient(loss_fn: LossFn, params: Params, images: Any, labels: jax.Array,
-                      weights: jax.Array, chunk_size: int, unroll: int | bool = 1
-                      ) -> tuple[Params, jax.Array]:
+def weighted_gradient(
+    loss_fn: LossFn,
+    params: Params,
+    images: Any,
+    labels: jax.Array,
+    weights: jax.Array,
+    chunk_size: int,
+    unroll: int | bool = 1,
+) -> tuple[Params, jax.Array]:
   """grad_w sum_i weights_i l_i(w) over N examples, in chunks of `chunk_size` examples.
 
   The sum is taken chunk by chunk in a `lax.scan` (memory of one chunk). If N is not a multiple of
@@ -144,8 +157,9 @@ def weighted_gradient(loss_fn: LossFn, params: Params, images: Any, labels: jax.
     images = jax.tree.map(lambda x: x[take], images)
     labels = labels[take]
     weights = jnp.concatenate([weights, jnp.zeros((pad,), weights.dtype)])
-  chunked = jax.tree.map(lambda x: x.reshape(num_chunks, chunk, *x.shape[1:]),
-                         (images, labels, weights))
+  chunked = jax.tree.map(
+      lambda x: x.reshape(num_chunks, chunk, *x.shape[1:]), (images, labels, weights)
+  )
 
   def body(carry, xs):
     grads_sum, loss_sum = carry
@@ -156,19 +170,26 @@ def weighted_gradient(loss_fn: LossFn, params: Params, images: Any, labels: jax.
           'full-batch and NGD gradients need per-example losses that do not depend on the batch, '
           'but loss_fn returned model state (BatchNorm statistics?): '
           f'{jax.tree.structure(aux)}. Use a batch-independent normalization '
-          "(config.model.norm = 'group' or 'layer').")
+          "(config.model.norm = 'group' or 'layer')."
+      )
     grads_sum = jax.tree.map(jnp.add, grads_sum, grads)
     return (grads_sum, loss_sum + loss), None
 
   zeros = jax.tree.map(jnp.zeros_like, params)
-  (grads, loss), _ = jax.lax.scan(body, (zeros, jnp.zeros([], jnp.float32)), chunked,
-                                  unroll=unroll)
+  (grads, loss), _ = jax.lax.scan(body, (zeros, jnp.zeros([], jnp.float32)), chunked, unroll=unroll)
   return grads, loss
 
 
-def ngd(loss_fn: LossFn, params: Params, images: Any, labels: jax.Array, key: jax.Array,
-        batch_size: int, chunk_size: int, unroll: int | bool = 1
-        ) -> tuple[Params, tuple[jax.Array, Any]]:
+def ngd(
+    loss_fn: LossFn,
+    params: Params,
+    images: Any,
+    labels: jax.Array,
+    key: jax.Array,
+    batch_size: int,
+    chunk_size: int,
+    unroll: int | bool = 1,
+) -> tuple[Params, tuple[jax.Array, Any]]:
   """Noisy GD with covariance-matched Gaussian noise: grad L(w) + eps, eps ~ N(0, Sigma_1 / B).
 
   With z_i ~ N(0, 1) i.i.d. (fresh each step: pass a fresh `key`) and g_i = grad l_i(w),
@@ -208,8 +229,14 @@ def ngd(loss_fn: LossFn, params: Params, images: Any, labels: jax.Array, key: ja
   return grads, (loss, {})
 
 
-def gd(loss_fn: LossFn, params: Params, images: Any, labels: jax.Array, chunk_size: int,
-       unroll: int | bool = 1) -> tuple[Params, tuple[jax.Array, Any]]:
+def gd(
+    loss_fn: LossFn,
+    params: Params,
+    images: Any,
+    labels: jax.Array,
+    chunk_size: int,
+    unroll: int | bool = 1,
+) -> tuple[Params, tuple[jax.Array, Any]]:
   """The full-batch gradient grad L(w) = mean_i grad l_i(w) over a fixed subset, chunked.
 
   Args:

@@ -61,7 +61,8 @@ def scan_metrics(path: pathlib.Path) -> tuple[list[dict], int, bytes, int]:
         raise WorkdirError(
             f'{path}, line {i + 1}: not a JSON row ({type(e).__name__}: {e}); the record is '
             'corrupt beyond its last line, which a crash cannot do. Inspect the file (a copy made '
-            'by hand?); nothing was changed.') from e
+            'by hand?); nothing was changed.'
+        ) from e
       if not terminated:  # complete JSON but no newline: the append was cut; drop it too
         return rows, offset, data[offset:], i + 1
       rows.append(row)
@@ -125,9 +126,11 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     status = read_status(path)['status'] if (pathlib.Path(path) / 'status.json').exists() else None
     message = f'{p}, line {line}: partial last line ({len(partial)} bytes; a crash mid-append?)'
     if status != 'running':
-      raise WorkdirError(f'{message} in a record with status {status!r}. Rerun the command of the '
-                         'run on this workdir to repair it (the line is kept aside and its '
-                         'evaluation recomputed).')
+      raise WorkdirError(
+          f'{message} in a record with status {status!r}. Rerun the command of the '
+          'run on this workdir to repair it (the line is kept aside and its '
+          'evaluation recomputed).'
+      )
     warnings.warn(f'{message}: skipped (the run is still running, or crashed).', stacklevel=2)
   return rows
 
@@ -151,8 +154,11 @@ def read_predictions(path: str | os.PathLike) -> tuple[dict[float, np.ndarray], 
 def params_epochs(path: str | os.PathLike) -> list[float]:
   """The epochs with saved weights (params/epoch_<E>.npz), increasing; [] if none."""
   d = pathlib.Path(path) / 'params'
-  return sorted(float(p.stem.removeprefix('epoch_')) for p in d.glob('epoch_*.npz')
-                if not p.stem.endswith('.tmp'))
+  return sorted(
+      float(p.stem.removeprefix('epoch_'))
+      for p in d.glob('epoch_*.npz')
+      if not p.stem.endswith('.tmp')
+  )
 
 
 def read_params(path: str | os.PathLike, epoch: float) -> tuple[dict, list[str]]:
@@ -166,8 +172,10 @@ def read_params(path: str | os.PathLike, epoch: float) -> tuple[dict, list[str]]
   file = d / f'epoch_{epoch_name(epoch)}.npz'
   if not file.exists():
     saved = ', '.join(f'{e:g}' for e in params_epochs(path)) or 'none'
-    raise FileNotFoundError(f'{file} does not exist (saved epochs: {saved}); set '
-                            'train.params_at to the epochs you need.')
+    raise FileNotFoundError(
+        f'{file} does not exist (saved epochs: {saved}); set '
+        'train.params_at to the epochs you need.'
+    )
   with np.load(file) as npz:
     tree = _unflatten_arrays({k: npz[k] for k in npz.files})
   arms = json.loads((d / 'trials.json').read_text())['arm']

@@ -73,8 +73,9 @@ class Sampler:
     """The order int32 [N] in which a trial with data key `key` visits the examples in `epoch`."""
     return jax.random.permutation(stream_key(key, STREAM_SHUFFLE, epoch), self.num_train)
 
-  def dispatch_permutations(self, key: jax.Array, step: jax.Array, num_steps: int
-                            ) -> tuple[jax.Array, jax.Array]:
+  def dispatch_permutations(
+      self, key: jax.Array, step: jax.Array, num_steps: int
+  ) -> tuple[jax.Array, jax.Array]:
     """The permutations [E, N] of the E = 1 + ceil((num_steps - 1) / steps_per_epoch) epochs that
     steps step .. step + num_steps - 1 may span, and the first of those epochs (int32 scalar)."""
     first_epoch = step // self.steps_per_epoch
@@ -83,7 +84,10 @@ class Sampler:
     return perms, first_epoch
 
   def batch_indices(
-      self, key: jax.Array, step: jax.Array, perms: jax.Array | None = None,
+      self,
+      key: jax.Array,
+      step: jax.Array,
+      perms: jax.Array | None = None,
       first_epoch: jax.Array | None = None,
   ) -> jax.Array:
     """Indices int32 [B] of the examples of step `step` for a trial whose data key is `key`.
@@ -100,8 +104,9 @@ class Sampler:
     perm = self.epoch_permutation(key, epoch) if perms is None else perms[epoch - first_epoch]
     return jax.lax.dynamic_slice_in_dim(perm, pos * b, b)
 
-  def batch_images(self, data: TrainData, idx: jax.Array, key: jax.Array, step: jax.Array
-                   ) -> jax.Array:
+  def batch_images(
+      self, data: TrainData, idx: jax.Array, key: jax.Array, step: jax.Array
+  ) -> jax.Array:
     """uint8 images [..., H, W, C] of the examples `idx` [...] of a training batch, augmented
     from fold_in(fold_in(key, STREAM_AUG), step) when `augment` (`key`: the batch's data key)."""
     images = data.images[idx]
@@ -110,8 +115,9 @@ class Sampler:
     flat = images.reshape(-1, *images.shape[-3:])
     return augment_lib.crop_and_flip(stream_key(key, STREAM_AUG, step), flat).reshape(images.shape)
 
-  def gn_batches(self, data: TrainData, key: jax.Array, step: jax.Array, num_batches: int
-                 ) -> tuple[jax.Array, jax.Array]:
+  def gn_batches(
+      self, data: TrainData, key: jax.Array, step: jax.Array, num_batches: int
+  ) -> tuple[jax.Array, jax.Array]:
     """The K = `num_batches` batches of size B of a G/N estimate at step `step`: uniform with
     replacement from fold_in(fold_in(key, STREAM_GN), step) (`key`: the trial's data key), augmented
     from that key when `augment`. Returns uint8 images [K, B, H, W, C] and int32 labels [K, B]."""

@@ -66,8 +66,9 @@ def curve_at(schedule: Schedule, step: jax.Array) -> jax.Array:
 
   cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * ramp(t, start, end)))
   triangle = jnp.where(t < peak, ramp(t, start, peak), 1.0 - ramp(t, peak, end))
-  return jnp.select([schedule.curve == COSINE, schedule.curve == TRIANGLE],
-                    [cosine, triangle], jnp.ones_like(t))
+  return jnp.select(
+      [schedule.curve == COSINE, schedule.curve == TRIANGLE], [cosine, triangle], jnp.ones_like(t)
+  )
 
 
 def value_at(schedule: Schedule, step: jax.Array) -> jax.Array:

@@ -13,12 +13,12 @@ def defaults() -> ml_collections.ConfigDict:
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = 'mnist5k'      # 'mnist5k' (bundled, offline) | 'tfds' | 'synthetic'
-  c.data.name = 'mnist'          # tfds data set name (source='tfds')
-  c.data.data_dir = ''           # tfds data_dir ('' = tfds default)
-  c.data.download = False        # let tfds try to download and prepare a missing data set
-  c.data.num_train = 0           # keep a fixed subset of this many training examples (0 = all)
-  c.data.num_test = 0            # likewise for the test split (0 = all)
+  c.data.source = 'mnist5k'  # 'mnist5k' (bundled, offline) | 'tfds' | 'synthetic'
+  c.data.name = 'mnist'  # tfds data set name (source='tfds')
+  c.data.data_dir = ''  # tfds data_dir ('' = tfds default)
+  c.data.download = False  # let tfds try to download and prepare a missing data set
+  c.data.num_train = 0  # keep a fixed subset of this many training examples (0 = all)
+  c.data.num_test = 0  # likewise for the test split (0 = all)
   c.data.synthetic_shape = (28, 28, 1)
   c.data.synthetic_num_classes = 10
   c.data.synthetic_num_train = 512
@@ -28,14 +28,14 @@ def defaults() -> ml_collections.ConfigDict:
   c.data.augment = False
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = 'cnn'           # 'cnn' | 'mlp' | 'preresnet20/32/56' | 'vgg11/13/16/19'
+  c.model.name = 'cnn'  # 'cnn' | 'mlp' | 'preresnet20/32/56' | 'vgg11/13/16/19'
   c.model.widths = (32, 64, 64)  # cnn/mlp only: conv channels (cnn) or hidden units (mlp)
-  c.model.widen = 1.0            # preresnet/vgg only: x their standard channels (rounded, >= 1)
-  c.model.conv_impl = 'xla'      # convolution implementation (svag_jax.models.conv.CONV_IMPLS)
-  c.model.norm = 'batch'         # 'batch' | 'group' | 'layer' | 'none' (not scale invariant)
-  c.model.num_groups = 8         # GroupNorm groups (norm='group')
-  c.model.norm_eps = 1e-10       # tiny, so loss(c w) = loss(w) holds to ~1e-7 in fp32
-  c.model.init_scale = 1.0       # x LeCun-normal std; sets the initial norm, so the initial eff. LR
+  c.model.widen = 1.0  # preresnet/vgg only: x their standard channels (rounded, >= 1)
+  c.model.conv_impl = 'xla'  # convolution implementation (svag_jax.models.conv.CONV_IMPLS)
+  c.model.norm = 'batch'  # 'batch' | 'group' | 'layer' | 'none' (not scale invariant)
+  c.model.num_groups = 8  # GroupNorm groups (norm='group')
+  c.model.norm_eps = 1e-10  # tiny, so loss(c w) = loss(w) holds to ~1e-7 in fp32
+  c.model.init_scale = 1.0  # x LeCun-normal std; sets the initial norm, so the initial eff. LR
 
   # The default arm: SGD with coupled WD. Schedules are ((epoch, factor), ...): at each epoch the
   # value is multiplied by factor (cumulatively); LR and WD schedules are independent.
@@ -49,15 +49,15 @@ def defaults() -> ml_collections.ConfigDict:
   # (start, peak, end) for triangle; () = (0, train.epochs) / (0, train.epochs / 2, train.epochs).
   c.optim.lr_curve = 'constant'
   c.optim.lr_curve_epochs = ()
-  c.optim.momentum = 0.0         # heavy ball, PyTorch convention: v = beta v + g; w -= lr v
+  c.optim.momentum = 0.0  # heavy ball, PyTorch convention: v = beta v + g; w -= lr v
   # The gradient oracle (Li, Malladi & Arora 2021): 'sgd' (one batch of B), 'svag' (two batches,
   # combined with amplification svag_l, LR / svag_l, svag_l x the steps), 'ngd' (full-batch
   # gradient + covariance-matched Gaussian noise), 'gd' (full-batch gradient). ngd/gd use the whole
   # training set (fix a subset with data.num_train) in chunks of chunk_size examples.
   c.optim.oracle = 'sgd'
-  c.optim.svag_l = 1             # SVAG amplification l (int >= 1; 1 = SGD bit for bit)
-  c.optim.noise_scale = 0.0      # std of isotropic Gaussian noise added to the gradient (0 = off)
-  c.optim.chunk_size = 500       # examples per forward/backward pass of the full-batch oracles
+  c.optim.svag_l = 1  # SVAG amplification l (int >= 1; 1 = SGD bit for bit)
+  c.optim.noise_scale = 0.0  # std of isotropic Gaussian noise added to the gradient (0 = off)
+  c.optim.chunk_size = 500  # examples per forward/backward pass of the full-batch oracles
 
   # Arms: named groups of trials that differ only in their schedules, all trained by ONE compiled
   # program. Each arm is a dict with any of {lr, wd, lr_schedule, wd_schedule, lr_curve,
@@ -67,21 +67,21 @@ def defaults() -> ml_collections.ConfigDict:
 
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 128
-  c.train.epochs = 10.0          # may be fractional (e.g. 1.5)
-  c.train.sampling = 'shuffle'   # 'shuffle' (per-epoch permutation) | 'replacement'
-  c.train.eval_every = 1.0       # epochs between evaluations (and metric rows)
+  c.train.epochs = 10.0  # may be fractional (e.g. 1.5)
+  c.train.sampling = 'shuffle'  # 'shuffle' (per-epoch permutation) | 'replacement'
+  c.train.eval_every = 1.0  # epochs between evaluations (and metric rows)
   c.train.eval_batch_size = 1000
-  c.train.eval_bn_batches = 0    # BatchNorm: refresh running stats on k train batches before eval
-  c.train.steps_per_dispatch = 8 # SGD steps per host->device call
-  c.train.unroll = True          # unroll the steps of a dispatch (needed on CPU, jax#12868)
-  c.train.predictions_at = ()    # epochs at which each trial's test predictions are saved
+  c.train.eval_bn_batches = 0  # BatchNorm: refresh running stats on k train batches before eval
+  c.train.steps_per_dispatch = 8  # SGD steps per host->device call
+  c.train.unroll = True  # unroll the steps of a dispatch (needed on CPU, jax#12868)
+  c.train.predictions_at = ()  # epochs at which each trial's test predictions are saved
   # epochs at which every trial's params, batch_stats and frozen head are saved (params/,
   # Workdir.save_params): the weights themselves, e.g. for weight distances and averaging
   c.train.params_at = ()
 
   c.trials = ml_collections.ConfigDict()
-  c.trials.num = 1               # trials per arm
-  c.trials.vmap_chunk = 0        # trials vmapped per call: 0 = all (GPU/TPU default), 1 = loop
+  c.trials.num = 1  # trials per arm
+  c.trials.vmap_chunk = 0  # trials vmapped per call: 0 = all (GPU/TPU default), 1 = loop
 
   # Gradient signal/noise estimates G = ||grad L||^2, N = Tr Sigma_B, NSR = N / G at the training
   # batch size B, from gn_batches independent batches (with replacement), no WD, BatchNorm stats
@@ -91,6 +91,6 @@ def defaults() -> ml_collections.ConfigDict:
   c.metrics.gn_batches = 8
 
   c.checkpoint = ml_collections.ConfigDict()
-  c.checkpoint.every = 1.0       # epochs between checkpoints (rounded to evaluations)
+  c.checkpoint.every = 1.0  # epochs between checkpoints (rounded to evaluations)
   c.checkpoint.max_to_keep = 2
   return c

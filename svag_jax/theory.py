@@ -45,8 +45,9 @@ def sde_approximation_fails(n_over_g: ArrayLike, c2: float = 2.0) -> ArrayLike:
   return n_over_g < 1 / (c2 - 1)
 
 
-def equilibrium_residual(lr: ArrayLike, wd: ArrayLike, r: ArrayLike, g: ArrayLike,
-                         n: ArrayLike) -> ArrayLike:
+def equilibrium_residual(
+    lr: ArrayLike, wd: ArrayLike, r: ArrayLike, g: ArrayLike, n: ArrayLike
+) -> ArrayLike:
   """(2 - eta lambda) lambda R - eta (G + N): zero at the SGD equilibrium of a scale-invariant loss.
 
   Li, Malladi & Arora 2021, eq. 10-11: for scale-invariant L, <grad L(w; B), w> = 0 for every batch,

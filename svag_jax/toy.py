@@ -139,8 +139,9 @@ def _gf_path(w0: jax.Array, dt: float, samples: int, substeps: int) -> jax.Array
   return jnp.concatenate([w0[None], ws])
 
 
-def gradient_flow_trajectories(starts: jax.Array, dt: float, samples: int,
-                               substeps: int = 100) -> Trajectory:
+def gradient_flow_trajectories(
+    starts: jax.Array, dt: float, samples: int, substeps: int = 100
+) -> Trajectory:
   """Gradient flow of L (no WD) from each start, vmapped, sampled every `dt` time units.
 
   Integrated with RK4 at time step dt / substeps. Pass dt = eta to put sample k at the time of GD
@@ -166,8 +167,14 @@ def gradient_flow_ratio(w0: np.ndarray, t: np.ndarray) -> np.ndarray:
   return np.abs(w0[0] / w0[1]) * np.exp(-2.0 * np.asarray(t) / np.sum(w0 * w0))
 
 
-def paired_starts(key: jax.Array, center: tuple[float, float], spread: float, delta: float,
-                  num_pairs: int, dtype=jnp.float32) -> jax.Array:
+def paired_starts(
+    key: jax.Array,
+    center: tuple[float, float],
+    spread: float,
+    delta: float,
+    num_pairs: int,
+    dtype=jnp.float32,
+) -> jax.Array:
   """2P nearby starts: P base points around `center`, each followed by a partner at distance delta.
 
   Base point i is center + spread * ||center|| * u_i and its partner base_i + delta *
@@ -199,15 +206,15 @@ def defaults() -> ml_collections.ConfigDict:
   """Every field of a toy-chaos config, with its default (the schema `validate` checks)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.lr = 0.1                # eta
-  c.wd = 0.1                # lambda (coupled WD)
-  c.steps = 3000            # GD steps K; GF is sampled at times k * lr, k = 0..K
-  c.center = (1.0, 1.0)     # the starts lie around this point (x, y)
-  c.spread = 0.05           # base starts: center + spread * ||center|| * random unit vector
-  c.delta = 1e-13           # partner of each base start at delta * ||center|| (relative)
-  c.num_pairs = 16          # P pairs, 2P trajectories of each dynamics (vmapped)
-  c.gf_substeps = 20        # RK4 steps of the gradient flow per GD step (time lr each)
-  c.saturation = 0.1        # direction distance where the exponential separation is over
+  c.lr = 0.1  # eta
+  c.wd = 0.1  # lambda (coupled WD)
+  c.steps = 3000  # GD steps K; GF is sampled at times k * lr, k = 0..K
+  c.center = (1.0, 1.0)  # the starts lie around this point (x, y)
+  c.spread = 0.05  # base starts: center + spread * ||center|| * random unit vector
+  c.delta = 1e-13  # partner of each base start at delta * ||center|| (relative)
+  c.num_pairs = 16  # P pairs, 2P trajectories of each dynamics (vmapped)
+  c.gf_substeps = 20  # RK4 steps of the gradient flow per GD step (time lr each)
+  c.saturation = 0.1  # direction distance where the exponential separation is over
   # 'float64' (launch/toy.py enables x64 for the run) or 'float32'. float32 is for smoke tests
   # only: GD's first approach to the minimum takes |x/y| to ~1e-54, x underflows to 0 and GD + WD
   # then just shrinks w to the origin (no chaos).
@@ -222,8 +229,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _positive('lr', config.lr)
   _positive('wd', config.wd, allow_zero=True)
   if config.lr * config.wd >= 1:
-    _fail('wd', config.wd, f'lr * wd = {config.lr * config.wd:g} must be < 1 (else WD flips or '
-          'zeroes w every step)')
+    _fail(
+        'wd',
+        config.wd,
+        f'lr * wd = {config.lr * config.wd:g} must be < 1 (else WD flips or '
+        'zeroes w every step)',
+    )
   _positive('steps', config.steps, integer=True)
   _positive('num_pairs', config.num_pairs, integer=True)
   _positive('gf_substeps', config.gf_substeps, integer=True)
@@ -231,11 +242,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _positive('delta', config.delta)
   _positive('saturation', config.saturation)
   if config.saturation >= 2:
-    _fail('saturation', config.saturation, 'direction distances are at most 2; use a level well '
-          'below, e.g. 0.1')
+    _fail(
+        'saturation',
+        config.saturation,
+        'direction distances are at most 2; use a level well ' 'below, e.g. 0.1',
+    )
   center = tuple(config.center)
-  if len(center) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v)
-                                 for v in center):
+  if len(center) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in center):
     _fail('center', config.center, 'must be a pair of finite numbers (x, y)')
   if center[0] ** 2 + center[1] ** 2 == 0:
     _fail('center', (0, 0), 'the loss is undefined at the origin; start elsewhere, e.g. (1.0, 1.0)')
@@ -257,10 +270,18 @@ def simulate(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
   validate(config)
   dtype = jnp.float64 if config.dtype == 'float64' else jnp.float32
   if config.dtype == 'float64' and not jax.config.read('jax_enable_x64'):
-    raise ConfigError("config.dtype = 'float64' needs x64: call inside `with "
-                      "jax.enable_x64(True):` (launch/toy.py does), or use 'float32'")
-  starts = paired_starts(jax.random.key(config.seed), tuple(config.center), config.spread,
-                         config.delta, config.num_pairs, dtype)
+    raise ConfigError(
+        "config.dtype = 'float64' needs x64: call inside `with "
+        "jax.enable_x64(True):` (launch/toy.py does), or use 'float32'"
+    )
+  starts = paired_starts(
+      jax.random.key(config.seed),
+      tuple(config.center),
+      config.spread,
+      config.delta,
+      config.num_pairs,
+      dtype,
+  )
   gd = gd_trajectories(starts, config.lr, config.wd, config.steps)
   gf = gradient_flow_trajectories(starts, config.lr, config.steps, config.gf_substeps)
   distance = chaos.direction_distance(gd.w)
@@ -271,10 +292,21 @@ def simulate(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
   tangent = chaos.tangent_exponents(starts[0::2], config.lr, config.wd, config.steps, burn_in)
   steps = np.arange(config.steps + 1)
   return {
-      'starts': np.asarray(starts), 'step': steps, 'gf_time': steps * config.lr,
-      'gd_w': gd.w, 'gf_w': gf.w, 'gd_norm_sq': gd.norm_sq, 'gf_norm_sq': gf.norm_sq,
-      'gd_ratio': gd.ratio, 'gf_ratio': gf.ratio, 'gd_loss': gd.loss, 'distance': distance,
-      'rate': fit.rate, 'fit_start': fit.start, 'fit_stop': fit.stop, 'tangent_exponent': tangent,
+      'starts': np.asarray(starts),
+      'step': steps,
+      'gf_time': steps * config.lr,
+      'gd_w': gd.w,
+      'gf_w': gf.w,
+      'gd_norm_sq': gd.norm_sq,
+      'gf_norm_sq': gf.norm_sq,
+      'gd_ratio': gd.ratio,
+      'gf_ratio': gf.ratio,
+      'gd_loss': gd.loss,
+      'distance': distance,
+      'rate': fit.rate,
+      'fit_start': fit.start,
+      'fit_stop': fit.stop,
+      'tangent_exponent': tangent,
   }
 
 
@@ -286,10 +318,13 @@ def summary(result: dict[str, np.ndarray]) -> dict[str, float]:
   sem = float(np.std(rate, ddof=1) / np.sqrt(n)) if n > 1 else float('nan')
   mean = float(np.mean(rate)) if n else float('nan')
   return {
-      'rate_mean': mean, 'rate_std': float(np.std(rate, ddof=1)) if n > 1 else float('nan'),
-      'rate_ci95_low': mean - 1.96 * sem, 'rate_ci95_high': mean + 1.96 * sem,
+      'rate_mean': mean,
+      'rate_std': float(np.std(rate, ddof=1)) if n > 1 else float('nan'),
+      'rate_ci95_low': mean - 1.96 * sem,
+      'rate_ci95_high': mean + 1.96 * sem,
       'rate_min': float(np.min(rate)) if n else float('nan'),
-      'rate_max': float(np.max(rate)) if n else float('nan'), 'num_pairs_fitted': n,
+      'rate_max': float(np.max(rate)) if n else float('nan'),
+      'num_pairs_fitted': n,
       'tangent_exponent_mean': float(np.mean(result['tangent_exponent'])),
       'tangent_exponent_std': float(np.std(result['tangent_exponent'], ddof=1)),
       'gd_ratio_increases': float(np.mean(chaos.ratio_increases(result['gd_ratio']))),

@@ -132,8 +132,9 @@ class Trainer:
     """The oracle's entry of `oracles.ORACLES`."""
     return oracles.get(self.oracle)
 
-  def optimizer(self, schedules: Schedules, noise_key: jax.Array | None = None
-                ) -> optax.GradientTransformation:
+  def optimizer(
+      self, schedules: Schedules, noise_key: jax.Array | None = None
+  ) -> optax.GradientTransformation:
     """`[svag(l)] + [add_isotropic_noise] + sgd(lr, wd, momentum)`; the bracketed parts only for
     the svag oracle / a non-zero noise scale (plain SGD keeps the foundation's chain). The LR is
     the schedule's (already divided by l for SVAG). `noise_key` is only read by `init` (the
@@ -169,8 +170,15 @@ class Trainer:
         schedules=schedules,
     )
 
-  def loss(self, params: Any, state: TrainState, images: jax.Array, labels: jax.Array,
-           train: bool, weights: jax.Array | None = None) -> tuple[jax.Array, Any]:
+  def loss(
+      self,
+      params: Any,
+      state: TrainState,
+      images: jax.Array,
+      labels: jax.Array,
+      train: bool,
+      weights: jax.Array | None = None,
+  ) -> tuple[jax.Array, Any]:
     """`evaluate.model_loss` of the trial's network with weights `params`: cross-entropy of a
     batch of normalised images and the new BatchNorm statistics (train mode; None in eval mode)."""
     variables = {'params': params, 'frozen': state.frozen, 'batch_stats': state.batch_stats}
@@ -188,8 +196,9 @@ class Trainer:
 
     return loss_fn
 
-  def _gradient(self, state: TrainState, data: TrainData, idx: list[jax.Array]
-                ) -> tuple[Any, jax.Array, Any]:
+  def _gradient(
+      self, state: TrainState, data: TrainData, idx: list[jax.Array]
+  ) -> tuple[Any, jax.Array, Any]:
     """(grads, loss, new batch_stats) of the configured oracle at `state`; `idx`: the indices [B]
     of each of the oracle's batches (none for a full-batch oracle)."""
     spec = self.spec
@@ -201,8 +210,16 @@ class Trainer:
       images = batches[0] if spec.batches == 1 else jnp.stack(batches)
       labels = data.labels[idx[0] if spec.batches == 1 else jnp.stack(idx)]
     noise_key = sampling_lib.stream_key(state.key, sampling_lib.STREAM_NGD, state.step)  # ngd only
-    grads, (loss, aux) = spec.gradient(self.loss_fn(state, data), state.params, images, labels,
-                                       noise_key, self.batch_size, self.chunk_size, self.unroll)
+    grads, (loss, aux) = spec.gradient(
+        self.loss_fn(state, data),
+        state.params,
+        images,
+        labels,
+        noise_key,
+        self.batch_size,
+        self.chunk_size,
+        self.unroll,
+    )
     if spec.batches == 2:
       # the reported loss and (for l = 1) the BatchNorm statistics are batch 1's, so that l = 1
       # is SGD bit for bit; for l > 1 the running statistics take the mean of the two updates
@@ -213,7 +230,10 @@ class Trainer:
     return grads, loss, batch_stats
 
   def train_step(
-      self, state: TrainState, data: TrainData, idx: jax.Array | None = None,
+      self,
+      state: TrainState,
+      data: TrainData,
+      idx: jax.Array | None = None,
       idx2: jax.Array | None = None,
   ) -> tuple[TrainState, jax.Array]:
     """One optimizer step of one trial.
@@ -223,10 +243,11 @@ class Trainer:
     Both are ignored by the full-batch oracles. Returns the new state and the step's loss
     (float32 scalar: the batch loss; SVAG: batch 1's; NGD: the noise-weighted loss).
     """
-    given = [idx, idx2][:self.spec.batches]
+    given = [idx, idx2][: self.spec.batches]
     keys = sampling_lib.data_keys(state.key, self.spec.batches)
-    idx_list = [self.sampler.batch_indices(k, state.step) if i is None else i
-                for i, k in zip(given, keys)]
+    idx_list = [
+        self.sampler.batch_indices(k, state.step) if i is None else i for i, k in zip(given, keys)
+    ]
     grads, loss, batch_stats = self._gradient(state, data, idx_list)
     updates, opt_state = self.optimizer(state.schedules).update(
         grads, state.opt_state, state.params
@@ -256,8 +277,10 @@ class Trainer:
 
     def body(s, _):
       keys = sampling_lib.data_keys(s.key, n)
-      idx = [self.sampler.batch_indices(k, s.step, None if perms is None else perms[j],
-                                        first_epoch) for j, k in enumerate(keys)]
+      idx = [
+          self.sampler.batch_indices(k, s.step, None if perms is None else perms[j], first_epoch)
+          for j, k in enumerate(keys)
+      ]
       return self.train_step(s, data, *idx)
 
     unroll = num_steps if self.unroll else 1
@@ -272,8 +295,9 @@ class Trainer:
     included) is not changed. N estimates Tr Sigma_B with replacement = Tr Sigma_1 / B.
     """
     images, labels = self.sampler.gn_batches(data, state.key, state.step, self.gn_batches)
-    return metrics.gradient_noise_metrics(self.loss_fn(state, data), state.params,
-                                          images, labels, self.unroll)
+    return metrics.gradient_noise_metrics(
+        self.loss_fn(state, data), state.params, images, labels, self.unroll
+    )
 
   def schedule_metrics(self, state: TrainState) -> dict[str, jax.Array]:
     """lr, wd at the trial's step and the norm / learning-rate metrics of

@@ -64,7 +64,9 @@ class TrialRunner:
     self.num_trials = num_trials
     self.devices = list(devices or jax.devices())
     self.mesh = jax.make_mesh(
-        (len(self.devices),), ('trial',), axis_types=(jax.sharding.AxisType.Auto,),
+        (len(self.devices),),
+        ('trial',),
+        axis_types=(jax.sharding.AxisType.Auto,),
         devices=self.devices,
     )
     # True when the devices belong to several processes (a multi-host run).
@@ -79,15 +81,19 @@ class TrialRunner:
     # (a PreResNet32 step 1.7-2.6x faster on 2 cores; svag_jax/models/conv.py). {} elsewhere.
     options = conv.cpu_compiler_options(self.devices[0].platform)
     self._train = jax.jit(
-        jax.vmap(trainer.train_steps, in_axes=(0, None, None)), static_argnums=2,
-        donate_argnums=0, compiler_options=options,
+        jax.vmap(trainer.train_steps, in_axes=(0, None, None)),
+        static_argnums=2,
+        donate_argnums=0,
+        compiler_options=options,
     )
     self._eval = jax.jit(self._evaluate, compiler_options=options)
-    self._gn = jax.jit(jax.vmap(trainer.gradient_noise, in_axes=(0, None)),
-                       compiler_options=options)
+    self._gn = jax.jit(
+        jax.vmap(trainer.gradient_noise, in_axes=(0, None)), compiler_options=options
+    )
 
-  def _evaluate(self, states: TrainState, splits: dict[str, EvalSplit], data: TrainData
-                ) -> tuple[dict[str, jax.Array], jax.Array | None]:
+  def _evaluate(
+      self, states: TrainState, splits: dict[str, EvalSplit], data: TrainData
+  ) -> tuple[dict[str, jax.Array], jax.Array | None]:
     """Metrics [k] and test predictions [k, n] of one chunk of k trials (traced inside jit)."""
     result, preds = self.evaluator.trials(states.variables, splits, data)
     result.update(jax.vmap(self.trainer.schedule_metrics)(states))
@@ -132,11 +138,14 @@ class TrialRunner:
     for c, ((start, size), sharding) in enumerate(zip(self.chunks, self.shardings)):
       keys = trial_keys(seed, start, size)
       if sharding not in inits:
-        inits[sharding] = jax.jit(self._init_from_key_data(jax.random.key_impl(keys)),
-                                  out_shardings=sharding)
+        inits[sharding] = jax.jit(
+            self._init_from_key_data(jax.random.key_impl(keys)), out_shardings=sharding
+        )
       # Per-trial inputs go in as host arrays placed where the chunk lives (valid across processes).
-      per_trial = (np.asarray(jax.random.key_data(keys)),
-                   jax.tree.map(lambda x: np.asarray(x)[start:start + size], schedules))
+      per_trial = (
+          np.asarray(jax.random.key_data(keys)),
+          jax.tree.map(lambda x: np.asarray(x)[start : start + size], schedules),
+      )
       key_data, sched = jax.device_put(per_trial, sharding)
       states.append(inits[sharding](key_data, sched, self.place(data, c)))
     return states
@@ -165,9 +174,7 @@ class TrialRunner:
       self, states: list[TrainState], splits: dict[str, EvalSplit], data: TrainData
   ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Metrics of all trials (host float arrays [T]) and test predictions (uint8 [T, n])."""
-    outs = [
-        self._eval(s, self.place(splits, c), self.place(data, c)) for c, s in enumerate(states)
-    ]
+    outs = [self._eval(s, self.place(splits, c), self.place(data, c)) for c, s in enumerate(states)]
     outs = self.fetch(outs)
     result = {k: np.concatenate([m[k] for m, _ in outs]) for k in outs[0][0]}
     preds = np.concatenate([p for _, p in outs])
@@ -188,8 +195,9 @@ class TrialRunner:
 
   def weights(self, states: list[TrainState]) -> dict:
     """{'params', 'batch_stats', 'frozen'} of all trials as host arrays [T, ...]."""
-    trees = self.fetch([{'params': s.params, 'batch_stats': s.batch_stats, 'frozen': s.frozen}
-                        for s in states])
+    trees = self.fetch(
+        [{'params': s.params, 'batch_stats': s.batch_stats, 'frozen': s.frozen} for s in states]
+    )
     return jax.tree.map(lambda *xs: np.concatenate(xs), *trees)
 
   def fetch(self, tree):
@@ -198,6 +206,7 @@ class TrialRunner:
     Arrays that span devices of several processes are gathered (a collective: every process must
     call this at the same point); the rest is copied to the host as usual.
     """
+
     def get(x):
       if isinstance(x, jax.Array) and not x.is_fully_addressable:
         return multihost_utils.process_allgather(x, tiled=True)

@@ -86,8 +86,10 @@ def _check_predictions(name: str, pred: ArrayLike, num_classes: int) -> np.ndarr
     raise ValueError(f'{name} needs at least one trial and one test input; got {pred.shape}.')
   diverged = _diverged_rows(pred, num_classes)
   if diverged.all():
-    raise ValueError(f'{name}: all {pred.shape[0]} trials diverged (rows of '
-                     f'{DIVERGED_PREDICTION}); there is nothing to compare.')
+    raise ValueError(
+        f'{name}: all {pred.shape[0]} trials diverged (rows of '
+        f'{DIVERGED_PREDICTION}); there is nothing to compare.'
+    )
   pred = pred[~diverged]
   lo, hi = int(pred.min()), int(pred.max())
   if lo < 0 or hi >= num_classes:
@@ -99,8 +101,11 @@ def _check_predictions(name: str, pred: ArrayLike, num_classes: int) -> np.ndarr
 
 
 def _check_num_classes(num_classes: int) -> None:
-  if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or (
-      num_classes < 1):
+  if (
+      isinstance(num_classes, bool)
+      or not isinstance(num_classes, (int, np.integer))
+      or (num_classes < 1)
+  ):
     raise ValueError(f'num_classes must be a positive integer; got {num_classes!r}.')
 
 
@@ -237,9 +242,10 @@ def tv_vs_trials(
       hist_a = _histograms(pred_a[np.sort(idx_a)], num_classes)
       tv[i, r] = _tv(hist_a, _histograms(pred_b[np.sort(idx_b)], num_classes))
       if 2 * t <= ta:
-        halves = np.sort(rng.permutation(ta)[:2 * t].reshape(2, t), axis=1)
-        floor[i, r] = _tv(_histograms(pred_a[halves[0]], num_classes),
-                          _histograms(pred_a[halves[1]], num_classes))
+        halves = np.sort(rng.permutation(ta)[: 2 * t].reshape(2, t), axis=1)
+        floor[i, r] = _tv(
+            _histograms(pred_a[halves[0]], num_classes), _histograms(pred_a[halves[1]], num_classes)
+        )
 
   if labels is None:
     error_a = error_b = float('nan')

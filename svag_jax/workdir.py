@@ -45,26 +45,30 @@ from absl import logging
 
 # The record's format and readers live in svag_jax.record; re-exported for `workdir_lib.read_*`.
 from svag_jax.record import (  # noqa: F401
-  DIVERGED_PREDICTION,
-  EXIT_CODES,
-  FINAL_STATUSES,
-  PARAMS_COLLECTIONS,
-  WorkdirError,
-  complete_eval_step,
-  epoch_name,
-  live_trials,
-  params_epochs,
-  read_config,
-  read_metrics,
-  read_params,
-  read_predictions,
-  read_status,
-  scan_metrics,
+    DIVERGED_PREDICTION,
+    EXIT_CODES,
+    FINAL_STATUSES,
+    PARAMS_COLLECTIONS,
+    WorkdirError,
+    complete_eval_step,
+    epoch_name,
+    live_trials,
+    params_epochs,
+    read_config,
+    read_metrics,
+    read_params,
+    read_predictions,
+    read_status,
+    scan_metrics,
 )
 
 # Fields that may change between a run and its resumption (e.g. training longer).
-RESUMABLE_FIELDS = ('train.epochs', 'checkpoint.max_to_keep', 'train.predictions_at',
-                    'train.params_at')
+RESUMABLE_FIELDS = (
+    'train.epochs',
+    'checkpoint.max_to_keep',
+    'train.predictions_at',
+    'train.params_at',
+)
 
 
 def _utc_stamp() -> str:
@@ -183,9 +187,14 @@ class Workdir:
     if partial and self.writer:
       aside = _aside_path(self.metrics_path, 'partial')
       aside.write_bytes(partial)
-      logging.warning('%s, line %d: partial last line (%d bytes; a crash mid-append?) dropped; '
-                      'its bytes are kept in %s and its evaluation is recomputed.',
-                      self.metrics_path, line, len(partial), aside.name)
+      logging.warning(
+          '%s, line %d: partial last line (%d bytes; a crash mid-append?) dropped; '
+          'its bytes are kept in %s and its evaluation is recomputed.',
+          self.metrics_path,
+          line,
+          len(partial),
+          aside.name,
+      )
       _atomic_write(self.metrics_path, self.metrics_path.read_bytes()[:kept].decode())
     return rows
 
@@ -208,8 +217,10 @@ class Workdir:
       for tmp in sorted(d.glob('*.tmp*')) if d.is_dir() else []:
         if tmp.is_file() and '.corrupt-' not in tmp.name:
           self._set_aside(tmp, 'a leftover temporary file of an interrupted write')
-    for kind, d, ext in (('predictions', self.predictions_dir, '.npy'),
-                         ('params', self.params_dir, '.npz')):
+    for kind, d, ext in (
+        ('predictions', self.predictions_dir, '.npy'),
+        ('params', self.params_dir, '.npz'),
+    ):
       for f in sorted(d.glob(f'epoch_*{ext}')) if d.is_dir() else []:
         try:
           if ext == '.npy':
@@ -260,15 +271,24 @@ class Workdir:
     EXIT_CODES), the status.json it left, and `info` (e.g. step, error)."""
     if not self.writer or not self.path.is_dir():
       return
-    row = {'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'outcome': outcome,
-           'status': self.status(), **info}
+    row = {
+        'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+        'outcome': outcome,
+        'status': self.status(),
+        **info,
+    }
     with self.attempts_path.open('a') as f:
       f.write(json.dumps(row, default=str) + '\n')
       f.flush()
       os.fsync(f.fileno())
 
-  def save_predictions(self, epoch: float, predictions: np.ndarray, arms: list[str],
-                       diverged: np.ndarray | None = None) -> None:
+  def save_predictions(
+      self,
+      epoch: float,
+      predictions: np.ndarray,
+      arms: list[str],
+      diverged: np.ndarray | None = None,
+  ) -> None:
     """Saves uint8 [T, n_test] predicted classes at `epoch`, and the arm of each trial.
 
     Args:
@@ -280,11 +300,14 @@ class Workdir:
     """
     predictions = np.asarray(predictions)
     live = np.ones(len(predictions), bool) if diverged is None else ~np.asarray(diverged, bool)
-    if predictions[live].size and (predictions[live].min() < 0
-                                   or predictions[live].max() >= DIVERGED_PREDICTION):
-      raise ValueError(f'save_predictions: classes must be in [0, {DIVERGED_PREDICTION}) (uint8, '
-                       f'{DIVERGED_PREDICTION} marks diverged trials); got '
-                       f'{predictions[live].min()}..{predictions[live].max()}.')
+    if predictions[live].size and (
+        predictions[live].min() < 0 or predictions[live].max() >= DIVERGED_PREDICTION
+    ):
+      raise ValueError(
+          f'save_predictions: classes must be in [0, {DIVERGED_PREDICTION}) (uint8, '
+          f'{DIVERGED_PREDICTION} marks diverged trials); got '
+          f'{predictions[live].min()}..{predictions[live].max()}.'
+      )
     predictions = predictions.astype(np.uint8)
     predictions[~live] = DIVERGED_PREDICTION
     if not self.writer:
@@ -310,8 +333,9 @@ class Workdir:
     """
     unknown = set(tree) - set(PARAMS_COLLECTIONS)
     if unknown:
-      raise ValueError(f'save_params: unknown collections {sorted(unknown)}; '
-                       f'expected {PARAMS_COLLECTIONS}')
+      raise ValueError(
+          f'save_params: unknown collections {sorted(unknown)}; ' f'expected {PARAMS_COLLECTIONS}'
+      )
     flat = _flatten_arrays({k: tree[k] for k in PARAMS_COLLECTIONS if k in tree})
     bad = {k: v.shape for k, v in flat.items() if v.ndim == 0 or v.shape[0] != len(arms)}
     if bad:

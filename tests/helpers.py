@@ -67,10 +67,16 @@ def make_tiny_workdir(path: pathlib.Path) -> pathlib.Path:
 
   A few seconds: all 8 trials in one vmapped program, most XLA optimisations off.
   """
-  config = tiny_config(**{
-      'model.name': 'mlp', 'model.widths': (16,), 'trials.num': TRIALS_PER_ARM,
-      'trials.vmap_chunk': 0, 'train.steps_per_dispatch': 8, 'train.predictions_at': (1, 2),
-  })
+  config = tiny_config(
+      **{
+          'model.name': 'mlp',
+          'model.widths': (16,),
+          'trials.num': TRIALS_PER_ARM,
+          'trials.vmap_chunk': 0,
+          'train.steps_per_dispatch': 8,
+          'train.predictions_at': (1, 2),
+      }
+  )
   config.arms = ARMS
   from svag_jax import experiment  # noqa: PLC0415
 

@@ -29,7 +29,7 @@ def curves(run_dir):
 
 def test_load_metrics_gives_per_arm_arrays(run_dir):
   metrics = common.load_metrics(run_dir)
-  assert list(metrics) == ['Const', 'LR-decay']   # trial order: the reference arm first
+  assert list(metrics) == ['Const', 'LR-decay']  # trial order: the reference arm first
   const, decay = metrics['Const'], metrics['LR-decay']
   np.testing.assert_array_equal(const.trials, range(TRIALS_PER_ARM))
   np.testing.assert_array_equal(decay.trials, range(TRIALS_PER_ARM, 2 * TRIALS_PER_ARM))
@@ -48,7 +48,7 @@ def test_tv_curves_of_the_run(run_dir, curves):
   metrics = common.load_metrics(run_dir)
   for epoch, by_arm in curves.items():
     c = by_arm['LR-decay']
-    np.testing.assert_array_equal(c.trials, (2, 4))         # T/2 (the floor's largest) and T
+    np.testing.assert_array_equal(c.trials, (2, 4))  # T/2 (the floor's largest) and T
     assert np.isfinite(c.floor[0]) and np.isnan(c.floor[1])
     # At t = T every trial is used, so the estimate is the plain TV of the two arrays.
     pred = np.asarray(predictions[epoch])
@@ -87,7 +87,7 @@ def test_plot_functions_draw_into_given_axes(run_dir, curves):
 
 def test_summary_lines(run_dir, curves):
   lines = fe.summary(run_dir, curves)
-  assert len(lines) == 3, lines   # one per arm, one per non-reference arm
+  assert len(lines) == 3, lines  # one per arm, one per non-reference arm
   for line, arm in zip(lines[:2], ARMS, strict=True):
     assert line.startswith(f'{arm}: final test error (epoch 2) ')
     assert '% ± ' in line and line.endswith(f'over {TRIALS_PER_ARM} trials')
@@ -121,14 +121,24 @@ def _fake_run(path: pathlib.Path) -> pathlib.Path:
   for epoch in (1, 2):
     for i, arm in enumerate(arms):
       acc = accuracy[epoch][i]
-      rows.append({'step': 10 * epoch, 'epoch': float(epoch), 'trial': i, 'arm': arm,
-                   'diverged': acc is None, 'train_accuracy': acc, 'test_accuracy': acc,
-                   'w_norm_sq': None if acc is None else 2.0, 'lr': 0.1,
-                   'effective_lr': None if acc is None else 0.05})
+      rows.append(
+          {
+              'step': 10 * epoch,
+              'epoch': float(epoch),
+              'trial': i,
+              'arm': arm,
+              'diverged': acc is None,
+              'train_accuracy': acc,
+              'test_accuracy': acc,
+              'w_norm_sq': None if acc is None else 2.0,
+              'lr': 0.1,
+              'effective_lr': None if acc is None else 0.05,
+          }
+      )
   wd.append_metrics(rows)
   pred = np.zeros((6, 4), np.uint8)
   pred[3:] = 1
-  pred[5] = 7                       # the diverged trial: must not count
+  pred[5] = 7  # the diverged trial: must not count
   wd.save_predictions(2, pred, arms)
   return path
 
@@ -140,7 +150,7 @@ def test_diverged_trials_are_left_out(tmp_path):
   np.testing.assert_array_equal(metrics['B'].diverged_at(2.0), [False, False, True])
   c = fe.tv_curves(run_dir)[2.0]['B']
   assert c.num_trials_a == 3 and c.num_trials_b == 2
-  assert c.tv[-1] == 1.0            # A predicts class 0 everywhere, B's survivors class 1
+  assert c.tv[-1] == 1.0  # A predicts class 0 everywhere, B's survivors class 1
   assert c.error_a == pytest.approx(0.1) and c.error_b == pytest.approx(0.25)
   lines = fe.summary(run_dir)
   assert lines[1] == 'B: final test error (epoch 2) 25.00% ± 5.00% over 2 trials (1 diverged)'
@@ -157,9 +167,15 @@ def test_mean_and_band_ignores_nan():
 
 
 def test_analysis_does_not_import_training_code():
-  code = ('import sys, analysis.fast_equilibrium; '
-          'print(json.dumps(sorted(m for m in sys.modules if m.startswith("svag_jax"))))')
-  out = subprocess.run([sys.executable, '-c', 'import json; ' + code], check=True,
-                       capture_output=True, text=True,
-                       cwd=pathlib.Path(__file__).parents[1]).stdout
+  code = (
+      'import sys, analysis.fast_equilibrium; '
+      'print(json.dumps(sorted(m for m in sys.modules if m.startswith("svag_jax"))))'
+  )
+  out = subprocess.run(
+      [sys.executable, '-c', 'import json; ' + code],
+      check=True,
+      capture_output=True,
+      text=True,
+      cwd=pathlib.Path(__file__).parents[1],
+  ).stdout
   assert set(json.loads(out)) <= {'svag_jax', 'svag_jax.record', 'svag_jax.tv', 'svag_jax.workdir'}

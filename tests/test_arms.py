@@ -40,7 +40,8 @@ def test_fast_equilibrium_arms_share_the_intrinsic_lr_before_the_switch():
 
     for name, arm in arms.items():
       before = value(arm.lr, arm.lr_schedule, switch - 1e-6) * value(
-          arm.wd, arm.wd_schedule, switch - 1e-6)
+          arm.wd, arm.wd_schedule, switch - 1e-6
+      )
       after_lr = value(arm.lr, arm.lr_schedule, switch)
       assert abs(before - 0.01) < 1e-12, name
       assert abs(after_lr - 0.01) < 1e-12 and value(arm.wd, arm.wd_schedule, switch) == 0.0

@@ -22,7 +22,7 @@ def _candidates(image: np.ndarray, pad: int = PAD) -> np.ndarray:
   out = []
   for dy in range(2 * pad + 1):
     for dx in range(2 * pad + 1):
-      crop = padded[dy:dy + h, dx:dx + w]
+      crop = padded[dy : dy + h, dx : dx + w]
       out += [crop, crop[:, ::-1]]
   return np.stack(out)
 
@@ -44,7 +44,7 @@ def test_every_output_is_a_padded_crop_possibly_flipped():
   out = np.asarray(jax.jit(augment.crop_and_flip)(jax.random.key(1), jnp.asarray(images)))
   assert out.shape == images.shape and out.dtype == np.uint8
   for i in range(len(images)):
-    _decode(out[i:i + 1], images[i])
+    _decode(out[i : i + 1], images[i])
 
 
 def test_offsets_and_flips_are_uniform_and_vary_per_example():
@@ -75,10 +75,15 @@ def _trainer_and_data(aug: bool, oracle: str = 'sgd', color_coded: bool = False)
   if color_coded:
     tint = np.array([[200, 0, 0], [0, 200, 0], [0, 0, 200], [100, 100, 100]])[labels]
     images = np.clip(images // 4 + tint[:, None, None, :], 1, 255)
-  data = data_lib.TrainData(jnp.asarray(images, jnp.uint8), jnp.asarray(labels, jnp.int32),
-                         jnp.full((3,), 0.5), jnp.full((3,), 0.25))
-  trainer = train.Trainer(model, batch_size=16, num_train=64, oracle=oracle, augment=aug,
-                          gn_batches=2)
+  data = data_lib.TrainData(
+      jnp.asarray(images, jnp.uint8),
+      jnp.asarray(labels, jnp.int32),
+      jnp.full((3,), 0.5),
+      jnp.full((3,), 0.25),
+  )
+  trainer = train.Trainer(
+      model, batch_size=16, num_train=64, oracle=oracle, augment=aug, gn_batches=2
+  )
   return trainer, data
 
 
@@ -102,13 +107,16 @@ def test_trials_steps_and_svag_batches_get_independent_augmentations():
   raw = np.asarray(data.images[:16])
   for other in (a0, a1, b0, svag0):  # valid crops of the right examples ...
     for i in range(16):
-      _decode(other[i:i + 1], raw[i])
-  for other in (a1, b0, svag0):      # ... but other crops for another step, trial, SVAG batch
+      _decode(other[i : i + 1], raw[i])
+  for other in (a1, b0, svag0):  # ... but other crops for another step, trial, SVAG batch
     assert not np.array_equal(a0, other)
   # per trial under vmap: the trials' batches differ
   keys = jax.vmap(jax.random.key)(jnp.arange(2))
-  both = np.asarray(jax.vmap(trainer.sampler.batch_images, in_axes=(None, None, 0, None))(
-      data, idx, keys, jnp.int32(0)))
+  both = np.asarray(
+      jax.vmap(trainer.sampler.batch_images, in_axes=(None, None, 0, None))(
+          data, idx, keys, jnp.int32(0)
+      )
+  )
   assert not np.array_equal(both[0], both[1])
   # without augmentation the batch is the raw gather
   plain, _ = _trainer_and_data(False)
@@ -141,8 +149,10 @@ def test_augment_false_is_bit_for_bit_the_plain_step(monkeypatch, oracle):
 
 def _host(tree):
   """Host copies of a pytree's leaves, typed PRNG keys as their raw key data."""
+
   def raw(x):
     return jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+
   return jax.device_get(jax.tree.map(raw, tree))
 
 
@@ -173,8 +183,9 @@ def test_tiny_run_with_augmentation(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('oracle', ['ngd', 'gd'])
 def test_augment_with_a_full_batch_oracle_is_a_config_error(oracle):
-  cfg = tiny_config(**{'data.augment': True, 'optim.oracle': oracle, 'model.norm': 'group',
-                       'model.num_groups': 2})
+  cfg = tiny_config(
+      **{'data.augment': True, 'optim.oracle': oracle, 'model.norm': 'group', 'model.num_groups': 2}
+  )
   with pytest.raises(config_lib.ConfigError, match=r'data\.augment.*fixed'):
     config_lib.validate(cfg)
   cfg.data.augment = False

@@ -29,8 +29,12 @@ from svag_jax import workdir as workdir_lib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = '--config=tests/tiny_config.py'
 FE = '--config=configs/fast_equilibrium.py:cpu'
-SHORT = ['--config.train.epochs=1', '--config.trials.num=1', '--config.train.eval_every=0.5',
-         '--config.checkpoint.every=0.5']  # 8 steps; evals and checkpoints at 4 and 8
+SHORT = [
+    '--config.train.epochs=1',
+    '--config.trials.num=1',
+    '--config.train.eval_every=0.5',
+    '--config.checkpoint.every=0.5',
+]  # 8 steps; evals and checkpoints at 4 and 8
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
 
@@ -63,8 +67,11 @@ def one_line(err: str) -> str:
 def snapshot(workdir: pathlib.Path) -> dict[str, bytes]:
   """The bytes of every file of a run record except the checkpoints and the attempts log (which
   gains a row per command)."""
-  return {str(p.relative_to(workdir)): p.read_bytes() for p in sorted(workdir.rglob('*'))
-          if p.is_file() and 'checkpoints' not in p.parts and p.name != 'attempts.jsonl'}
+  return {
+      str(p.relative_to(workdir)): p.read_bytes()
+      for p in sorted(workdir.rglob('*'))
+      if p.is_file() and 'checkpoints' not in p.parts and p.name != 'attempts.jsonl'
+  }
 
 
 @pytest.fixture(scope='module')
@@ -90,56 +97,139 @@ def _cfg(path: str, text: str) -> str:
 
 
 CONFIG_CASES = [
-    ('missing config file', ['--config=configs/nope.py', '--workdir={w}'], 1,
-     r'ConfigError: --config=configs/nope.py: configs/nope.py does not exist'),
+    (
+        'missing config file',
+        ['--config=configs/nope.py', '--workdir={w}'],
+        1,
+        r'ConfigError: --config=configs/nope.py: configs/nope.py does not exist',
+    ),
     ('config is a directory', ['--config=configs', '--workdir={w}'], 1, r'configs is a directory'),
-    ('config syntax error', ['--config={tmp}/broken.py', '--workdir={w}'], 1,
-     r'broken.py:2: syntax error'),
-    ('config import fails', ['--config={tmp}/raises.py', '--workdir={w}'], 1,
-     r'raises.py: importing the config file failed: ZeroDivisionError'),
-    ('config without get_config', ['--config={tmp}/empty.py', '--workdir={w}'], 1,
-     r'empty.py defines no get_config'),
-    ('unknown config argument', ['--config=configs/fast_equilibrium.py:bogus', '--workdir={w}'], 1,
-     r"get_config\('bogus'\) failed.*It takes: cpu"),
+    (
+        'config syntax error',
+        ['--config={tmp}/broken.py', '--workdir={w}'],
+        1,
+        r'broken.py:2: syntax error',
+    ),
+    (
+        'config import fails',
+        ['--config={tmp}/raises.py', '--workdir={w}'],
+        1,
+        r'raises.py: importing the config file failed: ZeroDivisionError',
+    ),
+    (
+        'config without get_config',
+        ['--config={tmp}/empty.py', '--workdir={w}'],
+        1,
+        r'empty.py defines no get_config',
+    ),
+    (
+        'unknown config argument',
+        ['--config=configs/fast_equilibrium.py:bogus', '--workdir={w}'],
+        1,
+        r"get_config\('bogus'\) failed.*It takes: cpu",
+    ),
     ('no --config', ['--workdir={w}'], 1, r'UsageError: .*--config'),
     ('no --workdir', [TINY], 1, r'UsageError: --workdir=DIR is required'),
-    ('positional argument', [TINY, '--workdir={w}', 'extra'], 1, r"UsageError: unexpected"),
+    ('positional argument', [TINY, '--workdir={w}', 'extra'], 1, r'UsageError: unexpected'),
     ('unknown flag', [TINY, '--workdir={w}', '--bogus_flag=1'], 1, r'UsageError: .*bogus_flag'),
-    ('unknown field', [TINY, '--workdir={w}', '--config.optim.lrr=0.1'], 1,
-     r"config\.optim\.lrr: unknown field\. Did you mean 'optim\.lr'"),
-    ('unknown group', [TINY, '--workdir={w}', '--config.optm.lr=0.1'], 1,
-     r"config\.optm\.lr: unknown field\. Did you mean 'optim'"),
-    ('field below a value', [TINY, '--workdir={w}', '--config.optim.lr.x=1'], 1,
-     r'config\.optim\.lr\.x: unknown field.*is a value'),
-    ('int field given a fraction', [TINY, '--workdir={w}', '--config.train.batch_size=1.5'], 1,
-     r'--config\.train\.batch_size=1\.5: not a value of the field'),
-    ('float field given text', [TINY, '--workdir={w}', '--config.optim.lr=fast'], 1,
-     r'--config\.optim\.lr=fast: not a value'),
-    ('bool field given text', [TINY, '--workdir={w}', '--config.data.augment=maybe'], 1,
-     r'--config\.data\.augment=maybe'),
-    ('shadowed optim.lr', [FE, '--workdir={w}', '--config.optim.lr=-0.1'], 1,
-     r'--config\.optim\.lr=-0\.1 is not read: every arm.*--config\.arms\.const\.lr=\.\.\. '
-     r'--config\.arms\.lr_decay\.lr=\.\.\. --config\.arms\.wd_decay\.lr=\.\.\.'),
-    ('shadowed optim.lr at its default', [FE, '--workdir={w}', '--config.optim.lr=0.1'], 1,
-     r'--config\.optim\.lr=0\.1 is not read'),
-    ('shadowed optim.wd', [FE, '--workdir={w}', '--config.optim.wd=0.2'], 1,
-     r'--config\.optim\.wd=0\.2 is not read.*arms\.const\.wd'),
-    ('shadowed optim.lr_schedule', [FE, '--workdir={w}', '--config.optim.lr_schedule=((1, 0.5),)'],
-     1, r'--config\.optim\.lr_schedule=.* is not read'),
-    ('negative arm lr', [FE, '--workdir={w}', '--config.arms.const.lr=-1.0'], 1,
-     r'config\.arms\.const\.lr = -1\.0: must be > 0'),
-    ('unknown arm field', [FE, '--workdir={w}', '--config.arms.const.momentum=0.9'], 1,
-     r'config\.arms\.const\.momentum: unknown field'),
-    ('predictions beyond a shortened run', [FE, '--workdir={w}', '--config.train.epochs=1.5'], 1,
-     r'config\.train\.predictions_at = \(18, 30\): epoch 18 is beyond train\.epochs = 1\.5.*'
-     r'change train\.predictions_at too'),
-    ('eval_every beyond a shortened run',
-     [FE, '--workdir={w}', '--config.train.epochs=1', '--config.train.predictions_at=()'], 1,
-     r'config\.train\.eval_every = 1\.5: longer than the run.*--config\.train\.eval_every=1'),
-    ('params_at beyond the run', [TINY, '--workdir={w}', '--config.train.params_at=(1, 5)'], 1,
-     r'config\.train\.params_at = \(1, 5\): epoch 5 is beyond train\.epochs = 2'),
-    ('gn_every beyond the run', [TINY, '--workdir={w}', '--config.metrics.gn_every=3.0'], 1,
-     r'config\.metrics\.gn_every = 3\.0: longer than the run'),
+    (
+        'unknown field',
+        [TINY, '--workdir={w}', '--config.optim.lrr=0.1'],
+        1,
+        r"config\.optim\.lrr: unknown field\. Did you mean 'optim\.lr'",
+    ),
+    (
+        'unknown group',
+        [TINY, '--workdir={w}', '--config.optm.lr=0.1'],
+        1,
+        r"config\.optm\.lr: unknown field\. Did you mean 'optim'",
+    ),
+    (
+        'field below a value',
+        [TINY, '--workdir={w}', '--config.optim.lr.x=1'],
+        1,
+        r'config\.optim\.lr\.x: unknown field.*is a value',
+    ),
+    (
+        'int field given a fraction',
+        [TINY, '--workdir={w}', '--config.train.batch_size=1.5'],
+        1,
+        r'--config\.train\.batch_size=1\.5: not a value of the field',
+    ),
+    (
+        'float field given text',
+        [TINY, '--workdir={w}', '--config.optim.lr=fast'],
+        1,
+        r'--config\.optim\.lr=fast: not a value',
+    ),
+    (
+        'bool field given text',
+        [TINY, '--workdir={w}', '--config.data.augment=maybe'],
+        1,
+        r'--config\.data\.augment=maybe',
+    ),
+    (
+        'shadowed optim.lr',
+        [FE, '--workdir={w}', '--config.optim.lr=-0.1'],
+        1,
+        r'--config\.optim\.lr=-0\.1 is not read: every arm.*--config\.arms\.const\.lr=\.\.\. '
+        r'--config\.arms\.lr_decay\.lr=\.\.\. --config\.arms\.wd_decay\.lr=\.\.\.',
+    ),
+    (
+        'shadowed optim.lr at its default',
+        [FE, '--workdir={w}', '--config.optim.lr=0.1'],
+        1,
+        r'--config\.optim\.lr=0\.1 is not read',
+    ),
+    (
+        'shadowed optim.wd',
+        [FE, '--workdir={w}', '--config.optim.wd=0.2'],
+        1,
+        r'--config\.optim\.wd=0\.2 is not read.*arms\.const\.wd',
+    ),
+    (
+        'shadowed optim.lr_schedule',
+        [FE, '--workdir={w}', '--config.optim.lr_schedule=((1, 0.5),)'],
+        1,
+        r'--config\.optim\.lr_schedule=.* is not read',
+    ),
+    (
+        'negative arm lr',
+        [FE, '--workdir={w}', '--config.arms.const.lr=-1.0'],
+        1,
+        r'config\.arms\.const\.lr = -1\.0: must be > 0',
+    ),
+    (
+        'unknown arm field',
+        [FE, '--workdir={w}', '--config.arms.const.momentum=0.9'],
+        1,
+        r'config\.arms\.const\.momentum: unknown field',
+    ),
+    (
+        'predictions beyond a shortened run',
+        [FE, '--workdir={w}', '--config.train.epochs=1.5'],
+        1,
+        r'config\.train\.predictions_at = \(18, 30\): epoch 18 is beyond train\.epochs = 1\.5.*'
+        r'change train\.predictions_at too',
+    ),
+    (
+        'eval_every beyond a shortened run',
+        [FE, '--workdir={w}', '--config.train.epochs=1', '--config.train.predictions_at=()'],
+        1,
+        r'config\.train\.eval_every = 1\.5: longer than the run.*--config\.train\.eval_every=1',
+    ),
+    (
+        'params_at beyond the run',
+        [TINY, '--workdir={w}', '--config.train.params_at=(1, 5)'],
+        1,
+        r'config\.train\.params_at = \(1, 5\): epoch 5 is beyond train\.epochs = 2',
+    ),
+    (
+        'gn_every beyond the run',
+        [TINY, '--workdir={w}', '--config.metrics.gn_every=3.0'],
+        1,
+        r'config\.metrics\.gn_every = 3\.0: longer than the run',
+    ),
 ]
 
 # Ranges and combinations on the tiny config: (field=value overrides, message regex).
@@ -158,7 +248,7 @@ RANGE_CASES = [
     (['model.norm=group', 'model.num_groups=3'], r'config\.model\.num_groups = 3: must divide'),
     (['model.widths=()'], r'config\.model\.widths = \(\): must be a non-empty'),
     (['model.norm_eps=0.0'], r'config\.model\.norm_eps = 0\.0: must be > 0'),
-    (['model.widen=2.0'], r"config\.model\.widen = 2\.0: only preresnet/vgg"),
+    (['model.widen=2.0'], r'config\.model\.widen = 2\.0: only preresnet/vgg'),
     (['train.sampling=stratified'], r"config\.train\.sampling = 'stratified': unknown"),
     (['train.epochs=-1.0'], r'config\.train\.epochs = -1\.0: must be > 0'),
     (['train.eval_every=0.0'], r'config\.train\.eval_every = 0\.0: must be > 0'),
@@ -167,16 +257,20 @@ RANGE_CASES = [
     (['trials.num=0'], r'config\.trials\.num = 0: must be > 0'),
     (['trials.vmap_chunk=-2'], r'config\.trials\.vmap_chunk = -2: must be >= 0'),
     (['checkpoint.max_to_keep=0'], r'config\.checkpoint\.max_to_keep = 0: must be > 0'),
-    (['optim.svag_l=2'], r"config\.optim\.svag_l = 2: only the svag oracle amplifies"),
+    (['optim.svag_l=2'], r'config\.optim\.svag_l = 2: only the svag oracle amplifies'),
     (['optim.oracle=svag', 'optim.momentum=0.9'], r'config\.optim\.momentum = 0\.9: SVAG'),
     (['optim.oracle=ngd'], r"config\.model\.norm = 'batch': the ngd oracle needs"),
-    (['optim.oracle=gd', 'model.norm=group', 'model.num_groups=4', 'data.augment=True'],
-     r'config\.data\.augment = True: the gd oracle'),
+    (
+        ['optim.oracle=gd', 'model.norm=group', 'model.num_groups=4', 'data.augment=True'],
+        r'config\.data\.augment = True: the gd oracle',
+    ),
     (['optim.chunk_size=100'], r"config\.optim\.chunk_size = 100: not read by this run.*'ngd'"),
     (['model.num_groups=4'], r"config\.model\.num_groups = 4: not read.*model\.norm = 'group'"),
     (['data.name=cifar10'], r"config\.data\.name = 'cifar10': not read.*data\.source = 'tfds'"),
-    (['model.norm=group', 'model.num_groups=4', 'train.eval_bn_batches=2'],
-     r"config\.train\.eval_bn_batches = 2: not read.*model\.norm = 'batch'"),
+    (
+        ['model.norm=group', 'model.num_groups=4', 'train.eval_bn_batches=2'],
+        r"config\.train\.eval_bn_batches = 2: not read.*model\.norm = 'batch'",
+    ),
     (['metrics.gn_batches=4'], r'config\.metrics\.gn_batches = 4: not read.*gn_every > 0'),
     (['metrics.gn_every=1.0', 'metrics.gn_batches=1'], r'config\.metrics\.gn_batches = 1: G/N'),
     (['data.synthetic_num_classes=0'], r'config\.data\.synthetic_num_classes = 0: must be > 0'),
@@ -213,8 +307,9 @@ def test_out_of_range_values(overrides, match, tmp_path, capsys, monkeypatch):
   assert not (tmp_path / 'w').exists()
 
 
-def test_a_changed_config_on_a_finished_run_is_refused_and_the_record_kept(finished, capsys,
-                                                                           monkeypatch):
+def test_a_changed_config_on_a_finished_run_is_refused_and_the_record_kept(
+    finished, capsys, monkeypatch
+):
   monkeypatch.chdir(ROOT)
   before = snapshot(finished)
   argv = [TINY, f'--workdir={finished}', *SHORT, '--config.train.batch_size=16']
@@ -224,8 +319,9 @@ def test_a_changed_config_on_a_finished_run_is_refused_and_the_record_kept(finis
   assert snapshot(finished) == before
 
 
-def test_a_shorter_run_on_a_finished_run_is_refused_and_the_record_kept(finished, capsys,
-                                                                        monkeypatch):
+def test_a_shorter_run_on_a_finished_run_is_refused_and_the_record_kept(
+    finished, capsys, monkeypatch
+):
   monkeypatch.chdir(ROOT)
   before = snapshot(finished)
   argv = [TINY, f'--workdir={finished}', *SHORT, '--config.train.epochs=0.5']
@@ -291,14 +387,17 @@ def test_print_config_shows_the_resolved_arms_and_the_plan(capsys, monkeypatch, 
   assert out['config']['data']['name'] is None  # the bundled digits: no tfds name is read
   plan = out['plan']
   assert plan['total_steps'] == 30 * 125 and plan['eval_steps'][-1] == 3750
-  assert plan['chunks'] == [8] * 24 and plan['trials'] == {'const': 64, 'lr_decay': 64,
-                                                           'wd_decay': 64}
+  assert plan['chunks'] == [8] * 24 and plan['trials'] == {
+      'const': 64,
+      'lr_decay': 64,
+      'wd_decay': 64,
+  }
   assert not list(tmp_path.iterdir())
 
 
 # ---- sweeps ----
 
-SWEEP = '''
+SWEEP = """
 from svag_jax import sweep
 from tests.helpers import tiny_config
 
@@ -307,28 +406,51 @@ def get_config(arg=None):
 
 def get_sweep(arg=None):
   return {points}
-'''
+"""
 
 
 def _sweep_file(tmp_path, points: str) -> str:
   return _cfg(tmp_path / 'sweep_cfg.py', SWEEP.format(points=points))
 
 
-@pytest.mark.parametrize('points,extra,match', [
-    ("[{'optim.lr': 0.1}, {'optim.lr': -1.0}]", [],
-     r"sweep point 'lr=-1\.0': config\.optim\.lr = -1\.0: must be > 0"),
-    ("[{'optim.lr': 0.1}, {'optim.lrr': 0.2}]", [], r"config\.optim\.lrr: unknown field"),
-    ("[{'optim.lr': 0.1}]", ['--config.optim.lr=0.2'],
-     r"--config\.optim\.lr is also set by sweep point 'lr=0\.1'"),
-    ("[{'optim.lr': 0.1}]", ['--config.optim.chunk_size=100'],
-     r"sweep point 'lr=0\.1': config\.optim\.chunk_size = 100: not read"),
-    ("[{'optim.lr': 0.1}]", ['--config.optim.chunk_size=500'],
-     r'--config\.optim\.chunk_size is read by no point'),
-    ("[{'optim.lr': 0.1}]", ['--config.optim.momentm=0.9'], r"Did you mean 'optim\.momentum'"),
-], ids=['bad point', 'unknown key in a point', 'override set by a point', 'unread override',
-        'unread override at its default', 'unknown override'])
-def test_sweep_validates_every_point_before_training(points, extra, match, tmp_path, capsys,
-                                                     monkeypatch):
+@pytest.mark.parametrize(
+    'points,extra,match',
+    [
+        (
+            "[{'optim.lr': 0.1}, {'optim.lr': -1.0}]",
+            [],
+            r"sweep point 'lr=-1\.0': config\.optim\.lr = -1\.0: must be > 0",
+        ),
+        ("[{'optim.lr': 0.1}, {'optim.lrr': 0.2}]", [], r'config\.optim\.lrr: unknown field'),
+        (
+            "[{'optim.lr': 0.1}]",
+            ['--config.optim.lr=0.2'],
+            r"--config\.optim\.lr is also set by sweep point 'lr=0\.1'",
+        ),
+        (
+            "[{'optim.lr': 0.1}]",
+            ['--config.optim.chunk_size=100'],
+            r"sweep point 'lr=0\.1': config\.optim\.chunk_size = 100: not read",
+        ),
+        (
+            "[{'optim.lr': 0.1}]",
+            ['--config.optim.chunk_size=500'],
+            r'--config\.optim\.chunk_size is read by no point',
+        ),
+        ("[{'optim.lr': 0.1}]", ['--config.optim.momentm=0.9'], r"Did you mean 'optim\.momentum'"),
+    ],
+    ids=[
+        'bad point',
+        'unknown key in a point',
+        'override set by a point',
+        'unread override',
+        'unread override at its default',
+        'unknown override',
+    ],
+)
+def test_sweep_validates_every_point_before_training(
+    points, extra, match, tmp_path, capsys, monkeypatch
+):
   monkeypatch.chdir(ROOT)
   spec = _sweep_file(tmp_path, points)
   code = run_cli([f'--config={spec}', f'--workdir={tmp_path / "root"}', *extra], entry='sweep')
@@ -341,8 +463,7 @@ def test_sweep_validates_every_point_before_training(points, extra, match, tmp_p
 def test_sweep_takes_overrides_for_every_point(tmp_path, capsys, monkeypatch):
   monkeypatch.chdir(ROOT)
   spec = _sweep_file(tmp_path, "[{'optim.lr': 0.05}, {'optim.lr': 0.1}]")
-  argv = [f'--config={spec}', f'--workdir={tmp_path / "root"}', '--config.optim.wd=0.05',
-          '--print']
+  argv = [f'--config={spec}', f'--workdir={tmp_path / "root"}', '--config.optim.wd=0.05', '--print']
   assert run_cli(argv, entry='sweep') == 0
   out = capsys.readouterr().out.splitlines()
   assert len(out) == 2 and all('--config.optim.wd=0.05' in line for line in out)
@@ -357,31 +478,53 @@ def test_sweep_missing_config_file(tmp_path, capsys, monkeypatch):
 
 # ---- the real command, in a subprocess ----
 
-@pytest.mark.parametrize('args,match', [
-    ([FE, '--config.optim.lr=-0.1'], r'--config\.optim\.lr=-0\.1 is not read'),
-    (['--config=configs/nope.py'], r'configs/nope\.py does not exist'),
-    ([TINY, '--config.optim.lrr=1'], r"Did you mean 'optim\.lr'"),
-])
+
+@pytest.mark.parametrize(
+    'args,match',
+    [
+        ([FE, '--config.optim.lr=-0.1'], r'--config\.optim\.lr=-0\.1 is not read'),
+        (['--config=configs/nope.py'], r'configs/nope\.py does not exist'),
+        ([TINY, '--config.optim.lrr=1'], r"Did you mean 'optim\.lr'"),
+    ],
+)
 def test_python_dash_m_gives_the_same_one_line(args, match, tmp_path):
-  out = subprocess.run([sys.executable, '-m', 'launch.main', *args, f'--workdir={tmp_path / "w"}'],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+  out = subprocess.run(
+      [sys.executable, '-m', 'launch.main', *args, f'--workdir={tmp_path / "w"}'],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=120,
+  )
   assert out.returncode == 1
   assert re.search(match, one_line(out.stderr))
   assert not (tmp_path / 'w').exists()
 
 
 def test_verbose_shows_the_traceback(tmp_path):
-  out = subprocess.run([sys.executable, '-m', 'launch.main', '--config=configs/nope.py',
-                        f'--workdir={tmp_path}', '--verbose'], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120)
+  out = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'launch.main',
+          '--config=configs/nope.py',
+          f'--workdir={tmp_path}',
+          '--verbose',
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=120,
+  )
   assert out.returncode != 0 and 'Traceback' in out.stderr
-
 
 
 # ---- faults mid-run, through `python -m launch.main` (the same program for every run) ----
 
-LONG = ['--config.train.epochs=150', '--config.train.steps_per_dispatch=1',
-        '--config.train.eval_every=50']  # 1,200 steps, an eval + checkpoint every 400
+LONG = [
+    '--config.train.epochs=150',
+    '--config.train.steps_per_dispatch=1',
+    '--config.train.eval_every=50',
+]  # 1,200 steps, an eval + checkpoint every 400
 
 
 def _launch(workdir, **kwargs):
@@ -400,14 +543,14 @@ def long_reference(tmp_path_factory):
 
 
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGKILL], ids=['SIGTERM', 'SIGKILL'])
-def test_killed_mid_run_then_resumed_gives_the_uninterrupted_numbers(sig, tmp_path,
-                                                                    long_reference):
+def test_killed_mid_run_then_resumed_gives_the_uninterrupted_numbers(sig, tmp_path, long_reference):
   """SIGTERM checkpoints and exits 75 (preempted); SIGKILL (no chance to clean up, maybe mid-write)
   once the first evaluation is on disk. Rerunning the command resumes to the same rows, bitwise."""
   workdir = tmp_path / 'a'
   cmd, _ = _launch(workdir)
-  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+  proc = subprocess.Popen(
+      cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+  )
   status, metrics = workdir / 'status.json', workdir / 'metrics.jsonl'
   deadline = time.time() + 180
   while time.time() < deadline and proc.poll() is None:

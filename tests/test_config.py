@@ -36,8 +36,11 @@ BAD = [
 
 @pytest.mark.parametrize('field,value,match', BAD, ids=[f'{f}={v}' for f, v, _ in BAD])
 def test_bad_values_name_the_field(field, value, match):
-  cfg = tiny_config(**{'model.norm': 'group', 'model.num_groups': 4}) if 'groups' in field \
+  cfg = (
+      tiny_config(**{'model.norm': 'group', 'model.num_groups': 4})
+      if 'groups' in field
       else tiny_config()
+  )
   node, *_ = [cfg]
   *path, last = field.split('.')
   for p in path:
@@ -79,8 +82,14 @@ def test_arms_resolve_from_optim_defaults():
 
 
 def test_cli_rejects_negative_lr_before_compiling(tmp_path):
-  cmd = [sys.executable, '-m', 'launch.main', '--config=configs/mnist_const.py:cpu',
-         f'--workdir={tmp_path / "w"}', '--config.optim.lr=-1']
+  cmd = [
+      sys.executable,
+      '-m',
+      'launch.main',
+      '--config=configs/mnist_const.py:cpu',
+      f'--workdir={tmp_path / "w"}',
+      '--config.optim.lr=-1',
+  ]
   out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert out.returncode != 0
   assert 'config.optim.lr = -1.0: must be > 0' in out.stderr
@@ -91,21 +100,42 @@ def test_cli_rejects_negative_lr_before_compiling(tmp_path):
 # A non-default value for every field of the unread-field table, and the settings under which the
 # field is NOT read (from tiny_config).
 OTHER_VALUE = {
-    'data.name': 'cifar10', 'data.data_dir': '/data', 'data.download': True,
-    'data.synthetic_shape': (4, 4, 1), 'data.synthetic_num_classes': 3,
-    'data.synthetic_num_train': 100, 'data.synthetic_num_test': 10,
-    'model.widths': (8, 8), 'model.widen': 2.0, 'model.conv_impl': 'split',
-    'model.num_groups': 2, 'model.norm_eps': 1e-5, 'optim.svag_l': 2, 'optim.chunk_size': 64,
-    'train.sampling': 'replacement', 'train.eval_bn_batches': 2, 'metrics.gn_batches': 4,
+    'data.name': 'cifar10',
+    'data.data_dir': '/data',
+    'data.download': True,
+    'data.synthetic_shape': (4, 4, 1),
+    'data.synthetic_num_classes': 3,
+    'data.synthetic_num_train': 100,
+    'data.synthetic_num_test': 10,
+    'model.widths': (8, 8),
+    'model.widen': 2.0,
+    'model.conv_impl': 'split',
+    'model.num_groups': 2,
+    'model.norm_eps': 1e-5,
+    'optim.svag_l': 2,
+    'optim.chunk_size': 64,
+    'train.sampling': 'replacement',
+    'train.eval_bn_batches': 2,
+    'metrics.gn_batches': 4,
 }
 UNREAD_UNDER = {  # settings on top of the schema's defaults (mnist5k, cnn, BatchNorm, sgd)
-    'data.synthetic_shape': {}, 'data.synthetic_num_classes': {}, 'data.synthetic_num_train': {},
-    'data.synthetic_num_test': {}, 'data.name': {}, 'data.data_dir': {}, 'data.download': {},
-    'model.widths': {'model.name': 'preresnet20'}, 'model.widen': {},
-    'model.conv_impl': {'model.name': 'mlp'}, 'model.num_groups': {},
-    'model.norm_eps': {'model.norm': 'none'}, 'optim.svag_l': {}, 'optim.chunk_size': {},
+    'data.synthetic_shape': {},
+    'data.synthetic_num_classes': {},
+    'data.synthetic_num_train': {},
+    'data.synthetic_num_test': {},
+    'data.name': {},
+    'data.data_dir': {},
+    'data.download': {},
+    'model.widths': {'model.name': 'preresnet20'},
+    'model.widen': {},
+    'model.conv_impl': {'model.name': 'mlp'},
+    'model.num_groups': {},
+    'model.norm_eps': {'model.norm': 'none'},
+    'optim.svag_l': {},
+    'optim.chunk_size': {},
     'train.sampling': {'optim.oracle': 'gd', 'model.norm': 'layer'},
-    'train.eval_bn_batches': {'model.norm': 'layer'}, 'metrics.gn_batches': {},
+    'train.eval_bn_batches': {'model.norm': 'layer'},
+    'metrics.gn_batches': {},
 }
 
 
@@ -132,8 +162,13 @@ def test_noise_scale_is_read_by_the_full_batch_oracles_too(tmp_path):
   """optim.noise_scale is not in the unread table: it changes an NGD run."""
   from tests.helpers import run_tiny  # noqa: PLC0415
 
-  common = {'optim.oracle': 'ngd', 'model.norm': 'group', 'model.num_groups': 4,
-            'train.epochs': 0.25, 'train.eval_every': 0.25}
+  common = {
+      'optim.oracle': 'ngd',
+      'model.norm': 'group',
+      'model.num_groups': 4,
+      'train.epochs': 0.25,
+      'train.eval_every': 0.25,
+  }
   _, plain = run_tiny(tmp_path / 'a', **common)
   _, noisy = run_tiny(tmp_path / 'b', **common, **{'optim.noise_scale': 0.1})
   assert plain[-1]['train_loss'] != noisy[-1]['train_loss']

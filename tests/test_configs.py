@@ -12,8 +12,11 @@ from svag_jax import experiment, sweep
 from svag_jax import workdir as workdir_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'configs').glob('*.py')
-                 if p.name not in ('__init__.py', 'base.py'))
+CONFIGS = sorted(
+    str(p.relative_to(ROOT))
+    for p in (ROOT / 'configs').glob('*.py')
+    if p.name not in ('__init__.py', 'base.py')
+)
 
 
 def _args(path):
@@ -48,8 +51,14 @@ SMOKE = [p for p in CONFIGS if 'smoke' in getattr(sweep.load_module(str(ROOT / p
 
 def test_the_cifar_figures_have_smoke_variants():
   names = {pathlib.Path(p).stem for p in SMOKE}
-  assert {'cifar_equilibrium', 'wd_lr_family', 'lr_vs_wd_halving', 'lsr', 'svag_convergence',
-          'ngd'} <= names
+  assert {
+      'cifar_equilibrium',
+      'wd_lr_family',
+      'lr_vs_wd_halving',
+      'lsr',
+      'svag_convergence',
+      'ngd',
+  } <= names
 
 
 @pytest.mark.usefixtures('compile_bound')

@@ -73,7 +73,7 @@ def test_matches_xla_under_vmap(impl):
   x, kernel, dy = _inputs(*case)
   xs = jnp.stack([x, -2 * x])
   kernels = jnp.stack([kernel, kernel[::-1] + 1])
-  dys = jnp.stack([dy, dy ** 2])
+  dys = jnp.stack([dy, dy**2])
   want = jax.jit(jax.vmap(lambda *a: _apply_and_grads('xla', 2, *a)))(xs, kernels, dys)
   got = jax.jit(jax.vmap(lambda *a: _apply_and_grads(impl, 2, *a)))(xs, kernels, dys)
   for (name, tol), w, g in zip(_tol(*case).items(), want, got):  # per trial: max over both

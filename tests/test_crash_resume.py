@@ -68,8 +68,10 @@ def _assert_same_record(run, reference):
     np.testing.assert_array_equal(preds[epoch], ref_preds[epoch])
   assert workdir_lib.params_epochs(run) == workdir_lib.params_epochs(reference) == [1.0, 2.0]
   for epoch in (1.0, 2.0):
-    with np.load(run / 'params' / f'epoch_{epoch:g}.npz') as a, \
-        np.load(reference / 'params' / f'epoch_{epoch:g}.npz') as b:
+    with (
+        np.load(run / 'params' / f'epoch_{epoch:g}.npz') as a,
+        np.load(reference / 'params' / f'epoch_{epoch:g}.npz') as b,
+    ):
       assert sorted(a.files) == sorted(b.files)
       for k in a.files:
         np.testing.assert_array_equal(a[k], b[k])
@@ -96,7 +98,7 @@ def test_one_failed_restore_does_not_poison_the_next(tmp_path):
 
 def _truncate_biggest_file(folder: pathlib.Path) -> None:
   biggest = max((f for f in folder.rglob('*') if f.is_file()), key=lambda f: f.stat().st_size)
-  biggest.write_bytes(biggest.read_bytes()[:biggest.stat().st_size // 2])
+  biggest.write_bytes(biggest.read_bytes()[: biggest.stat().st_size // 2])
 
 
 @pytest.mark.parametrize('damage', ['empty_folder', 'no_item_folder', 'truncated_file'])
@@ -141,7 +143,7 @@ def test_partial_last_metrics_line_is_repaired(reference, tmp_path, caplog):
   files of step 16 (they are written after the rows)."""
   run = _copy(reference, tmp_path)
   lines = _metric_lines(run)
-  fragment = lines[3][:len(lines[3]) // 2]
+  fragment = lines[3][: len(lines[3]) // 2]
   (run / 'metrics.jsonl').write_bytes(b''.join(lines[:3]) + fragment)
   shutil.rmtree(run / 'checkpoints' / '16')
   (run / 'predictions' / 'epoch_2.npy').unlink()
@@ -173,17 +175,22 @@ def test_readers_name_the_file_and_line_of_a_corrupt_row(reference, tmp_path):
 
 
 def test_partial_predictions_and_params_files_are_set_aside_and_recomputed(
-    reference, tmp_path, caplog):
+    reference, tmp_path, caplog
+):
   run = _copy(reference, tmp_path)
   for f in (run / 'predictions' / 'epoch_2.npy', run / 'params' / 'epoch_2.npz'):
-    f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])  # truncated
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])  # truncated
   (run / 'predictions' / 'epoch_1.tmp.npy').write_bytes(b'\x93NUMPY half-written')  # leftovers
   (run / 'params' / 'epoch_1.tmp.npz').write_bytes(b'PK half-written')
   result = experiment.run(_config(), str(run))
   assert result['status'] == 'done'
   _assert_same_record(run, reference)
-  for name in ('predictions/epoch_2.npy', 'params/epoch_2.npz', 'predictions/epoch_1.tmp.npy',
-               'params/epoch_1.tmp.npz'):
+  for name in (
+      'predictions/epoch_2.npy',
+      'params/epoch_2.npz',
+      'predictions/epoch_1.tmp.npy',
+      'params/epoch_1.tmp.npz',
+  ):
     assert len(list(run.glob(f'{name}.corrupt-*'))) == 1, name  # moved aside, beside
     assert name.split('/')[1] in caplog.text
   assert 'ahead of the run record' in (run / 'corrupt_checkpoints' / '16.reason.txt').read_text()
@@ -205,8 +212,10 @@ def test_a_refused_rerun_never_downgrades_a_finished_run(reference, tmp_path, mo
   with pytest.raises(WorkdirError, match='different config'):
     experiment.run(_config(**{'train.batch_size': 16}), str(run))
   with pytest.raises(ConfigError, match='already at step 16'):
-    experiment.run(_config(**{'train.epochs': 1, 'train.predictions_at': (1,),
-                               'train.params_at': (1,)}), str(run))
+    experiment.run(
+        _config(**{'train.epochs': 1, 'train.predictions_at': (1,), 'train.params_at': (1,)}),
+        str(run),
+    )
 
   def broken_disk(*args, **kwargs):
     raise RuntimeError('disk on fire')
@@ -223,8 +232,9 @@ def test_a_refused_rerun_never_downgrades_a_finished_run(reference, tmp_path, mo
   attempts = _attempts(run)[-4:]  # the reasons are written beside the status
   assert [a['outcome'] for a in attempts] == ['failed'] * 4
   assert [a['status'] for a in attempts] == ['done'] * 4
-  for a, error in zip(attempts, ('WorkdirError', 'ConfigError', 'RuntimeError', 'CheckpointError'),
-                      strict=True):
+  for a, error in zip(
+      attempts, ('WorkdirError', 'ConfigError', 'RuntimeError', 'CheckpointError'), strict=True
+  ):
     assert a['error'].startswith(error), a
   # An unfinished run that fails is a real state change: it becomes failed.
   (run / 'status.json').write_text(json.dumps({'status': 'preempted', 'step': 12}))
@@ -249,17 +259,28 @@ def test_slurm_script_requeues_on_exit_code_75_only(tmp_path, code):
   for name, body in (('srun', f'exit {code}'), ('scontrol', f'echo "$@" >> {tmp_path}/scontrol')):
     (bin_dir / name).write_text(f'#!/bin/bash\n{body}\n')
     (bin_dir / name).chmod(0o755)
-  env = {**os.environ, 'PATH': f'{bin_dir}:{os.environ["PATH"]}', 'SLURM_NNODES': '1',
-         'SLURM_NTASKS': '1', 'SLURM_JOB_ID': '42', 'SLURM_SUBMIT_DIR': str(ROOT),
-         'PYTHON': sys.executable}
+  env = {
+      **os.environ,
+      'PATH': f'{bin_dir}:{os.environ["PATH"]}',
+      'SLURM_NNODES': '1',
+      'SLURM_NTASKS': '1',
+      'SLURM_JOB_ID': '42',
+      'SLURM_SUBMIT_DIR': str(ROOT),
+      'PYTHON': sys.executable,
+  }
   # No status.json is written (the fake srun trains nothing): only the exit code can tell.
-  result = subprocess.run(['bash', str(ROOT / 'launch' / 'slurm.sh'), 'configs/x.py',
-                           str(tmp_path / 'wd')], env=env, capture_output=True, text=True,
-                          timeout=30)
+  result = subprocess.run(
+      ['bash', str(ROOT / 'launch' / 'slurm.sh'), 'configs/x.py', str(tmp_path / 'wd')],
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=30,
+  )
   assert result.returncode == code, result.stdout + result.stderr
   log = tmp_path / 'scontrol'
   assert (log.read_text().split() if log.exists() else []) == (
-      ['requeue', '42'] if code == 75 else [])
+      ['requeue', '42'] if code == 75 else []
+  )
 
 
 # ---- 5. Diverged trials' predictions ----

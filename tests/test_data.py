@@ -41,8 +41,9 @@ def test_tfds_source_reads_a_mocked_dataset():
   assert ds.test_images.shape[0] == 24
 
 
-@pytest.mark.parametrize('name, num_classes', [('cifar10', 10), ('cifar100', 100),
-                                               ('svhn_cropped', 10)])
+@pytest.mark.parametrize(
+    'name, num_classes', [('cifar10', 10), ('cifar100', 100), ('svhn_cropped', 10)]
+)
 def test_tfds_cifar_and_svhn_through_the_config(name, num_classes):
   tfds = pytest.importorskip('tensorflow_datasets')
   cfg = tiny_config().data

@@ -17,11 +17,12 @@ from configs import lr_drop, mixing_time, stationary_lr
 from svag_jax import config as config_lib
 
 PERTURB = 1000.0
-EVERY = 10.0       # steps between synthetic evaluations
+EVERY = 10.0  # steps between synthetic evaluations
 
 
-def relaxation(tau: float, gap: float, noise: float = 0.0, end: float = 5000.0, ref: float = 1.0,
-               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def relaxation(
+    tau: float, gap: float, noise: float = 0.0, end: float = 5000.0, ref: float = 1.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
   """ref before PERTURB; ref (1 + gap exp(-(t - PERTURB) / tau)) after it; relative noise."""
   steps = np.arange(EVERY, end + EVERY / 2, EVERY)
   t = steps - PERTURB
@@ -48,8 +49,9 @@ def test_detected_time_is_tau_log_gap_over_tol(tau, gap):
 
 def test_detected_time_scales_linearly_with_tau():
   taus = np.array([40.0, 80.0, 160.0, 320.0, 640.0])
-  found = np.array([detect(*relaxation(t, -0.9, noise=0.02, end=8000.0, seed=i))
-                    for i, t in enumerate(taus)])
+  found = np.array(
+      [detect(*relaxation(t, -0.9, noise=0.02, end=8000.0, seed=i)) for i, t in enumerate(taus)]
+  )
   fit = stats.linear_fit(taus, found)
   assert fit.r2 > 0.999
   assert fit.slope == pytest.approx(math.log(9.0), rel=0.03)
@@ -58,10 +60,10 @@ def test_detected_time_scales_linearly_with_tau():
 
 def test_a_curve_that_never_recovers_gives_none():
   steps, values = relaxation(100.0, -0.9, noise=0.01)
-  stuck = np.where(steps >= PERTURB, 0.5 * values, values)    # settles at half the reference
+  stuck = np.where(steps >= PERTURB, 0.5 * values, values)  # settles at half the reference
   assert detect(steps, stuck) is None
   assert detect(steps, stuck, stay=False) is None
-  slow = relaxation(5000.0, -0.9, noise=0.01)   # recovers, but long after the run ends
+  slow = relaxation(5000.0, -0.9, noise=0.01)  # recovers, but long after the run ends
   assert detect(*slow) is None
 
 
@@ -83,8 +85,8 @@ def test_stay_requires_the_curve_to_remain_in_the_band():
 
 def test_the_reference_ignores_rows_after_the_perturbation_and_nan():
   steps, values = relaxation(100.0, -0.9)
-  values[steps < PERTURB - 200] = 50.0                  # outside ref_window: ignored
-  values[(steps >= PERTURB - 100) & (steps < PERTURB)] = np.nan   # diverged rows: ignored
+  values[steps < PERTURB - 200] = 50.0  # outside ref_window: ignored
+  values[(steps >= PERTURB - 100) & (steps < PERTURB)] = np.nan  # diverged rows: ignored
   assert detect(steps, values, ref_window=200.0) == pytest.approx(100 * math.log(9), abs=2 * EVERY)
 
 
@@ -138,10 +140,22 @@ def write_rows(path: pathlib.Path, rows: list[dict]) -> pathlib.Path:
 
 
 def row(step, trial, arm, lr, wd, w_norm_sq, test_error=0.05, g=None, n=None):
-  return {'step': int(step), 'effective_step': float(step), 'epoch': step / 100.0,
-          'trial': trial, 'arm': arm, 'diverged': False, 'test_accuracy': 1 - test_error,
-          'lr': lr, 'wd': wd, 'w_norm_sq': w_norm_sq, 'effective_lr': lr / w_norm_sq,
-          'intrinsic_lr': lr * wd, 'G': g, 'N': n}
+  return {
+      'step': int(step),
+      'effective_step': float(step),
+      'epoch': step / 100.0,
+      'trial': trial,
+      'arm': arm,
+      'diverged': False,
+      'test_accuracy': 1 - test_error,
+      'lr': lr,
+      'wd': wd,
+      'w_norm_sq': w_norm_sq,
+      'effective_lr': lr / w_norm_sq,
+      'intrinsic_lr': lr * wd,
+      'G': g,
+      'N': n,
+  }
 
 
 def test_stationary_recovers_lemma_5_2_on_exact_data(tmp_path):
@@ -149,10 +163,9 @@ def test_stationary_recovers_lemma_5_2_on_exact_data(tmp_path):
   rows, trial, sigma2, lr = [], 0, 40.0, 0.1
   for le in (0.005, 0.02):
     for _ in range(3):
-      r = lr / math.sqrt(2 * le / sigma2)            # eta / ||w||^2 = sqrt(2 le) / sigma
+      r = lr / math.sqrt(2 * le / sigma2)  # eta / ||w||^2 = sqrt(2 le) / sigma
       for step in range(50, 3001, 50):
-        rows.append(row(step, trial, f'a{le}', lr, le / lr, r, g=0.1 * sigma2 / r,
-                        n=sigma2 / r))
+        rows.append(row(step, trial, f'a{le}', lr, le / lr, r, g=0.1 * sigma2 / r, n=sigma2 / r))
       trial += 1
   arms = stationary_analysis.stationary(write_rows(tmp_path, rows))
   assert [a.intrinsic_lr for a in arms] == pytest.approx([0.005, 0.02])
@@ -182,9 +195,10 @@ def test_lr_drop_ratios(tmp_path):
   np.testing.assert_allclose(a.immediate, 0.1, rtol=1e-6)
   assert np.all(a.next_eval > 0.1) and np.all(a.next_eval < 0.11)
   np.testing.assert_allclose(a.recovered, 1 / math.sqrt(10), rtol=1e-3)
-  np.testing.assert_allclose(a.predicted_sigma, 1 / math.sqrt(10), rtol=1e-6)   # sigma unchanged
-  np.testing.assert_allclose(a.predicted_discrete, math.sqrt(0.001 * 1.999 / (0.01 * 1.99)),
-                             rtol=1e-6)
+  np.testing.assert_allclose(a.predicted_sigma, 1 / math.sqrt(10), rtol=1e-6)  # sigma unchanged
+  np.testing.assert_allclose(
+      a.predicted_discrete, math.sqrt(0.001 * 1.999 / (0.01 * 1.99)), rtol=1e-6
+  )
   assert lr_drop_analysis.main([str(tmp_path)]) == 0
 
 
@@ -204,9 +218,9 @@ def test_mixing_time_is_linear_in_inverse_intrinsic_lr(tmp_path):
         rows.append(row(step, trial, f'le{le}', lr, wd, r, test_error=0.05 * ratio))
       trial += 1
   workdir = write_rows(tmp_path, rows)
-  arms = mixing_analysis.mixing(workdir, tol=0.1, window_evals=3, error_tol=0.1,
-                                error_window_evals=3,
-                   num_resamples=20)
+  arms = mixing_analysis.mixing(
+      workdir, tol=0.1, window_evals=3, error_tol=0.1, error_window_evals=3, num_resamples=20
+  )
   for a in arms:
     assert a.perturb_step == change
     expected = math.log(9) / (2 * a.intrinsic_lr)
@@ -225,18 +239,20 @@ def test_detector_on_the_exact_norm_recursion_matches_the_predicted_mixing_slope
   loss with a constant unit-norm noise trace), eta / 10 and lambda x 10 at equilibrium: the
   detected return of eta / ||w||^2 is predicted_mixing_slope(0.1) / le steps."""
   assert mixing_analysis.predicted_mixing_slope(0.1) == pytest.approx(
-      math.log(99 / (1 / 0.81 - 1)) / 4)
+      math.log(99 / (1 / 0.81 - 1)) / 4
+  )
   sigma2, lr0 = 50.0, 0.1
   for le in (0.001, 0.002, 0.004):
-    r = math.sqrt(lr0 * sigma2 / ((2 - le) * le / lr0))       # the discrete equilibrium
+    r = math.sqrt(lr0 * sigma2 / ((2 - le) * le / lr0))  # the discrete equilibrium
     steps, eff = [], []
     for k in range(1, 3000 + int(8 / le)):
       lr = lr0 if k < 3000 else lr0 / 10
-      r = (1 - le) ** 2 * r + lr ** 2 * sigma2 / r
+      r = (1 - le) ** 2 * r + lr**2 * sigma2 / r
       steps.append(k)
       eff.append(lr / r)
-    found = stats.steps_to_equilibrium(np.array(steps, float), np.array(eff), 3000.0,
-                                    ref_window=1000.0, window=0.0, tol=0.1)
+    found = stats.steps_to_equilibrium(
+        np.array(steps, float), np.array(eff), 3000.0, ref_window=1000.0, window=0.0, tol=0.1
+    )
     assert found == pytest.approx(mixing_analysis.predicted_mixing_slope(0.1) / le, rel=0.02)
 
 

@@ -23,8 +23,6 @@ N, D, B = 8, 3, 4
 R = 1 << 15  # independent estimates
 
 
-
-
 def _problem(near_optimum):
   rng = np.random.default_rng(0)
   x = np.array([1.0, 0.5, -0.5]) + 0.3 * rng.normal(size=(N, D))
@@ -36,8 +34,12 @@ def _problem(near_optimum):
   mean = g.mean(0)
   trace_sigma1 = np.sum(np.square(g - mean)) / N
   params = {'w': jnp.asarray(w, jnp.float32)}
-  return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32), params, (
-      float(mean @ mean), trace_sigma1 / B)
+  return (
+      jnp.asarray(x, jnp.float32),
+      jnp.asarray(y, jnp.float32),
+      params,
+      (float(mean @ mean), trace_sigma1 / B),
+  )
 
 
 def _loss_fn(params, x, y, weights=None):
@@ -56,8 +58,10 @@ def test_unbiased(k, near_optimum):
     out = metrics.gradient_noise(grads)
     return out['G'], out['N']
 
-  g_hat, n_hat = (np.asarray(a, np.float64) for a in
-                  jax.jit(jax.vmap(estimate))(jax.random.split(jax.random.key(k), R)))
+  g_hat, n_hat = (
+      np.asarray(a, np.float64)
+      for a in jax.jit(jax.vmap(estimate))(jax.random.split(jax.random.key(k), R))
+  )
   se_g, se_n = g_hat.std(ddof=1) / np.sqrt(R), n_hat.std(ddof=1) / np.sqrt(R)
   assert abs(g_hat.mean() - g_true) < 5 * se_g, (g_hat.mean(), g_true, se_g)
   assert abs(n_hat.mean() - n_true) < 5 * se_n, (n_hat.mean(), n_true, se_n)
@@ -66,8 +70,10 @@ def test_unbiased(k, near_optimum):
 
 
 def test_hand_values():
-  grads = {'a': jnp.array([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]]), 'b': jnp.array([[1.0], [0.0],
-                                                                                  [2.0]])}
+  grads = {
+      'a': jnp.array([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]]),
+      'b': jnp.array([[1.0], [0.0], [2.0]]),
+  }
   g = np.concatenate([np.asarray(grads['a']), np.asarray(grads['b'])], 1)
   mean = g.mean(0)
   n_hat = np.sum(np.square(g - mean)) / 2
@@ -88,7 +94,9 @@ def test_trial_estimate_uses_train_mode_no_wd_and_leaves_state_untouched(fast_co
   data = TrainData(
       images=jnp.asarray(rng.integers(0, 256, (n, 4, 4, 1)), jnp.uint8),
       labels=jnp.asarray(rng.integers(0, 4, (n,)), jnp.int32),
-      mean=jnp.array([0.5]), std=jnp.array([0.25]))
+      mean=jnp.array([0.5]),
+      std=jnp.array([0.25]),
+  )
   trainer = Trainer(model=models.build(cfg, 4), batch_size=b, num_train=n)
   sched = schedules.Schedules(schedules.from_epochs(0.1, (), 8), schedules.from_epochs(0.5, (), 8))
   state = trainer.init(jax.random.key(0), sched, data)
@@ -105,8 +113,10 @@ def test_trial_estimate_uses_train_mode_no_wd_and_leaves_state_untouched(fast_co
   def run(params):
     out = metrics.gradient_noise_metrics(loss_fn, params, images, labels)
     grads, losses = metrics.batch_gradients(loss_fn, params, images, labels, unroll=True)
-    ref = [jax.value_and_grad(lambda p: trainer.loss(p, state, images[j], labels[j], True)[0])(
-        params) for j in range(k)]  # training-mode BatchNorm, data loss only (no lambda w)
+    ref = [
+        jax.value_and_grad(lambda p: trainer.loss(p, state, images[j], labels[j], True)[0])(params)
+        for j in range(k)
+    ]  # training-mode BatchNorm, data loss only (no lambda w)
     eval_grad = jax.grad(lambda p: trainer.loss(p, state, images[0], labels[0], False)[0])(params)
     return out, grads, losses, ref, eval_grad
 
@@ -116,8 +126,9 @@ def test_trial_estimate_uses_train_mode_no_wd_and_leaves_state_untouched(fast_co
   chex.assert_trees_all_equal((state.params, state.batch_stats), before)
   assert jax.tree.leaves(state.batch_stats)
   for j in range(k):
-    chex.assert_trees_all_close(jax.tree.map(lambda g: g[j], grads), ref[j][1], rtol=1e-5,
-                                atol=1e-7)
+    chex.assert_trees_all_close(
+        jax.tree.map(lambda g: g[j], grads), ref[j][1], rtol=1e-5, atol=1e-7
+    )
     np.testing.assert_allclose(losses[j], ref[j][0], rtol=1e-6)
   diff = jax.tree.map(lambda a, e: float(jnp.max(jnp.abs(a[0] - e))), grads, eval_grad)
   assert max(jax.tree.leaves(diff)) > 1e-4  # eval-mode statistics would give another gradient

@@ -20,7 +20,8 @@ def test_refreshed_batch_stats_are_a_fixed_point_and_leave_the_state_alone():
   state = trainer.init(jax.random.key(0), one, data)
   fresh = evaluate.refreshed_batch_stats(trainer.model, state.variables, data, 48, 32)
   again = evaluate.refreshed_batch_stats(
-      trainer.model, state.replace(batch_stats=fresh).variables, data, 48, 32)
+      trainer.model, state.replace(batch_stats=fresh).variables, data, 48, 32
+  )
   # initial running stats are mean 0 / var 1; the refreshed ones describe the actual activations
   assert not np.allclose(fresh['BatchNorm_0']['var'], 1.0, rtol=0.1)
   # an EMA (momentum 0.9) over the same 48 batches: starting from the refreshed statistics instead

@@ -31,8 +31,9 @@ N = 48
 # of the cnn's forward and backward passes (8x8x1 images, widths (4, 8): fan-ins 9 and 36,
 # BatchNorm over N x 64 and N x 16 positions, head 128, 3 classes, mean over N; weight gradients
 # summed over the same positions) bound the mlp's (fan-ins 64 and 4, BatchNorm over N) too.
-TOL = 2 * numerics.chain_tol(2 * [9, N * 64, N * 64, 36, N * 16, N * 16, 128, 3, N]
-                             + [N * 64, N * 16])
+TOL = 2 * numerics.chain_tol(
+    2 * [9, N * 64, N * 64, 36, N * 16, N * 16, 128, 3, N] + [N * 64, N * 16]
+)
 
 
 def _trainer_and_data(name):
@@ -55,8 +56,9 @@ def test_full_batch_step_does_not_depend_on_the_order(name):
 
   @jax.jit
   def value_and_grad(idx):
-    return jax.value_and_grad(loss_fn, has_aux=True)(state.params, data.images[idx],
-                                                     data.labels[idx])
+    return jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, data.images[idx], data.labels[idx]
+    )
 
   # the batches the trainer itself draws in two different epochs are two orders of all N
   idx_a = trainer.sampler.batch_indices(state.key, jnp.int32(0))
@@ -71,8 +73,9 @@ def test_full_batch_step_does_not_depend_on_the_order(name):
   numerics.assert_close(aux_a, aux_b, TOL)
   # power: a proper sub-batch (different examples and statistics) gives a different gradient
   (loss_c, _), g_c = value_and_grad(idx_a[: N // 2])
-  diff = max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(g_a),
-                                                              jax.tree.leaves(g_c)))
+  diff = max(
+      float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(g_a), jax.tree.leaves(g_c))
+  )
   assert diff > 1e-3 and abs(float(loss_a - loss_c)) > 1e-4
 
 
@@ -93,8 +96,8 @@ def test_configs_validate_and_are_full_batch(arg):
 def test_count_drops_and_first_reach():
   acc = np.array([0.5, 0.95, 0.99, 1.0, 0.85, 0.8, 1.0, 0.96, 1.0, 0.89, 1.0, np.nan, 1.0])
   assert analysis.first_reach(acc, 0.99) == 2
-  assert analysis.count_drops(acc, 0.99, 0.9) == 2      # [0.85, 0.8] and [0.89]
-  assert analysis.count_drops(acc, 0.99, 0.97) == 3     # ... and 0.96
+  assert analysis.count_drops(acc, 0.99, 0.9) == 2  # [0.85, 0.8] and [0.89]
+  assert analysis.count_drops(acc, 0.99, 0.97) == 3  # ... and 0.96
   assert analysis.count_drops(acc[:2], 0.99, 0.9) == 0  # never reached
   assert analysis.count_drops(np.array([0.99, 0.5, 0.5]), 0.99, 0.9) == 1
   assert analysis.count_drops(np.array([0.5, 1.0]), 0.0, 0.9) == 1  # starts low
@@ -103,13 +106,23 @@ def test_count_drops_and_first_reach():
 def test_tiny_run_switches_wd_off_and_analysis_draws(tmp_path, capsys):
   n = 64
   _, rows = run_tiny(
-      tmp_path, **{'data.synthetic_num_train': n, 'train.batch_size': n, 'train.epochs': 6,
-                   'train.eval_every': 2.0, 'train.steps_per_dispatch': 2, 'trials.num': 1,
-                   'train.eval_bn_batches': 2,
-                   'arms': {'wd': dict(lr=0.5, wd=0.05),
-                            'wd_off': dict(lr=0.5, wd=0.05, wd_schedule=((4.0, 0.0),))}})
+      tmp_path,
+      **{
+          'data.synthetic_num_train': n,
+          'train.batch_size': n,
+          'train.epochs': 6,
+          'train.eval_every': 2.0,
+          'train.steps_per_dispatch': 2,
+          'trials.num': 1,
+          'train.eval_bn_batches': 2,
+          'arms': {
+              'wd': dict(lr=0.5, wd=0.05),
+              'wd_off': dict(lr=0.5, wd=0.05, wd_schedule=((4.0, 0.0),)),
+          },
+      },
+  )
   by = {(r['arm'], r['step']): r for r in rows}
-  assert sorted({r['step'] for r in rows}) == [2, 4, 6]   # one epoch = one full-batch step
+  assert sorted({r['step'] for r in rows}) == [2, 4, 6]  # one epoch = one full-batch step
   assert by[('wd', 6)]['wd'] == pytest.approx(0.05)
   assert by[('wd_off', 2)]['wd'] == pytest.approx(0.05)
   assert by[('wd_off', 4)]['wd'] == 0.0 and by[('wd_off', 6)]['wd'] == 0.0

@@ -16,8 +16,10 @@ def test_isotropic_noise_enters_the_update(tmp_path):
 
 
 def test_gradient_noise_columns_leave_the_run_unchanged(tmp_path):
-  _, rows = run_tiny(tmp_path / 'gn', **{'train.epochs': 2, 'metrics.gn_every': 2.0,
-                                     'metrics.gn_batches': 4, 'trials.num': 2})
+  _, rows = run_tiny(
+      tmp_path / 'gn',
+      **{'train.epochs': 2, 'metrics.gn_every': 2.0, 'metrics.gn_batches': 4, 'trials.num': 2},
+  )
   _, plain = run_tiny(tmp_path / 'plain', **{'train.epochs': 2, 'trials.num': 2})
   strip = lambda rs: [{k: v for k, v in r.items() if k not in experiment.GN_KEYS} for r in rs]
   assert strip(rows) == strip(plain)  # estimating G/N changes neither weights nor BN statistics

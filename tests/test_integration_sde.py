@@ -14,9 +14,17 @@ pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
 
 @pytest.mark.parametrize('oracle', ['ngd', 'gd'])
 def test_full_batch_oracles_train_end_to_end(tmp_path, oracle):
-  result, rows = run_tiny(tmp_path / oracle, **{
-      'optim.oracle': oracle, 'model.norm': 'group', 'model.num_groups': 4,
-      'optim.chunk_size': 100, 'data.synthetic_num_train': 200, 'train.eval_every': 0.5})
+  result, rows = run_tiny(
+      tmp_path / oracle,
+      **{
+          'optim.oracle': oracle,
+          'model.norm': 'group',
+          'model.num_groups': 4,
+          'optim.chunk_size': 100,
+          'data.synthetic_num_train': 200,
+          'train.eval_every': 0.5,
+      },
+  )
   assert result['status'] == 'done' and result['step'] == 6  # 200 // 32 steps per epoch
   assert all(np.isfinite(r[k]) for r in rows for k in experiment.METRIC_KEYS)
   assert rows[-1]['train_loss'] < np.log(4)  # it learns (chance = log 4)
@@ -39,18 +47,21 @@ def test_svag_l1_is_sgd_bit_for_bit(tmp_path):
   assert svag_rows == sgd_rows
 
 
-@pytest.mark.parametrize('overrides, field', [
-    ({'optim.oracle': 'adam'}, 'optim.oracle'),
-    ({'optim.oracle': 'svag', 'optim.svag_l': 0}, 'optim.svag_l'),
-    ({'optim.svag_l': 2}, 'optim.svag_l'),
-    ({'optim.oracle': 'svag', 'optim.momentum': 0.9}, 'optim.momentum'),
-    ({'optim.oracle': 'ngd'}, 'model.norm'),
-    ({'optim.oracle': 'gd', 'model.norm': 'batch'}, 'model.norm'),
-    ({'optim.noise_scale': -1.0}, 'optim.noise_scale'),
-    ({'optim.chunk_size': 0}, 'optim.chunk_size'),
-    ({'metrics.gn_every': -1.0}, 'metrics.gn_every'),
-    ({'metrics.gn_batches': 1}, 'metrics.gn_batches'),
-])
+@pytest.mark.parametrize(
+    'overrides, field',
+    [
+        ({'optim.oracle': 'adam'}, 'optim.oracle'),
+        ({'optim.oracle': 'svag', 'optim.svag_l': 0}, 'optim.svag_l'),
+        ({'optim.svag_l': 2}, 'optim.svag_l'),
+        ({'optim.oracle': 'svag', 'optim.momentum': 0.9}, 'optim.momentum'),
+        ({'optim.oracle': 'ngd'}, 'model.norm'),
+        ({'optim.oracle': 'gd', 'model.norm': 'batch'}, 'model.norm'),
+        ({'optim.noise_scale': -1.0}, 'optim.noise_scale'),
+        ({'optim.chunk_size': 0}, 'optim.chunk_size'),
+        ({'metrics.gn_every': -1.0}, 'metrics.gn_every'),
+        ({'metrics.gn_batches': 1}, 'metrics.gn_batches'),
+    ],
+)
 def test_bad_sde_fields_are_named(overrides, field):
   with pytest.raises(config_lib.ConfigError, match=f'config.{field.replace(".", r"[.]")} '):
     config_lib.validate(tiny_config(**overrides))

@@ -51,9 +51,13 @@ def _model_and_batch(name, norm):
 
   def logits_and_inputs(p):
     """Logits [16, 5] and each weight layer's output (its norm's input) z [16, ..., C]."""
-    logits, state = model.apply({'params': p, **rest}, x, train=True,
-                                mutable=['batch_stats', 'intermediates'],
-                                capture_intermediates=lambda mdl, _: mdl.name in params)
+    logits, state = model.apply(
+        {'params': p, **rest},
+        x,
+        train=True,
+        mutable=['batch_stats', 'intermediates'],
+        capture_intermediates=lambda mdl, _: mdl.name in params,
+    )
     return logits, {k: v['__call__'][0] for k, v in state['intermediates'].items()}
 
   def loss(p):
@@ -77,8 +81,12 @@ def _model_and_batch(name, norm):
   # eps makes a norm's output (z - m) / sqrt(var + eps) deviate from invariance by a relative
   # eps / (2 var) at w, eps / (2 c^2 var) at c w; the inputs must keep it far below rounding.
   assert eps / min_var < 1e-6, (eps, min_var)
-  return loss, params, variables, dict(
-      logits=logits, forward=forward, backward=backward, eps_rel=eps / (2 * min_var))
+  return (
+      loss,
+      params,
+      variables,
+      dict(logits=logits, forward=forward, backward=backward, eps_rel=eps / (2 * min_var)),
+  )
 
 
 @pytest.mark.parametrize('name,norm', CASES)
@@ -90,7 +98,7 @@ def test_loss_is_scale_invariant(name, norm, c):
   # logits, and eps perturbs them by <= eps_rel / min(c, 1)^2; the mean cross-entropy moves by at
   # most 2 max|logit| per unit relative change of the logits (|softmax - onehot|_1 <= 2).
   # A non-invariant model (e.g. a trainable bias, or norm 'none') is off by > 1e-2.
-  rel = 2 * numerics.chain_tol(info['forward']) + info['eps_rel'] / min(c, 1.0)**2
+  rel = 2 * numerics.chain_tol(info['forward']) + info['eps_rel'] / min(c, 1.0) ** 2
   bound = 2 * float(jnp.max(jnp.abs(info['logits']))) * rel
   assert abs(float(loss(scaled)) - float(loss(params))) <= bound, bound
 
@@ -106,18 +114,25 @@ def test_gradient_is_orthogonal_to_weights(name, norm):
   for layer in params:  # each layer is scale invariant on its own, hence orthogonal per layer
     g, w = grads[layer], params[layer]
     size = sum(leaf.size for leaf in jax.tree.leaves(w))
-    tol = (numerics.chain_tol(info['forward'] + info['backward']) + 3 * numerics.sum_tol(size)
-           + 2 * info['eps_rel'])
+    tol = (
+        numerics.chain_tol(info['forward'] + info['backward'])
+        + 3 * numerics.sum_tol(size)
+        + 2 * info['eps_rel']
+    )
     inner = sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(w)))
     cos = inner / jnp.sqrt(tree_sq_norm(g) * tree_sq_norm(w))
     assert abs(float(cos)) < tol, (layer, float(cos), tol)
   # and the gradient scales as 1/c: grad L(c w) = grad L(w) / c, each with the error above
   g10 = jax.grad(loss)(jax.tree.map(lambda w: 10 * w, params))
   size = sum(leaf.size for leaf in jax.tree.leaves(params))
-  tol = 2 * (numerics.chain_tol(info['forward'] + info['backward']) + numerics.sum_tol(size)
-             + 100 * info['eps_rel'])
+  tol = 2 * (
+      numerics.chain_tol(info['forward'] + info['backward'])
+      + numerics.sum_tol(size)
+      + 100 * info['eps_rel']
+  )
   np.testing.assert_allclose(
-      jnp.sqrt(tree_sq_norm(g10)), jnp.sqrt(tree_sq_norm(grads)) / 10, rtol=tol)
+      jnp.sqrt(tree_sq_norm(g10)), jnp.sqrt(tree_sq_norm(grads)) / 10, rtol=tol
+  )
 
 
 @pytest.mark.parametrize('name,norm', CASES)
@@ -139,7 +154,8 @@ def test_norm_none_is_the_non_invariant_baseline(name):
   variables = model.init({'params': jax.random.key(0)}, x, train=False)
   assert set(variables) == {'params', 'frozen'}  # no statistics: batch independent
   logits = lambda c: model.apply(
-      {**variables, 'params': jax.tree.map(lambda w: c * w, variables['params'])}, x, train=True)
+      {**variables, 'params': jax.tree.map(lambda w: c * w, variables['params'])}, x, train=True
+  )
   # two ReLU layers and a linear head, no norms: positively homogeneous of degree 2 in w. Scaling
   # by 10 or 0.1 is exact in float32 up to one rounding per weight, so logits(c) and c^2 logits(1)
   # differ by rounding only: three dots (fan-ins 27 or 432, 72 or 8, 16 x positions) plus a few u

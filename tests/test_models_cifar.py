@@ -62,8 +62,9 @@ def _numbers(name, norm):
 
 def _cos(grads, params, paths):
   """cos(<g, w>) over the kernels of the modules `paths` ('stage1_block1/conv2', 'conv3')."""
-  pick = lambda tree: [functools.reduce(lambda t, k: t[k], path.split('/'), tree)['kernel']
-                       for path in paths]
+  pick = lambda tree: [
+      functools.reduce(lambda t, k: t[k], path.split('/'), tree)['kernel'] for path in paths
+  ]
   g, w = pick(grads), pick(params)
   inner = sum(jnp.vdot(a, b) for a, b in zip(g, w))
   return float(inner / jnp.sqrt(tree_sq_norm(g) * tree_sq_norm(w)))
@@ -78,7 +79,8 @@ def test_loss_is_invariant_to_scaling_all_weights(name, norm):
   inner = sum(jnp.vdot(g, w) for g, w in zip(jax.tree.leaves(grads), jax.tree.leaves(params)))
   assert abs(float(inner / jnp.sqrt(tree_sq_norm(grads) * tree_sq_norm(params)))) < 1e-4
   np.testing.assert_allclose(
-      jnp.sqrt(tree_sq_norm(grads_at_ten)), jnp.sqrt(tree_sq_norm(grads)) / 10, rtol=1e-4)
+      jnp.sqrt(tree_sq_norm(grads_at_ten)), jnp.sqrt(tree_sq_norm(grads)) / 10, rtol=1e-4
+  )
 
 
 @pytest.mark.parametrize('name,norm', [c for c in CASES if c[0].startswith('vgg')])
@@ -94,7 +96,8 @@ def test_preresnet_gradient_is_orthogonal_to_each_invariance_group(name, norm):
   groups = preresnet.invariance_groups(int(name.removeprefix('preresnet')))
   # the groups partition the kernels
   assert sorted(p for g in groups for p in g) == sorted(
-      path.replace("']['", '/').strip("[']").removesuffix("/kernel") for path in _paths(params))
+      path.replace("']['", '/').strip("[']").removesuffix('/kernel') for path in _paths(params)
+  )
   for group in groups:
     assert abs(_cos(grads, params, group)) < 1e-4, group
   # ...and they are the smallest such groups: a conv2 or shortcut alone is not orthogonal (the
@@ -110,9 +113,11 @@ def test_norm_none_is_not_scale_invariant(name):
   variables = model.init({'params': jax.random.key(0)}, x, train=False)
   assert 'batch_stats' not in variables
   logits = lambda c: model.apply(
-      {**variables, 'params': jax.tree.map(lambda w: c * w, variables['params'])}, x, train=True)
+      {**variables, 'params': jax.tree.map(lambda w: c * w, variables['params'])}, x, train=True
+  )
   loss = lambda c: optax.softmax_cross_entropy_with_integer_labels(
-      logits(c), jnp.array([0, 3, 7, 9])).mean()
+      logits(c), jnp.array([0, 3, 7, 9])
+  ).mean()
   # Without norms the ReLU net is positively homogeneous of degree >= 2 in w: the logits scale by
   # at least c^2 (the initial logits are small, so L(0.1 w) ~ log 10 ~ L(w): compare the logits)
   for c in (0.1, 10.0):
@@ -170,8 +175,9 @@ def test_head_is_frozen_and_every_trainable_leaf_is_a_conv_kernel(name):
 
 
 @pytest.mark.parametrize('name', PRERESNETS + VGGS)
-@pytest.mark.parametrize('shape', [(2, 32, 32, 3), (3, 28, 28, 1), (2, 64, 48, 3)],
-                         ids=['cifar_svhn', 'mnist', 'large'])
+@pytest.mark.parametrize(
+    'shape', [(2, 32, 32, 3), (3, 28, 28, 1), (2, 64, 48, 3)], ids=['cifar_svhn', 'mnist', 'large']
+)
 def test_output_shapes(name, shape):
   # CIFAR-10 and SVHN images are both 32 x 32 x 3; MNIST 28 x 28 x 1 (VGG pools 28 -> 14 -> 7 ->
   # 4 -> 2 -> 1); a larger input gives VGG a bigger flattened feature (2 x 2 x 64 at widen 1/8)
@@ -195,18 +201,27 @@ def test_config_names_match_the_registry():
   assert 'none' in config_lib.NORMS and 'none' in config_lib.BATCH_INDEPENDENT_NORMS
 
 
-@pytest.mark.parametrize('overrides,match', [
-    ({'name': 'preresnet20', 'norm': 'group', 'num_groups': 8, 'widen': 0.25},
-     r'config\.model\.num_groups = 8: must divide every layer width.*\[4\].*model\.widen'),
-    ({'name': 'vgg11', 'norm': 'group', 'num_groups': 3},
-     r'config\.model\.num_groups = 3.*\[64, 128, 256, 512\].*model\.widen'),
-    ({'name': 'cnn', 'norm': 'group', 'num_groups': 3, 'widths': (6, 8)},
-     r'config\.model\.num_groups = 3.*\[8\].*model\.widths'),
-    ({'name': 'preresnet32', 'widen': 0.0}, r'config\.model\.widen = 0\.0: must be > 0'),
-    ({'name': 'cnn', 'widen': 2.0}, r'config\.model\.widen = 2\.0: only preresnet/vgg'),
-    ({'conv_impl': 'cudnn'}, r'config\.model\.conv_impl.*xla'),
-    ({'name': 'vgg12'}, r'config\.model\.name.*vgg19'),
-])
+@pytest.mark.parametrize(
+    'overrides,match',
+    [
+        (
+            {'name': 'preresnet20', 'norm': 'group', 'num_groups': 8, 'widen': 0.25},
+            r'config\.model\.num_groups = 8: must divide every layer width.*\[4\].*model\.widen',
+        ),
+        (
+            {'name': 'vgg11', 'norm': 'group', 'num_groups': 3},
+            r'config\.model\.num_groups = 3.*\[64, 128, 256, 512\].*model\.widen',
+        ),
+        (
+            {'name': 'cnn', 'norm': 'group', 'num_groups': 3, 'widths': (6, 8)},
+            r'config\.model\.num_groups = 3.*\[8\].*model\.widths',
+        ),
+        ({'name': 'preresnet32', 'widen': 0.0}, r'config\.model\.widen = 0\.0: must be > 0'),
+        ({'name': 'cnn', 'widen': 2.0}, r'config\.model\.widen = 2\.0: only preresnet/vgg'),
+        ({'conv_impl': 'cudnn'}, r'config\.model\.conv_impl.*xla'),
+        ({'name': 'vgg12'}, r'config\.model\.name.*vgg19'),
+    ],
+)
 def test_bad_model_configs_name_the_field(overrides, match):
   cfg = config_lib.defaults()
   cfg.model.update(**overrides)

@@ -29,20 +29,25 @@ TIMEOUT_S = 150
 
 pytestmark = pytest.mark.skipif(
     'jax_cpu_collectives_implementation' not in jax.config.values,
-    reason=f'jax {jax.__version__} has no CPU cross-process collectives (gloo)')
+    reason=f'jax {jax.__version__} has no CPU cross-process collectives (gloo)',
+)
 
 
 @pytest.fixture(scope='module')
 def cache_env(tmp_path_factory):
   """Environment of the launched processes: 2 CPU devices each, gloo collectives, and a
   compilation cache shared by all runs of this module (the same programs are compiled once)."""
-  return {**os.environ, 'JAX_PLATFORMS': 'cpu', 'JAX_NUM_CPU_DEVICES': '2',
-          'JAX_CPU_COLLECTIVES_IMPLEMENTATION': 'gloo',
-          # the reference runs under most_optimizations_disabled too: the same compiled programs
-          'JAX_DISABLE_MOST_OPTIMIZATIONS': '1',
-          'JAX_COMPILATION_CACHE_DIR': str(tmp_path_factory.mktemp('jax_cache')),
-          'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
-          'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '0'}
+  return {
+      **os.environ,
+      'JAX_PLATFORMS': 'cpu',
+      'JAX_NUM_CPU_DEVICES': '2',
+      'JAX_CPU_COLLECTIVES_IMPLEMENTATION': 'gloo',
+      # the reference runs under most_optimizations_disabled too: the same compiled programs
+      'JAX_DISABLE_MOST_OPTIMIZATIONS': '1',
+      'JAX_COMPILATION_CACHE_DIR': str(tmp_path_factory.mktemp('jax_cache')),
+      'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
+      'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '0',
+  }
 
 
 def _free_port() -> int:
@@ -52,12 +57,20 @@ def _free_port() -> int:
 
 
 def _launch(env, workdir, port: int, process_id: int, overrides) -> subprocess.Popen:
-  cmd = [sys.executable, '-m', 'launch.main', '--config=tests/tiny_config.py',
-         f'--workdir={workdir}', *(f'--config.{k}={v}' for k, v in overrides.items()),
-         f'--coordinator_address=localhost:{port}', '--num_processes=2',
-         f'--process_id={process_id}']
-  return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+  cmd = [
+      sys.executable,
+      '-m',
+      'launch.main',
+      '--config=tests/tiny_config.py',
+      f'--workdir={workdir}',
+      *(f'--config.{k}={v}' for k, v in overrides.items()),
+      f'--coordinator_address=localhost:{port}',
+      '--num_processes=2',
+      f'--process_id={process_id}',
+  ]
+  return subprocess.Popen(
+      cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+  )
 
 
 def _run_two(env, workdir, overrides=OVERRIDES, on_start=None) -> tuple[list[int], list[str]]:
@@ -118,7 +131,8 @@ def _sigterm_process_1_once_initialized(procs) -> list[str]:
 
 
 def test_sigterm_to_one_process_stops_both_at_the_same_step_and_resumes(
-    tmp_path, reference, cache_env):
+    tmp_path, reference, cache_env
+):
   codes, outs = _run_two(cache_env, tmp_path, on_start=_sigterm_process_1_once_initialized)
   assert codes == [75, 75], '\n'.join(o[-3000:] for o in outs)  # preempted: rerun to resume
   status = workdir_lib.read_status(tmp_path)
@@ -144,10 +158,22 @@ def test_chunks_that_cannot_span_the_processes_are_refused(tmp_path, cache_env):
 
 
 def test_a_partial_manual_launch_names_the_missing_flags(tmp_path):
-  cmd = [sys.executable, '-m', 'launch.main', '--config=tests/tiny_config.py',
-         f'--workdir={tmp_path}', '--num_processes=2']
-  out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S,
-                       env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
+  cmd = [
+      sys.executable,
+      '-m',
+      'launch.main',
+      '--config=tests/tiny_config.py',
+      f'--workdir={tmp_path}',
+      '--num_processes=2',
+  ]
+  out = subprocess.run(
+      cmd,
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=TIMEOUT_S,
+      env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
+  )
   assert out.returncode != 0
   assert '--coordinator_address (or SVAG_COORDINATOR_ADDRESS)' in out.stderr
   assert '--process_id (or SVAG_PROCESS_ID)' in out.stderr

@@ -30,8 +30,6 @@ M = 1 << 15  # NGD draws
 TOL = 2 * numerics.chain_tol(2 * [4, 3, 3, 6, N] + [N])
 
 
-
-
 def _linear():
   rng = np.random.default_rng(0)
   x = jnp.asarray(np.array([1.0, 0.5, -0.5]) + 0.3 * rng.normal(size=(N, 3)), jnp.float32)
@@ -55,8 +53,9 @@ def _mlp(norm='group'):
   params, rest = variables['params'], {k: v for k, v in variables.items() if k != 'params'}
 
   def per_example(params, x, y):
-    logits, updates = model.apply({'params': params, **rest}, x, train=True,
-                                  mutable=['batch_stats'])
+    logits, updates = model.apply(
+        {'params': params, **rest}, x, train=True, mutable=['batch_stats']
+    )
     return -jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1)[:, 0], updates
 
   return per_example, params, x, y
@@ -141,8 +140,10 @@ def test_gd_is_the_full_batch_gradient(name, fast_compiles):
 def test_chunking_does_not_change_ngd(name, fast_compiles):
   loss_fn, params, x, y, *_ = _problem(name)
   key = jax.random.key(11)
-  outs = [oracles.ngd(loss_fn, params, x, y, key, B, chunk, unroll=unroll)
-          for chunk, unroll in ((1, 1), (3, True), (5, 2), (N, 1))]
+  outs = [
+      oracles.ngd(loss_fn, params, x, y, key, B, chunk, unroll=unroll)
+      for chunk, unroll in ((1, 1), (3, True), (5, 2), (N, 1))
+  ]
   for g, (loss, _) in outs[1:]:
     for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(outs[0][0])):
       numerics.assert_close(a, b, TOL)

@@ -45,8 +45,9 @@ def test_schedules_switch_at_boundaries():
   np.testing.assert_allclose(lr.values, [0.4, 0.2, 0.1])
   got = [float(schedules.value_at(lr, jnp.int32(s))) for s in (0, 19, 20, 39, 40, 1000)]
   np.testing.assert_allclose(got, [0.4, 0.4, 0.2, 0.2, 0.1, 0.1], rtol=1e-7)
-  tx = optim.sgd(functools.partial(schedules.value_at, lr),
-                 functools.partial(schedules.value_at, wd))
+  tx = optim.sgd(
+      functools.partial(schedules.value_at, lr), functools.partial(schedules.value_at, wd)
+  )
   state, w = tx.init(PARAMS), PARAMS
   zero = jax.tree.map(jnp.zeros_like, GRADS)
   for step in range(31):
@@ -68,10 +69,12 @@ def test_named_schedules():
 @pytest.mark.parametrize('momentum', [0.0, 0.9])
 def test_chain_under_jit_and_vmap(momentum):
   lrs = jnp.array([0.1, 0.2])
+
   def step(lr, params, grads):
     tx = optim.sgd(lr, 0.1, momentum)
     updates, state = tx.update(grads, tx.init(params), params)
     return optax.apply_updates(params, updates), state
+
   stacked = jax.tree.map(lambda x: jnp.stack([x, x]), (PARAMS, GRADS))
   new, state = jax.jit(jax.vmap(step))(lrs, *stacked)
   for i in range(2):
@@ -113,5 +116,6 @@ def test_clip_by_global_norm_after_svag_matches_a_hand_computation():
   norm = np.sqrt(sum(np.sum(np.asarray(g, np.float64) ** 2) for g in jax.tree.leaves(combined)))
   assert norm > clip  # the case where clipping acts
   expected = jax.tree.map(
-      lambda g, w: -(lr / l) * (np.asarray(g) * clip / norm + wd * np.asarray(w)), combined, PARAMS)
+      lambda g, w: -(lr / l) * (np.asarray(g) * clip / norm + wd * np.asarray(w)), combined, PARAMS
+  )
   chex.assert_trees_all_close(updates, expected, rtol=1e-6)

@@ -38,14 +38,19 @@ def test_snapshots_are_saved_at_the_requested_epochs_with_a_trial_axis(reference
   tmp_path, cfg = reference, tiny_config(**SNAPSHOTS)
   assert workdir_lib.params_epochs(tmp_path) == [0.5, 1.0, 2.0]
   assert sorted(p.name for p in (tmp_path / 'params').iterdir()) == [
-      'epoch_0.5.npz', 'epoch_1.npz', 'epoch_2.npz', 'trials.json']
+      'epoch_0.5.npz',
+      'epoch_1.npz',
+      'epoch_2.npz',
+      'trials.json',
+  ]
   # an epoch of params_at that is not an eval epoch becomes one (step 4)
   rows = workdir_lib.read_metrics(tmp_path)
   assert sorted({r['step'] for r in rows}) == [4, 8, 16]
   # shapes: the model's variables with a leading axis of T = 2 trials
   ds = data_lib.load(cfg.data)
   init = models.build(cfg.model, ds.num_classes).init(
-      jax.random.key(0), np.zeros((1, *ds.shape), np.float32), train=False)
+      jax.random.key(0), np.zeros((1, *ds.shape), np.float32), train=False
+  )
   tree, arms = workdir_lib.read_params(tmp_path, 2)
   assert arms == ['default'] * 2
   assert set(tree) == {'params', 'batch_stats', 'frozen'}
@@ -56,8 +61,10 @@ def test_snapshots_are_saved_at_the_requested_epochs_with_a_trial_axis(reference
   # the weights are those of the evaluation at that step: ||w||^2 of each trial is the row's
   for epoch, step in ((0.5, 4), (1, 8), (2, 16)):
     tree, _ = workdir_lib.read_params(tmp_path, epoch)
-    sq = sum(np.sum(np.asarray(x, np.float64) ** 2, axis=tuple(range(1, x.ndim)))
-             for x in jax.tree.leaves(tree['params']))
+    sq = sum(
+        np.sum(np.asarray(x, np.float64) ** 2, axis=tuple(range(1, x.ndim)))
+        for x in jax.tree.leaves(tree['params'])
+    )
     want = [r['w_norm_sq'] for r in sorted(rows, key=lambda r: r['trial']) if r['step'] == step]
     np.testing.assert_allclose(sq, want, rtol=1e-5)
   # trials differ (own keys), and the weights move between snapshots
@@ -72,8 +79,9 @@ def test_snapshots_are_saved_at_the_requested_epochs_with_a_trial_axis(reference
 
 def test_resume_neither_loses_nor_duplicates_snapshots(tmp_path, reference):
   # a: trained to epoch 1 (snapshots 0.5 and 1), resumed to 2 with one more snapshot epoch
-  experiment.run(tiny_config(**{'train.epochs': 1, 'train.params_at': (0.5, 1)}),
-                 str(tmp_path / 'a'))
+  experiment.run(
+      tiny_config(**{'train.epochs': 1, 'train.params_at': (0.5, 1)}), str(tmp_path / 'a')
+  )
   experiment.run(tiny_config(**SNAPSHOTS), str(tmp_path / 'a'))
   # c: finished, then its last checkpoint lost: the rerun resumes at step 8 and rewrites epoch 2
   experiment.run(tiny_config(**SNAPSHOTS), str(tmp_path / 'c'))
@@ -94,14 +102,18 @@ def test_resume_neither_loses_nor_duplicates_snapshots(tmp_path, reference):
 
 def test_save_and_read_params_round_trip_and_refuse_bad_trees(tmp_path):
   wd = workdir_lib.Workdir(tmp_path)
-  tree = {'params': {'Dense_0': {'kernel': np.arange(12, dtype=np.float32).reshape(3, 2, 2)}},
-          'batch_stats': {}, 'frozen': {'FixedDense_0': {'kernel': np.ones((3, 2), np.float32)}}}
+  tree = {
+      'params': {'Dense_0': {'kernel': np.arange(12, dtype=np.float32).reshape(3, 2, 2)}},
+      'batch_stats': {},
+      'frozen': {'FixedDense_0': {'kernel': np.ones((3, 2), np.float32)}},
+  }
   wd.save_params(1.5, tree, ['x', 'y', 'y'])
   wd.save_params(1.5, tree, ['x', 'y', 'y'])  # idempotent
   got, arms = workdir_lib.read_params(tmp_path, 1.5)
   assert arms == ['x', 'y', 'y'] and got['batch_stats'] == {}
-  np.testing.assert_array_equal(got['params']['Dense_0']['kernel'],
-                                tree['params']['Dense_0']['kernel'])
+  np.testing.assert_array_equal(
+      got['params']['Dense_0']['kernel'], tree['params']['Dense_0']['kernel']
+  )
   assert json.loads((tmp_path / 'params' / 'trials.json').read_text()) == {'arm': ['x', 'y', 'y']}
   with pytest.raises(ValueError, match='leading trial axis of 2'):
     wd.save_params(2, tree, ['x', 'y'])

@@ -58,8 +58,10 @@ def test_constant_curve_is_exactly_the_piecewise_schedule():
 
 def test_svag_stretched_curve_hits_the_same_values_at_the_same_effective_step():
   cfg = tiny_config(**{'train.epochs': 3, 'optim.lr': 0.3, 'optim.lr_schedule': ((1.0, 0.5),)})
-  cfg.arms = {'cos': {'lr_curve': 'cosine', 'lr_curve_epochs': (0.25, 2.75)},
-              'tri': {'lr_curve': 'triangle'}}
+  cfg.arms = {
+      'cos': {'lr_curve': 'cosine', 'lr_curve_epochs': (0.25, 2.75)},
+      'tri': {'lr_curve': 'triangle'},
+  }
   arms = config_lib.arms(cfg)
   spe, l = 7, 2
   sgd, _ = experiment.trial_schedules(arms, 1, spe)
@@ -79,8 +81,11 @@ def test_svag_stretched_curve_hits_the_same_values_at_the_same_effective_step():
 def test_arms_with_different_curves_train_in_one_program(tmp_path, train_traces):
   traces = train_traces
   cfg = tiny_config(**{'train.epochs': 2, 'trials.num': 1, 'optim.lr': 0.2})
-  cfg.arms = {'const': {}, 'cos': {'lr_curve': 'cosine'},
-              'tri': {'lr_curve': 'triangle', 'lr_curve_epochs': (0, 1, 2)}}
+  cfg.arms = {
+      'const': {},
+      'cos': {'lr_curve': 'cosine'},
+      'tri': {'lr_curve': 'triangle', 'lr_curve_epochs': (0, 1, 2)},
+  }
   result = experiment.run(cfg, str(tmp_path))
   assert result['status'] == 'done'
   assert traces == [cfg.train.steps_per_dispatch], traces  # traced (hence compiled) once
@@ -91,19 +96,22 @@ def test_arms_with_different_curves_train_in_one_program(tmp_path, train_traces)
   assert lr[('tri', 1.0)] == pytest.approx(0.2) and lr[('tri', 2.0)] == 0.0
 
 
-@pytest.mark.parametrize('where, fields, match', [
-    ('optim', {'lr_curve': 'cosin'}, r'optim\.lr_curve.*choose one of constant, cosine'),
-    ('optim', {'lr_curve': 'cosine', 'lr_curve_epochs': (0, 1, 2)}, r'takes 2 epochs'),
-    ('optim', {'lr_curve': 'triangle', 'lr_curve_epochs': (0, 2)}, r'takes 3 epochs'),
-    ('optim', {'lr_curve': 'cosine', 'lr_curve_epochs': (2, 1)}, r'start <= end'),
-    ('optim', {'lr_curve': 'cosine', 'lr_curve_epochs': (1, 1)}, r'start < end'),
-    ('optim', {'lr_curve': 'triangle', 'lr_curve_epochs': (0, 1.5, 1)}, r'peak <= end'),
-    ('optim', {'lr_curve': 'cosine', 'lr_curve_epochs': (0, 5)}, r'not in \[0, train\.epochs'),
-    ('optim', {'lr_curve': 'cosine', 'lr_curve_epochs': (-1, 2)}, r'not in \[0'),
-    ('optim', {'lr_curve_epochs': (0, 2)}, r'constant LR curve takes no epochs'),
-    ('arms', {'lr_curve': 'triangle', 'lr_curve_epochs': (0, 'x', 2)}, r'arms\.a\.lr_curve_e'),
-    ('arms', {'lr_curve': 'sine'}, r'arms\.a\.lr_curve'),
-])
+@pytest.mark.parametrize(
+    'where, fields, match',
+    [
+        ('optim', {'lr_curve': 'cosin'}, r'optim\.lr_curve.*choose one of constant, cosine'),
+        ('optim', {'lr_curve': 'cosine', 'lr_curve_epochs': (0, 1, 2)}, r'takes 2 epochs'),
+        ('optim', {'lr_curve': 'triangle', 'lr_curve_epochs': (0, 2)}, r'takes 3 epochs'),
+        ('optim', {'lr_curve': 'cosine', 'lr_curve_epochs': (2, 1)}, r'start <= end'),
+        ('optim', {'lr_curve': 'cosine', 'lr_curve_epochs': (1, 1)}, r'start < end'),
+        ('optim', {'lr_curve': 'triangle', 'lr_curve_epochs': (0, 1.5, 1)}, r'peak <= end'),
+        ('optim', {'lr_curve': 'cosine', 'lr_curve_epochs': (0, 5)}, r'not in \[0, train\.epochs'),
+        ('optim', {'lr_curve': 'cosine', 'lr_curve_epochs': (-1, 2)}, r'not in \[0'),
+        ('optim', {'lr_curve_epochs': (0, 2)}, r'constant LR curve takes no epochs'),
+        ('arms', {'lr_curve': 'triangle', 'lr_curve_epochs': (0, 'x', 2)}, r'arms\.a\.lr_curve_e'),
+        ('arms', {'lr_curve': 'sine'}, r'arms\.a\.lr_curve'),
+    ],
+)
 def test_bad_curves_are_config_errors(where, fields, match):
   cfg = tiny_config(**{'train.epochs': 2})
   if where == 'optim':

@@ -19,9 +19,15 @@ from tests.helpers import most_optimizations_disabled, tiny_config
 def test_opt_state_counts_follow_the_train_state_step(oracle, noise):
   cfg = tiny_config(**{'model.norm': 'group', 'model.num_groups': 2})
   ds = data_lib.load(cfg.data)
-  trainer = train.Trainer(models.build(cfg.model, ds.num_classes), 32, ds.num_train,
-                          oracle=oracle, svag_l=2 if oracle == 'svag' else 1, noise_scale=noise,
-                          chunk_size=128)
+  trainer = train.Trainer(
+      models.build(cfg.model, ds.num_classes),
+      32,
+      ds.num_train,
+      oracle=oracle,
+      svag_l=2 if oracle == 'svag' else 1,
+      noise_scale=noise,
+      chunk_size=128,
+  )
   data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   lr = schedules.from_epochs(0.1, ((1, 0.5),), trainer.steps_per_epoch)
   wd = schedules.from_epochs(0.01, ((2, 0.0),), trainer.steps_per_epoch)

@@ -49,10 +49,10 @@ def _loss_fn(params, x, y, weights=None):
 
 def _exact_moments(x, y, w):
   x, y, w = (np.asarray(a, np.float64) for a in (x, y, w))
-  g = (x @ w - y)[:, None] * x                      # per-example gradients [N, D]
+  g = (x @ w - y)[:, None] * x  # per-example gradients [N, D]
   mean = g.mean(0)
   sigma1 = (g - mean).T @ (g - mean) / N
-  return mean, sigma1 / B                           # with-replacement batch-B covariance
+  return mean, sigma1 / B  # with-replacement batch-B covariance
 
 
 def _svag_steps(l, key):
@@ -142,7 +142,9 @@ def _trainer_setup():
   data = TrainData(
       images=jnp.asarray(rng.integers(0, 256, (n, 8, 8, 1)), jnp.uint8),
       labels=jnp.asarray(rng.integers(0, 4, (n,)), jnp.int32),
-      mean=jnp.array([0.5]), std=jnp.array([0.25]))
+      mean=jnp.array([0.5]),
+      std=jnp.array([0.25]),
+  )
   trainer = Trainer(model=model, batch_size=8, num_train=n, sampling='replacement')
   sched = schedules.Schedules(schedules.from_epochs(0.3, (), 8), schedules.from_epochs(0.05, (), 8))
   state = jax.jit(trainer.init)(jax.random.key(0), sched, data)
@@ -178,5 +180,6 @@ def test_l1_is_sgd_bit_for_bit_on_a_trainer_step(oracle):
   chex.assert_trees_all_equal(params, ref.params)
   chex.assert_trees_all_equal(batch_stats, ref.batch_stats)
   chex.assert_trees_all_equal(loss, ref_loss)
-  assert not all(jnp.array_equal(a, b) for a, b in
-                 zip(jax.tree.leaves(params), jax.tree.leaves(state.params)))  # it did move
+  assert not all(
+      jnp.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(state.params))
+  )  # it did move

@@ -57,8 +57,9 @@ def run_dir(tmp_path_factory, compile_bound):
   """2 trials of the tiny BatchNorm CNN, 2 epochs, snapshots at 1, 1.5, 2, eval BN refresh."""
   del compile_bound  # every compile of this module's run and evaluator is compile-bound
   path = tmp_path_factory.mktemp('swa')
-  cfg = tiny_config(**{'train.epochs': 2, 'train.params_at': (1, 1.5, 2),
-                       'train.eval_bn_batches': BN})
+  cfg = tiny_config(
+      **{'train.epochs': 2, 'train.params_at': (1, 1.5, 2), 'train.eval_bn_batches': BN}
+  )
   experiment.run(cfg, str(path))
   return path
 
@@ -76,8 +77,7 @@ def test_evaluating_a_snapshot_equals_the_runs_own_evaluation(run_dir, evaluator
     got = evaluator(workdir_lib.read_params(run_dir, epoch)[0])
     want = sorted((r for r in rows if r['epoch'] == epoch), key=lambda r: r['trial'])
     np.testing.assert_allclose(got['test_loss'], [r['test_loss'] for r in want], rtol=1e-5)
-    np.testing.assert_allclose(got['test_accuracy'], [r['test_accuracy'] for r in want],
-                               atol=1e-6)
+    np.testing.assert_allclose(got['test_accuracy'], [r['test_accuracy'] for r in want], atol=1e-6)
   # without the refresh the running statistics (lagging the weights) give other numbers
   plain = swa.Evaluator.from_workdir(run_dir, bn_batches=0)
   last = workdir_lib.read_params(run_dir, 2)[0]
@@ -99,9 +99,10 @@ def test_swa_curves_and_cross_trial_average(run_dir, evaluator):
   cross = swa.cross_trial_average(snaps, evaluator)
   assert cross['pairs'].tolist() == [[0, 1]]
   w = snaps[2.0]
-  first, second = (jax.tree.map(lambda x, i=i: x[i:i + 1], w) for i in (0, 1))
-  np.testing.assert_allclose(cross['pair_accuracy'],
-                             evaluator(swa.average([first, second]))['test_accuracy'])
+  first, second = (jax.tree.map(lambda x, i=i: x[i : i + 1], w) for i in (0, 1))
+  np.testing.assert_allclose(
+      cross['pair_accuracy'], evaluator(swa.average([first, second]))['test_accuracy']
+  )
   dist = swa.distance_curves(snaps, [1.0])[1.0]
   assert dist[1][:, 0].tolist() == [0.0, 0.0] and np.all(dist[1][:, 1:] > 0)
   norm = np.sqrt(swa.sq_norm(snaps[1.0]['params'], 1))
@@ -132,9 +133,19 @@ def test_two_phase_summary_numbers(tmp_path):
     for epoch in (1, 2, 3, 4):
       for t in range(2):
         loss = 1.0 / 10**epoch if arm == 'two_phase' else 0.5 / epoch
-        rows.append({'step': 8 * epoch, 'epoch': float(epoch), 'trial': 2 * arm_i + t, 'arm': arm,
-                     'diverged': False, 'train_loss': loss, 'train_accuracy': 0.9,
-                     'test_accuracy': 0.8 + 0.1 * t, 'effective_lr': 0.1 / epoch})
+        rows.append(
+            {
+                'step': 8 * epoch,
+                'epoch': float(epoch),
+                'trial': 2 * arm_i + t,
+                'arm': arm,
+                'diverged': False,
+                'train_loss': loss,
+                'train_accuracy': 0.9,
+                'test_accuracy': 0.8 + 0.1 * t,
+                'effective_lr': 0.1 / epoch,
+            }
+        )
   wd.append_metrics(rows)
   assert two_phase_analysis.change_epochs(tmp_path) == [2.0, 3.0]
   lines = two_phase_analysis.summary(tmp_path)

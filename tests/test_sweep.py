@@ -14,7 +14,7 @@ from svag_jax import workdir as workdir_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-TINY_SWEEP = '''
+TINY_SWEEP = """
 from svag_jax import sweep
 from tests.helpers import tiny_config
 
@@ -24,7 +24,7 @@ def get_config(arg=None):
 
 def get_sweep(arg=None):
   return sweep.zip_(**{'train.batch_size': (16, 32), 'optim.lr': (0.05, 0.1)})
-'''
+"""
 
 
 pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
@@ -32,7 +32,11 @@ pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
 
 def test_product_and_zip():
   assert sweep.product(**{'a.x': (1, 2), 'b': ('u', 'v')}) == [
-      {'a.x': 1, 'b': 'u'}, {'a.x': 1, 'b': 'v'}, {'a.x': 2, 'b': 'u'}, {'a.x': 2, 'b': 'v'}]
+      {'a.x': 1, 'b': 'u'},
+      {'a.x': 1, 'b': 'v'},
+      {'a.x': 2, 'b': 'u'},
+      {'a.x': 2, 'b': 'v'},
+  ]
   assert sweep.zip_(**{'a': (1, 2), 'b': (3, 4)}) == [{'a': 1, 'b': 3}, {'a': 2, 'b': 4}]
   with pytest.raises(ValueError, match='equal length'):
     sweep.zip_(a=(1, 2), b=(3,))
@@ -41,13 +45,28 @@ def test_product_and_zip():
 
 
 def test_print_emits_one_launch_command_per_point(tmp_path):
-  out = subprocess.run([sys.executable, '-m', 'launch.sweep', '--config', 'configs/lsr.py:cpu',
-                        '--workdir', str(tmp_path), '--print'], cwd=ROOT, check=True,
-                       capture_output=True, text=True).stdout.splitlines()
+  out = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'launch.sweep',
+          '--config',
+          'configs/lsr.py:cpu',
+          '--workdir',
+          str(tmp_path),
+          '--print',
+      ],
+      cwd=ROOT,
+      check=True,
+      capture_output=True,
+      text=True,
+  ).stdout.splitlines()
   assert len(out) == 6
-  assert out[0] == (f'python -m launch.main --config=configs/lsr.py:cpu '
-                    f'--workdir={tmp_path}/batch_size=32,lr=0.025 '
-                    '--config.train.batch_size=32 --config.optim.lr=0.025')
+  assert out[0] == (
+      f'python -m launch.main --config=configs/lsr.py:cpu '
+      f'--workdir={tmp_path}/batch_size=32,lr=0.025 '
+      '--config.train.batch_size=32 --config.optim.lr=0.025'
+  )
 
 
 def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
@@ -57,7 +76,9 @@ def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
   assert sweep_cli.main(['--config', str(cfg), '--workdir', str(root)]) == 0
   names = ['batch_size=16,lr=0.05', 'batch_size=32,lr=0.1']
   assert json.loads((root / 'sweep.json').read_text())['points'][names[0]] == {
-      'train.batch_size': 16, 'optim.lr': 0.05}
+      'train.batch_size': 16,
+      'optim.lr': 0.05,
+  }
   for name, b in zip(names, (16, 32)):
     assert workdir_lib.read_status(root / name)['status'] == 'done'
     assert workdir_lib.read_config(root / name)['train']['batch_size'] == b
@@ -80,6 +101,7 @@ def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
 
   # the figures read the sweep root only
   from analysis import ngd, svag_convergence
+
   summary = lsr.summarize(str(root))
   assert summary['B'] == [16, 32] and summary['B*'] == pytest.approx(s['mean_B*'])
   for name, module in [('lsr', lsr), ('ngd', ngd), ('svag', svag_convergence)]:

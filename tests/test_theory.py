@@ -36,8 +36,9 @@ def test_lsr_critical_batch():
 
 def test_sde_approximation_fails():
   # C^2 = 2: threshold 1/(2 - 1) = 1; C^2 = 5: threshold 1/4
-  np.testing.assert_array_equal(theory.sde_approximation_fails(np.array([0.5, 0.999, 1.0, 3.0])),
-                                [True, True, False, False])
+  np.testing.assert_array_equal(
+      theory.sde_approximation_fails(np.array([0.5, 0.999, 1.0, 3.0])), [True, True, False, False]
+  )
   assert theory.sde_approximation_fails(0.2, c2=5.0)
   assert not theory.sde_approximation_fails(0.3, c2=5.0)
 
@@ -53,13 +54,16 @@ def test_equilibrium_and_stationary_hand_values():
   # and to first order in lambda_e its effective LR is the stationary one
   lr, wd = 1e-3, 1e-3
   assert lr / theory.equilibrium_sq_norm(lr, wd, 5.0) == pytest.approx(
-      theory.stationary_effective_lr(lr * wd, 5.0), rel=1e-6)
+      theory.stationary_effective_lr(lr * wd, 5.0), rel=1e-6
+  )
 
 
 def _data():
   rng = np.random.default_rng(0)
-  return (jnp.asarray(rng.normal(size=(N, D)), jnp.float32),
-          jnp.asarray(rng.choice([-1.0, 1.0], size=N), jnp.float32))
+  return (
+      jnp.asarray(rng.normal(size=(N, D)), jnp.float32),
+      jnp.asarray(rng.choice([-1.0, 1.0], size=N), jnp.float32),
+  )
 
 
 def _per_example(w, x, y):
@@ -78,8 +82,9 @@ def _run(lr, wd, steps):
   tx = optim.sgd(lr, wd)
 
   def exact_g_n(w):
-    g = jax.vmap(jax.grad(lambda w, xi, yi: _per_example(w, xi[None], yi[None])[0]),
-                 (None, 0, 0))(w, x, y)
+    g = jax.vmap(jax.grad(lambda w, xi, yi: _per_example(w, xi[None], yi[None])[0]), (None, 0, 0))(
+        w, x, y
+    )
     mean = g.mean(0)
     cos = jnp.vdot(mean, w) / (jnp.linalg.norm(mean) * jnp.linalg.norm(w))
     return jnp.sum(jnp.square(mean)), jnp.sum(jnp.square(g - mean)) / N / B, cos

@@ -68,8 +68,16 @@ def test_guard_at_and_near_the_origin():
   assert float(_loss(origin)) == 0.5
   np.testing.assert_array_equal(_grad(origin), [0.0, 0.0])
   np.testing.assert_array_equal(_step(origin, 0.1, 0.1), [0.0, 0.0])
-  for w in ([1e-10, 2e-10], [0.0, 1e-18], [1e-18, 0.0], [1e-25, 1e-25], [1e-30, -1e-31],
-            [1e-37, 3e-38], [1e-39, 0.0], [1e30, -2e30]):
+  for w in (
+      [1e-10, 2e-10],
+      [0.0, 1e-18],
+      [1e-18, 0.0],
+      [1e-25, 1e-25],
+      [1e-30, -1e-31],
+      [1e-37, 3e-38],
+      [1e-39, 0.0],
+      [1e30, -2e30],
+  ):
     w = jnp.asarray(w, jnp.float32)
     assert np.isfinite(float(_loss(w))), w
     assert np.all(np.isfinite(np.asarray(_grad(w)))), w
@@ -99,8 +107,9 @@ def test_gradient_flow_matches_closed_form_and_is_monotone():
   t = dt * np.arange(samples + 1)
   for s in range(3):
     np.testing.assert_allclose(gf.ratio[:, s], toy.gradient_flow_ratio(starts[s], t), rtol=1e-8)
-  np.testing.assert_allclose(gf.norm_sq, np.broadcast_to(gf.norm_sq[0], gf.norm_sq.shape),
-                             rtol=1e-9)
+  np.testing.assert_allclose(
+      gf.norm_sq, np.broadcast_to(gf.norm_sq[0], gf.norm_sq.shape), rtol=1e-9
+  )
   np.testing.assert_array_equal(chaos.ratio_increases(gf.ratio), [0, 0, 0])
   assert np.all(gf.ratio[-1] < 1e-5 * gf.ratio[0])  # it really moved
 
@@ -118,10 +127,10 @@ def test_gd_with_wd_is_erratic_and_separates_nearby_starts():
   assert np.all(gd.norm_sq.min(axis=0) < 0.1)
   gd_dist = chaos.direction_distance(gd.w)
   gf_dist = chaos.direction_distance(gf.w)
-  assert np.all(gd_dist[-200:].max(axis=0) > 0.1)   # GD pairs end far apart ...
-  assert np.all(gf_dist.max(axis=0) < 1e-11)        # ... GF pairs stay 1e-13 close
+  assert np.all(gd_dist[-200:].max(axis=0) > 0.1)  # GD pairs end far apart ...
+  assert np.all(gf_dist.max(axis=0) < 1e-11)  # ... GF pairs stay 1e-13 close
   onset = chaos.chaos_onset(gd.norm_sq)
-  assert np.all((onset > 100) & (onset < 400))     # WD needs ~ln(20) / (2 eta lambda) steps
+  assert np.all((onset > 100) & (onset < 400))  # WD needs ~ln(20) / (2 eta lambda) steps
   fit = chaos.divergence_rates(gd_dist, np.maximum(onset[0::2], onset[1::2]), 0.1)
   assert np.all(np.isfinite(fit.rate)) and np.all(fit.rate > 0.01)
   assert np.all((tangent > 0.02) & (tangent < 0.06))  # positive Lyapunov exponent (~0.038)
@@ -146,14 +155,17 @@ def test_chaos_onset():
   np.testing.assert_array_equal(chaos.chaos_onset(norm_sq), [2, 4])
 
 
-@pytest.mark.parametrize('field, value, match', [
-    ('center', (0.0, 0.0), 'origin'),
-    ('lr', -0.1, r'config\.lr'),
-    ('wd', 20.0, r'lr \* wd'),
-    ('dtype', 'float16', 'float32, float64'),
-    ('saturation', 3.0, 'at most 2'),
-    ('steps', 0, r'config\.steps = 0: must be > 0'),
-])
+@pytest.mark.parametrize(
+    'field, value, match',
+    [
+        ('center', (0.0, 0.0), 'origin'),
+        ('lr', -0.1, r'config\.lr'),
+        ('wd', 20.0, r'lr \* wd'),
+        ('dtype', 'float16', 'float32, float64'),
+        ('saturation', 3.0, 'at most 2'),
+        ('steps', 0, r'config\.steps = 0: must be > 0'),
+    ],
+)
 def test_validate_names_the_field(field, value, match):
   c = toy_chaos.get_config()
   c[field] = value

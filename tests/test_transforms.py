@@ -45,17 +45,23 @@ TRANSFORMS: dict[str, tuple[Callable[[jax.Array], optax.GradientTransformation],
     'svag_sgd': (lambda key: optax.chain(optim.svag(8), optim.sgd(0.1 / 8, 0.01)), True),
     'isotropic_noise': (lambda key: optim.add_isotropic_noise(0.1, key), False),
     'isotropic_noise_schedule': (
-        lambda key: optim.add_isotropic_noise(lambda c: 0.1 / (1.0 + c), key), False),
-    'noisy_gd': (lambda key: optax.chain(optim.add_isotropic_noise(0.3, key),
-                                         optim.sgd(0.1, 0.01)), False),
+        lambda key: optim.add_isotropic_noise(lambda c: 0.1 / (1.0 + c), key),
+        False,
+    ),
+    'noisy_gd': (
+        lambda key: optax.chain(optim.add_isotropic_noise(0.3, key), optim.sgd(0.1, 0.01)),
+        False,
+    ),
 }
 CASES = [(name, dtype) for name in TRANSFORMS for dtype in ('float32', 'bfloat16')]
 
 
 def _params(dtype, seed=0):
   rng = np.random.default_rng(seed)
-  return {'conv': {'kernel': jnp.asarray(rng.normal(size=(3, 3, 2, 4)), dtype)},
-          'dense': jnp.asarray(rng.normal(size=(5,)), dtype)}
+  return {
+      'conv': {'kernel': jnp.asarray(rng.normal(size=(3, 3, 2, 4)), dtype)},
+      'dense': jnp.asarray(rng.normal(size=(5,)), dtype),
+  }
 
 
 @functools.partial(jax.jit, static_argnums=(1, 3))
@@ -63,6 +69,7 @@ def _grads(params, stacked, step, seed=0):
   def one(p, j):
     k = jax.random.fold_in(jax.random.key(100 + seed), 7 * step + j)
     return jax.random.normal(k, p.shape).astype(p.dtype)
+
   if stacked:
     return jax.tree.map(lambda p: jnp.stack([one(p, 0), one(p, 1)]), params)
   return jax.tree.map(lambda p: one(p, 0), params)
@@ -127,12 +134,12 @@ def test_vmap_over_trials_matches_a_loop(name):
 
   @jax.jit
   def vmapped_and_looped(keys, params, grads):  # one program: fewer compiles
-    looped = [trial(keys[i], *jax.tree.map(lambda x: x[i], (params, grads)))
-              for i in range(num_trials)]
+    looped = [
+        trial(keys[i], *jax.tree.map(lambda x: x[i], (params, grads))) for i in range(num_trials)
+    ]
     return jax.vmap(trial)(keys, params, grads), stack(looped)
 
-  (v_updates, v_state), (l_updates, l_state) = vmapped_and_looped(keys, stack(params),
-                                                                  stack(grads))
+  (v_updates, v_state), (l_updates, l_state) = vmapped_and_looped(keys, stack(params), stack(grads))
   chex.assert_trees_all_close(v_updates, l_updates, rtol=1e-6, atol=1e-7)
   chex.assert_trees_all_equal_structs(v_state, l_state)
   chex.assert_trees_all_equal_shapes_and_dtypes(v_state, l_state)

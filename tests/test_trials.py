@@ -22,8 +22,12 @@ def setup():
   td = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   spe = trainer.steps_per_epoch
   # trials differ in their schedules too (two arms), as in the Fast Equilibrium runs
-  arms = [schedules.Schedules(schedules.from_epochs(lr, ((0.25, 0.5),), spe),
-                              schedules.from_epochs(0.1, (), spe)) for lr in (0.1, 0.4)]
+  arms = [
+      schedules.Schedules(
+          schedules.from_epochs(lr, ((0.25, 0.5),), spe), schedules.from_epochs(0.1, (), spe)
+      )
+      for lr in (0.1, 0.4)
+  ]
   sched = schedules.stack([arms[i % 2] for i in range(T)])
   splits = {'test': data_lib.make_eval_split(ds.test_images, ds.test_labels, 40)}
   return trainer, td, sched, splits
@@ -41,8 +45,9 @@ def _single_trial_runs(trainer, td, sched, perturb=0.0):
     state = trainer.init(trials.trial_keys(0, i, 1)[0], jax.tree.map(lambda x: x[i], sched), td)
     if perturb:
       signs = lambda w: jax.random.rademacher(jax.random.key(i), w.shape, w.dtype)
-      state = state.replace(params=jax.tree.map(lambda w: w * (1 + perturb * signs(w)),
-                                                state.params))
+      state = state.replace(
+          params=jax.tree.map(lambda w: w * (1 + perturb * signs(w)), state.params)
+      )
     for _ in range(STEPS // 2):
       state, _ = step(state, td, 2)
     out.append(state)
@@ -69,8 +74,10 @@ def reference(setup):
   amplification = max(
       float(np.max(np.abs(a - b)) / np.max(np.abs(b))) / delta
       for r, p in zip(runs, perturbed)
-      for a, b in zip(jax.tree.leaves((p.params, p.batch_stats)),
-                      jax.tree.leaves((r.params, r.batch_stats))))
+      for a, b in zip(
+          jax.tree.leaves((p.params, p.batch_stats)), jax.tree.leaves((r.params, r.batch_stats))
+      )
+  )
   # tiny CNN (helpers.tiny_config): 8x8x1 images, widths (4, 8), 4 classes, batch 16; fan-ins
   # 9 and 36, BatchNorm over 16 x 64 and 16 x 16 positions (forward and backward), head 8 x 16,
   # weight gradients summed over the same positions.
@@ -119,7 +126,8 @@ def test_sharded_over_four_devices_keeps_trial_sharding_and_matches_one_device(s
   numerics.assert_close(states4[0].params, states1[0].params, tol)
   m4, p4 = runner4.evaluate(states4, splits, td)
   m1, p1 = trials.TrialRunner(trainer, T, 0, devices=jax.devices()[:1]).evaluate(
-      states1, splits, td)
+      states1, splits, td
+  )
   # the loss of weights within tol, plus one more forward chain (about half of `lengths`)
   np.testing.assert_allclose(m4['test_loss'], m1['test_loss'], rtol=2 * tol)
   assert p4.shape == (T, 40 * 2) and p4.dtype == np.uint8

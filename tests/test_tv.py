@@ -29,8 +29,7 @@ def _expected_tv(probs: np.ndarray, t: int) -> float:
 
 def test_class_histograms_counts_each_input():
   pred = np.array([[0, 1, 2], [0, 2, 2]], np.uint8)
-  np.testing.assert_allclose(
-      tv.class_histograms(pred, 3), [[1, 0, 0], [0, 0.5, 0.5], [0, 0, 1]])
+  np.testing.assert_allclose(tv.class_histograms(pred, 3), [[1, 0, 0], [0, 0.5, 0.5], [0, 0, 1]])
 
 
 def test_hand_computed_case():
@@ -52,8 +51,8 @@ def test_hand_computed_case():
 
 def test_disjoint_predictions_have_tv_one():
   rng = np.random.default_rng(0)
-  pred_a = rng.integers(0, 2, size=(40, 30)).astype(np.uint8)   # classes 0, 1
-  pred_b = rng.integers(2, 5, size=(60, 30)).astype(np.uint8)   # classes 2, 3, 4
+  pred_a = rng.integers(0, 2, size=(40, 30)).astype(np.uint8)  # classes 0, 1
+  pred_b = rng.integers(2, 5, size=(60, 30)).astype(np.uint8)  # classes 2, 3, 4
   assert tv.tv_distance(pred_a, pred_b, 5) == 1.0
   curve = tv.tv_vs_trials(pred_a, pred_b, None, 5, num_resamples=3)
   np.testing.assert_array_equal(curve.tv, 1.0)
@@ -63,7 +62,7 @@ def test_disjoint_predictions_have_tv_one():
 def test_identical_predictions_have_tv_zero():
   pred = np.random.default_rng(0).integers(0, 4, size=(8, 50)).astype(np.uint8)
   assert tv.tv_distance(pred, pred, 4) == 0.0
-  assert tv.tv_distance(pred, pred[::-1], 4) == 0.0   # trial order does not matter
+  assert tv.tv_distance(pred, pred[::-1], 4) == 0.0  # trial order does not matter
 
 
 def test_equal_distributions_tv_shrinks_like_one_over_sqrt_t():
@@ -102,8 +101,8 @@ def test_default_trial_counts_are_capped():
 
 def test_error_baseline_from_labels():
   labels = np.array([0, 1, 2, 0])
-  pred_a = np.array([[0, 1, 2, 0], [0, 1, 2, 1]], np.uint8)   # 1 error in 8
-  pred_b = np.array([[1, 1, 1, 1], [0, 1, 2, 0]], np.uint8)   # 3 errors in 8
+  pred_a = np.array([[0, 1, 2, 0], [0, 1, 2, 1]], np.uint8)  # 1 error in 8
+  pred_b = np.array([[1, 1, 1, 1], [0, 1, 2, 0]], np.uint8)  # 3 errors in 8
   curve = tv.tv_vs_trials(pred_a, pred_b, labels, 3)
   assert (curve.error_a, curve.error_b, curve.error_sum) == (1 / 8, 3 / 8, 0.5)
   assert np.isnan(tv.tv_vs_trials(pred_a, pred_b, None, 3).error_sum)

@@ -53,6 +53,13 @@ def layer_widths(cfg: ml_collections.ConfigDict) -> tuple[int, ...]:
 
 
 __all__ = [
-    'CNN', 'MLP', 'NAMES', 'PreResNet', 'VGG', 'FixedDense', 'build', 'layer_widths',
+    'CNN',
+    'MLP',
+    'NAMES',
+    'PreResNet',
+    'VGG',
+    'FixedDense',
+    'build',
+    'layer_widths',
     'norm_factory',
 ]

@@ -18,8 +18,9 @@ class CNN(ScaleInvariantNet):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     for i, width in enumerate(self.widths):
-      conv = make_conv(self.conv_impl)(width, (3, 3), kernel_init=weight_init(self.init_scale),
-                                       name=f'Conv_{i}')  # nn.Conv's names: same param tree
+      conv = make_conv(self.conv_impl)(
+          width, (3, 3), kernel_init=weight_init(self.init_scale), name=f'Conv_{i}'
+      )  # nn.Conv's names: same param tree
       x = conv(x)
       x = nn.relu(self.norm(train)(x))
       if i < len(self.widths) - 1:

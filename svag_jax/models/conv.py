@@ -62,7 +62,8 @@ def make_conv(impl: str = 'xla') -> type[nn.Module]:
 def xla_conv(x: jax.Array, kernel: jax.Array, strides: int) -> jax.Array:
   """'SAME' conv of x [B, H, W, C] with kernel [kh, kw, C, O]: [B, ceil(H / s), ceil(W / s), O]."""
   return jax.lax.conv_general_dilated(
-      x, kernel, (strides, strides), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+      x, kernel, (strides, strides), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')
+  )
 
 
 def same_padding(size: int, window: int, strides: int) -> tuple[int, int]:
@@ -72,8 +73,9 @@ def same_padding(size: int, window: int, strides: int) -> tuple[int, int]:
   return total // 2, total - total // 2
 
 
-def _kernel_grad_one(x: jax.Array, dy: jax.Array, window: tuple[int, int], strides: int
-                     ) -> jax.Array:
+def _kernel_grad_one(
+    x: jax.Array, dy: jax.Array, window: tuple[int, int], strides: int
+) -> jax.Array:
   """Kernel gradient [C, kh, kw, O] of one chunk, x [C, H, W, b] and dy [Ho, Wo, b, O].
 
   A forward convolution with the chunk's images as contraction ("feature") dimension: the image is
@@ -81,14 +83,20 @@ def _kernel_grad_one(x: jax.Array, dy: jax.Array, window: tuple[int, int], strid
   """
   pads = tuple(same_padding(n, k, strides) for n, k in zip(x.shape[1:3], window))
   out = jax.lax.conv_general_dilated(
-      x, dy, (1, 1), pads, rhs_dilation=(strides, strides),
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+      x,
+      dy,
+      (1, 1),
+      pads,
+      rhs_dilation=(strides, strides),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+  )
   # 'SAME' may pad more rows than a stride-s window ever reads: drop the taps beyond the kernel.
-  return out[:, :window[0], :window[1]]
+  return out[:, : window[0], : window[1]]
 
 
-def kernel_grad_chunked(x: jax.Array, dy: jax.Array, window: tuple[int, int], strides: int,
-                        images: int = SPLIT_IMAGES) -> jax.Array:
+def kernel_grad_chunked(
+    x: jax.Array, dy: jax.Array, window: tuple[int, int], strides: int, images: int = SPLIT_IMAGES
+) -> jax.Array:
   """Gradient w.r.t. k of sum(dy * xla_conv(x, k, strides)), summed over chunks of `images`.
 
   Args:
@@ -112,8 +120,11 @@ def kernel_grad_chunked(x: jax.Array, dy: jax.Array, window: tuple[int, int], st
     dyt = dy[:full].reshape(chunks, images, out_h, out_w, cout).transpose(0, 2, 3, 1, 4)
     parts += [_kernel_grad_one(xt[g], dyt[g], window, strides) for g in range(chunks)]
   if full < batch:
-    parts.append(_kernel_grad_one(
-        x[full:].transpose(3, 1, 2, 0), dy[full:].transpose(1, 2, 0, 3), window, strides))
+    parts.append(
+        _kernel_grad_one(
+            x[full:].transpose(3, 1, 2, 0), dy[full:].transpose(1, 2, 0, 3), window, strides
+        )
+    )
   return functools.reduce(jnp.add, parts).transpose(1, 2, 0, 3)
 
 

@@ -126,13 +126,19 @@ class PreResNet(ScaleInvariantNet):
     n = blocks_per_stage(self.depth)
     widths = stage_widths(self.widen)
     x = make_conv(self.conv_impl)(
-        widths[0], (3, 3), 1, kernel_init=weight_init(self.init_scale), name='stem')(x)
+        widths[0], (3, 3), 1, kernel_init=weight_init(self.init_scale), name='stem'
+    )(x)
     for s, width in enumerate(widths):
       for b in range(n):
         x = PreActBlock(
-            width, strides=2 if s > 0 and b == 0 else 1, projection=b == 0, norm=self.norm,
-            init_scale=self.init_scale, conv_impl=self.conv_impl,
-            name=f'stage{s + 1}_block{b + 1}')(x, train)
+            width,
+            strides=2 if s > 0 and b == 0 else 1,
+            projection=b == 0,
+            norm=self.norm,
+            init_scale=self.init_scale,
+            conv_impl=self.conv_impl,
+            name=f'stage{s + 1}_block{b + 1}',
+        )(x, train)
     x = nn.relu(self.norm(train)(x))
     x = x.mean(axis=(1, 2))
     return FixedDense(self.num_classes)(x)

@@ -18,8 +18,29 @@ PLANS: dict[int, tuple[int | str, ...]] = {
     11: (64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'),
     13: (64, 64, 'M', 128, 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'),
     16: (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'),
-    19: (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M',
-         512, 512, 512, 512, 'M'),
+    19: (
+        64,
+        64,
+        'M',
+        128,
+        128,
+        'M',
+        256,
+        256,
+        256,
+        256,
+        'M',
+        512,
+        512,
+        512,
+        512,
+        'M',
+        512,
+        512,
+        512,
+        512,
+        'M',
+    ),
 }
 DEPTHS = tuple(PLANS)
 
@@ -57,8 +78,9 @@ class VGG(ScaleInvariantNet):
         x = nn.avg_pool(x, (2, 2), strides=(2, 2), padding='SAME', count_include_pad=False)
         continue
       i += 1
-      x = conv(next(widths), (3, 3), 1, kernel_init=weight_init(self.init_scale),
-               name=f'conv{i}')(x)
+      x = conv(next(widths), (3, 3), 1, kernel_init=weight_init(self.init_scale), name=f'conv{i}')(
+          x
+      )
       x = nn.relu(self.norm(train)(x))
     x = x.reshape(x.shape[0], -1)
     return FixedDense(self.num_classes)(x)
