@@ -3,12 +3,15 @@
 analysis/ only reads workdirs (through the readers of `svag_jax.workdir`); it never trains.
 """
 
+import argparse
 import dataclasses
 import math
 import os
 import pathlib
+import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -162,3 +165,36 @@ def plot_mean_band(
   mean, low, high = mean_and_band(values, quantiles)
   ax.plot(x, mean, color=color, label=label)
   ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+
+
+def figure_parser(name: str, doc: str) -> argparse.ArgumentParser:
+  """The command line of `python -m analysis.<name> WORKDIR [--out DIR]`; add options to it."""
+  parser = argparse.ArgumentParser(
+      prog=f'python -m analysis.{name}', description=doc.split('\n\n')[0]
+  )
+  parser.add_argument('workdir')
+  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
+  return parser
+
+
+def run_figure(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    name: str,
+    make: Callable[[], tuple[Any, list[str]]],
+) -> int:
+  """Draws one analysis figure: `make()` returns (its axes, summary lines); saves the axes as
+  `<out>/<name>.{png,pdf}` and prints where and the summary. Returns the exit code (2 when the
+  workdir cannot be analysed, with the reason on stderr)."""
+  if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
+    parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')
+  out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
+  try:
+    axes, lines = make()
+    paths = save_axes(axes, out, name)
+  except ValueError as e:
+    print(f'analysis.{name}: {e}', file=sys.stderr)
+    return 2
+  print(f'Figure {paths[0].stem} ({"/".join(FIGURE_FORMATS)}) in {paths[0].parent}')
+  print('\n'.join(lines))
+  return 0

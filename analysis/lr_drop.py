@@ -8,11 +8,9 @@ WORKDIR/figures (or --out), as PNG and PDF, and prints the numbers (intervals: m
 errors over trials). Reads workdirs only; nothing here trains.
 """
 
-import argparse
 import dataclasses
 import math
 import os
-import pathlib
 import sys
 from collections.abc import Sequence
 
@@ -189,25 +187,14 @@ def plot_lr_drop(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog='python -m analysis.lr_drop', description=__doc__.split('\n\n')[0]
-  )
-  parser.add_argument('workdir')
-  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
+  parser = common.figure_parser('lr_drop', __doc__)
   args = parser.parse_args(argv)
-  if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
-    parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')
-  out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
-  try:
+
+  def make():
     arms = lr_drop(args.workdir)
-    paths = common.save_axes(plot_lr_drop(args.workdir, arms), out, 'lr_drop')
-    lines = lr_drop_summary(arms)
-  except ValueError as e:
-    print(f'analysis.lr_drop: {e}', file=sys.stderr)
-    return 2
-  print(f'Figure {paths[0].stem} ({"/".join(common.FIGURE_FORMATS)}) in {paths[0].parent}')
-  print('\n'.join(lines))
-  return 0
+    return plot_lr_drop(args.workdir, arms), lr_drop_summary(arms)
+
+  return common.run_figure(parser, args, 'lr_drop', make)
 
 
 if __name__ == '__main__':

@@ -11,11 +11,9 @@ percentile bootstrap over trials (95%) (`stats.steps_to_equilibrium` is the dete
 workdirs only; nothing here trains.
 """
 
-import argparse
 import dataclasses
 import math
 import os
-import pathlib
 import sys
 from collections.abc import Sequence
 
@@ -275,11 +273,7 @@ def plot_mixing(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog='python -m analysis.mixing_time', description=__doc__.split('\n\n')[0]
-  )
-  parser.add_argument('workdir')
-  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
+  parser = common.figure_parser('mixing_time', __doc__)
   parser.add_argument('--tol', type=float, default=0.1, help='detector tolerance for eta/||w||^2')
   parser.add_argument(
       '--window-evals',
@@ -300,23 +294,13 @@ def main(argv: Sequence[str] | None = None) -> int:
       help='detector running-mean window for the test error, in evals',
   )
   args = parser.parse_args(argv)
-  if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
-    parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')
-  out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
-  try:
-    arms = mixing(
-        args.workdir, args.tol, args.window_evals, args.error_tol, args.error_window_evals
-    )
-    paths = common.save_axes(plot_mixing(args.workdir, arms, tol=args.tol), out, 'mixing_time')
-    lines = mixing_summary(
-        arms, args.tol, args.window_evals, args.error_tol, args.error_window_evals
-    )
-  except ValueError as e:
-    print(f'analysis.mixing_time: {e}', file=sys.stderr)
-    return 2
-  print(f'Figure {paths[0].stem} ({"/".join(common.FIGURE_FORMATS)}) in {paths[0].parent}')
-  print('\n'.join(lines))
-  return 0
+
+  def make():
+    detector = (args.tol, args.window_evals, args.error_tol, args.error_window_evals)
+    arms = mixing(args.workdir, *detector)
+    return plot_mixing(args.workdir, arms, tol=args.tol), mixing_summary(arms, *detector)
+
+  return common.run_figure(parser, args, 'mixing_time', make)
 
 
 if __name__ == '__main__':

@@ -25,10 +25,8 @@ equilibrium window of eta / ||w||^2 and of ||w||^2 N (||w||^2 (G + N)) on the ro
 Reads workdirs only; nothing here trains.
 """
 
-import argparse
 import dataclasses
 import os
-import pathlib
 import sys
 from collections.abc import Sequence
 
@@ -197,11 +195,7 @@ def plot_stationary(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog='python -m analysis.stationary_lr', description=__doc__.split('\n\n')[0]
-  )
-  parser.add_argument('workdir')
-  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
+  parser = common.figure_parser('stationary_lr', __doc__)
   parser.add_argument(
       '--window',
       nargs=2,
@@ -210,19 +204,12 @@ def main(argv: Sequence[str] | None = None) -> int:
       help='equilibrium window in epochs (default: last third)',
   )
   args = parser.parse_args(argv)
-  if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
-    parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')
-  out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
-  try:
+
+  def make():
     arms = stationary(args.workdir, args.window)
-    paths = common.save_axes(plot_stationary(args.workdir, arms), out, 'stationary_lr')
-    lines = stationary_summary(arms)
-  except ValueError as e:
-    print(f'analysis.stationary_lr: {e}', file=sys.stderr)
-    return 2
-  print(f'Figure {paths[0].stem} ({"/".join(common.FIGURE_FORMATS)}) in {paths[0].parent}')
-  print('\n'.join(lines))
-  return 0
+    return plot_stationary(args.workdir, arms), stationary_summary(arms)
+
+  return common.run_figure(parser, args, 'stationary_lr', make)
 
 
 if __name__ == '__main__':
