@@ -16,10 +16,7 @@ that evaluation is recomputed, so the record ends up as an uninterrupted run's. 
 refused or fails before training leaves a `done` or `diverged` status as it is (workdir.py).
 """
 
-import contextlib
-import dataclasses
 import math
-import signal
 import time
 
 import jax
@@ -30,10 +27,12 @@ from jax.experimental import multihost_utils
 
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import models, oracles, schedules
+from svag_jax import models, oracles
 from svag_jax.checkpoint import Checkpointer
 from svag_jax.data import TrainData, make_eval_split
 from svag_jax.evaluate import Evaluator
+from svag_jax.plan import Plan, dispatch_lengths, trial_schedules  # noqa: F401 (re-exported)
+from svag_jax.preemption import Preemption
 from svag_jax.train import Trainer
 from svag_jax.trials import TrialRunner
 from svag_jax.workdir import DIVERGED_PREDICTION, FINAL_STATUSES, Workdir, complete_eval_step
@@ -53,113 +52,6 @@ METRIC_KEYS = (
 # Gradient signal/noise estimates (config.metrics): null in the rows of evals without one, and
 # where the estimate is not finite (NSR when Ĝ = 0).
 GN_KEYS = ('G', 'N', 'NSR')
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-  """When things happen, in optimizer steps."""
-
-  steps_per_epoch: int
-  total_steps: int
-  eval_steps: tuple[int, ...]  # sorted, ends with total_steps
-  checkpoint_steps: frozenset[int]
-  prediction_steps: dict[int, float]  # step -> epoch label
-  gn_steps: frozenset[int] = frozenset()  # evals at which G, N, NSR are estimated
-  params_steps: dict[int, float] = dataclasses.field(default_factory=dict)  # step -> epoch label
-
-  @classmethod
-  def make(cls, config: ml_collections.ConfigDict, steps_per_epoch: int) -> 'Plan':
-    """`steps_per_epoch` is in optimizer steps: for SVAG, l x the SGD steps per epoch, so every
-    interval given in epochs (evals, checkpoints, schedules) is stretched by l."""
-    t = config.train
-    total = max(1, round(t.epochs * steps_per_epoch))
-    every = max(1, round(t.eval_every * steps_per_epoch))
-    predictions = {max(1, round(e * steps_per_epoch)): float(e) for e in t.predictions_at}
-    params = {max(1, round(e * steps_per_epoch)): float(e) for e in t.params_at}
-    evals = sorted(set(range(every, total + 1, every)) | set(predictions) | set(params) | {total})
-    ckpt_every = max(1, round(config.checkpoint.every / t.eval_every))
-    ckpts = frozenset(s for i, s in enumerate(evals, 1) if i % ckpt_every == 0) | {total}
-    gn = frozenset()
-    if config.metrics.gn_every:
-      gn_every = max(1, round(config.metrics.gn_every / t.eval_every))
-      gn = frozenset(s for i, s in enumerate(evals, 1) if i % gn_every == 0)
-    return cls(steps_per_epoch, total, tuple(evals), ckpts, predictions, gn, params)
-
-
-def trial_schedules(
-    arms: list[config_lib.Arm],
-    trials_per_arm: int,
-    steps_per_epoch: int,
-    svag_time: oracles.SvagTime = oracles.SGD_TIME,
-) -> tuple[schedules.Schedules, list[str]]:
-  """Per-trial schedules (stacked, [T]) and the arm name of each trial, arm-major.
-
-  `svag_time`: SVAG's time change (every LR value divided by l; WD values unchanged; the
-  boundaries follow `steps_per_epoch`, optimizer steps, which the caller has stretched by l). The
-  arm's LR curve is in the LR schedule (its epochs stretch with `steps_per_epoch` too, unrounded:
-  same value at the same effective step for every l).
-  """
-  k_lr = max(len(a.lr_schedule) for a in arms)
-  k_wd = max(len(a.wd_schedule) for a in arms)
-  per_arm = [
-      schedules.Schedules(
-          schedules.from_epochs(
-              svag_time.lr(a.lr),
-              a.lr_schedule,
-              steps_per_epoch,
-              k_lr,
-              a.lr_curve,
-              a.lr_curve_epochs,
-          ),
-          schedules.from_epochs(a.wd, a.wd_schedule, steps_per_epoch, k_wd),
-      )
-      for a in arms
-  ]
-  stacked = schedules.stack([s for s in per_arm for _ in range(trials_per_arm)])
-  names = [a.name for a in arms for _ in range(trials_per_arm)]
-  return stacked, names
-
-
-class _Preemption:
-  """Turns SIGTERM / SIGINT into a flag the loop checks between dispatches.
-
-  With several processes all must stop after the same dispatch: SIGTERM is then left to JAX's
-  preemption service (set up by `jax.distributed.initialize`), which agrees on a common dispatch
-  via `reached_preemption_sync_point` (a signal caught in Python would stop one process alone and
-  hang the others); Ctrl-C is not caught there.
-  """
-
-  def __init__(self):
-    self.requested = False
-    self.multiprocess = jax.process_count() > 1
-    self._dispatches = 0
-
-  def check(self) -> bool:
-    """Call once after every dispatch: whether to checkpoint and stop now (the same answer on
-    every process)."""
-    if self.multiprocess and not self.requested:
-      self.requested = multihost_utils.reached_preemption_sync_point(self._dispatches)
-      if self.requested:
-        logging.warning('Preemption notice: all processes checkpoint and stop.')
-    self._dispatches += 1
-    return self.requested
-
-  def _handler(self, signum, frame):
-    del frame
-    logging.warning('Received signal %d: checkpointing and stopping.', signum)
-    self.requested = True
-
-  @contextlib.contextmanager
-  def installed(self):
-    if self.multiprocess:  # SIGTERM goes to JAX's preemption notifier
-      yield self
-      return
-    old = {s: signal.signal(s, self._handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-      yield self
-    finally:
-      for s, h in old.items():
-        signal.signal(s, h)
 
 
 def _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time=oracles.SGD_TIME, gn=None):
@@ -237,17 +129,6 @@ def make_trainer(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> Tra
       gn_batches=config.metrics.gn_batches,
       augment=config.data.augment,
   )
-
-
-def dispatch_lengths(plan: Plan, steps_per_dispatch: int) -> list[int]:
-  """The distinct numbers of steps per train call of the loop (one compiled program each)."""
-  lengths, step = set(), 0
-  for next_eval in plan.eval_steps:
-    while step < next_eval:
-      n = min(steps_per_dispatch, next_eval - step)
-      lengths.add(n)
-      step += n
-  return sorted(lengths)
 
 
 def describe(config: ml_collections.ConfigDict) -> dict:
@@ -391,7 +272,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       trained = True
     k = config.train.steps_per_dispatch
     t0, step0 = time.time(), step
-    preemption = _Preemption()
+    preemption = Preemption()
     with preemption.installed():
       while step < plan.total_steps:
         next_eval = next(s for s in plan.eval_steps if s > step)

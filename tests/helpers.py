@@ -84,3 +84,50 @@ def make_tiny_workdir(path: pathlib.Path) -> pathlib.Path:
     result = experiment.run(config, str(path))
   assert result['status'] == 'done', result
   return path
+
+
+# ---- the command-line entry points, in this process (tests/test_bad_inputs.py, test_faults.py)
+
+
+def run_cli(argv: list[str], entry: str = 'main') -> int:
+  """Runs `launch.<entry>` with `argv` in this process (its flag parser and error handling);
+  returns its exit code."""
+  import sys  # noqa: PLC0415
+
+  from absl import flags  # noqa: PLC0415
+
+  from launch import cli  # noqa: PLC0415
+  from launch import main as launch_main  # noqa: PLC0415
+  from launch import sweep as launch_sweep  # noqa: PLC0415
+
+  flags.FLAGS.unparse_flags()
+  saved = sys.argv
+  sys.argv = [f'launch.{entry}', *argv]
+  try:
+    if entry == 'sweep':
+      return launch_sweep.main(argv)
+    launch_main.main(cli.parse_flags(sys.argv))
+  except SystemExit as e:
+    return 0 if e.code is None else (e.code if isinstance(e.code, int) else 1)
+  finally:
+    sys.argv = saved
+    flags.FLAGS.unparse_flags()
+  return 0
+
+
+def one_line(err: str) -> str:
+  """The svag_jax line of stderr, checking there is exactly one and no traceback."""
+  assert 'Traceback' not in err, err
+  lines = [line for line in err.splitlines() if line.startswith('svag_jax: ')]
+  assert len(lines) == 1, err
+  return lines[0]
+
+
+def snapshot(workdir: pathlib.Path) -> dict[str, bytes]:
+  """The bytes of every file of a run record except the checkpoints and the attempts log (which
+  gains a row per command)."""
+  return {
+      str(p.relative_to(workdir)): p.read_bytes()
+      for p in sorted(workdir.rglob('*'))
+      if p.is_file() and 'checkpoints' not in p.parts and p.name != 'attempts.jsonl'
+  }
