@@ -4,7 +4,7 @@ A network is `(model, variables)`: a Flax Linen module `(x, train) -> logits` an
 `{'params', 'batch_stats', 'frozen'}` (the trainable weights, the BatchNorm running statistics,
 {} for batch-independent norms, and the fixed random head). Nothing here needs a training state,
 an optimizer or a schedule, so the training loop (through `trials.TrialRunner`) and the analyses
-of saved weights (e.g. analysis/swa.py) evaluate with the same code:
+of saved weights (e.g. analysis/weights.py) evaluate with the same code:
 
   - `Evaluator.one(variables, splits, data)`: one network;
   - `Evaluator.trials(variables, splits, data)`: the ONE mapped form, over a leading trial axis of

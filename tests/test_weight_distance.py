@@ -1,4 +1,5 @@
-"""Weight distances and averaging (analysis/swa.py), the two-phase analysis, and their configs."""
+"""Weight distances and averaging (analysis/weight_distance.py, analysis/weights.py), the
+two-phase analysis, and their configs."""
 
 import json
 
@@ -6,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from analysis import swa
 from analysis import two_phase as two_phase_analysis
+from analysis import weight_distance as swa
 from configs import two_phase, weight_distance
 from svag_jax import config as config_lib
 from svag_jax import experiment
