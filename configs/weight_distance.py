@@ -1,8 +1,8 @@
 """Weight distances and weight averaging at equilibrium (Li, Lyu & Arora 2020, Fig. 6).
 
 One long run at constant LR and WD; every trial's weights are saved each epoch after the norm has
-equilibrated (train.params_at). From them `analysis/weight_distance.py` draws ||W_T - W_{T+D}|| vs D for
-several T (raw and relative to ||W_T||), and compares the test accuracy of the last iterate with
+equilibrated (train.params_at). From them `analysis/weight_distance.py` draws
+||W_T - W_{T+D}|| vs D for several T (raw and relative to ||W_T||), and compares the test accuracy of the last iterate with
 the average of the weights of epochs T..T+D and with the average of two independent trials' final
 weights, BatchNorm statistics recomputed after averaging:
 
