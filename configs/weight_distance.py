@@ -2,9 +2,10 @@
 
 One long run at constant LR and WD; every trial's weights are saved each epoch after the norm has
 equilibrated (train.params_at). From them `analysis/weight_distance.py` draws
-||W_T - W_{T+D}|| vs D for several T (raw and relative to ||W_T||), and compares the test accuracy of the last iterate with
-the average of the weights of epochs T..T+D and with the average of two independent trials' final
-weights, BatchNorm statistics recomputed after averaging:
+||W_T - W_{T+D}|| vs D for several T (raw and relative to ||W_T||), and compares the test
+accuracy of the last iterate with the average of the weights of epochs T..T+D and with the
+average of two independent trials' final weights, BatchNorm statistics recomputed after
+averaging:
 
     python -m launch.main --config=configs/weight_distance.py:cpu --workdir=runs/weight_distance_cpu
     python -m analysis.weight_distance runs/weight_distance_cpu
