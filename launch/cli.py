@@ -206,8 +206,8 @@ def guarded(fn: Callable[[], Any]) -> Any:
     if isinstance(e, InputError):
       fail(e.kind, e)
     if isinstance(e, OSError):
-      where = f' {e.filename}' if e.filename else ''
-      fail(type(e).__name__, f'{e.strerror or e}:{where}; {_os_error_fix(e)}')
+      where = f': {e.filename}' if e.filename else ''
+      fail(type(e).__name__, f'{e.strerror or e}{where}; {_os_error_fix(e)}')
     fail(type(e).__name__, e)
   except app.UsageError as e:
     if debug():
