@@ -115,10 +115,10 @@ def test_a_nan_producing_lr_ends_diverged_with_its_own_exit_code(tmp_path, capsy
 # ---- faults mid-run, through `python -m launch.main` (the same program for every run) ----
 
 LONG = [
-    '--config.train.epochs=150',
+    '--config.train.epochs=60',
     '--config.train.steps_per_dispatch=1',
-    '--config.train.eval_every=50',
-]  # 1,200 steps, an eval + checkpoint every 400
+    '--config.train.eval_every=20',
+]  # 480 steps, an eval + checkpoint every 160
 
 
 def _launch(workdir, **kwargs):
