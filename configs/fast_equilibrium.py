@@ -31,9 +31,10 @@ steps), i.e. 7.5 x 1/(eta*lambda) = 7.5 x 100 steps at the common intrinsic LR 0
 1/(eta*lambda) in the first phase of the decay arms, so each phase has time to equilibrate.
 Schedule: decays at 6 and 12, switch at 18, end at 30 epochs (3,750 steps); predictions at 18 and
 30. Data order: a new permutation per epoch (dispatches of one epoch, rolled scan: no convs).
-Runtime: 3.5 minutes for the 3,750 steps of all 192 trials (15-19 steps/s, ~110k img/s) on 2 cores,
+Runtime: 3.5-4.5 minutes for the 3,750 steps of all 192 trials (12-19 steps/s) on 2 cores,
 measured by `make run` in a fresh clone (~1 more minute to create the venv).
-Expected (measured): final test error 3.80 / 3.73 / 3.82% (const / lr_decay / wd_decay);
+Expected (measured): final test error 3.80 / 3.73 / 3.82% (const / lr_decay / wd_decay) on an
+AMX Xeon, 3.85 / 3.80 / 3.91% on an AVX-512 Xeon without AMX (CPU rounding, README);
 train/test error curves of the three arms coincide from epoch ~12; TV(const, other arm) at 64
 trials is a few percent at epoch 18 and < 0.5% at 30, about the split-half floor of const with
 itself, and far below the sum of the arms' test errors.
