@@ -103,9 +103,8 @@ def load_config_file(spec: str) -> tuple[Any, Any]:
   return module, config
 
 
-def check_overrides(argv: Sequence[str], config: Any) -> list[str]:
-  """Checks that every `--config.x.y=v` names a field of `config`; returns the fields given."""
-  fields = []
+def check_overrides(argv: Sequence[str], config: Any) -> None:
+  """Checks that every `--config.x.y=v` names a field of `config`."""
   for a in argv:
     m = _OVERRIDE.match(a)
     if m:
@@ -113,8 +112,6 @@ def check_overrides(argv: Sequence[str], config: Any) -> list[str]:
         config_lib.check_field(config, m.group(1))
       except config_lib.ConfigError as e:
         raise InputError('ConfigError', str(e)) from None
-      fields.append(m.group(1))
-  return fields
 
 
 def parse_flags(argv: Sequence[str]) -> list[str]:

@@ -63,7 +63,8 @@ def plan(spec: str, config, cli_overrides: dict) -> list[tuple[str, dict, object
     unread_everywhere -= set(cli_overrides) - set(config_lib.unread_fields(cfg))
     cli.check_read(cfg, list(cli_overrides))
     result.append((name, sweep_lib.overrides(point), cfg))
-  for field in sorted(unread_everywhere):
+  if unread_everywhere:
+    field = min(unread_everywhere)
     raise cli.InputError(
         'ConfigError',
         f'--config.{field} is read by no point of this sweep '

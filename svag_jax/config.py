@@ -18,9 +18,6 @@ from svag_jax.arms import ARM_FIELDS, Arm, arms, set_arms, shadowed_fields  # no
 from svag_jax.checks import GROUP, ConfigError, choice, differs, fail, positive  # noqa: F401
 from svag_jax.schema import defaults
 
-# The check helpers under their earlier names (svag_jax.toy's schema reuses them).
-_fail, _positive, _choice = fail, positive, choice
-
 
 def registries() -> dict[str, tuple[str, ...]]:
   """The valid names of the choice fields, read from where the things are defined (imported on
@@ -54,7 +51,10 @@ def _full_batch(oracle: str) -> bool:
   return entry is not None and entry.full_batch
 
 
-def _check_keys(cfg, schema, prefix: str) -> None:
+def check_keys(
+    cfg: ml_collections.ConfigDict, schema: ml_collections.ConfigDict, prefix: str
+) -> None:
+  """Refuses fields of `cfg` that `schema` lacks (recursively; `arms` is free-form)."""
   for key, value in cfg.items():
     field = f'{prefix}{key}'
     if key not in schema:
@@ -66,7 +66,7 @@ def _check_keys(cfg, schema, prefix: str) -> None:
     if isinstance(schema[key], GROUP) and key != 'arms':
       if not isinstance(value, GROUP):
         fail(field, value, 'must be a group of fields, not a single value')
-      _check_keys(value, schema[key], field + '.')
+      check_keys(value, schema[key], field + '.')
 
 
 def check_field(config: ml_collections.ConfigDict, field: str) -> None:
@@ -187,7 +187,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   from svag_jax import models  # noqa: PLC0415 (models import flax: only when validating)
   from svag_jax.models.conv import CONV_IMPLS  # noqa: PLC0415
 
-  _check_keys(config, defaults(), '')
+  check_keys(config, defaults(), '')
   names = registries()
   d, m, o, t = config.data, config.model, config.optim, config.train
   choice('data.source', d.source, names['DATA_SOURCES'])

@@ -30,7 +30,8 @@ import ml_collections
 import numpy as np
 
 from svag_jax import chaos
-from svag_jax.config import ConfigError, _check_keys, _choice, _fail, _positive
+from svag_jax.checks import ConfigError, choice, fail, positive
+from svag_jax.config import check_keys
 
 # L at the origin (where x^2 / r^2 is undefined): its mean over directions.
 _ORIGIN_VALUE = 0.5
@@ -225,34 +226,34 @@ def defaults() -> ml_collections.ConfigDict:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks a toy-chaos config; raises ConfigError naming the field and the fix (with the
   checks of svag_jax/config.py)."""
-  _check_keys(config, defaults(), '')
-  _positive('lr', config.lr)
-  _positive('wd', config.wd, allow_zero=True)
+  check_keys(config, defaults(), '')
+  positive('lr', config.lr)
+  positive('wd', config.wd, allow_zero=True)
   if config.lr * config.wd >= 1:
-    _fail(
+    fail(
         'wd',
         config.wd,
         f'lr * wd = {config.lr * config.wd:g} must be < 1 (else WD flips or '
         'zeroes w every step)',
     )
-  _positive('steps', config.steps, integer=True)
-  _positive('num_pairs', config.num_pairs, integer=True)
-  _positive('gf_substeps', config.gf_substeps, integer=True)
-  _positive('spread', config.spread, allow_zero=True)
-  _positive('delta', config.delta)
-  _positive('saturation', config.saturation)
+  positive('steps', config.steps, integer=True)
+  positive('num_pairs', config.num_pairs, integer=True)
+  positive('gf_substeps', config.gf_substeps, integer=True)
+  positive('spread', config.spread, allow_zero=True)
+  positive('delta', config.delta)
+  positive('saturation', config.saturation)
   if config.saturation >= 2:
-    _fail(
+    fail(
         'saturation',
         config.saturation,
         'direction distances are at most 2; use a level well ' 'below, e.g. 0.1',
     )
   center = tuple(config.center)
   if len(center) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in center):
-    _fail('center', config.center, 'must be a pair of finite numbers (x, y)')
+    fail('center', config.center, 'must be a pair of finite numbers (x, y)')
   if center[0] ** 2 + center[1] ** 2 == 0:
-    _fail('center', (0, 0), 'the loss is undefined at the origin; start elsewhere, e.g. (1.0, 1.0)')
-  _choice('dtype', config.dtype, DTYPES)
+    fail('center', (0, 0), 'the loss is undefined at the origin; start elsewhere, e.g. (1.0, 1.0)')
+  choice('dtype', config.dtype, DTYPES)
 
 
 def simulate(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
