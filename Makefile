@@ -18,8 +18,8 @@ install: $(STAMP)
 
 ## make run: the main job (CPU Fast Equilibrium on the bundled MNIST digits), then its figures.
 run: $(STAMP)
-	$(PY) -m launch.main --config=$(CONFIG) --workdir=$(WORKDIR)
-	$(PY) -m analysis.fast_equilibrium $(WORKDIR)
+	$(PY) -m svag_jax.launch.main --config=$(CONFIG) --workdir=$(WORKDIR)
+	$(PY) -m svag_jax.analysis.fast_equilibrium $(WORKDIR)
 
 ## make test: the whole test suite on CPU.
 test: $(STAMP)

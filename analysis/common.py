@@ -168,9 +168,9 @@ def plot_mean_band(
 
 
 def figure_parser(name: str, doc: str) -> argparse.ArgumentParser:
-  """The command line of `python -m analysis.<name> WORKDIR [--out DIR]`; add options to it."""
+  """The command line `python -m svag_jax.analysis.<name> WORKDIR [--out DIR]`; add options."""
   parser = argparse.ArgumentParser(
-      prog=f'python -m analysis.{name}', description=doc.split('\n\n')[0]
+      prog=f'python -m svag_jax.analysis.{name}', description=doc.split('\n\n')[0]
   )
   parser.add_argument('workdir')
   parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')

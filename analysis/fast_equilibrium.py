@@ -1,6 +1,6 @@
 """Figures and summary of a Fast Equilibrium run (Li, Lyu & Arora 2020, Fig. 3).
 
-    python -m analysis.fast_equilibrium WORKDIR [--out DIR] [--resamples 5] [--seed 0]
+    python -m svag_jax.analysis.fast_equilibrium WORKDIR [--out DIR] [--resamples 5] [--seed 0]
 
 writes into WORKDIR/figures (or DIR), each as PNG and PDF:
   errors.*  train and test error vs epoch per arm: mean over trials, 10-90% quantile band;
@@ -34,9 +34,9 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
 
-from analysis import common
 from svag_jax import tv as tv_lib
 from svag_jax import workdir as workdir_lib
+from svag_jax.analysis import common
 
 BAND = common.BAND  # quantiles of the bands drawn around the means
 FIGURE_FORMATS = common.FIGURE_FORMATS
@@ -354,7 +354,7 @@ def summary(
 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
-      prog='python -m analysis.fast_equilibrium', description=__doc__.split('\n\n')[0]
+      prog='python -m svag_jax.analysis.fast_equilibrium', description=__doc__.split('\n\n')[0]
   )
   parser.add_argument('workdir', help='workdir of a Fast Equilibrium run')
   parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')

@@ -1,6 +1,6 @@
 """2020 Fig. 5b/c: full-batch GD with WD on a small subset keeps falling from 100% train accuracy.
 
-    python -m analysis.gd_subset WORKDIR [--out PREFIX] [--reach 0.99] [--below 0.9 0.97]
+    python -m svag_jax.analysis.gd_subset WORKDIR [--out PREFIX] [--reach 0.99] [--below 0.9 0.97]
 
 Reads WORKDIR/metrics.jsonl and config.json of a `configs/gd_subset.py` run (arms `wd` and
 `wd_off`; full batch, so one epoch = one GD step), prints per arm and trial: the maximum train
@@ -21,8 +21,8 @@ import numpy as np
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis import common  # noqa: E402
 from svag_jax import workdir as workdir_lib  # noqa: E402
+from svag_jax.analysis import common  # noqa: E402
 
 
 def first_reach(acc: np.ndarray, reach: float) -> int | None:

@@ -1,6 +1,6 @@
 """The LR drop (Li, Lyu & Arora 2020, Lemma 5.2; configs/lr_drop.py).
 
-    python -m analysis.lr_drop WORKDIR
+    python -m svag_jax.analysis.lr_drop WORKDIR
 
 The effective LR eta / ||w||^2 right after eta / 10 and after recovery, as ratios to its pre-drop
 level (Lemma 5.2: 0.1 at once, then 1/sqrt(10) = 0.316); draws the figure `lr_drop` into
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
-from analysis import common, stats
+from svag_jax.analysis import common, stats
 
 BAND = common.BAND
 

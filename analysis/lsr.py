@@ -1,7 +1,7 @@
 """2021 Fig. 3: where the linear scaling rule breaks, against the prediction from the smallest B.
 
-    python -m analysis.lsr SWEEP_ROOT [--c2 2] [--out PREFIX]
-    python -m analysis.lsr --baseline WORKDIR [--window START END] [--c2 2]
+    python -m svag_jax.analysis.lsr SWEEP_ROOT [--c2 2] [--out PREFIX]
+    python -m svag_jax.analysis.lsr --baseline WORKDIR [--window START END] [--c2 2]
 
 For each batch size B (runs with eta proportional to B): N/G averaged over the equilibrium window
 (`lsr_summary` below, default window) and the final test error. The prediction
@@ -26,9 +26,9 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from analysis import sde  # noqa: E402
 from svag_jax import theory  # noqa: E402
 from svag_jax import workdir as workdir_lib  # noqa: E402
+from svag_jax.analysis import sde  # noqa: E402
 
 FAIL_FACTOR = 1.2
 
@@ -185,7 +185,9 @@ def figure(s: dict):
 
 
 def main(argv: list[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog='python -m analysis.lsr', description=__doc__.splitlines()[0])
+  p = argparse.ArgumentParser(
+      prog='python -m svag_jax.analysis.lsr', description=__doc__.splitlines()[0]
+  )
   p.add_argument('root', nargs='?', help='sweep root (one run per batch size)')
   p.add_argument('--baseline', metavar='WORKDIR', help='print B* of one baseline run instead')
   p.add_argument(

@@ -1,6 +1,6 @@
 """Mixing time (Li, Lyu & Arora 2020; configs/mixing_time.py).
 
-    python -m analysis.mixing_time WORKDIR [--tol 0.1] [--window-evals 5]
+    python -m svag_jax.analysis.mixing_time WORKDIR [--tol 0.1] [--window-evals 5]
         [--error-tol 0.15] [--error-window-evals 5]
 
 Steps until the effective LR and the test error return to equilibrium after eta / 10, lambda x 10
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
-from analysis import common, stats
+from svag_jax.analysis import common, stats
 
 BAND = common.BAND
 

@@ -1,6 +1,6 @@
 """2021 Fig. 1: train/test accuracy of SGD, NGD (covariance-matched noise) and GD vs steps.
 
-    python -m analysis.ngd SWEEP_ROOT [--out PREFIX]
+    python -m svag_jax.analysis.ngd SWEEP_ROOT [--out PREFIX]
 
 Prints the final accuracies; writes PREFIX.png/.pdf (default SWEEP_ROOT/ngd).
 """
@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis import sde  # noqa: E402
+from svag_jax.analysis import sde  # noqa: E402
 
 
 def label(run: sde.Run) -> str:

@@ -11,8 +11,8 @@ import pathlib
 
 import numpy as np
 
-from analysis import common
 from svag_jax import workdir as workdir_lib
+from svag_jax.analysis import common
 
 
 @dataclasses.dataclass(frozen=True)

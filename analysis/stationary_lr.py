@@ -1,6 +1,6 @@
 """Stationary effective LR (Li, Lyu & Arora 2020, Lemma 5.2; configs/stationary_lr.py).
 
-    python -m analysis.stationary_lr WORKDIR [--window START END]
+    python -m svag_jax.analysis.stationary_lr WORKDIR [--window START END]
 
 Measured eta / ||w||^2 at equilibrium against the predicted sqrt(2 lambda_e) / sigma per lambda_e;
 draws the figure `stationary_lr` into WORKDIR/figures (or --out), as PNG and PDF, and prints the
@@ -34,8 +34,8 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
 
-from analysis import common, stats
 from svag_jax import theory
+from svag_jax.analysis import common, stats
 
 BAND = common.BAND
 

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from analysis import common
+from svag_jax.analysis import common
 
 # ---- The equilibrium detector and small statistics (pure NumPy, unit-tested). ----
 

@@ -1,6 +1,6 @@
 """2021 Fig. 4 (left): test/train accuracy vs effective steps (steps / l) for SGD and SVAG l.
 
-    python -m analysis.svag_convergence SWEEP_ROOT [--out PREFIX]
+    python -m svag_jax.analysis.svag_convergence SWEEP_ROOT [--out PREFIX]
 
 Prints the final accuracies per point; writes PREFIX.png/.pdf (default SWEEP_ROOT/svag_convergence).
 """
@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis import sde  # noqa: E402
+from svag_jax.analysis import sde  # noqa: E402
 
 
 def label(run: sde.Run) -> str:

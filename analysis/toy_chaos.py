@@ -1,12 +1,12 @@
 """2020 Fig. 5a: GD + WD vs gradient flow on the toy L(x, y) = x^2 / (x^2 + y^2).
 
-    python -m analysis.toy_chaos WORKDIR [--out PREFIX] [--saturation 0.1] [--show 4]
+    python -m svag_jax.analysis.toy_chaos WORKDIR [--out PREFIX] [--saturation 0.1] [--show 4]
 
-Reads WORKDIR/trajectories.npz and config.json (written by `python -m launch.toy`), prints the
-Lyapunov-like divergence rate of nearby GD + WD trajectories (slope of ln distance vs step, per
+Reads WORKDIR/trajectories.npz and config.json (written by `python -m svag_jax.launch.toy`), prints
+the Lyapunov-like divergence rate of nearby GD + WD trajectories (slope of ln distance vs step, per
 pair, with its mean, std and 95% interval over pairs) and the monotonicity counts of |x/y|, and
-writes PREFIX.png/.pdf (default WORKDIR/figures/toy_chaos): |x/y| of GD + WD and of GF from the
-same starts, ||w||^2 (effective LR eta / ||w||^2), and ln distance of each pair with its fit.
+writes PREFIX.png/.pdf (default WORKDIR/figures/toy_chaos): |x/y| of GD + WD and of GF from the same
+starts, ||w||^2 (effective LR eta / ||w||^2), and ln distance of each pair with its fit.
 """
 
 import argparse
@@ -20,8 +20,8 @@ import numpy as np
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis import common  # noqa: E402
 from svag_jax import chaos  # noqa: E402
+from svag_jax.analysis import common  # noqa: E402
 
 
 def load(workdir: str | pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -29,8 +29,8 @@ def load(workdir: str | pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
   path = pathlib.Path(workdir)
   if not (path / 'trajectories.npz').exists():
     raise FileNotFoundError(
-        f'{path}/trajectories.npz not found: run `python -m launch.toy '
-        f'--config=configs/toy_chaos.py --workdir={path}` first'
+        f'{path}/trajectories.npz not found: run `python -m svag_jax.launch.toy '
+        f'--config=toy_chaos --workdir={path}` first'
     )
   with np.load(path / 'trajectories.npz') as f:
     result = {k: f[k] for k in f.files}

@@ -1,6 +1,6 @@
 """The two-phase paradigm vs a classical step decay (configs/two_phase.py): curves and numbers.
 
-    python -m analysis.two_phase WORKDIR [--out DIR]
+    python -m svag_jax.analysis.two_phase WORKDIR [--out DIR]
 
 writes WORKDIR/figures/two_phase.png/.pdf (or into DIR): train loss (log), test accuracy and
 effective LR eta / ||w||^2 (log) vs epoch, one colour per arm, mean over trials with a 10-90%
@@ -23,8 +23,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from analysis import common
 from svag_jax import workdir as workdir_lib
+from svag_jax.analysis import common
 
 BAND = (0.1, 0.9)
 FIGURE_FORMATS = common.FIGURE_FORMATS
@@ -135,7 +135,7 @@ def summary(workdir: str | os.PathLike) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
-      prog='python -m analysis.two_phase', description=__doc__.split('\n\n')[0]
+      prog='python -m svag_jax.analysis.two_phase', description=__doc__.split('\n\n')[0]
   )
   parser.add_argument('workdir', help='workdir of a two-phase run (configs/two_phase.py)')
   parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')

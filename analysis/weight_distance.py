@@ -1,6 +1,7 @@
 """Weight distances and weight averaging along one constant-LR run (Li, Lyu & Arora 2020, Fig. 6).
 
-    python -m analysis.weight_distance WORKDIR [--out DIR] [--starts 10 20 30] [--bn-batches K]
+    python -m svag_jax.analysis.weight_distance WORKDIR [--out DIR] [--starts 10 20 30] \
+        [--bn-batches K]
 
 reads the weight snapshots of a run (train.params_at, `svag_jax.workdir.read_params`; e.g.
 configs/weight_distance.py) and writes into WORKDIR/figures (or DIR), as PNG and PDF:
@@ -44,8 +45,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from analysis import common
-from analysis.weights import (  # noqa: F401 (re-exported for the figure's users)
+from svag_jax.analysis import common
+from svag_jax.analysis.weights import (  # noqa: F401 (re-exported for the figure's users)
     DEFAULT_BN_BATCHES,
     Evaluator,
     Snapshots,
@@ -294,7 +295,7 @@ def summary(
 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
-      prog='python -m analysis.weight_distance', description=__doc__.split('\n\n')[0]
+      prog='python -m svag_jax.analysis.weight_distance', description=__doc__.split('\n\n')[0]
   )
   parser.add_argument('workdir', help='workdir of a run with weight snapshots (train.params_at)')
   parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')

@@ -35,8 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from configs import base, mnist_const
 from svag_jax import models
+from svag_jax.configs import base, mnist_const
 from svag_jax.models import conv
 
 LR, WD = 0.1, 5e-4

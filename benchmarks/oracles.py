@@ -17,9 +17,9 @@ import time
 
 import jax
 
-from configs import ngd as ngd_config
 from svag_jax import data as data_lib
 from svag_jax import models, oracles, schedules, train
+from svag_jax.configs import ngd as ngd_config
 
 
 def _time(fn, repeats: int) -> float:

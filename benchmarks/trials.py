@@ -21,9 +21,9 @@ import time
 import jax
 import jax.numpy as jnp
 
-from configs import fast_equilibrium, mnist_const
 from svag_jax import data as data_lib
 from svag_jax import models, schedules, train, trials
+from svag_jax.configs import fast_equilibrium, mnist_const
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:

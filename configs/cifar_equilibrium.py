@@ -16,7 +16,7 @@ and effective LR eta / ||w||^2 meet during 500-1000 whatever happened before, an
 accuracies agree. (The exact schedules of the paper's figure are not given in the text; these
 five cover its cases: LR and WD decays, a small initial LR and an equal-lambda_e start.)
 
-    python -m launch.main --config=configs/cifar_equilibrium.py --workdir=runs/cifar_equilibrium
+    python -m svag_jax.launch.main --config=cifar_equilibrium --workdir=runs/cifar_equilibrium
 
 2 trials per arm (10 nets in one program, looped over trials). Runtime on one H100: 15 s per
 epoch for the 10 nets (33k img/s, measured by benchmarks/cifar_runtime.py), ~4.6 h for the 1100
@@ -25,8 +25,8 @@ epochs plus evaluations.
 `get_config('smoke')`: the same arms on a tiny net and synthetic CIFAR-shaped data, 2 steps (tests).
 """
 
-from configs import base
 from svag_jax import config as config_lib
+from svag_jax.configs import base
 
 ARGS = ('smoke',)
 

@@ -15,7 +15,7 @@ arms in one program, chunks of 250 vmapped trials per call. Needs MNIST prepared
 summed; they become grouped convolutions, which batch poorly): 1,500 trials x 200 epochs x 60k
 images ~ 13 h; a trial-batched im2col formulation of the convs is the known next speed-up. Command:
 
-    python -m launch.main --config=configs/fast_equilibrium.py --workdir=runs/fast_equilibrium
+    python -m svag_jax.launch.main --config=fast_equilibrium --workdir=runs/fast_equilibrium
 
 Expected (paper): the three arms' test errors coincide from epoch ~80 and after fine-tuning; TV
 between arms at T = 500 is far below the sum of their test errors and falls with T.
@@ -40,9 +40,9 @@ trials is a few percent at epoch 18 and < 0.5% at 30, about the split-half floor
 itself, and far below the sum of the arms' test errors.
 """
 
-from configs import base
 from svag_jax import config as config_lib
 from svag_jax import schedules
+from svag_jax.configs import base
 
 ARGS = ('cpu',)
 

@@ -27,8 +27,8 @@ accuracy stays at 100% for 2,000 steps (the norm has not shrunk enough yet); eta
 oscillates without long 100% plateaus (eta = 2, lambda = 0.05 never reaches 97%); 0.005 gives
 long 100% stretches with repeated drops.
 
-    python -m launch.main --config=configs/gd_subset.py:cpu --workdir=runs/gd_subset_cpu
-    python -m analysis.gd_subset runs/gd_subset_cpu
+    python -m svag_jax.launch.main --config=gd_subset:cpu --workdir=runs/gd_subset_cpu
+    python -m svag_jax.analysis.gd_subset runs/gd_subset_cpu
 
 Measured on the quiet 2-core CPU: 75 s wall (140 s CPU; 8 minutes when the cores were shared with
 other jobs, load ~11). wd arm: 100% train accuracy first at step 40, then 31 separate drops below
@@ -45,11 +45,11 @@ available to check; this is the same experiment with the paper's MNIST net. Runt
 full-batch CNN step ~1.4 s on this CPU, plus ~1 s per step for the refresh passes, x 2 arms x
 4,000 steps ~ 5-6 h here; minutes on one GPU.
 
-    python -m launch.main --config=configs/gd_subset.py --workdir=runs/gd_subset
+    python -m svag_jax.launch.main --config=gd_subset --workdir=runs/gd_subset
 """
 
-from configs import base
 from svag_jax import config as config_lib
+from svag_jax.configs import base
 
 ARGS = ('cpu',)
 WD_OFF = 2000.0  # epochs (= GD steps) at which the wd_off arm drops WD

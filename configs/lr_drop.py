@@ -6,8 +6,8 @@ sqrt(2 lambda_e') / sigma = 1/sqrt(10) = 0.316 of its old value (if sigma, the n
 unit-norm direction, is unchanged; the analysis also prints the prediction with the measured
 sigma before and after). A 'control' arm keeps eta: it shows the pre-drop level stays put.
 
-    python -m launch.main --config=configs/lr_drop.py:cpu --workdir=runs/lr_drop_cpu
-    python -m analysis.lr_drop runs/lr_drop_cpu
+    python -m svag_jax.launch.main --config=lr_drop:cpu --workdir=runs/lr_drop_cpu
+    python -m svag_jax.analysis.lr_drop runs/lr_drop_cpu
 
 CPU (`get_config('cpu')`): the setting of configs/stationary_lr.py:cpu (bundled MNIST, SI MLP
 784-128-128 with BatchNorm, batch 32 with replacement, 125 steps per epoch, init_scale 0.25);
@@ -33,8 +33,8 @@ and a control arm, 8 trials each, 300 epochs (200 epochs = 78k steps = 3.1 / lam
 drop). Not run here (GPU/TPU scale).
 """
 
-from configs import base, stationary_lr
 from svag_jax import config as config_lib
+from svag_jax.configs import base, stationary_lr
 
 ARGS = ('cpu',)  # get_config arguments besides none (the full-scale variant)
 

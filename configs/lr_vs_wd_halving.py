@@ -8,7 +8,7 @@ train until 8200. The paper's claim: both arms have the same intrinsic LR eta * 
 time, and their test accuracy follows the same curve (up to the transient after each change), so
 only the product matters.
 
-    python -m launch.main --config=configs/lr_vs_wd_halving.py --workdir=runs/lr_vs_wd_halving
+    python -m svag_jax.launch.main --config=lr_vs_wd_halving --workdir=runs/lr_vs_wd_halving
 
 1 trial per arm (2 nets in one program); 8200 epochs. Runtime on one H100: 3.1 s per epoch for
 the 2 nets (benchmarks/cifar_runtime.py), ~7 h plus evaluations.
@@ -16,8 +16,8 @@ the 2 nets (benchmarks/cifar_runtime.py), ~7 h plus evaluations.
 `get_config('smoke')`: the same arms on a tiny net and synthetic CIFAR-shaped data, 2 steps (tests).
 """
 
-from configs import base
 from svag_jax import config as config_lib
+from svag_jax.configs import base
 
 ARGS = ('smoke',)
 HALVINGS = (200, 400, 600, 800, 1200, 2000, 4000)

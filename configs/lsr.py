@@ -4,15 +4,15 @@ Batch sizes B with eta = eta0 * B / B0 (lambda fixed, same epochs), a zip sweep;
 gradient signal G = ||grad L||^2 and noise N = Tr Sigma_B (metrics.gn_every). Theorem 5.6 predicts
 the LSR fails beyond B* = C^2 (1 + N/G) B for the baseline's N/G at equilibrium (C^2 = 2):
 
-    python -m analysis.lsr --baseline ROOT/batch_size=32,lr=0.025   # B* from the smallest-B run
-    python -m analysis.lsr ROOT                                  # N/G vs B, test error vs B
+    python -m svag_jax.analysis.lsr --baseline ROOT/batch_size=32,lr=0.025  # B*, smallest B
+    python -m svag_jax.analysis.lsr ROOT  # N/G vs B, test error vs B
 
 Full scale (`get_config(MODEL)`, MODEL one of `preresnet32_bn` (the default), `preresnet32_gn`,
 `vgg19_gn`): SI net on CIFAR-10 with crop + flip augmentation, B = 2^k in {32, ..., 8192} with
 eta = 0.8 B / 128, lambda = 5e-4, no momentum, 300 epochs with the LR x 0.1 at 250; G/N every 10
 epochs (K = 8 batches). One run per B (`launch.sweep`, or `--print` for a cluster):
 
-    python -m launch.sweep --config=configs/lsr.py:preresnet32_gn --workdir=runs/lsr_preresnet32_gn
+    python -m svag_jax.launch.sweep --config=lsr:preresnet32_gn --workdir=runs/lsr_preresnet32_gn
 
 Expected (paper): test accuracy flat in B up to a critical B*, then falling; B* from the
 smallest-B run's N/G is within ~2x of where it falls. Runtime on one H100 (benchmarks/
@@ -24,7 +24,7 @@ CPU (`get_config('cpu')` / `get_sweep('cpu')`): bundled MNIST digits (4,000 trai
 (8, 16, 16) with BatchNorm, B in {32, 64, 128, 256, 512, 1024} with eta = 0.1 * B / 128,
 lambda = 0.1, 6 epochs, 2 trials per point (looped), G/N with K = 8 batches every epoch:
 
-    python -m launch.sweep --config=configs/lsr.py:cpu --workdir=runs/lsr_cpu
+    python -m svag_jax.launch.sweep --config=lsr:cpu --workdir=runs/lsr_cpu
 
 Measured on this 2-core CPU: 7.3 min for the 6 points. N/G (last 25% of the G/N evals) falls from
 1.98 at B = 32 to 0.02 at B = 1024; predicted B* = 2 (1 + 1.98) 32 = 191 (95% interval over the 2
@@ -34,8 +34,8 @@ do not reach the norm equilibrium: ||w||^2 still falls at the end; the B = 32 tr
 0.03).
 """
 
-from configs import base
 from svag_jax import sweep
+from svag_jax.configs import base
 
 CPU_BATCHES = (32, 64, 128, 256, 512, 1024)
 FULL_BATCHES = tuple(2**k for k in range(5, 14))

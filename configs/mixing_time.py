@@ -9,8 +9,8 @@ predicted_mixing_slope`). `analysis.mixing_time`
 detects the return of eta / ||w||^2 (per trial; equivalently of ||w||^2 to its new equilibrium,
 ||w||^2 / 10) and of the trial-mean test error, and fits steps vs 1 / lambda_e:
 
-    python -m launch.main --config=configs/mixing_time.py:cpu --workdir=runs/mixing_time_cpu
-    python -m analysis.mixing_time runs/mixing_time_cpu
+    python -m svag_jax.launch.main --config=mixing_time:cpu --workdir=runs/mixing_time_cpu
+    python -m svag_jax.analysis.mixing_time runs/mixing_time_cpu
 
 CPU (`get_config('cpu')`): the setting of configs/stationary_lr.py:cpu (bundled MNIST, SI MLP
 784-128-128 with BatchNorm, batch 32 with replacement, 125 steps per epoch, init_scale 0.25);
@@ -32,8 +32,8 @@ lambda_e in {2e-4, 3e-4, 5e-4, 8e-4, 1.2e-3, 2e-3}, 4 trials each, the change at
 lambda_e), 200 epochs; an eval every 0.5 epoch. Not run here.
 """
 
-from configs import base, stationary_lr
 from svag_jax import config as config_lib
+from svag_jax.configs import base, stationary_lr
 
 ARGS = ('cpu',)  # get_config arguments besides none (the full-scale variant)
 

@@ -3,7 +3,7 @@
 Full scale (`get_config()`): full MNIST through tfds (60k train / 10k test), 8 trials, batch 128,
 200 epochs (the paper's Const arm without its fine-tuning phase), GPU:
 
-    python -m launch.main --config=configs/mnist_const.py --workdir=runs/mnist_const
+    python -m svag_jax.launch.main --config=mnist_const --workdir=runs/mnist_const
 
 Needs MNIST prepared for tfds (see README, "Data"). Runtime estimate from benchmarks/trials.py on
 one H100 (this CNN: 250k img/s for one trial, ~370k img/s summed over vmapped trials): ~5 min for
@@ -12,12 +12,12 @@ one H100 (this CNN: 250k img/s for one trial, ~370k img/s summed over vmapped tr
 CPU (`get_config('cpu')`): the 5,000 bundled MNIST digits (4,000 train / 1,000 test), 8 trials
 looped (the CPU's fastest strategy for convs), batch 128, 5 epochs (155 steps): 3.6 min on 2 cores.
 
-    python -m launch.main --config=configs/mnist_const.py:cpu --workdir=$(mktemp -d)
+    python -m svag_jax.launch.main --config=mnist_const:cpu --workdir=$(mktemp -d)
 
 Expected (measured): test accuracy 0.941 +- 0.038 over the 8 trials after 5 epochs.
 """
 
-from configs import base
+from svag_jax.configs import base
 
 ARGS = ('cpu',)
 

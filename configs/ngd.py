@@ -12,7 +12,7 @@ set), B = 500, eta = 3.2, lambda = 5e-4, 300 epochs with the LR x 0.1 at epoch 2
 point of the LSR runs; the text of the paper does not fix it), one trial per oracle. An NGD or GD
 step is a pass over all 50k images (chunks of 1,000), 100 x the cost of an SGD step:
 
-    python -m launch.sweep --config=configs/ngd.py --workdir=runs/ngd
+    python -m svag_jax.launch.sweep --config=ngd --workdir=runs/ngd
 
 Expected (paper): NGD's test accuracy tracks SGD's; GD ends several points lower. Runtime on one
 H100 (benchmarks/cifar_runtime.py): SGD 1.0 s/epoch; NGD 86 s/epoch (1.2 full passes/s, 58k
@@ -23,16 +23,16 @@ CPU (`get_config('cpu')` / `get_sweep('cpu')`): the first 500 bundled MNIST digi
 of 20 steps (300 steps; an NGD/GD step is a pass over all 500 examples in chunks of 250), 1 trial
 each:
 
-    python -m launch.sweep --config=configs/ngd.py:cpu --workdir=runs/ngd_cpu
-    python -m analysis.ngd runs/ngd_cpu
+    python -m svag_jax.launch.sweep --config=ngd:cpu --workdir=runs/ngd_cpu
+    python -m svag_jax.analysis.ngd runs/ngd_cpu
 
 Measured on this 2-core CPU: 2.6 min for the 3 points; final train / test accuracy SGD 0.970 /
 0.871, NGD 0.968 / 0.865, GD 0.984 / 0.884 (one trial each: NGD tracks SGD; this short small run
 shows no generalisation gap of GD).
 """
 
-from configs import base
 from svag_jax import config as config_lib
+from svag_jax.configs import base
 
 ARGS = ('cpu', 'smoke')
 

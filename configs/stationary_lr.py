@@ -7,8 +7,8 @@ sqrt(2 lambda_e) / sigma, where sigma^2 = ||w||^2 N is the batch-B noise trace a
 direction (N scales as 1 / ||w||^2 on a scale-invariant net; `analysis.stationary_lr`, which also
 prints the discrete-time prediction with G + N and the factor (2 - lambda_e)):
 
-    python -m launch.main --config=configs/stationary_lr.py:cpu --workdir=runs/stationary_lr_cpu
-    python -m analysis.stationary_lr runs/stationary_lr_cpu
+    python -m svag_jax.launch.main --config=stationary_lr:cpu --workdir=runs/stationary_lr_cpu
+    python -m svag_jax.analysis.stationary_lr runs/stationary_lr_cpu
 
 CPU (`get_config('cpu')`): the bundled MNIST digits (4,000 train / 1,000 test), SI MLP 784-128-128
 with BatchNorm (no affine) and a fixed head, batch 32 drawn with replacement (i.i.d. batches, as
@@ -33,8 +33,8 @@ here (GPU/TPU scale): the settings are chosen by the same rules, not taken from 
 
 from collections.abc import Sequence
 
-from configs import base
 from svag_jax import config as config_lib
+from svag_jax.configs import base
 
 ARGS = ('cpu',)  # get_config arguments besides none (the full-scale variant)
 

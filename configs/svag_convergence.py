@@ -12,7 +12,7 @@ on CIFAR-10 with crop + flip augmentation, no momentum, lambda = 5e-4, B = 128 w
 B = 1024 with eta = 6.4, 160 epochs with LR x 0.1 at 80 and 120; the sweep runs SGD and SVAG with
 l in {1, 2, 4, 8, 16, 32} (l = 32 takes 32 x the steps of SGD, each of two batches):
 
-    python -m launch.sweep --config=configs/svag_convergence.py:VARIANT --workdir=runs/svag_VARIANT
+    python -m svag_jax.launch.sweep --config=svag_convergence:VARIANT --workdir=runs/svag_VARIANT
 
 Expected (paper): test accuracy and train loss vs effective steps converge as l grows (l = 16 and
 32 overlap), and for B = 128 they match SGD (the SDE is a good model), for B = 1024 they do not.
@@ -24,15 +24,15 @@ CPU (`get_config('cpu')`, the sweep `get_sweep('cpu')`): the 4,000/1,000 bundled
 SI CNN with widths (16, 32, 32) and BatchNorm, B = 128, eta = 0.2, lambda = 5e-3, 4 epochs (124
 SGD steps; l = 8 runs 992 SVAG steps of two batches), 1 trial per point:
 
-    python -m launch.sweep --config=configs/svag_convergence.py:cpu --workdir=runs/svag_cpu
-    python -m analysis.svag_convergence runs/svag_cpu
+    python -m svag_jax.launch.sweep --config=svag_convergence:cpu --workdir=runs/svag_cpu
+    python -m svag_jax.analysis.svag_convergence runs/svag_cpu
 
 Measured on this 2-core CPU: 9.4 min for the 5 points (while a benchmark and tests shared the
 cores); final test accuracy SGD 0.946, l = 1 0.946 (identical to SGD), l = 2 0.950, l = 4 0.947,
 l = 8 0.951 (one trial each, so differences of ~0.005 are noise).
 """
 
-from configs import base
+from svag_jax.configs import base
 
 L_VALUES = (1, 2, 4, 8)
 FULL_L_VALUES = (1, 2, 4, 8, 16, 32)

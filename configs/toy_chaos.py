@@ -16,8 +16,8 @@ exponentially. GF's |x / y| falls monotonically as |x0 / y0| exp(-2 t / ||w0||^2
 
 Command (one config; the toy has no larger-scale variant, `:cpu` is accepted and the same):
 
-    python -m launch.toy --config=configs/toy_chaos.py --workdir=runs/toy_chaos
-    python -m analysis.toy_chaos runs/toy_chaos
+    python -m svag_jax.launch.toy --config=toy_chaos --workdir=runs/toy_chaos
+    python -m svag_jax.analysis.toy_chaos runs/toy_chaos
 
 Runtime: 14 s wall on the 2-core CPU (load average ~10), mostly start-up and compilation.
 Expected (measured here, seed 0): Lyapunov-like divergence rate = least-squares slope of

@@ -10,8 +10,8 @@ Two arms trained by one compiled program (SGD, no momentum, scale-invariant net)
                 value as the norm re-equilibrates, Lemma 5.2).
 Both start from the same eta and lambda and have the same number of epochs.
 
-    python -m launch.main --config=configs/two_phase.py:cpu --workdir=runs/two_phase_cpu
-    python -m analysis.two_phase runs/two_phase_cpu
+    python -m svag_jax.launch.main --config=two_phase:cpu --workdir=runs/two_phase_cpu
+    python -m svag_jax.analysis.two_phase runs/two_phase_cpu
 
 Expected (paper): the two-phase schedule reaches ~0 training loss and a test accuracy at least as
 good as the step decay's.
@@ -36,9 +36,9 @@ momentum; not verified against the paper's exact hyper-parameters), 200 epochs, 
 decays at 100 and 150, 4 trials per arm, GPU. `get_config('smoke')`: shrunk to a CPU smoke run.
 """
 
-from configs import base
 from svag_jax import config as config_lib
 from svag_jax import schedules
+from svag_jax.configs import base
 
 ARGS = ('cpu', 'smoke')
 

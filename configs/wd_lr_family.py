@@ -13,7 +13,7 @@ The paper's claim: dividing WD by 10 acts on test accuracy like dividing the LR 
 the intrinsic LR eta * lambda by 10), and the 100x smaller initial LR ends at the same accuracy:
 the norm adapts until the effective LR eta / ||w||^2 reaches its equilibrium, whatever eta is.
 
-    python -m launch.main --config=configs/wd_lr_family.py --workdir=runs/wd_lr_family
+    python -m svag_jax.launch.main --config=wd_lr_family --workdir=runs/wd_lr_family
 
 2 trials per arm (10 nets in one program, looped over trials); 200 epochs. Runtime on one H100:
 ~15 s per epoch for the 10 nets (benchmarks/cifar_runtime.py), ~50 min plus evaluations.
@@ -21,8 +21,8 @@ the norm adapts until the effective LR eta / ||w||^2 reaches its equilibrium, wh
 `get_config('smoke')`: the same arms on a tiny net and synthetic CIFAR-shaped data, 2 steps (tests).
 """
 
-from configs import base
 from svag_jax import config as config_lib
+from svag_jax.configs import base
 
 ARGS = ('smoke',)
 FAMILY = ((0, 0, 80, 120), (80, 120, 0, 0), (80, 120, 160, 0), (0, 0, 0, 0))

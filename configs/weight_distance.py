@@ -7,8 +7,8 @@ accuracy of the last iterate with the average of the weights of epochs T..T+D an
 average of two independent trials' final weights, BatchNorm statistics recomputed after
 averaging:
 
-    python -m launch.main --config=configs/weight_distance.py:cpu --workdir=runs/weight_distance_cpu
-    python -m analysis.weight_distance runs/weight_distance_cpu
+    python -m svag_jax.launch.main --config=weight_distance:cpu --workdir=runs/weight_distance_cpu
+    python -m svag_jax.analysis.weight_distance runs/weight_distance_cpu
 
 Expected (paper): the distance keeps growing with D although the test accuracy is flat (SGD at
 equilibrium does not converge in weight space); averaging the snapshots of one run gives a better
@@ -36,7 +36,7 @@ epochs, weights every 2 epochs from epoch 50 (76 files x 4 trials x 1.9 MB = 0.6
 `get_config('smoke')`: that setting shrunk to a CPU smoke run (tests).
 """
 
-from configs import base
+from svag_jax.configs import base
 
 ARGS = ('cpu', 'smoke')
 

@@ -28,8 +28,9 @@ from svag_jax.workdir import EXIT_CODES  # noqa: F401 (the exit code of each fin
 CONFIG = config_flags.DEFINE_config_file(
     'config',
     None,
-    'Experiment config file FILE[:ARG], e.g. configs/fast_equilibrium.py:cpu; '
-    'override fields with --config.optim.lr=0.05.',
+    'Experiment config FILE[:ARG] or NAME[:ARG], e.g. configs/fast_equilibrium.py:cpu or '
+    'fast_equilibrium:cpu (a module of svag_jax.configs); override fields with '
+    '--config.optim.lr=0.05.',
     lock_config=True,
 )
 WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run record (resumes if present).')
@@ -69,12 +70,31 @@ def config_spec(argv: Sequence[str]) -> str | None:
   return None
 
 
+def with_config_file(argv: Sequence[str]) -> list[str]:
+  """`argv` with `--config=NAME[:ARG]` replaced by its file (ml_collections loads files)."""
+  out = list(argv)
+  for i, a in enumerate(out):
+    if a.startswith('--config='):
+      out[i] = '--config=' + sweep_lib.resolve_spec(a.split('=', 1)[1])
+    elif a == '--config' and i + 1 < len(out):
+      out[i + 1] = sweep_lib.resolve_spec(out[i + 1])
+  return out
+
+
 def load_config_file(spec: str) -> tuple[Any, Any]:
   """(module, get_config(arg)) of `FILE[:ARG]`; InputError naming the file and the fix."""
   path, arg = sweep_lib.split_config_arg(spec)
-  hint = 'give a config file such as --config=configs/fast_equilibrium.py:cpu'
+  hint = (
+      'give a config file such as --config=fast_equilibrium:cpu or a config name '
+      f'({", ".join(sweep_lib.config_names())})'
+  )
   if not os.path.isfile(path):
-    why = 'is a directory' if os.path.isdir(path) else 'does not exist'
+    if os.path.isdir(path):
+      why = 'is a directory'
+    elif re.fullmatch(r'\w+', path):
+      why = 'is neither a file nor a config name'
+    else:
+      why = 'does not exist'
     raise InputError(
         'ConfigError',
         f'--config={spec}: {path} {why} (working directory ' f'{os.getcwd()}); {hint}',
@@ -124,6 +144,7 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
     if spec is not None:
       _, config = load_config_file(spec)
       check_overrides(argv, config)
+      argv = with_config_file(argv)
     return flags.FLAGS(list(argv))
   except InputError as e:
     if debug():

@@ -1,4 +1,4 @@
-"""Entry point: `python -m launch.main --config=configs/X.py[:arg] --workdir=DIR`.
+"""Entry point: `python -m svag_jax.launch.main --config=X[:arg] --workdir=DIR`.
 
 Overrides: `--config.optim.lr=0.05` etc. Rerunning the same command on the same workdir resumes.
 `--print_config` prints the resolved config and the run plan without training. Bad input gives one
@@ -15,9 +15,11 @@ trials; results are gathered at each evaluation). Two ways to start it:
   - manual: give all three of `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`
     (or the environment variables SVAG_COORDINATOR_ADDRESS, SVAG_NUM_PROCESSES, SVAG_PROCESS_ID),
     e.g. two processes on one CPU machine:
-      python -m launch.main --config=... --workdir=W --coordinator_address=localhost:12355 \
+      python -m svag_jax.launch.main --config=... --workdir=W \
+          --coordinator_address=localhost:12355 \
           --num_processes=2 --process_id=0 &
-      python -m launch.main --config=... --workdir=W --coordinator_address=localhost:12355 \
+      python -m svag_jax.launch.main --config=... --workdir=W \
+          --coordinator_address=localhost:12355 \
           --num_processes=2 --process_id=1
 The workdir must be on a filesystem all processes share (orbax writes the checkpoints from all of
 them); only process 0 writes config.json, metrics, status and predictions. Every chunk of trials
@@ -33,7 +35,7 @@ import sys
 import jax
 from absl import app, flags, logging
 
-from launch import cli
+from svag_jax.launch import cli
 
 _PRINT_CONFIG = flags.DEFINE_bool(
     'print_config',
@@ -142,5 +144,10 @@ def main(argv):
   sys.exit(cli.guarded(_train))
 
 
-if __name__ == '__main__':
+def console_main() -> None:
+  """The console script (pyproject's [project.scripts])."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == '__main__':
+  console_main()

@@ -52,7 +52,7 @@ fi
 echo "svag_jax: ${SLURM_NNODES} node(s), ${SLURM_NTASKS} process(es), config ${CONFIG}, workdir ${WORKDIR}"
 # No `exec`: after srun returns, a preempted run (exit code 75) requeues the job.
 rc=0
-srun --kill-on-bad-exit=0 "$PYTHON" -m launch.main --config="$CONFIG" --workdir="$WORKDIR" "$@" \
+srun --kill-on-bad-exit=0 "$PYTHON" -m svag_jax.launch.main --config="$CONFIG" --workdir="$WORKDIR" "$@" \
   || rc=$?
 
 case $rc in

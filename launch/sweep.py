@@ -1,6 +1,7 @@
 """Run a config's sweep point by point.
 
-    python -m launch.sweep --config=FILE[:ARG] --workdir=ROOT [--config.x.y=v ...] [--print]
+    python -m svag_jax.launch.sweep --config=FILE[:ARG] --workdir=ROOT \
+        [--config.x.y=v ...] [--print]
 
 The points are the config file's `get_sweep(arg)` (`svag_jax.sweep`); `--config.*` overrides apply
 to every point, as in `launch.main` (a key that a point also sets is refused: the point would
@@ -10,9 +11,10 @@ fails in seconds with the one-line error of `launch.main`, naming the point.
 Points whose shapes differ (batch sizes, models) cannot share one compiled program, so each is its
 own run in ROOT/<name>. Runs are sequential here and resumable point by point: a point whose
 workdir says status done (or diverged) is skipped; an interrupted one resumes from its checkpoint.
-`--print` emits the equivalent `python -m launch.main ...` commands instead (one per line, for a
-cluster). ROOT/sweep.json lists the points (name -> overrides) for analysis. Exit code: 0 when
-every point is done or diverged, 75 when one was preempted (rerun to resume), 1 on an error.
+`--print` emits the equivalent `python -m svag_jax.launch.main ...` commands instead (one per
+line, for a cluster). ROOT/sweep.json lists the points (name -> overrides) for analysis. Exit
+code: 0 when every point is done or diverged, 75 when one was preempted (rerun to resume), 1 on an
+error.
 """
 
 import json
@@ -22,9 +24,9 @@ import sys
 
 from absl import flags, logging
 
-from launch import cli
 from svag_jax import config as config_lib
 from svag_jax import sweep as sweep_lib
+from svag_jax.launch import cli
 
 _PRINT = flags.DEFINE_bool(
     'print', False, 'Print the launch.main command of every point; do not ' 'run.'
@@ -74,12 +76,12 @@ def plan(spec: str, config, cli_overrides: dict) -> list[tuple[str, dict, object
 
 
 def commands(spec: str, root: str, points, cli_overrides: dict) -> list[str]:
-  """`python -m launch.main` commands, one per point (command-line overrides first)."""
+  """`python -m svag_jax.launch.main` commands, one per point (command-line overrides first)."""
   out = []
   for name, overrides, _ in points:
     args = [f'--config={spec}', f'--workdir={pathlib.Path(root) / name}']
     args += [f'--config.{k}={v}' for k, v in {**cli_overrides, **overrides}.items()]
-    out.append('python -m launch.main ' + ' '.join(shlex.quote(a) for a in args))
+    out.append('python -m svag_jax.launch.main ' + ' '.join(shlex.quote(a) for a in args))
   return out
 
 
@@ -137,7 +139,7 @@ def _main() -> int:
 
 def main(argv: list[str] | None = None) -> int:
   """The command; `argv` without the program name (None: sys.argv). Returns the exit code."""
-  argv = sys.argv if argv is None else ['launch.sweep', *argv]
+  argv = sys.argv if argv is None else ['svag_jax.launch.sweep', *argv]
   saved, sys.argv = sys.argv, argv
   try:
     rest = cli.parse_flags(argv)

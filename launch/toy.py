@@ -1,4 +1,4 @@
-"""Entry point of the 2-d toy: `python -m launch.toy --config=configs/toy_chaos.py --workdir=DIR`.
+"""Entry point of the 2-d toy: `python -m svag_jax.launch.toy --config=toy_chaos --workdir=DIR`.
 
 Runs GD + WD and gradient flow on L(x, y) = x^2 / (x^2 + y^2) from the config's paired starts
 (`svag_jax.toy.simulate`, seconds on a CPU) and writes the run record:
@@ -9,7 +9,7 @@ Runs GD + WD and gradient flow on L(x, y) = x^2 / (x^2 + y^2) from the config's 
 
 Overrides: `--config.lr=0.2` etc.; bad input gives the one-line errors of `launch.main`.
 Rerunning recomputes (same config + seed, same numbers); the
-figure is drawn by `python -m analysis.toy_chaos DIR`.
+figure is drawn by `python -m svag_jax.analysis.toy_chaos DIR`.
 """
 
 import sys
@@ -19,8 +19,8 @@ import jax
 import numpy as np
 from absl import app, logging
 
-from launch import cli
 from svag_jax import toy
+from svag_jax.launch import cli
 from svag_jax.workdir import Workdir
 
 
@@ -48,9 +48,7 @@ def run(config, workdir: str) -> dict:
 
 def _run() -> int:
   if cli.CONFIG.value is None or not cli.WORKDIR.value:
-    raise cli.InputError(
-        'UsageError', 'both --config=configs/toy_chaos.py and --workdir=DIR are ' 'required'
-    )
+    raise cli.InputError('UsageError', 'both --config=toy_chaos and --workdir=DIR are ' 'required')
   status = run(cli.CONFIG.value, cli.WORKDIR.value)
   logging.info('Finished: %s', status)
   return 0
@@ -62,5 +60,10 @@ def main(argv):
   sys.exit(cli.guarded(_run))
 
 
-if __name__ == '__main__':
+def console_main() -> None:
+  """The console script (pyproject's [project.scripts])."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == '__main__':
+  console_main()

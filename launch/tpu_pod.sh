@@ -28,7 +28,7 @@ shift 4
 REPO_DIR=${REPO_DIR:-svag_jax}
 PYTHON=${PYTHON:-.venv/bin/python}
 
-remote="cd $(printf '%q' "$REPO_DIR") && SVAG_DISTRIBUTED=1 $(printf '%q' "$PYTHON") -m launch.main"
+remote="cd $(printf '%q' "$REPO_DIR") && SVAG_DISTRIBUTED=1 $(printf '%q' "$PYTHON") -m svag_jax.launch.main"
 remote+=" --config=$(printf '%q' "$CONFIG") --workdir=$(printf '%q' "$WORKDIR")"
 for arg in "$@"; do
   remote+=" $(printf '%q' "$arg")"

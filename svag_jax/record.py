@@ -10,8 +10,8 @@ import warnings
 
 import numpy as np
 
-# Exit status of `python -m launch.main` per final status (launch/slurm.sh requeues on 75, the
-# sysexits.h EX_TEMPFAIL "try again later"). An exception that escapes the run (e.g. a
+# Exit status of `python -m svag_jax.launch.main` per final status (launch/slurm.sh requeues on
+# 75, the sysexits.h EX_TEMPFAIL "try again later"). An exception that escapes the run (e.g. a
 # WorkdirError or CheckpointError) is 'failed'.
 EXIT_CODES = {'done': 0, 'failed': 1, 'diverged': 3, 'preempted': 75}
 

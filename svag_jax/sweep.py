@@ -14,7 +14,10 @@ last key parts joined by ','. `launch/sweep.py` runs the points; analyses read t
 
 import importlib.util
 import itertools
+import os
 import pathlib
+import pkgutil
+import re
 import types
 from typing import Any
 
@@ -50,10 +53,33 @@ def overrides(point: dict) -> dict:
   return {k: v for k, v in point.items() if k != 'name'}
 
 
+def config_names() -> list[str]:
+  """The config names `--config=NAME[:ARG]` accepts: the modules of svag_jax.configs."""
+  from svag_jax import configs  # noqa: PLC0415 (the configs import this module)
+
+  found = (m.name for m in pkgutil.iter_modules(configs.__path__))
+  return sorted(n for n in found if n != 'base' and not n.startswith('_'))
+
+
+def config_file(path: str) -> str:
+  """The file of a config: `path` itself if it names a file (or is no bare name), else the file of
+  the installed config module `svag_jax.configs.<path>` (so `fast_equilibrium` works anywhere)."""
+  if os.path.exists(path) or not re.fullmatch(r'[A-Za-z_]\w*', path):
+    return path
+  spec = importlib.util.find_spec(f'svag_jax.configs.{path}')
+  return spec.origin if spec is not None and spec.origin else path
+
+
 def split_config_arg(spec: str) -> tuple[str, str | None]:
-  """'configs/x.py:cpu' -> ('configs/x.py', 'cpu'); no ':' -> (path, None)."""
+  """'configs/x.py:cpu' or 'x:cpu' -> (the config file, 'cpu'); no ':' -> (file, None)."""
   path, _, arg = spec.partition(':')
-  return path, (arg or None)
+  return config_file(path), (arg or None)
+
+
+def resolve_spec(spec: str) -> str:
+  """`FILE[:ARG]` with a config name replaced by its file (what ml_collections can load)."""
+  path, arg = split_config_arg(spec)
+  return path if arg is None else f'{path}:{arg}'
 
 
 def load_module(path: str) -> types.ModuleType:

@@ -3,7 +3,7 @@ stationary effective LR.
 
 All functions are plain arithmetic: they take Python floats, NumPy or JAX arrays (elementwise, e.g.
 one value per trial) and work under jit. Reading them off a run record (B* from a baseline run's
-G and N) is analysis/lsr.py's job: `python -m analysis.lsr --baseline WORKDIR`.
+G and N) is analysis/lsr.py's job: `python -m svag_jax.analysis.lsr --baseline WORKDIR`.
 
 Notation (DESIGN.md section 2): eta LR, lambda WD, B batch size, R = E||w||^2, G = E||grad L(w)||^2
 (full-batch gradient), N = E Tr Sigma_B(w) (batch-B gradient noise), lambda_e = eta lambda.

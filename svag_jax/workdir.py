@@ -29,7 +29,7 @@ Status rules: `done` and `diverged` are final: a later command that is refused o
 trains (changed config, unreadable checkpoints, lowered train.epochs, any exception) leaves
 status.json as it is and only appends its reason to attempts.jsonl. A command that trains (a
 `running` or `preempted` run, or a finished run given more epochs, which makes it `running`
-again) and then fails sets `failed`. Exit codes of `python -m launch.main`: EXIT_CODES.
+again) and then fails sets `failed`. Exit codes of `python -m svag_jax.launch.main`: EXIT_CODES.
 """
 
 import json

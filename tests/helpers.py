@@ -7,7 +7,7 @@ test modules may import it after conftest.py has set XLA_FLAGS.
 import contextlib
 import pathlib
 
-from configs import base
+from svag_jax.configs import base
 
 
 def tiny_config(**overrides):
@@ -96,9 +96,9 @@ def run_cli(argv: list[str], entry: str = 'main') -> int:
 
   from absl import flags  # noqa: PLC0415
 
-  from launch import cli  # noqa: PLC0415
-  from launch import main as launch_main  # noqa: PLC0415
-  from launch import sweep as launch_sweep  # noqa: PLC0415
+  from svag_jax.launch import cli  # noqa: PLC0415
+  from svag_jax.launch import main as launch_main  # noqa: PLC0415
+  from svag_jax.launch import sweep as launch_sweep  # noqa: PLC0415
 
   flags.FLAGS.unparse_flags()
   saved = sys.argv

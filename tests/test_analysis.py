@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from analysis import common
-from analysis import fast_equilibrium as fe
 from svag_jax import tv
 from svag_jax import workdir as workdir_lib
+from svag_jax.analysis import common
+from svag_jax.analysis import fast_equilibrium as fe
 from tests.helpers import ARMS, TRIALS_PER_ARM, make_tiny_workdir
 
 
@@ -168,8 +168,9 @@ def test_mean_and_band_ignores_nan():
 
 def test_analysis_does_not_import_training_code():
   code = (
-      'import sys, analysis.fast_equilibrium; '
-      'print(json.dumps(sorted(m for m in sys.modules if m.startswith("svag_jax"))))'
+      'import sys, svag_jax.analysis.fast_equilibrium; '
+      'print(json.dumps(sorted(m for m in sys.modules if m.startswith("svag_jax") '
+      'and not m.startswith("svag_jax.analysis"))))'
   )
   out = subprocess.run(
       [sys.executable, '-c', 'import json; ' + code],

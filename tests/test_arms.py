@@ -1,9 +1,9 @@
 """Arms are data: every arm x trial of a run is trained by ONE compiled program."""
 
-from configs import fast_equilibrium
 from svag_jax import config as config_lib
 from svag_jax import experiment
 from svag_jax import workdir as workdir_lib
+from svag_jax.configs import fast_equilibrium
 from tests.helpers import tiny_config
 
 

@@ -356,7 +356,7 @@ def test_sweep_missing_config_file(tmp_path, capsys, monkeypatch):
 )
 def test_python_dash_m_gives_the_same_one_line(args, match, tmp_path):
   out = subprocess.run(
-      [sys.executable, '-m', 'launch.main', *args, f'--workdir={tmp_path / "w"}'],
+      [sys.executable, '-m', 'svag_jax.launch.main', *args, f'--workdir={tmp_path / "w"}'],
       cwd=ROOT,
       capture_output=True,
       text=True,
@@ -372,7 +372,7 @@ def test_verbose_shows_the_traceback(tmp_path):
       [
           sys.executable,
           '-m',
-          'launch.main',
+          'svag_jax.launch.main',
           '--config=configs/nope.py',
           f'--workdir={tmp_path}',
           '--verbose',

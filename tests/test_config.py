@@ -85,7 +85,7 @@ def test_cli_rejects_negative_lr_before_compiling(tmp_path):
   cmd = [
       sys.executable,
       '-m',
-      'launch.main',
+      'svag_jax.launch.main',
       '--config=configs/mnist_const.py:cpu',
       f'--workdir={tmp_path / "w"}',
       '--config.optim.lr=-1',

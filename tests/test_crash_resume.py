@@ -15,9 +15,9 @@ import sys
 import numpy as np
 import pytest
 
-from analysis import fast_equilibrium as fe
 from svag_jax import experiment, tv
 from svag_jax import workdir as workdir_lib
+from svag_jax.analysis import fast_equilibrium as fe
 from svag_jax.checkpoint import Checkpointer, CheckpointError
 from svag_jax.config import ConfigError
 from svag_jax.workdir import WorkdirError

@@ -9,12 +9,12 @@ import pathlib
 import numpy as np
 import pytest
 
-from analysis import lr_drop as lr_drop_analysis
-from analysis import mixing_time as mixing_analysis
-from analysis import stationary_lr as stationary_analysis
-from analysis import stats
-from configs import lr_drop, mixing_time, stationary_lr
 from svag_jax import config as config_lib
+from svag_jax.analysis import lr_drop as lr_drop_analysis
+from svag_jax.analysis import mixing_time as mixing_analysis
+from svag_jax.analysis import stationary_lr as stationary_analysis
+from svag_jax.analysis import stats
+from svag_jax.configs import lr_drop, mixing_time, stationary_lr
 
 PERTURB = 1000.0
 EVERY = 10.0  # steps between synthetic evaluations

@@ -112,7 +112,7 @@ def test_a_nan_producing_lr_ends_diverged_with_its_own_exit_code(tmp_path, capsy
   assert json.loads((tmp_path / 'status.json').read_text())['status'] == 'diverged'
 
 
-# ---- faults mid-run, through `python -m launch.main` (the same program for every run) ----
+# ---- faults mid-run, through `python -m svag_jax.launch.main` (one program for every run) ----
 
 LONG = [
     '--config.train.epochs=60',
@@ -122,7 +122,7 @@ LONG = [
 
 
 def _launch(workdir, **kwargs):
-  cmd = [sys.executable, '-m', 'launch.main', TINY, f'--workdir={workdir}', *LONG]
+  cmd = [sys.executable, '-m', 'svag_jax.launch.main', TINY, f'--workdir={workdir}', *LONG]
   return cmd, kwargs
 
 

@@ -12,12 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from analysis import gd_subset as analysis
-from configs import base
-from configs import gd_subset as gd_config
 from svag_jax import config as config_lib
 from svag_jax import experiment, models
 from svag_jax import workdir as workdir_lib
+from svag_jax.analysis import gd_subset as analysis
+from svag_jax.configs import base
+from svag_jax.configs import gd_subset as gd_config
 from svag_jax.data import TrainData
 from svag_jax.schedules import Schedule, Schedules, value_at
 from svag_jax.train import Trainer

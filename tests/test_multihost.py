@@ -60,7 +60,7 @@ def _launch(env, workdir, port: int, process_id: int, overrides) -> subprocess.P
   cmd = [
       sys.executable,
       '-m',
-      'launch.main',
+      'svag_jax.launch.main',
       '--config=tests/tiny_config.py',
       f'--workdir={workdir}',
       *(f'--config.{k}={v}' for k, v in overrides.items()),
@@ -161,7 +161,7 @@ def test_a_partial_manual_launch_names_the_missing_flags(tmp_path):
   cmd = [
       sys.executable,
       '-m',
-      'launch.main',
+      'svag_jax.launch.main',
       '--config=tests/tiny_config.py',
       f'--workdir={tmp_path}',
       '--num_processes=2',

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from analysis import lsr
-from launch import sweep as sweep_cli
 from svag_jax import sweep
 from svag_jax import workdir as workdir_lib
+from svag_jax.analysis import lsr
+from svag_jax.launch import sweep as sweep_cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def test_print_emits_one_launch_command_per_point(tmp_path):
       [
           sys.executable,
           '-m',
-          'launch.sweep',
+          'svag_jax.launch.sweep',
           '--config',
           'configs/lsr.py:cpu',
           '--workdir',
@@ -63,7 +63,7 @@ def test_print_emits_one_launch_command_per_point(tmp_path):
   ).stdout.splitlines()
   assert len(out) == 6
   assert out[0] == (
-      f'python -m launch.main --config=configs/lsr.py:cpu '
+      f'python -m svag_jax.launch.main --config=configs/lsr.py:cpu '
       f'--workdir={tmp_path}/batch_size=32,lr=0.025 '
       '--config.train.batch_size=32 --config.optim.lr=0.025'
   )
@@ -100,7 +100,7 @@ def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
   assert lsr.main(['--baseline', str(tmp_path / 'nowhere')]) == 2
 
   # the figures read the sweep root only
-  from analysis import ngd, svag_convergence
+  from svag_jax.analysis import ngd, svag_convergence
 
   summary = lsr.summarize(str(root))
   assert summary['B'] == [16, 32] and summary['B*'] == pytest.approx(s['mean_B*'])

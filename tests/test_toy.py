@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import toy_chaos
 from svag_jax import chaos, toy
 from svag_jax.config import ConfigError
+from svag_jax.configs import toy_chaos
 
 _loss, _grad, _step = jax.jit(toy.loss), jax.jit(toy.grad), jax.jit(toy.gd_step)
 
@@ -189,8 +189,8 @@ def test_float64_without_x64_is_refused():
 
 
 def test_launch_and_analysis_end_to_end(tmp_path, capsys):
-  from analysis import toy_chaos as analysis
-  from launch import toy as launch
+  from svag_jax.analysis import toy_chaos as analysis
+  from svag_jax.launch import toy as launch
 
   c = toy_chaos.get_config('cpu')
   c.steps, c.num_pairs, c.gf_substeps = 800, 4, 5

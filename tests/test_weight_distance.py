@@ -7,12 +7,12 @@ import jax
 import numpy as np
 import pytest
 
-from analysis import two_phase as two_phase_analysis
-from analysis import weight_distance as swa
-from configs import two_phase, weight_distance
 from svag_jax import config as config_lib
 from svag_jax import experiment
 from svag_jax import workdir as workdir_lib
+from svag_jax.analysis import two_phase as two_phase_analysis
+from svag_jax.analysis import weight_distance as swa
+from svag_jax.configs import two_phase, weight_distance
 from tests.helpers import tiny_config
 
 # ---- Pytree helpers on hand-made trees. ----
