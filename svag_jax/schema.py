@@ -4,13 +4,16 @@ Config files start from `defaults()` (configs/base.py) and override a few fields
 `svag_jax.config.validate` checks a config against it.
 """
 
+import inspect
+import re
+
 import ml_collections
 
 
 def defaults() -> ml_collections.ConfigDict:
   """Every field a config may set, with its default: the schema `validate` checks against."""
   c = ml_collections.ConfigDict()
-  c.seed = 0
+  c.seed = 0  # trial i of a run gets the key fold_in(key(seed), i)
 
   c.data = ml_collections.ConfigDict()
   c.data.source = 'mnist5k'  # 'mnist5k' (bundled, offline) | 'tfds' | 'synthetic'
@@ -19,10 +22,10 @@ def defaults() -> ml_collections.ConfigDict:
   c.data.download = False  # let tfds try to download and prepare a missing data set
   c.data.num_train = 0  # keep a fixed subset of this many training examples (0 = all)
   c.data.num_test = 0  # likewise for the test split (0 = all)
-  c.data.synthetic_shape = (28, 28, 1)
-  c.data.synthetic_num_classes = 10
-  c.data.synthetic_num_train = 512
-  c.data.synthetic_num_test = 128
+  c.data.synthetic_shape = (28, 28, 1)  # source='synthetic': image shape (H, W, C)
+  c.data.synthetic_num_classes = 10  # source='synthetic': number of classes
+  c.data.synthetic_num_train = 512  # source='synthetic': training examples
+  c.data.synthetic_num_test = 128  # source='synthetic': test examples
   # Standard CIFAR augmentation inside the jitted step (svag_jax.augment): random crop with 4 px
   # zero padding and horizontal flip, per example and per trial (sgd / svag oracles only).
   c.data.augment = False
@@ -40,15 +43,15 @@ def defaults() -> ml_collections.ConfigDict:
   # The default arm: SGD with coupled WD. Schedules are ((epoch, factor), ...): at each epoch the
   # value is multiplied by factor (cumulatively); LR and WD schedules are independent.
   c.optim = ml_collections.ConfigDict()
-  c.optim.lr = 0.1
-  c.optim.wd = 0.1
-  c.optim.lr_schedule = ()
-  c.optim.wd_schedule = ()
+  c.optim.lr = 0.1  # initial learning rate eta
+  c.optim.wd = 0.1  # initial coupled weight decay lambda (the gradient gets + lambda w)
+  c.optim.lr_schedule = ()  # ((epoch, factor), ...) for the LR
+  c.optim.wd_schedule = ()  # ((epoch, factor), ...) for the WD
   # A curve multiplying the LR schedule: 'constant' | 'cosine' (from 1 at start to 0 at end) |
   # 'triangle' (0 at start, 1 at peak, 0 at end). lr_curve_epochs: (start, end) for cosine,
   # (start, peak, end) for triangle; () = (0, train.epochs) / (0, train.epochs / 2, train.epochs).
   c.optim.lr_curve = 'constant'
-  c.optim.lr_curve_epochs = ()
+  c.optim.lr_curve_epochs = ()  # the epochs of lr_curve (above)
   c.optim.momentum = 0.0  # heavy ball, PyTorch convention: v = beta v + g; w -= lr v
   # The gradient oracle (Li, Malladi & Arora 2021): 'sgd' (one batch of B), 'svag' (two batches,
   # combined with amplification svag_l, LR / svag_l, svag_l x the steps), 'ngd' (full-batch
@@ -66,11 +69,11 @@ def defaults() -> ml_collections.ConfigDict:
   c.arms = ml_collections.ConfigDict()
 
   c.train = ml_collections.ConfigDict()
-  c.train.batch_size = 128
+  c.train.batch_size = 128  # B: examples per SGD step and trial
   c.train.epochs = 10.0  # may be fractional (e.g. 1.5)
   c.train.sampling = 'shuffle'  # 'shuffle' (per-epoch permutation) | 'replacement'
   c.train.eval_every = 1.0  # epochs between evaluations (and metric rows)
-  c.train.eval_batch_size = 1000
+  c.train.eval_batch_size = 1000  # examples per forward pass of the evaluation
   c.train.eval_bn_batches = 0  # BatchNorm: refresh running stats on k train batches before eval
   c.train.steps_per_dispatch = 8  # SGD steps per host->device call
   c.train.unroll = True  # unroll the steps of a dispatch (needed on CPU, jax#12868)
@@ -87,10 +90,61 @@ def defaults() -> ml_collections.ConfigDict:
   # batch size B, from gn_batches independent batches (with replacement), no WD, BatchNorm stats
   # untouched; every gn_every epochs (rounded to evaluations; 0 = off).
   c.metrics = ml_collections.ConfigDict()
-  c.metrics.gn_every = 0.0
-  c.metrics.gn_batches = 8
+  c.metrics.gn_every = 0.0  # epochs between G/N estimates (0 = off)
+  c.metrics.gn_batches = 8  # K: batches per G/N estimate
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every = 1.0  # epochs between checkpoints (rounded to evaluations)
-  c.checkpoint.max_to_keep = 2
+  c.checkpoint.max_to_keep = 2  # newest checkpoints kept (older ones deleted)
   return c
+
+
+# ---- The field reference (docs/config.md), generated from this file's code and comments ----
+
+_FIELD = re.compile(r'^\s*c\.([\w.]+) = (.*?)(?:\s+#\s?(.*))?$')
+
+
+def reference() -> str:
+  """docs/config.md: every field of `defaults()` with its type, default and the comments beside and
+  above it here (`python -m svag_jax.schema > docs/config.md`; tests/test_config.py checks it)."""
+  values = defaults()
+  lines = [
+      '# Config fields',
+      '',
+      'Generated from `svag_jax/schema.py` by `python -m svag_jax.schema > docs/config.md` (a test',
+      'checks that they agree). Config files start from these defaults (`configs/base.py`) and',
+      'override a few fields; `--config.GROUP.FIELD=VALUE` overrides one on the command line, and',
+      '`svag_jax.config.validate` refuses unknown fields, values out of range and fields a run',
+      'would not read.',
+  ]
+  above: list[str] = []
+  for line in inspect.getsource(defaults).splitlines():
+    stripped = line.strip()
+    if stripped.startswith('#'):
+      above.append(stripped[1:].strip())
+      continue
+    m = _FIELD.match(line)
+    if not m:
+      above = []
+      continue
+    name, _, beside = m.groups()
+    text = ' '.join([*above, beside or ''])
+    text = ' '.join(text.split())
+    above = []
+    value = values[name]
+    if isinstance(value, ml_collections.ConfigDict):
+      lines += ['', f'## `{name}`', '']
+      if text:
+        lines += [text, '']
+      lines += ['| field | type | default | meaning |', '|---|---|---|---|']
+      continue
+    if '.' not in name:  # a top-level scalar (seed)
+      lines += ['', f'`{name}` ({type(value).__name__}, default `{value!r}`): {text}']
+      continue
+    cell = text.replace('|', '\\|')
+    lines.append(f'| `{name}` | {type(value).__name__} | `{value!r}` | {cell} |')
+  return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+  print(reference(), end='')

@@ -158,16 +158,38 @@ def row(step, trial, arm, lr, wd, w_norm_sq, test_error=0.05, g=None, n=None):
   }
 
 
-def test_stationary_recovers_lemma_5_2_on_exact_data(tmp_path):
-  """Norms set to the Lemma 5.2 equilibrium of a known sigma^2: measured / predicted = 1."""
-  rows, trial, sigma2, lr = [], 0, 40.0, 0.1
+def stationary_rows(sigma2: float = 40.0, lr: float = 0.1) -> list[dict]:
+  """Two arms at the Lemma 5.2 equilibrium of the noise sigma2 (also tests/test_wheel.py)."""
+  rows, trial = [], 0
   for le in (0.005, 0.02):
     for _ in range(3):
       r = lr / math.sqrt(2 * le / sigma2)  # eta / ||w||^2 = sqrt(2 le) / sigma
       for step in range(50, 3001, 50):
         rows.append(row(step, trial, f'a{le}', lr, le / lr, r, g=0.1 * sigma2 / r, n=sigma2 / r))
       trial += 1
-  arms = stationary_analysis.stationary(write_rows(tmp_path, rows))
+  return rows
+
+
+def mixing_rows(change: int = 3000, r0: float = 10.0) -> list[dict]:
+  """eta / 10, lambda x 10 at step `change`; ||w||^2 relaxes to R0 / 10 at rate 2 lambda_e."""
+  rows, trial = [], 0
+  for le in (0.004, 0.008, 0.016):
+    for _ in range(4):
+      for step in range(10, 7001, 10):
+        t = step - change
+        lr, wd = (0.1, le / 0.1) if t < 0 else (0.01, 10 * le / 0.1)
+        # eta / ||w||^2 = ref (1 - 0.9 exp(-2 le t)) after the change; test error likewise
+        ratio = 1.0 if t < 0 else 1 - 0.9 * math.exp(-2 * le * t)
+        r = lr / (0.1 / r0 * ratio)
+        rows.append(row(step, trial, f'le{le}', lr, wd, r, test_error=0.05 * ratio))
+      trial += 1
+  return rows
+
+
+def test_stationary_recovers_lemma_5_2_on_exact_data(tmp_path):
+  """Norms set to the Lemma 5.2 equilibrium of a known sigma^2: measured / predicted = 1."""
+  sigma2 = 40.0
+  arms = stationary_analysis.stationary(write_rows(tmp_path, stationary_rows(sigma2)))
   assert [a.intrinsic_lr for a in arms] == pytest.approx([0.005, 0.02])
   for a in arms:
     np.testing.assert_allclose(a.measured / a.predicted, 1.0, rtol=1e-6)
@@ -205,19 +227,8 @@ def test_lr_drop_ratios(tmp_path):
 def test_mixing_time_is_linear_in_inverse_intrinsic_lr(tmp_path):
   """eta / 10, lambda x 10 with ||w||^2 relaxing to R0 / 10 at rate 2 lambda_e: the detector's
   times are ln(9) / (2 lambda_e) and the fit finds that slope with R^2 ~ 1."""
-  rows, trial, change, r0 = [], 0, 3000, 10.0
-  les = (0.004, 0.008, 0.016)
-  for le in les:
-    for _ in range(4):
-      for step in range(10, 7001, 10):
-        t = step - change
-        lr, wd = (0.1, le / 0.1) if t < 0 else (0.01, 10 * le / 0.1)
-        # eta / ||w||^2 = ref (1 - 0.9 exp(-2 le t)) after the change; test error likewise
-        ratio = 1.0 if t < 0 else 1 - 0.9 * math.exp(-2 * le * t)
-        r = lr / (0.1 / r0 * ratio)
-        rows.append(row(step, trial, f'le{le}', lr, wd, r, test_error=0.05 * ratio))
-      trial += 1
-  workdir = write_rows(tmp_path, rows)
+  change = 3000
+  workdir = write_rows(tmp_path, mixing_rows(change))
   arms = mixing_analysis.mixing(
       workdir, tol=0.1, window_evals=3, error_tol=0.1, error_window_evals=3, num_resamples=20
   )
