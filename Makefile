@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/fast_equilibrium_cpu
-CONFIG ?= configs/fast_equilibrium.py:cpu
+CONFIG ?= fast_equilibrium:cpu
 
 .PHONY: run test test-isa bench lint format install clean
 
@@ -21,9 +21,9 @@ run: $(STAMP)
 	$(PY) -m svag_jax.launch.main --config=$(CONFIG) --workdir=$(WORKDIR)
 	$(PY) -m svag_jax.analysis.fast_equilibrium $(WORKDIR)
 
-## make test: the whole test suite on CPU.
+## make test: the whole test suite on CPU, on two pytest-xdist workers (one per core of CI's machine).
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 ## make test-isa: the float-comparing tests under XLA:CPU's default ISA, AVX2 and SSE4.2: their
 ## tolerances must hold on every CPU, not only on one machine's rounding (tests/numerics.py).

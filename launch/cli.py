@@ -22,6 +22,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from svag_jax import config as config_lib
+from svag_jax import monitor
 from svag_jax import sweep as sweep_lib
 from svag_jax.workdir import EXIT_CODES  # noqa: F401 (the exit code of each final status)
 
@@ -242,12 +243,8 @@ def guarded(fn: Callable[[], Any]) -> Any:
     )
 
 
-class QuietLibraries(logging_std.Filter):
-  """Keeps orbax's per-save INFO chatter out of the run log (warnings still pass)."""
-
-  def filter(self, record: logging_std.LogRecord) -> bool:
-    return record.levelno >= logging_std.WARNING or '/orbax/' not in record.pathname
-
-
 def quiet_libraries() -> None:
-  logging.get_absl_handler().addFilter(QuietLibraries())
+  """Keeps the libraries' INFO chatter out of the console (svag_jax.monitor.QuietLibraries; the
+  run's log.txt has the same filter), and Python warnings in the log (and so in log.txt)."""
+  logging.get_absl_handler().addFilter(monitor.QuietLibraries())
+  logging_std.captureWarnings(True)

@@ -118,6 +118,8 @@ CONDITIONAL_FIELDS = (
     ),
     ('train.eval_bn_batches', lambda c: c.model.norm == 'batch', "model.norm = 'batch'"),
     ('metrics.gn_batches', lambda c: c.metrics.gn_every > 0, 'metrics.gn_every > 0'),
+    ('logging.wandb_project', lambda c: c.logging.wandb, 'logging.wandb = True'),
+    ('logging.wandb_mode', lambda c: c.logging.wandb, 'logging.wandb = True'),
 )
 
 
@@ -298,6 +300,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   positive('trials.vmap_chunk', config.trials.vmap_chunk, allow_zero=True, integer=True)
   positive('checkpoint.every', config.checkpoint.every)
   positive('checkpoint.max_to_keep', config.checkpoint.max_to_keep, integer=True)
+  lg = config.logging
+  for f in ('tensorboard', 'wandb'):
+    if not isinstance(lg[f], bool):
+      fail(f'logging.{f}', lg[f], 'must be True or False')
+  choice('logging.wandb_mode', lg.wandb_mode, ('online', 'offline'))
+  choice('logging.progress', lg.progress, ('auto', 'always', 'never'))
+  if lg.wandb and not lg.wandb_project:
+    fail('logging.wandb_project', lg.wandb_project, 'a W&B project name is needed')
 
 
 def validate_with_data(config: ml_collections.ConfigDict, num_train: int) -> None:

@@ -16,8 +16,8 @@ that evaluation is recomputed, so the record ends up as an uninterrupted run's. 
 refused or fails before training leaves a `done` or `diverged` status as it is (workdir.py).
 """
 
+import contextlib
 import math
-import time
 
 import jax
 import ml_collections
@@ -27,12 +27,13 @@ from jax.experimental import multihost_utils
 
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import models, oracles
+from svag_jax import models, monitor, oracles
 from svag_jax.checkpoint import Checkpointer
 from svag_jax.data import TrainData, make_eval_split
 from svag_jax.evaluate import Evaluator
 from svag_jax.plan import Plan, dispatch_lengths, trial_schedules  # noqa: F401 (re-exported)
 from svag_jax.preemption import Preemption
+from svag_jax.record import scan_metrics
 from svag_jax.train import Trainer
 from svag_jax.trials import TrialRunner
 from svag_jax.workdir import DIVERGED_PREDICTION, FINAL_STATUSES, Workdir, complete_eval_step
@@ -108,10 +109,6 @@ def _record_limit(wd: Workdir, plan: Plan, num_trials: int) -> int:
   return limit
 
 
-def _format_eta(seconds: float) -> str:
-  return time.strftime('%H:%M:%S', time.gmtime(max(0, seconds))) if math.isfinite(seconds) else '?'
-
-
 def make_trainer(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> Trainer:
   """The one-trial Trainer a config describes, for the data set `ds` (its evaluation:
   `evaluate.Evaluator.from_config`)."""
@@ -169,6 +166,9 @@ def describe(config: ml_collections.ConfigDict) -> dict:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains every trial of `config`, writing the run record to `workdir`; resumes if possible.
 
+  The command's log goes to WORKDIR/log.txt as well, TensorBoard events to WORKDIR/tensorboard/
+  (config.logging; svag_jax.monitor).
+
   Returns:
     {'status', 'step', 'metrics': {name: float array [T]} of the last eval, 'arms': [...]}.
   """
@@ -176,6 +176,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ds = data_lib.load(config.data)
   config_lib.validate_with_data(config, ds.num_train)
   wd = Workdir(workdir, writer=jax.process_index() == 0)  # multi-host: process 0 writes
+  with monitor.RunLog(wd.path) if wd.writer else contextlib.nullcontext():
+    return _run(config, ds, wd)
+
+
+def _run(config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir) -> dict:
   record = config_lib.resolved(config)  # what the run reads, arms resolved
   resuming = wd.config_path.exists()
   wd.start(record, write=not resuming)  # a resumed record is rewritten once the run goes on
@@ -223,6 +228,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       plan.total_steps,
   )
 
+  lengths = dispatch_lengths(plan, config.train.steps_per_dispatch)
+  chunk_sizes = sorted({n for _, n in runner.chunks})
+  logging.info(
+      'compiling the init, the train step for %d program(s) (chunks of %s trials x %s steps '
+      'per call) and the evaluation ...',
+      len(chunk_sizes) * len(lengths),
+      '/'.join(map(str, chunk_sizes)),
+      '/'.join(map(str, lengths)),
+  )
   states = runner.init(config.seed, sched, data)
   progress = {
       'step': np.asarray(0),
@@ -232,6 +246,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep)
   evals, status = None, 'running'
   prior, trained, step, error = wd.status(), False, None, None
+  writers = monitor.Writers([])
+  progress_line = monitor.Progress(
+      plan.total_steps, images_per_step, num_trials, config.logging.progress
+  )
   try:
     limit = _record_limit(wd, plan, num_trials)
 
@@ -270,18 +288,39 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         wd.write_config(record)  # resumable fields (e.g. train.epochs) may have changed
       wd.write_status('running', step=step, total_steps=plan.total_steps)
       trained = True
+      if wd.writer:  # the event files are rewritten from the record as it now stands
+        writers = monitor.Writers.open(
+            wd.path, config.logging, record, scan_metrics(wd.metrics_path)[0]
+        )
     k = config.train.steps_per_dispatch
-    t0, step0 = time.time(), step
+    progress_line.restart(step)
     preemption = Preemption()
     with preemption.installed():
       while step < plan.total_steps:
         next_eval = next(s for s in plan.eval_steps if s > step)
         n = min(k, next_eval - step)
-        states, losses = runner.train(states, data, n)
+        if progress_line.compiles(('train', n)):
+          states, losses = progress_line.timed_compile(
+              ('train', n),
+              f'the train step for {n} steps per call ({len(chunk_sizes)} program(s))',
+              runner.train,
+              states,
+              data,
+              n,
+              steps=n,
+          )
+        else:
+          states, losses = runner.train(states, data, n)
         loss_sums = [a + b for a, b in zip(loss_sums, losses)]
         step += n
+        progress_line.update(step, pending=losses)
         if step == next_eval:
-          evals, preds = runner.evaluate(states, splits, data)
+          if progress_line.compiles('eval'):
+            evals, preds = progress_line.timed_compile(
+                'eval', 'the evaluation', runner.evaluate, states, splits, data
+            )
+          else:
+            evals, preds = runner.evaluate(states, splits, data)
           step_loss = runner.join(loss_sums) / (step - last_eval)
           finite = np.isfinite(step_loss) & np.all([np.isfinite(v) for v in evals.values()], axis=0)
           for i in np.flatnonzero(~finite & ~diverged):
@@ -291,9 +330,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
           diverged |= ~finite
           epoch = step / plan.steps_per_epoch
           gn = runner.gradient_noise(states, data) if step in plan.gn_steps else None
-          wd.append_metrics(
-              _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time, gn)
-          )
+          rows = _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time, gn)
+          wd.append_metrics(rows)
+          writers.write(step, rows)
           if step in plan.prediction_steps:
             wd.save_predictions(
                 plan.prediction_steps[step], preds[:, : splits['test'].size], arm_names, diverged
@@ -301,17 +340,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
           if step in plan.params_steps:
             wd.save_params(plan.params_steps[step], runner.weights(states), arm_names)
           loss_sums, last_eval = runner.zeros(), step
-          rate = (step - step0) / (time.time() - t0)
+          progress_line.clear()
           logging.info(
-              'epoch %.2f/%g  step %d/%d  %.1f steps/s (%.0f img/s over %d trials)  ETA %s  %s',
+              'epoch %.2f/%g  %s  %s',
               epoch,
               config.train.epochs,
-              step,
-              plan.total_steps,
-              rate,
-              rate * images_per_step * num_trials,
-              num_trials,
-              _format_eta((plan.total_steps - step) / rate),
+              progress_line.status(step),
               _summary_line(evals, diverged, arm_names),
           )
           if diverged.all():
@@ -330,6 +364,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             }
         at_ckpt = step == last_eval and step in plan.checkpoint_steps
         if preemption.check() or at_ckpt:
+          writers.flush()
           progress = {
               'step': np.asarray(step),
               'last_eval': np.asarray(last_eval),
@@ -368,5 +403,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     status = 'failed'
     raise
   finally:
+    progress_line.clear()
+    writers.close()
     ckpt.close()
     wd.record_attempt(status, step=step, **({'error': error} if error else {}))

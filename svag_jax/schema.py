@@ -96,6 +96,18 @@ def defaults() -> ml_collections.ConfigDict:
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every = 1.0  # epochs between checkpoints (rounded to evaluations)
   c.checkpoint.max_to_keep = 2  # newest checkpoints kept (older ones deleted)
+
+  # What a run shows while it runs (svag_jax.monitor); metrics.jsonl is written whatever these say,
+  # and all of them may change when a run is resumed.
+  c.logging = ml_collections.ConfigDict()
+  c.logging.tensorboard = True  # event files under WORKDIR/tensorboard/, one run per arm
+  c.logging.wandb = False  # also log to Weights & Biases (needs the wandb extra)
+  c.logging.wandb_project = 'svag_jax'  # the W&B project
+  c.logging.wandb_mode = (
+      'online'  # 'online' or 'offline' (W&B's mode; sync later with `wandb sync`)
+  )
+  # 'auto': a live progress line when stderr is a terminal; 'always' / 'never'
+  c.logging.progress = 'auto'
   return c
 
 

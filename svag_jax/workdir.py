@@ -68,6 +68,11 @@ RESUMABLE_FIELDS = (
     'checkpoint.max_to_keep',
     'train.predictions_at',
     'train.params_at',
+    'logging.tensorboard',
+    'logging.wandb',
+    'logging.wandb_project',
+    'logging.wandb_mode',
+    'logging.progress',
 )
 
 

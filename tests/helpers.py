@@ -131,3 +131,16 @@ def snapshot(workdir: pathlib.Path) -> dict[str, bytes]:
       for p in sorted(workdir.rglob('*'))
       if p.is_file() and 'checkpoints' not in p.parts and p.name != 'attempts.jsonl'
   }
+
+
+def event_steps(directory) -> dict[str, list[int]]:
+  """{tag: [step of every event of the tag, in file order]} of all event files under
+  `directory`, raw (no purging of orphaned steps, unlike EventAccumulator)."""
+  steps: dict[str, list[int]] = {}
+  from tensorboard.backend.event_processing import event_file_loader  # noqa: PLC0415
+
+  for f in sorted(directory.rglob('events.out.tfevents.*')):
+    for event in event_file_loader.EventFileLoader(str(f)).Load():
+      for v in event.summary.value:
+        steps.setdefault(f'{f.parent.name}:{v.tag}', []).append(event.step)
+  return steps

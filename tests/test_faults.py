@@ -15,7 +15,7 @@ import time
 import pytest
 
 from svag_jax import workdir as workdir_lib
-from tests.helpers import one_line, run_cli, snapshot
+from tests.helpers import event_steps, one_line, run_cli, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = '--config=tests/tiny_config.py'
@@ -166,6 +166,15 @@ def test_killed_mid_run_then_resumed_gives_the_uninterrupted_numbers(sig, tmp_pa
   assert 'Traceback' not in resumed.stderr
   assert workdir_lib.read_status(workdir)['status'] == 'done'
   assert workdir_lib.read_metrics(workdir) == long_reference
+  # The TensorBoard events hold every evaluation once, whatever the killed attempt wrote past its
+  # checkpoint; each command's log is kept.
+  eval_steps = sorted({r['step'] for r in long_reference})
+  for tag, steps in event_steps(workdir / 'tensorboard').items():
+    assert steps == ([0] if tag.endswith(':config/text_summary') else eval_steps), tag
+  assert 'Resuming from step' not in (workdir / 'log.txt.1').read_text()
+  if sig == signal.SIGTERM:
+    assert 'Preempted at step' in (workdir / 'log.txt.1').read_text()
+    assert 'Resuming from step' in (workdir / 'log.txt').read_text()
 
 
 def test_a_truncated_metrics_line_is_repaired_on_resume(finished, tmp_path, capsys, monkeypatch):
