@@ -6,6 +6,7 @@ names the field, the bad value and what would fix it.
 """
 
 import difflib
+import importlib.util
 import json
 import math
 from collections.abc import Sequence
@@ -308,6 +309,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   choice('logging.progress', lg.progress, ('auto', 'always', 'never'))
   if lg.wandb and not lg.wandb_project:
     fail('logging.wandb_project', lg.wandb_project, 'a W&B project name is needed')
+  if lg.wandb and importlib.util.find_spec('wandb') is None:
+    fail(
+        'logging.wandb',
+        lg.wandb,
+        'the wandb package is not installed: pip install "svag_jax[wandb]", or set it to False',
+    )
 
 
 def validate_with_data(config: ml_collections.ConfigDict, num_train: int) -> None:

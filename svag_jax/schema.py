@@ -103,9 +103,8 @@ def defaults() -> ml_collections.ConfigDict:
   c.logging.tensorboard = True  # event files under WORKDIR/tensorboard/, one run per arm
   c.logging.wandb = False  # also log to Weights & Biases (needs the wandb extra)
   c.logging.wandb_project = 'svag_jax'  # the W&B project
-  c.logging.wandb_mode = (
-      'online'  # 'online' or 'offline' (W&B's mode; sync later with `wandb sync`)
-  )
+  # W&B's mode: 'online' or 'offline' (sync later with `wandb sync`)
+  c.logging.wandb_mode = 'online'
   # 'auto': a live progress line when stderr is a terminal; 'always' / 'never'
   c.logging.progress = 'auto'
   return c

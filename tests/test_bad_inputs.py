@@ -211,6 +211,12 @@ RANGE_CASES = [
     (['metrics.gn_batches=4'], r'config\.metrics\.gn_batches = 4: not read.*gn_every > 0'),
     (['metrics.gn_every=1.0', 'metrics.gn_batches=1'], r'config\.metrics\.gn_batches = 1: G/N'),
     (['data.synthetic_num_classes=0'], r'config\.data\.synthetic_num_classes = 0: must be > 0'),
+    (['logging.progress=sometimes'], r"config\.logging\.progress = 'sometimes': unknown"),
+    (
+        ['logging.wandb_mode=offline'],
+        r"config\.logging\.wandb_mode = 'offline': not read.*logging\.wandb = True",
+    ),
+    (['logging.wandb=True', 'logging.wandb_mode=cloud'], r"logging\.wandb_mode = 'cloud': unknown"),
 ]
 
 

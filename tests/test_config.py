@@ -117,6 +117,8 @@ OTHER_VALUE = {
     'train.sampling': 'replacement',
     'train.eval_bn_batches': 2,
     'metrics.gn_batches': 4,
+    'logging.wandb_project': 'other',
+    'logging.wandb_mode': 'offline',
 }
 UNREAD_UNDER = {  # settings on top of the schema's defaults (mnist5k, cnn, BatchNorm, sgd)
     'data.synthetic_shape': {},
@@ -136,6 +138,8 @@ UNREAD_UNDER = {  # settings on top of the schema's defaults (mnist5k, cnn, Batc
     'train.sampling': {'optim.oracle': 'gd', 'model.norm': 'layer'},
     'train.eval_bn_batches': {'model.norm': 'layer'},
     'metrics.gn_batches': {},
+    'logging.wandb_project': {},
+    'logging.wandb_mode': {},
 }
 
 

@@ -123,10 +123,21 @@ def test_wandb_offline_run_is_resumed_by_id_without_resending_steps(tmp_path):
 
 
 def test_wandb_without_the_package_names_the_extra(tmp_path, monkeypatch):
+  """Refused by the config check, before anything is written (and by the writer itself)."""
+  import importlib.util  # noqa: PLC0415
+
+  from svag_jax import config as config_lib  # noqa: PLC0415
+
+  config = tiny_config(**{'logging.wandb': True})
+  real = importlib.util.find_spec
+  monkeypatch.setattr(
+      importlib.util, 'find_spec', lambda name, *a: None if name == 'wandb' else real(name, *a)
+  )
+  with pytest.raises(config_lib.ConfigError, match=r'logging\.wandb = True.*svag_jax\[wandb\]'):
+    config_lib.validate(config)
   monkeypatch.setitem(sys.modules, 'wandb', None)  # import wandb raises ImportError
-  settings = tiny_config(**{'logging.wandb': True}).logging
   with pytest.raises(ImportError, match=r'svag_jax\[wandb\]'):
-    monitor.WandbWriter(tmp_path, {}, settings)
+    monitor.WandbWriter(tmp_path, {}, config.logging)
 
 
 class FakeClock:
