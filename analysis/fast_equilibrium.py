@@ -8,7 +8,8 @@ writes into WORKDIR/figures (or DIR), each as PNG and PDF:
   tv.*      TV between the reference arm (the first arm) and each other arm vs the number of trials
             per arm, one panel per saved prediction epoch, with both baselines of DESIGN.md §2;
 and prints where they are and a summary: final test error per arm (mean ± std over trials) and, for
-each other arm, TV at the most trials at the last two prediction epochs vs both baselines.
+each other arm and every prediction epoch, TV vs the split-half floor at the same number of
+trials, TV at the most trials and the error-sum baseline.
 
 Where the error baseline comes from: the mean `test_accuracy` of each arm's trials in
 metrics.jsonl at the prediction epoch (a prediction epoch is always an evaluation), i.e. exactly the
@@ -24,7 +25,6 @@ to draw into your own (e.g. pyplot inline) figure.
 
 import argparse
 import dataclasses
-import math
 import os
 import pathlib
 import sys
@@ -311,14 +311,15 @@ def _percent(mean: float, std: float) -> str:
 def summary(
     workdir: str | os.PathLike,
     curves: dict[float, dict[str, tv_lib.TVCurve]] | None = None,
-    num_epochs: int = 2,
+    num_epochs: int | None = None,
 ) -> list[str]:
-  """One line per arm (final test error, mean ± std over trials) and one per non-reference arm
-  (TV at the most trials at the last `num_epochs` prediction epochs vs both baselines).
+  """One line per arm (final test error, mean ± std over trials) and one per non-reference arm:
+  at each of the last `num_epochs` prediction epochs (default: all), TV against the split-half
+  floor at the SAME number of trials t (the largest t with two disjoint halves of the reference
+  arm, t <= T_ref / 2), TV at the most trials, and the error-sum baseline.
 
-  The floor is measured at the largest t with two disjoint halves (t <= T_ref / 2); the line also
-  gives its 1/sqrt(t) extrapolation to the t of the TV, which is what TV would read if the two
-  arms' distributions were equal.
+  Where the arms' distributions differ (before their intrinsic LRs agree) TV stands well above
+  the floor at the same t; where they are equal it reads as the floor (finite-sample noise).
   """
   metrics = common.load_metrics(workdir)
   lines = []
@@ -334,20 +335,22 @@ def summary(
   if not curves:
     lines.append('TV: no predictions of two or more arms saved (train.predictions_at).')
     return lines
-  ref, last = list(metrics)[0], list(curves)[-num_epochs:]
+  epochs = list(curves) if num_epochs is None else list(curves)[-num_epochs:]
+  ref = list(metrics)[0]
   for arm in list(metrics)[1:]:
     parts = []
-    for epoch in last:
+    for epoch in epochs:
       c = curves[epoch].get(arm)
       if c is None:
         continue
-      part = f'epoch {epoch:g}: {c.tv[-1]:.4f} at t={c.trials[-1]} [error sum {c.error_sum:.4f}'
+      part = f'epoch {epoch:g}: '
       has_floor = np.isfinite(c.floor)
       if has_floor.any():
         i = int(np.flatnonzero(has_floor)[-1])
-        at_t = c.floor[i] * math.sqrt(c.trials[i] / c.trials[-1])
-        part += f', floor {c.floor[i]:.4f} at t={c.trials[i]} (~{at_t:.4f} at t={c.trials[-1]})'
-      parts.append(part + ']')
+        ratio = f' ({c.tv[i] / c.floor[i]:.1f}x)' if c.floor[i] > 0 else ''
+        part += f'{c.tv[i]:.4f} vs floor {c.floor[i]:.4f} at t={c.trials[i]}{ratio}, '
+      part += f'{c.tv[-1]:.4f} at t={c.trials[-1]} [error sum {c.error_sum:.4f}]'
+      parts.append(part)
     lines.append(f'TV({ref}, {arm}): ' + ('; '.join(parts) if parts else 'no surviving trials'))
   return lines
 

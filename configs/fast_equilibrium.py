@@ -29,8 +29,10 @@ calls of 8 vmapped trials (the fastest strategy: all 192 vmapped give 119k, a lo
 vmap_chunk = 8. Batch 32 gives 125 steps per epoch; the paper's 40 epochs become 6 CPU epochs (750
 steps), i.e. 7.5 x 1/(eta*lambda) = 7.5 x 100 steps at the common intrinsic LR 0.01 and 30 x
 1/(eta*lambda) in the first phase of the decay arms, so each phase has time to equilibrate.
-Schedule: decays at 6 and 12, switch at 18, end at 30 epochs (3,750 steps); predictions at 18 and
-30. Data order: a new permutation per epoch (dispatches of one epoch, rolled scan: no convs).
+Schedule: decays at 6 and 12, switch at 18, end at 30 epochs (3,750 steps); predictions at 6 and
+12 (the ends of the two phases where the arms' intrinsic LRs differ 4x and 2x: the power control
+of the TV estimate) and at 18 and 30. Data order: a new permutation per epoch (dispatches of one
+epoch, rolled scan: no convs).
 Runtime: 3.5-4.5 minutes for the 3,750 steps of all 192 trials (12-19 steps/s) on 2 cores,
 measured by `make run` in a fresh clone (~1 more minute to create the venv).
 Expected (measured): final test error 3.80 / 3.73 / 3.82% (const / lr_decay / wd_decay) on an
@@ -80,7 +82,7 @@ def get_config(arg: str | None = None):
     c.train.batch_size = 32
     c.train.epochs = 30
     c.train.eval_every = 1.5
-    c.train.predictions_at = (18, 30)
+    c.train.predictions_at = (6, 12, 18, 30)
     c.train.steps_per_dispatch = 125  # one epoch per call
     c.train.unroll = False  # an MLP: a rolled scan is as fast and compiles in seconds
     c.checkpoint.every = 3.0

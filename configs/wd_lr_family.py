@@ -12,6 +12,10 @@ heavy-ball momentum 0.9 (PyTorch convention), initial LR 0.1, WD 5e-4, B = 128, 
 The paper's claim: dividing WD by 10 acts on test accuracy like dividing the LR by 10 (both divide
 the intrinsic LR eta * lambda by 10), and the 100x smaller initial LR ends at the same accuracy:
 the norm adapts until the effective LR eta / ||w||^2 reaches its equilibrium, whatever eta is.
+With momentum 0.9 the norm dynamics run at lambda_e = eta lambda / (1 - beta) = 10 eta lambda
+(svag_jax/theory.py, note at the end): the metric `intrinsic_lr_momentum`; `intrinsic_lr` is the
+papers' eta lambda. The figure's statements are ratios of intrinsic LRs (x / 10), which the
+factor 1 / (1 - beta) does not change; mixing times scale with 1 / `intrinsic_lr_momentum`.
 
     python -m svag_jax.launch.main --config=wd_lr_family --workdir=runs/wd_lr_family
 

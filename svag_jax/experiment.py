@@ -16,7 +16,6 @@ that evaluation is recomputed, so the record ends up as an uninterrupted run's. 
 refused or fails before training leaves a `done` or `diverged` status as it is (workdir.py).
 """
 
-import contextlib
 import math
 
 import jax
@@ -49,6 +48,7 @@ METRIC_KEYS = (
     'w_norm_sq',
     'effective_lr',
     'intrinsic_lr',
+    'intrinsic_lr_momentum',
 )
 # Gradient signal/noise estimates (config.metrics): null in the rows of evals without one, and
 # where the estimate is not finite (NSR when Ĝ = 0).
@@ -176,11 +176,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ds = data_lib.load(config.data)
   config_lib.validate_with_data(config, ds.num_train)
   wd = Workdir(workdir, writer=jax.process_index() == 0)  # multi-host: process 0 writes
-  with monitor.RunLog(wd.path) if wd.writer else contextlib.nullcontext():
-    return _run(config, ds, wd)
+  with monitor.RunLog(wd.path, enabled=wd.writer) as log:
+    return _run(config, ds, wd, log)
 
 
-def _run(config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir) -> dict:
+def _run(
+    config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir, log: monitor.RunLog
+) -> dict:
   record = config_lib.resolved(config)  # what the run reads, arms resolved
   resuming = wd.config_path.exists()
   wd.start(record, write=not resuming)  # a resumed record is rewritten once the run goes on
@@ -288,6 +290,7 @@ def _run(config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir) -
         wd.write_config(record)  # resumable fields (e.g. train.epochs) may have changed
       wd.write_status('running', step=step, total_steps=plan.total_steps)
       trained = True
+      log.start()  # the log of a command that trains: WORKDIR/log.txt
       if wd.writer:  # the event files are rewritten from the record as it now stands
         writers = monitor.Writers.open(
             wd.path, config.logging, record, scan_metrics(wd.metrics_path)[0]

@@ -24,8 +24,13 @@ def tree_sq_norm(tree: Any) -> jax.Array:
   return sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree))
 
 
-def learning_rates(lr: jax.Array, wd: jax.Array, params: Any) -> dict[str, jax.Array]:
-  """The norm-related metrics of one trial at LR `lr`, WD `wd` and weights `params`."""
+def learning_rates(
+    lr: jax.Array, wd: jax.Array, params: Any, momentum: float = 0.0
+) -> dict[str, jax.Array]:
+  """The norm-related metrics of one trial at LR `lr`, WD `wd` and weights `params`, trained with
+  heavy-ball `momentum`: `intrinsic_lr` = eta lambda (the papers' axis) and
+  `intrinsic_lr_momentum` = eta lambda / (1 - beta), the rate of the norm dynamics with momentum
+  (svag_jax.theory.intrinsic_lr; the derivation is at the end of svag_jax/theory.py)."""
   sq_norm = tree_sq_norm(params)
   return {
       'lr': lr,
@@ -33,6 +38,7 @@ def learning_rates(lr: jax.Array, wd: jax.Array, params: Any) -> dict[str, jax.A
       'w_norm_sq': sq_norm,
       'effective_lr': lr / sq_norm,
       'intrinsic_lr': lr * wd,
+      'intrinsic_lr_momentum': lr * wd / (1 - momentum),
   }
 
 

@@ -306,4 +306,5 @@ class Trainer:
         value_at(state.schedules.lr, state.step),
         value_at(state.schedules.wd, state.step),
         state.params,
+        self.momentum,
     )

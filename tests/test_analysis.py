@@ -94,6 +94,8 @@ def test_summary_lines(run_dir, curves):
   assert lines[2].startswith('TV(Const, LR-decay): epoch 1: ')
   assert 'epoch 2: ' in lines[2] and 'error sum' in lines[2] and 'floor' in lines[2]
   assert f'at t={TRIALS_PER_ARM}' in lines[2]
+  # TV and floor side by side at the same t (T/2, the floor's largest), at every prediction epoch
+  assert lines[2].count('vs floor ') == 2 and f'at t={TRIALS_PER_ARM // 2}' in lines[2]
 
 
 def test_cli_prints_figures_and_summary(run_dir, tmp_path, capsys):

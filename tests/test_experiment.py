@@ -30,6 +30,7 @@ def test_run_writes_the_run_record(tmp_path):
   assert rows[-1]['test_accuracy'] > 0.5  # 4 learnable classes; chance is 0.25
   r = rows[0]
   assert r['intrinsic_lr'] == pytest.approx(r['lr'] * r['wd'], rel=1e-6)
+  assert r['intrinsic_lr_momentum'] == r['intrinsic_lr']  # no momentum here
   assert r['effective_lr'] == pytest.approx(r['lr'] / r['w_norm_sq'], rel=1e-6)
   preds, arms = workdir_lib.read_predictions(tmp_path)
   assert list(preds) == [1.0] and preds[1.0].shape == (2, 64) and arms == ['default'] * 2
@@ -88,3 +89,14 @@ def test_all_diverged_stops_with_status_diverged(tmp_path):
 
 
 # SIGTERM / SIGKILL mid-run and the resume: tests/test_bad_inputs.py (test_killed_mid_run...).
+
+
+def test_momentum_runs_log_the_momentum_aware_intrinsic_lr(tmp_path):
+  """intrinsic_lr stays eta lambda; intrinsic_lr_momentum = eta lambda / (1 - beta) is the rate
+  of the norm dynamics under heavy-ball momentum (tests/test_theory.py checks it numerically)."""
+  from tests.helpers import run_tiny  # noqa: PLC0415
+
+  _, rows = run_tiny(tmp_path, **{'optim.momentum': 0.9, 'train.epochs': 1})
+  for r in rows:
+    assert r['intrinsic_lr'] == pytest.approx(r['lr'] * r['wd'], rel=1e-6)
+    assert r['intrinsic_lr_momentum'] == pytest.approx(10 * r['intrinsic_lr'], rel=1e-5)

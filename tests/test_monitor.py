@@ -180,32 +180,27 @@ def test_progress_is_quiet_when_not_a_terminal():
   assert not p.live and stream.getvalue() == ''
 
 
-def test_log_txt_keeps_each_command_and_the_warnings(tmp_path):
-  """A diverging run's warning lands in log.txt; a second command's log rotates the first."""
-  out = []
-  for _ in range(2):
-    out.append(
-        subprocess.run(
-            [
-                sys.executable,
-                '-m',
-                'svag_jax.launch.main',
-                '--config=tests/tiny_config.py',
-                f'--workdir={tmp_path}',
-                '--config.train.epochs=1',
-                '--config.optim.lr=1e38',
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, 'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'},
-        )
-    )
-  assert out[0].returncode == 3, out[0].stderr[-2000:]
-  first, second = (tmp_path / 'log.txt.1').read_text(), (tmp_path / 'log.txt').read_text()
-  assert 'compiling the init, the train step' in first and 'compiled the train step' in first
-  assert 'diverged before step' in first  # a warning, kept with the run
-  assert "Unable to initialize backend 'tpu'" not in out[0].stderr + first
-  assert 'CheckpointManager' not in first  # orbax's INFO chatter stays out
-  assert first != second and not (tmp_path / 'log.txt.2').exists()
+def test_log_txt_keeps_the_log_and_the_warnings_of_the_command_that_trained(tmp_path):
+  """A diverging run's warning lands in log.txt; a refused second command leaves the workdir
+  (log.txt included) as it was. Rotation on resume: tests/test_faults.py."""
+  cmd = [
+      sys.executable,
+      '-m',
+      'svag_jax.launch.main',
+      '--config=tests/tiny_config.py',
+      f'--workdir={tmp_path}',
+      '--config.train.epochs=1',
+      '--config.optim.lr=1e38',
+  ]
+  env = {**os.environ, 'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'}
+  out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+  assert out.returncode == 3, out.stderr[-2000:]
+  log = (tmp_path / 'log.txt').read_text()
+  assert 'compiling the init, the train step' in log and 'compiled the train step' in log
+  assert 'diverged before step' in log  # a warning, kept with the run
+  assert "Unable to initialize backend 'tpu'" not in out.stderr + log
+  assert 'CheckpointManager' not in log  # orbax's INFO chatter stays out
+  changed = [*cmd[:-1], '--config.optim.lr=0.1']  # another run: refused before training
+  again = subprocess.run(changed, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+  assert again.returncode == 1 and 'different config' in again.stderr, again.stderr[-2000:]
+  assert (tmp_path / 'log.txt').read_text() == log and not (tmp_path / 'log.txt.1').exists()
