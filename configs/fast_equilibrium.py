@@ -6,7 +6,8 @@ Arms (SGD, no momentum, scale-invariant nets; the first arm is the TV reference)
   - wd_decay: lambda = 4 x 0.1, halved at 40 and 80; eta = 0.1.
 All three have intrinsic LR eta*lambda = 0.01 from 80 to 120. At 120 every arm switches to
 eta/10 = 0.01, lambda = 0 (fine-tuning) until 200. Predictions of every trial on every test input
-are saved at 120 and 200 for the total-variation estimate.
+are saved at 120 and 200 for the total-variation estimate, and at 40 and 80, where the arms'
+intrinsic LRs still differ (4x and 2x): there TV must stand above its split-half floor.
 
 Full scale (`get_config()`, the paper's setting): full MNIST (tfds, 60k/10k), the SI 4-layer CNN
 (32-64-64, BatchNorm without affine, fixed head), batch 128, 500 trials per arm, 200 epochs, all
@@ -81,7 +82,7 @@ def get_config(arg: str | None = None):
     c.trials.vmap_chunk = 8  # the fastest strategy here (benchmarks/trials.py)
     c.train.batch_size = 32
     c.train.epochs = 30
-    c.train.eval_every = 1.5
+    c.train.eval_every = 1.0  # = one dispatch: a single train program; 6, 12, 18, 30 on the grid
     c.train.predictions_at = (6, 12, 18, 30)
     c.train.steps_per_dispatch = 125  # one epoch per call
     c.train.unroll = False  # an MLP: a rolled scan is as fast and compiles in seconds
@@ -99,7 +100,7 @@ def get_config(arg: str | None = None):
     c.train.epochs = 200
     c.train.eval_every = 5.0
     c.train.eval_batch_size = 500
-    c.train.predictions_at = (120, 200)
+    c.train.predictions_at = (40, 80, 120, 200)
     c.train.steps_per_dispatch = 100
     c.train.unroll = False
     c.checkpoint.every = 10.0

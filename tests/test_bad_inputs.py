@@ -146,14 +146,15 @@ CONFIG_CASES = [
         'predictions beyond a shortened run',
         [FE, '--workdir={w}', '--config.train.epochs=1.5'],
         1,
-        r'config\.train\.predictions_at = \(18, 30\): epoch 18 is beyond train\.epochs = 1\.5.*'
+        r'config\.train\.predictions_at = \(6, 12, 18, 30\): epoch 6 is beyond '
+        r'train\.epochs = 1\.5.*'
         r'change train\.predictions_at too',
     ),
     (
         'eval_every beyond a shortened run',
-        [FE, '--workdir={w}', '--config.train.epochs=1', '--config.train.predictions_at=()'],
+        [FE, '--workdir={w}', '--config.train.epochs=0.5', '--config.train.predictions_at=()'],
         1,
-        r'config\.train\.eval_every = 1\.5: longer than the run.*--config\.train\.eval_every=1',
+        r'config\.train\.eval_every = 1\.0: longer than the run.*--config\.train\.eval_every=0\.5',
     ),
     (
         'params_at beyond the run',
