@@ -52,7 +52,7 @@ def time_point(cfg, calls: int) -> dict:
   sched, names = experiment.trial_schedules(
       config_lib.arms(cfg), cfg.trials.num, steps_per_epoch, svag_time
   )
-  runner = trials.TrialRunner(trainer, len(names), cfg.trials.vmap_chunk)
+  runner = trials.TrialRunner.from_config(trainer, len(names), cfg.trials)
   data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   states = runner.init(cfg.seed, sched, data)
   k = cfg.train.steps_per_dispatch

@@ -189,6 +189,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Checks a config on its own; raises ConfigError naming the first bad field."""
   from svag_jax import models  # noqa: PLC0415 (models import flax: only when validating)
   from svag_jax.models.conv import CONV_IMPLS  # noqa: PLC0415
+  from svag_jax.trials import CHUNK_MODES  # noqa: PLC0415
 
   check_keys(config, defaults(), '')
   names = registries()
@@ -299,6 +300,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       )
   positive('trials.num', config.trials.num, integer=True)
   positive('trials.vmap_chunk', config.trials.vmap_chunk, allow_zero=True, integer=True)
+  choice('trials.mode', config.trials.mode, CHUNK_MODES)
   positive('checkpoint.every', config.checkpoint.every)
   positive('checkpoint.max_to_keep', config.checkpoint.max_to_keep, integer=True)
   lg = config.logging

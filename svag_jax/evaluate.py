@@ -8,7 +8,8 @@ of saved weights (e.g. analysis/weights.py) evaluate with the same code:
 
   - `Evaluator.one(variables, splits, data)`: one network;
   - `Evaluator.trials(variables, splits, data)`: the ONE mapped form, over a leading trial axis of
-    every variable leaf (a vmap of `one`; traceable, jitted by its caller);
+    every variable leaf (a vmap of `one`; traceable, jitted by its caller; `trials.TrialRunner` in
+    mode 'side_by_side' calls `one` per trial instead, unbatched);
   - `Evaluator.__call__`: `trials` jitted, results on the host (for analyses).
 
 Images are uint8 and normalised inside with the training-set statistics of `data`.

@@ -140,7 +140,7 @@ def describe(config: ml_collections.ConfigDict) -> dict:
   trainer = make_trainer(config, ds)
   plan = Plan.make(config, trainer.steps_per_epoch * config.optim.svag_l)
   arms = config_lib.arms(config)
-  runner = TrialRunner(trainer, config.trials.num * len(arms), config.trials.vmap_chunk)
+  runner = TrialRunner.from_config(trainer, config.trials.num * len(arms), config.trials)
   sizes = sorted({n for _, n in runner.chunks})
   lengths = dispatch_lengths(plan, config.train.steps_per_dispatch)
   return {
@@ -202,10 +202,10 @@ def _run(
         f'{DIVERGED_PREDICTION} marking diverged trials, so train.predictions_at needs at most '
         f'{DIVERGED_PREDICTION - 1} classes; set train.predictions_at = ().'
     )
-  runner = TrialRunner(
+  runner = TrialRunner.from_config(
       trainer,
       num_trials,
-      config.trials.vmap_chunk,
+      config.trials,
       evaluator=Evaluator.from_config(config, ds.num_classes),
   )
   data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)

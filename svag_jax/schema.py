@@ -84,7 +84,13 @@ def defaults() -> ml_collections.ConfigDict:
 
   c.trials = ml_collections.ConfigDict()
   c.trials.num = 1  # trials per arm
-  c.trials.vmap_chunk = 0  # trials vmapped per call: 0 = all (GPU/TPU default), 1 = loop
+  c.trials.vmap_chunk = 0  # trials per call: 0 = all (GPU/TPU default), 1 = loop
+  # How one call maps its trials (svag_jax/trials.py): 'vmap' (one vmapped program; per-trial convs
+  # become grouped convs, slow on CPU and GPU unless model.conv_impl = 'im2col') | 'side_by_side'
+  # (the call's one-trial steps side by side in one program, convs ungrouped; its compile time
+  # grows with vmap_chunk x steps_per_dispatch, so keep both small; CPU conv nets, vmap_chunk = 8:
+  # ~1.2x a loop's throughput on 2 cores, benchmarks/trials.py).
+  c.trials.mode = 'vmap'
 
   # Gradient signal/noise estimates G = ||grad L||^2, N = Tr Sigma_B, NSR = N / G at the training
   # batch size B, from gn_batches independent batches (with replacement), no WD, BatchNorm stats

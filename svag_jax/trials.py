@@ -1,12 +1,20 @@
 """Many trials: the one-trial functions of `train.Trainer` and `evaluate.Evaluator`, mapped over a
 leading trial axis.
 
-How the map runs is one knob, `chunk` (config.trials.vmap_chunk):
-  - chunk = 0 or >= T: all trials in one `jit(vmap(...))` call, the trial axis sharded over the
-    mesh axis 'trial' (the GPU/TPU default: hundreds of small nets fill one accelerator);
-  - chunk = k: the host dispatches ceil(T / k) calls of k vmapped trials each (k = 1 is a plain
-    loop of single-trial steps, the CPU default for conv nets: XLA:CPU turns vmapped per-trial
-    convolutions into grouped convolutions that run ~3x slower than a loop).
+How the map runs is two knobs. `chunk` (config.trials.vmap_chunk), how many trials one call holds:
+  - chunk = 0 or >= T: all trials in one call, the trial axis sharded over the mesh axis 'trial'
+    (the GPU/TPU default: hundreds of small nets fill one accelerator);
+  - chunk = k: the host dispatches ceil(T / k) calls of k trials each (k = 1 is a plain loop of
+    single-trial steps).
+`mode` (config.trials.mode, one of `CHUNK_MODES`), how one call maps its k trials:
+  - 'vmap': `jit(vmap(one_trial))`. vmap turns each per-trial convolution into ONE grouped
+    convolution (feature_group_count = k), which XLA:CPU and cuDNN run slowly (~3x slower than a
+    loop on CPU); model.conv_impl = 'im2col' turns them into batched matmuls instead;
+  - 'side_by_side': the k one-trial steps side by side in ONE jitted program (a Python loop over
+    the trial slices, results stacked; `side_by_side`): every convolution stays ungrouped, the
+    host dispatches one call, and XLA may run the trials' independent ops concurrently. The
+    program (and its compile time) grows k-fold, so keep k small (CPU conv nets: k = 8).
+    Over several devices each device runs its block of the chunk side by side (`jax.shard_map`).
 A chunk whose size is a multiple of the device count is sharded over all devices; otherwise chunks
 are placed round-robin, one device each. Trial i always gets the key fold_in(key(seed), i), so its
 numbers do not depend on T, on the chunking or on the devices.
@@ -19,10 +27,11 @@ count (`ConfigError` otherwise). Results that reach the host (`evaluate`, `gradi
 `fetch`) are gathered from all processes: every process gets the numbers of ALL trials.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, SingleDeviceSharding
@@ -35,6 +44,30 @@ from svag_jax.models import conv
 from svag_jax.schedules import Schedules
 from svag_jax.train import Trainer, TrainState
 
+CHUNK_MODES = ('vmap', 'side_by_side')
+
+
+def side_by_side(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
+  """`fn` mapped over the leading axis of the arguments whose `in_axes` entry is 0, unbatched.
+
+  Like `jax.vmap(fn, in_axes)` (same arguments, outputs stacked along a new leading axis), but
+  traced as one call of `fn` per slice: inside `jax.jit` the slices' computations sit side by side
+  in one program, each exactly the one-trial program (no op is batched: convolutions stay
+  ungrouped). None entries are passed whole to every call.
+  """
+
+  def mapped(*args):
+    sizes = {jax.tree.leaves(a)[0].shape[0] for a, ax in zip(args, in_axes) if ax == 0}
+    if len(sizes) != 1:
+      raise ValueError(f'side_by_side: mapped arguments need one common leading size, got {sizes}')
+    outs = []
+    for i in range(sizes.pop()):
+      sliced = [jax.tree.map(lambda x: x[i], a) if ax == 0 else a for a, ax in zip(args, in_axes)]
+      outs.append(fn(*sliced))
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+
+  return mapped
+
 
 def trial_keys(seed: int, start: int, size: int) -> jax.Array:
   """Typed keys [size] of trials start..start+size-1: fold_in(key(seed), trial index)."""
@@ -43,12 +76,15 @@ def trial_keys(seed: int, start: int, size: int) -> jax.Array:
 
 
 class TrialRunner:
-  """Initialises, trains and evaluates T trials as a list of chunks of vmapped trials.
+  """Initialises, trains and evaluates T trials as a list of chunks of mapped trials.
 
   The states are a list with one `TrainState` per chunk, each leaf with a leading trial axis.
-  Evaluation is `evaluator.trials` (the one mapped form of `svag_jax.evaluate`) on the states'
-  variables, plus the schedule metrics of `Trainer.schedule_metrics`; `evaluator` defaults to the
-  trainer's model without a BatchNorm refresh.
+  Evaluation is `evaluator.trials` (the one mapped form of `svag_jax.evaluate`; in mode
+  'side_by_side' `evaluator.one` side by side) on the states' variables, plus the schedule
+  metrics of `Trainer.schedule_metrics`; `evaluator` defaults to the trainer's model without a
+  BatchNorm refresh. Training, evaluation and G/N estimates follow `mode`; `init` is always
+  vmapped (it runs once per run, and its only convolutions are a discarded forward pass of one
+  image, so grouped convolutions cost nothing there).
   """
 
   def __init__(
@@ -58,7 +94,13 @@ class TrialRunner:
       chunk: int = 0,
       devices: Sequence[jax.Device] | None = None,
       evaluator: Evaluator | None = None,
+      mode: str = 'vmap',
   ):
+    if mode not in CHUNK_MODES:
+      raise ConfigError(
+          f'config.trials.mode = {mode!r}: unknown; choose one of {", ".join(CHUNK_MODES)}'
+      )
+    self.mode = mode
     self.trainer = trainer
     self.evaluator = evaluator or Evaluator(trainer.model, 0, trainer.batch_size)
     self.num_trials = num_trials
@@ -80,24 +122,67 @@ class TrialRunner:
     # XLA:CPU: convolutions on Eigen's thread pool instead of single-threaded YNNPACK kernels
     # (a PreResNet32 step 1.7-2.6x faster on 2 cores; svag_jax/models/conv.py). {} elsewhere.
     options = conv.cpu_compiler_options(self.devices[0].platform)
+    # The last static argument of each: whether the chunk is sharded over the mesh.
     self._train = jax.jit(
-        jax.vmap(trainer.train_steps, in_axes=(0, None, None)),
-        static_argnums=2,
-        donate_argnums=0,
-        compiler_options=options,
+        self._train_chunk, static_argnums=(2, 3), donate_argnums=0, compiler_options=options
     )
-    self._eval = jax.jit(self._evaluate, compiler_options=options)
-    self._gn = jax.jit(
-        jax.vmap(trainer.gradient_noise, in_axes=(0, None)), compiler_options=options
+    self._eval = jax.jit(self._evaluate, static_argnums=3, compiler_options=options)
+    self._gn = jax.jit(self._gradient_noise, static_argnums=2, compiler_options=options)
+
+  @classmethod
+  def from_config(
+      cls,
+      trainer: Trainer,
+      num_trials: int,
+      trials_config: ml_collections.ConfigDict,
+      devices: Sequence[jax.Device] | None = None,
+      evaluator: Evaluator | None = None,
+  ) -> 'TrialRunner':
+    """The runner of `num_trials` trials as `trials_config` (= config.trials) chunks and maps them
+    (its vmap_chunk and mode)."""
+    return cls(
+        trainer, num_trials, trials_config.vmap_chunk, devices, evaluator, trials_config.mode
     )
 
+  def _map(self, fn: Callable, in_axes: tuple[int | None, ...], sharded: bool) -> Callable:
+    """`fn` of one trial mapped over the chunk's leading trial axis as `self.mode` says."""
+    if self.mode == 'vmap':
+      return jax.vmap(fn, in_axes=in_axes)
+    mapped = side_by_side(fn, in_axes)
+    if not sharded:
+      return mapped
+    # Each device runs its own block of trials side by side (the inputs of None axes replicated).
+    specs = tuple(P() if ax is None else P('trial') for ax in in_axes)
+    return jax.shard_map(mapped, mesh=self.mesh, in_specs=specs, out_specs=P('trial'))
+
+  def _train_chunk(
+      self, states: TrainState, data: TrainData, num_steps: int, sharded: bool
+  ) -> tuple[TrainState, jax.Array]:
+    """`trainer.train_steps` of one chunk of k trials: states [k, ...], loss sums [k]."""
+    steps = lambda state, data: self.trainer.train_steps(state, data, num_steps)
+    return self._map(steps, (0, None), sharded)(states, data)
+
   def _evaluate(
-      self, states: TrainState, splits: dict[str, EvalSplit], data: TrainData
+      self, states: TrainState, splits: dict[str, EvalSplit], data: TrainData, sharded: bool
   ) -> tuple[dict[str, jax.Array], jax.Array | None]:
     """Metrics [k] and test predictions [k, n] of one chunk of k trials (traced inside jit)."""
-    result, preds = self.evaluator.trials(states.variables, splits, data)
+    if self.mode == 'vmap':
+      result, preds = self.evaluator.trials(states.variables, splits, data)
+    else:
+      result, preds = self._map(self.evaluator.one, (0, None, None), sharded)(
+          states.variables, splits, data
+      )
     result.update(jax.vmap(self.trainer.schedule_metrics)(states))
     return result, preds
+
+  def _gradient_noise(
+      self, states: TrainState, data: TrainData, sharded: bool
+  ) -> dict[str, jax.Array]:
+    """`trainer.gradient_noise` of one chunk of k trials: each value [k]."""
+    return self._map(self.trainer.gradient_noise, (0, None), sharded)(states, data)
+
+  def _sharded(self, chunk: int) -> bool:
+    return isinstance(self.shardings[chunk], NamedSharding)
 
   def _check_multiprocess_chunks(self, chunk: int) -> None:
     n = len(self.devices)
@@ -167,14 +252,20 @@ class TrialRunner:
     Returns the new states (the old ones are donated) and, per chunk, the sum over the steps
     of each trial's batch loss (float32 [chunk size], still on the device).
     """
-    out = [self._train(s, self.place(data, c), num_steps) for c, s in enumerate(states)]
+    out = [
+        self._train(s, self.place(data, c), num_steps, self._sharded(c))
+        for c, s in enumerate(states)
+    ]
     return [s for s, _ in out], [loss for _, loss in out]
 
   def evaluate(
       self, states: list[TrainState], splits: dict[str, EvalSplit], data: TrainData
   ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Metrics of all trials (host float arrays [T]) and test predictions (uint8 [T, n])."""
-    outs = [self._eval(s, self.place(splits, c), self.place(data, c)) for c, s in enumerate(states)]
+    outs = [
+        self._eval(s, self.place(splits, c), self.place(data, c), self._sharded(c))
+        for c, s in enumerate(states)
+    ]
     outs = self.fetch(outs)
     result = {k: np.concatenate([m[k] for m, _ in outs]) for k in outs[0][0]}
     preds = np.concatenate([p for _, p in outs])
@@ -182,7 +273,8 @@ class TrialRunner:
 
   def gradient_noise(self, states: list[TrainState], data: TrainData) -> dict[str, np.ndarray]:
     """G, N, NSR, gn_loss of every trial (host float arrays [T]); the states are not changed."""
-    outs = self.fetch([self._gn(s, self.place(data, c)) for c, s in enumerate(states)])
+    outs = [self._gn(s, self.place(data, c), self._sharded(c)) for c, s in enumerate(states)]
+    outs = self.fetch(outs)
     return {k: np.concatenate([m[k] for m in outs]) for k in outs[0]}
 
   def zeros(self) -> list[np.ndarray]:

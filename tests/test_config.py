@@ -31,6 +31,11 @@ BAD = [
     ('train.predictions_at', (1, 99), r'config\.train\.predictions_at.*99'),
     ('trials.num', 0, r'config\.trials\.num'),
     ('trials.vmap_chunk', -2, r'config\.trials\.vmap_chunk'),
+    (
+        'trials.mode',
+        'pmap',
+        r'config\.trials\.mode = .pmap.: unknown; choose one of vmap, side_by_side',
+    ),
 ]
 
 

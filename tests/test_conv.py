@@ -1,10 +1,15 @@
 """Every conv implementation computes XLA's conv: same output, same gradients, same parameters."""
 
+import re
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from svag_jax import config as config_lib
+from svag_jax import models
 from svag_jax.models import conv
 from tests import numerics
 
@@ -120,3 +125,90 @@ def test_cpu_compiler_options_keep_convs_off_ynnpack_and_the_numbers():
   assert '__ynn_fusion' not in eigen.as_text()
   for (name, tol), w, g in zip(_tol(*case).items(), default(x, kernel, dy), eigen(x, kernel, dy)):
     numerics.assert_close(g, w, tol, err_msg=name)
+
+
+def _model_cfg(name, impl='xla'):
+  """config.model of `name` at small widths (CNN: configs/mnist_const.py's 32-64-64)."""
+  cfg = config_lib.defaults().model
+  cfg.update(name=name, conv_impl=impl)
+  if name.startswith(('preresnet', 'vgg')):
+    cfg.widen = 0.25 if name.startswith('preresnet') else 0.125
+  return cfg
+
+
+CONV_MODELS = [name for name in models.NAMES if name != 'mlp']
+INPUTS = {'cnn': (4, 28, 28, 1)}  # the rest: CIFAR 4 x 32 x 32 x 3
+
+
+def _conv_cases(name):
+  """Every distinct conv of model `name` as a CASES entry (batch, H, W, in, out, kernel, stride)."""
+  model = models.build(_model_cfg(name), num_classes=10)
+  cases = set()
+
+  def record(next_fun, args, kwargs, context):
+    module = context.module
+    if isinstance(module, conv.XlaConv) and context.method_name == '__call__':
+      b, h, w, c = args[0].shape
+      cases.add((b, h, w, c, module.features, module.kernel_size[0], module.strides))
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    jax.eval_shape(
+        lambda x: model.init(jax.random.key(0), x, train=False),
+        jax.ShapeDtypeStruct(INPUTS.get(name, (4, 32, 32, 3)), jnp.float32),
+    )
+  return sorted(cases)
+
+
+@pytest.mark.parametrize('impl', OTHER_IMPLS)
+@pytest.mark.parametrize('name', CONV_MODELS)
+def test_every_conv_of_every_model_matches_xla(impl, name):
+  """Each conv layer shape the model uses (stems, strided and 1x1 shortcuts, every width)."""
+  cases = _conv_cases(name)
+  assert cases
+  for case in cases:
+    x, kernel, dy = _inputs(*case)
+    stride = case[-1]
+    want = jax.jit(lambda *a, s=stride: _apply_and_grads('xla', s, *a))(x, kernel, dy)
+    got = jax.jit(lambda *a, s=stride, i=impl: _apply_and_grads(i, s, *a))(x, kernel, dy)
+    for (what, tol), w, g in zip(_tol(*case).items(), want, got):
+      numerics.assert_close(g, w, tol, err_msg=f'{name} {case} {what}')
+
+
+@pytest.mark.parametrize('name', CONV_MODELS)
+def test_im2col_models_have_no_convolutions_and_the_same_parameters(name):
+  shape = jax.ShapeDtypeStruct(INPUTS.get(name, (4, 32, 32, 3)), jnp.float32)
+  trees, texts = {}, {}
+  for impl in ('xla', 'im2col'):
+    model = models.build(_model_cfg(name, impl), num_classes=10)
+    init = lambda x, m=model: m.init(jax.random.key(0), x, train=False)
+    trees[impl] = jax.eval_shape(init, shape)
+    texts[impl] = str(
+        jax.make_jaxpr(lambda v, x, m=model: m.apply(v, x, train=True, mutable=True))(
+            trees[impl], shape
+        )
+    )
+  assert jax.tree.structure(trees['im2col']) == jax.tree.structure(trees['xla'])
+  assert jax.tree.map(lambda a: a.shape, trees['im2col']) == jax.tree.map(
+      lambda a: a.shape, trees['xla']
+  )
+  assert 'conv_general_dilated' in texts['xla']
+  assert 'conv_general_dilated' not in texts['im2col'] and 'dot_general' in texts['im2col']
+
+
+def test_im2col_vmapped_over_trials_is_batched_matmuls():
+  """What vmap over trials makes of a conv: grouped convolutions for 'xla', batched GEMMs
+  (dot_general with the trial axis as batch dimension) for 'im2col', in output and gradients."""
+  case = (5, 8, 8, 3, 4, 3, 2)
+  x, kernel, dy = _inputs(*case)
+  trials = lambda a: jnp.stack([a, 2 * a, -a])
+  args = (trials(x), trials(kernel), trials(dy))
+  for impl in ('xla', 'im2col'):
+    f = jax.vmap(lambda *a, i=impl: _apply_and_grads(i, 2, *a))
+    text = jax.jit(f).lower(*args).as_text()
+    groups = [int(g) for g in re.findall(r'feature_group_count = (\d+)', text)]
+    if impl == 'xla':
+      assert groups and max(groups) == 3
+    else:
+      assert not groups
+      assert re.search(r'dot_general .*batching_dims = \[0\] x \[0\]', text)

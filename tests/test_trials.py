@@ -1,5 +1,7 @@
 """Many trials = the one-trial functions mapped over a trial axis, whatever the strategy/devices."""
 
+import re
+
 import chex
 import jax
 import numpy as np
@@ -8,6 +10,7 @@ from jax.sharding import NamedSharding
 
 from svag_jax import data as data_lib
 from svag_jax import models, schedules, train, trials
+from svag_jax.config import ConfigError
 from tests import numerics
 from tests.helpers import tiny_config
 
@@ -97,11 +100,13 @@ def _unstack(states):
   return [jax.tree.map(lambda x: x[i], s) for s in states for i in range(s.step.shape[0])]
 
 
-@pytest.mark.parametrize('chunk', [0, 2, 1])
-def test_every_strategy_equals_single_trial_runs(setup, reference, chunk):
+@pytest.mark.parametrize(
+    'chunk,mode', [(0, 'vmap'), (2, 'vmap'), (1, 'vmap'), (0, 'side_by_side'), (2, 'side_by_side')]
+)
+def test_every_strategy_equals_single_trial_runs(setup, reference, chunk, mode):
   trainer, td, sched, _ = setup
   reference, tol = reference
-  runner = trials.TrialRunner(trainer, T, chunk, devices=jax.devices()[:1])
+  runner = trials.TrialRunner(trainer, T, chunk, devices=jax.devices()[:1], mode=mode)
   got = _unstack(_run(runner, td, sched))
   assert len(got) == T
   for a, b in zip(got, reference):
@@ -141,3 +146,80 @@ def test_round_robin_chunks_match(setup, reference):
   reference, tol = reference
   for a, b in zip(_unstack(states), reference):
     numerics.assert_close(a.params, b.params, tol)
+
+
+def test_side_by_side_is_one_program_of_ungrouped_convs(setup):
+  """A chunk of k trials side by side: one program holding k one-trial steps, every convolution
+  as in the one-trial program (no feature groups), while vmap groups them."""
+  trainer, td, sched, _ = setup
+  hlo = {}
+  for mode in trials.CHUNK_MODES:
+    runner = trials.TrialRunner(trainer, T, 2, devices=jax.devices()[:1], mode=mode)
+    states = runner.init(0, sched, td)
+    hlo[mode] = runner._train.lower(states[0], td, 2, False).as_text()
+  one = jax.jit(trainer.train_steps, static_argnums=2).lower(
+      jax.tree.map(lambda x: x[0], states[0]), td, 2
+  )
+  convs = lambda text: [line for line in text.splitlines() if 'convolution(' in line]
+  groups = lambda line: int(re.search(r'feature_group_count = (\d+)', line).group(1))
+  grouped = lambda text: [line for line in convs(text) if groups(line) > 1]
+  assert convs(one.as_text()) and not grouped(one.as_text())
+  assert len(convs(hlo['side_by_side'])) == 2 * len(convs(one.as_text()))
+  assert not grouped(hlo['side_by_side'])
+  assert grouped(hlo['vmap'])
+
+
+def test_side_by_side_evaluation_and_gradient_noise_match_vmap(setup, reference):
+  """Same metrics, predictions and G/N of the same states, mapped either way (one device and the
+  shard_map over four)."""
+  trainer, td, sched, splits = setup
+  tol = reference[1]  # the tolerance of a whole training run bounds one more forward/backward
+  vmapped = trials.TrialRunner(trainer, T, 0, devices=jax.devices()[:1])
+  states = _run(vmapped, td, sched)
+  want_m, want_p = vmapped.evaluate(states, splits, td)
+  want_gn = vmapped.gradient_noise(states, td)
+  for devices in (jax.devices()[:1], jax.devices()):
+    runner = trials.TrialRunner(trainer, T, 0, devices=devices, mode='side_by_side')
+    placed = [jax.device_put(s, runner.shardings[0]) for s in states]
+    got_m, got_p = runner.evaluate(placed, splits, td)
+    got_gn = runner.gradient_noise(placed, td)
+    assert got_m.keys() == want_m.keys() and got_gn.keys() == want_gn.keys()
+    for k in want_m:
+      np.testing.assert_allclose(got_m[k], want_m[k], rtol=tol, atol=tol, err_msg=k)
+    # a prediction may flip only where two logits tie to within rounding: none of 160 here
+    np.testing.assert_array_equal(got_p, want_p)
+    for k in want_gn:
+      np.testing.assert_allclose(got_gn[k], want_gn[k], rtol=tol, err_msg=k)
+
+
+def test_side_by_side_sharded_over_four_devices_keeps_trial_sharding(setup, reference):
+  trainer, td, sched, _ = setup
+  reference, tol = reference
+  runner = trials.TrialRunner(trainer, T, 0, mode='side_by_side')
+  states = _run(runner, td, sched)
+  for path, leaf in jax.tree_util.tree_leaves_with_path(states[0]):
+    assert isinstance(leaf.sharding, NamedSharding), jax.tree_util.keystr(path)
+    assert tuple(leaf.sharding.spec)[:1] == ('trial',), (jax.tree_util.keystr(path), leaf.sharding)
+    assert len(leaf.sharding.device_set) == 4
+  for a, b in zip(_unstack(states), reference):
+    numerics.assert_close((a.params, a.batch_stats), (b.params, b.batch_stats), tol)
+
+
+def test_from_config_reads_chunk_and_mode(setup):
+  trainer = setup[0]
+  cfg = tiny_config(**{'trials.vmap_chunk': 3, 'trials.mode': 'side_by_side'})
+  runner = trials.TrialRunner.from_config(trainer, 7, cfg.trials)
+  assert runner.chunks == [(0, 3), (3, 3), (6, 1)] and runner.mode == 'side_by_side'
+  with pytest.raises(ConfigError, match=r'trials\.mode = .grouped.: unknown; choose one of vmap'):
+    trials.TrialRunner(trainer, 2, mode='grouped')
+
+
+def test_side_by_side_maps_like_vmap():
+  f = lambda x, y, z: {'sum': x['a'] + y, 'z': z * x['b']}
+  x = {'a': np.arange(6.0).reshape(3, 2), 'b': np.array([1.0, 2.0, 3.0])}
+  y, z = np.array([10.0, 20.0]), 5.0
+  got = trials.side_by_side(f, (0, None, None))(x, y, z)
+  want = jax.vmap(f, in_axes=(0, None, None))(x, y, z)
+  chex.assert_trees_all_equal(got, want)
+  with pytest.raises(ValueError, match='one common leading size'):
+    trials.side_by_side(f, (0, 0, None))(x, np.ones(2), z)

@@ -8,6 +8,12 @@ models, their checkpoints and their scale-invariance tests do not depend on the 
   'xla'    XLA's convolution and its autodiff (the GPU/TPU choice).
   'split'  the same forward pass and input gradient, but the kernel gradient is a sum of
            convolutions over chunks of `SPLIT_IMAGES` images (the CPU choice; `split_conv`).
+  'im2col' the patches of every kernel tap (kh * kw shifted, strided slices of the padded input,
+           concatenated along the channels) times the kernel as ONE matmul (`im2col_conv`), and
+           the autodiff of those ops. The choice for many trials vmapped on a GPU: vmap turns a
+           per-trial convolution into a grouped convolution (feature_group_count = T, slow in
+           cuDNN and XLA:CPU) but a per-trial matmul into a batched GEMM (dot_general with the
+           trial axis as batch dimension). Costs kh * kw x the input's memory for the patches.
 
 On CPU, compile the training step with `cpu_compiler_options()` (jax.jit(...,
 compiler_options=...)), whatever the impl: XLA:CPU (jax 0.10) hands most convolutions to YNNPACK,
@@ -29,7 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-CONV_IMPLS = ('xla', 'split')
+CONV_IMPLS = ('xla', 'split', 'im2col')
 
 # Images per chunk of the kernel gradient of impl 'split' (PreResNet32 step on 2 cores with
 # cpu_compiler_options: 8 and 16 images within noise, 32: -4%, one chunk of 128: -10%).
@@ -56,6 +62,8 @@ def make_conv(impl: str = 'xla') -> type[nn.Module]:
     return XlaConv
   if impl == 'split':
     return SplitConv
+  if impl == 'im2col':
+    return Im2colConv
   raise ValueError(f'unknown conv implementation {impl!r}; choose one of {", ".join(CONV_IMPLS)}')
 
 
@@ -71,6 +79,33 @@ def same_padding(size: int, window: int, strides: int) -> tuple[int, int]:
   out = -(-size // strides)
   total = max((out - 1) * strides + window - size, 0)
   return total // 2, total - total // 2
+
+
+def im2col_conv(x: jax.Array, kernel: jax.Array, strides: int) -> jax.Array:
+  """`xla_conv` as patches times kernel: x [B, H, W, C], kernel [kh, kw, C, O] ->
+  [B, ceil(H / s), ceil(W / s), O], the same sums of kh * kw * C products (in another order).
+
+  The patches [B, Ho, Wo, kh * kw * C] hold, tap (i, j) after tap, the input pixels that tap
+  multiplies: the slice of the 'SAME'-padded input starting at (i, j) with step s. Their
+  channel order (i, j, c) is the row order of kernel.reshape(kh * kw * C, O).
+  """
+  kh, kw, cin, cout = kernel.shape
+  batch, height, width, _ = x.shape
+  pads = [same_padding(n, k, strides) for n, k in ((height, kh), (width, kw))]
+  padded = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+  out_h, out_w = -(-height // strides), -(-width // strides)
+  taps = [
+      jax.lax.slice(
+          padded,
+          (0, i, j, 0),
+          (batch, i + (out_h - 1) * strides + 1, j + (out_w - 1) * strides + 1, cin),
+          (1, strides, strides, 1),
+      )
+      for i in range(kh)
+      for j in range(kw)
+  ]
+  patches = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)
+  return jnp.dot(patches, kernel.reshape(kh * kw * cin, cout))
 
 
 def _kernel_grad_one(
@@ -172,3 +207,10 @@ class SplitConv(XlaConv):
 
   def conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
     return split_conv(x, kernel, self.strides)
+
+
+class Im2colConv(XlaConv):
+  """`XlaConv` computed as one matmul of patches (`im2col_conv`): batched GEMMs under vmap."""
+
+  def conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return im2col_conv(x, kernel, self.strides)
