@@ -141,7 +141,6 @@ def describe(config: ml_collections.ConfigDict) -> dict:
   plan = Plan.make(config, trainer.steps_per_epoch * config.optim.svag_l)
   arms = config_lib.arms(config)
   runner = TrialRunner.from_config(trainer, config.trials.num * len(arms), config.trials)
-  sizes = sorted({n for _, n in runner.chunks})
   lengths = dispatch_lengths(plan, config.train.steps_per_dispatch)
   return {
       'config': config_lib.resolved(config),
@@ -158,7 +157,7 @@ def describe(config: ml_collections.ConfigDict) -> dict:
           'chunks': [n for _, n in runner.chunks],
           'devices': len(runner.devices),
           'steps_per_dispatch': lengths,
-          'train_programs': len(sizes) * len(lengths),
+          'train_programs': len(runner.chunk_sizes) * len(lengths),
       },
   }
 
@@ -231,12 +230,11 @@ def _run(
   )
 
   lengths = dispatch_lengths(plan, config.train.steps_per_dispatch)
-  chunk_sizes = sorted({n for _, n in runner.chunks})
   logging.info(
       'compiling the init, the train step for %d program(s) (chunks of %s trials x %s steps '
       'per call) and the evaluation ...',
-      len(chunk_sizes) * len(lengths),
-      '/'.join(map(str, chunk_sizes)),
+      len(runner.chunk_sizes) * len(lengths),
+      '/'.join(map(str, runner.chunk_sizes)),
       '/'.join(map(str, lengths)),
   )
   states = runner.init(config.seed, sched, data)
@@ -302,28 +300,22 @@ def _run(
       while step < plan.total_steps:
         next_eval = next(s for s in plan.eval_steps if s > step)
         n = min(k, next_eval - step)
-        if progress_line.compiles(('train', n)):
-          states, losses = progress_line.timed_compile(
-              ('train', n),
-              f'the train step for {n} steps per call ({len(chunk_sizes)} program(s))',
-              runner.train,
-              states,
-              data,
-              n,
-              steps=n,
-          )
-        else:
-          states, losses = runner.train(states, data, n)
+        states, losses = progress_line.call(
+            ('train', n),
+            f'the train step for {n} steps per call ({len(runner.chunk_sizes)} program(s))',
+            runner.train,
+            states,
+            data,
+            n,
+            steps=n,
+        )
         loss_sums = [a + b for a, b in zip(loss_sums, losses)]
         step += n
         progress_line.update(step, pending=losses)
         if step == next_eval:
-          if progress_line.compiles('eval'):
-            evals, preds = progress_line.timed_compile(
-                'eval', 'the evaluation', runner.evaluate, states, splits, data
-            )
-          else:
-            evals, preds = runner.evaluate(states, splits, data)
+          evals, preds = progress_line.call(
+              'eval', 'the evaluation', runner.evaluate, states, splits, data
+          )
           step_loss = runner.join(loss_sums) / (step - last_eval)
           finite = np.isfinite(step_loss) & np.all([np.isfinite(v) for v in evals.values()], axis=0)
           for i in np.flatnonzero(~finite & ~diverged):

@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from svag_jax import oracles
+from svag_jax import oracles, theory
 
 
 def tree_sq_norm(tree: Any) -> jax.Array:
@@ -38,7 +38,7 @@ def learning_rates(
       'w_norm_sq': sq_norm,
       'effective_lr': lr / sq_norm,
       'intrinsic_lr': lr * wd,
-      'intrinsic_lr_momentum': lr * wd / (1 - momentum),
+      'intrinsic_lr_momentum': theory.intrinsic_lr(lr, wd, momentum),
   }
 
 

@@ -197,13 +197,13 @@ class Writers:
       writers.append(TensorBoardWriter(directory, config))
     if settings.wandb:
       writers.append(WandbWriter(workdir, config, settings))
-    self = cls(writers)
+    out = cls(writers)
     if writers:
       keys = metric_keys(rows)
       for step, group in by_step(rows).items():
-        self.write(step, group, keys)
-      self.flush()
-    return self
+        out.write(step, group, keys)
+      out.flush()
+    return out
 
   def write(self, step: int, rows: Sequence[dict], keys: Sequence[str] | None = None) -> None:
     if self.writers:
@@ -373,10 +373,14 @@ class Progress:
     """True the first time `key` (e.g. ('train', steps per call)) is seen."""
     return key not in self.compiled
 
+  def call(self, key, what: str, fn, *args, steps: int = 0):
+    """`fn(*args)`, through `timed_compile` the first time `key` is seen (it compiles `what`)."""
+    if self.compiles(key):
+      return self.timed_compile(key, what, fn, *args, steps=steps)
+    return fn(*args)
+
   def timed_compile(self, key, what: str, fn, *args, steps: int = 0):
     """Runs `fn(*args)` (a call that compiles `what`), blocked, and logs its time."""
-    if not self.compiled:
-      self.clear()
     jax.block_until_ready(args)
     t = self.clock()
     out = jax.block_until_ready(fn(*args))

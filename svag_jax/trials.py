@@ -115,6 +115,7 @@ class TrialRunner:
     self.multiprocess = len({d.process_index for d in self.devices}) > 1
     size = num_trials if chunk <= 0 else min(chunk, num_trials)
     self.chunks = [(s, min(size, num_trials - s)) for s in range(0, num_trials, size)]
+    self.chunk_sizes = sorted({n for _, n in self.chunks})  # one compiled program per size
     if self.multiprocess:
       self._check_multiprocess_chunks(chunk)
     self.shardings = [self._sharding(i, n) for i, (_, n) in enumerate(self.chunks)]
