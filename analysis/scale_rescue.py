@@ -1,0 +1,137 @@
+"""Early large LR / WD vs extreme init scale (configs/scale_rescue.py; Li, Lyu & Arora 2020 Fig. 8).
+
+    python -m svag_jax.analysis.scale_rescue ROOT [--out DIR]
+
+ROOT is the sweep root (one sub-workdir per initial scale, e.g. init_x1 and init_x30, each with
+the same arms). The first point is the normal initialisation and its first arm the reference.
+Prints, per point and arm, the test accuracy at `EPOCHS` and at the end (mean [± 2 SE] over
+trials), ||w||^2 and eta / ||w||^2 at the same epochs (means), and the first epoch at which each
+trial's test accuracy reaches the reference's final mean minus `TARGET_GAP` (median over trials,
+and how many trials never do). Draws `scale_rescue.png/.pdf` into ROOT/figures (or DIR): test
+accuracy, ||w||^2 and eta / ||w||^2 vs epoch, colour = arm, line style = point.
+
+Reads workdirs only (metrics.jsonl); nothing here trains.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from svag_jax.analysis import common, stats
+
+EPOCHS = (1, 2, 4, 8, 16)
+TARGET_GAP = 0.01
+STYLES = ('-', '--', ':', '-.')
+PANELS = (
+    ('test_accuracy', 'test accuracy', False),
+    ('w_norm_sq', r'$\|w\|^2$', True),
+    ('effective_lr', r'effective LR  $\eta / \|w\|^2$', True),
+)
+
+
+def points(root: str | os.PathLike) -> dict[str, dict[str, common.ArmMetrics]]:
+  """{point name: {arm: ArmMetrics}} of the sub-workdirs of `root` that hold metrics, in the
+  order of the sweep (sorted by the init factor in the name, else by name)."""
+  dirs = [p for p in pathlib.Path(root).iterdir() if (p / 'metrics.jsonl').exists()]
+  if not dirs:
+    raise ValueError(f'{root}: no sub-workdir with metrics.jsonl; is it a scale_rescue sweep root?')
+
+  def key(p):
+    digits = ''.join(ch for ch in p.name.split('x')[-1] if ch.isdigit() or ch == '.')
+    try:
+      return (0, float(digits), p.name)
+    except ValueError:
+      return (1, 0.0, p.name)
+
+  return {p.name: common.load_metrics(p) for p in sorted(dirs, key=key)}
+
+
+def first_epoch_reaching(m: common.ArmMetrics, level: float) -> np.ndarray:
+  """float [T]: per trial, the first evaluated epoch with test accuracy >= `level` (NaN: never)."""
+  acc = m.values['test_accuracy']
+  reached = acc >= level
+  first = np.argmax(reached, axis=1)
+  return np.where(reached.any(axis=1), m.epochs[first], np.nan)
+
+
+def target(runs: dict[str, dict[str, common.ArmMetrics]]) -> float:
+  """The reference's final mean test accuracy minus TARGET_GAP (first point, first arm)."""
+  ref = next(iter(next(iter(runs.values())).values()))
+  return float(np.nanmean(ref.values['test_accuracy'][:, -1])) - TARGET_GAP
+
+
+def summary(runs: dict[str, dict[str, common.ArmMetrics]]) -> list[str]:
+  level = target(runs)
+  lines = [
+      f'Test accuracy (mean [± 2 SE] over trials); target {level:.4f} = final mean of the '
+      f'reference - {TARGET_GAP:g}'
+  ]
+  for point, arms in runs.items():
+    for arm, m in arms.items():
+      at = [e for e in EPOCHS if e <= m.epochs[-1]]
+      acc = ', '.join(f'{e:g}: {stats.fmt_interval(m.at_epoch("test_accuracy", e), 3)}' for e in at)
+      first = first_epoch_reaching(m, level)
+      never = int(np.isnan(first).sum())
+      reach = f'{np.nanmedian(first):g}' if never < len(first) else 'never'
+      lines += [
+          f'{point}/{arm} ({len(m.trials)} trials): final (epoch {m.epochs[-1]:g}) '
+          f'{stats.fmt_interval(m.values["test_accuracy"][:, -1])}; reaches the target at epoch '
+          f'{reach} (median){f", {never} trial(s) never" if never else ""}',
+          f'  at epochs {acc}',
+          '  ||w||^2: '
+          + ', '.join(f'{e:g}: {np.nanmean(m.at_epoch("w_norm_sq", e)):.3g}' for e in at)
+          + f', end: {np.nanmean(m.values["w_norm_sq"][:, -1]):.3g}; eta/||w||^2 at 1: '
+          f'{np.nanmean(m.at_epoch("effective_lr", 1)):.2e}, end: '
+          f'{np.nanmean(m.values["effective_lr"][:, -1]):.2e}',
+      ]
+  return lines
+
+
+def plot(runs: dict[str, dict[str, common.ArmMetrics]], axes=None) -> np.ndarray:
+  axes = common.check_axes(axes, len(PANELS), 'scale_rescue.plot')
+  arm_names = list(dict.fromkeys(a for arms in runs.values() for a in arms))
+  for ax, (key, label, log) in zip(axes, PANELS, strict=True):
+    for p, (point, arms) in enumerate(runs.items()):
+      for arm, m in arms.items():
+        c = f'C{arm_names.index(arm) % 10}'
+        mean, low, high = common.mean_and_band(m.values[key])
+        ax.plot(m.epochs, mean, color=c, linestyle=STYLES[p % len(STYLES)], label=f'{point}/{arm}')
+        ax.fill_between(m.epochs, low, high, color=c, alpha=0.15, linewidth=0)
+    if log:
+      ax.set_yscale('log')
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+  axes[0].set_ylim(0.0, 1.0)
+  axes[0].axhline(target(runs), color='k', linewidth=0.6, linestyle=':')
+  axes[0].legend(fontsize='small')
+  axes[0].set_title('mean over trials, 10–90% band', fontsize='medium')
+  return axes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(
+      prog='python -m svag_jax.analysis.scale_rescue', description=__doc__.split('\n\n')[0]
+  )
+  parser.add_argument('root', help='sweep root of configs/scale_rescue.py')
+  parser.add_argument('--out', default=None, help='figure folder (default: ROOT/figures)')
+  args = parser.parse_args(argv)
+  out = pathlib.Path(args.root) / 'figures' if args.out is None else pathlib.Path(args.out)
+  try:
+    runs = points(args.root)
+    axes = plot(runs)
+    paths = common.save_axes(axes, out, 'scale_rescue')
+  except (ValueError, FileNotFoundError) as e:
+    print(f'analysis.scale_rescue: {e}', file=sys.stderr)
+    return 2
+  print(f'Figure {paths[0].stem} ({"/".join(common.FIGURE_FORMATS)}) in {paths[0].parent}')
+  print('\n'.join(summary(runs)))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,50 @@
+"""The SVAG-convergence summary (analysis/svag_convergence.py) on hand-made runs of known values."""
+
+import numpy as np
+import pytest
+
+from svag_jax.analysis import sde
+from svag_jax.analysis import svag_convergence as sc
+
+
+def run(l, batch, acc_before, acc_end, nsr, trials=4):
+  """A run with 4 evals at epochs 1, 2 (the decay), 3, 4 and per-trial values acc +- 0.01."""
+  spread = np.linspace(-0.01, 0.01, trials)[:, None]
+  acc = np.tile([0.5, acc_before, 0.6, acc_end], (trials, 1)) + spread
+  optim = {'oracle': 'sgd'} if l is None else {'oracle': 'svag', 'svag_l': l}
+  config = {
+      'optim': {**optim, 'lr_schedule': None},
+      'train': {'batch_size': batch},
+      'arms': {'default': {'lr_schedule': [[2.0, 0.1]]}},
+  }
+  epochs = np.array([1.0, 2.0, 3.0, 4.0])
+  steps = epochs * 10 * (l or 1)
+  values = {'test_accuracy': acc, 'NSR': np.full((trials, 4), nsr) + spread}
+  return sde.Run(f'b{batch}_{l}', config, 'done', steps, steps / (l or 1), epochs, values)
+
+
+def test_summary_reads_phase_ends_l_steps_sgd_gap_and_theorem_condition():
+  runs = [
+      run(4, 50, 0.80, 0.95, 8.0),
+      run(None, 50, 0.70, 0.90, 8.0),
+      run(2, 50, 0.75, 0.94, 8.0),
+      run(None, 1000, 0.60, 0.80, 0.2),
+      run(2, 1000, 0.65, 0.85, 0.2),
+  ]
+  s = sc.summarize(runs, c2=2.0)
+  assert s['threshold'] == 1.0 and [b for b in s if b != 'threshold'] == [50, 1000]
+  b50 = s[50]
+  assert list(b50['phases']) == ['before decay', 'end']
+  before, end = b50['phases']['before decay'], b50['phases']['end']
+  assert list(before['acc']) == ['SGD', 'SVAG l=2', 'SVAG l=4']  # SGD first, then by l
+  assert before['acc']['SGD'].mean == pytest.approx(0.70)
+  assert end['acc']['SVAG l=4'].mean == pytest.approx(0.95)
+  ((l, l2, d),) = end['l_steps']
+  assert (l, l2) == (2, 4) and d.mean == pytest.approx(0.01)
+  se = np.std(np.linspace(-0.01, 0.01, 4), ddof=1) / 2
+  assert d.se == pytest.approx(np.hypot(se, se))
+  lmax, gap = before['sgd_gap']
+  assert lmax == 4 and gap.mean == pytest.approx(0.10)
+  assert b50['nsr'].mean == pytest.approx(8.0) and b50['sde_fails'] is False
+  assert s[1000]['nsr'].mean == pytest.approx(0.2) and s[1000]['sde_fails'] is True
+  assert sc.summarize(runs, c2=11.0)[1000]['sde_fails'] is False  # threshold 0.1
