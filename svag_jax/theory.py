@@ -1,6 +1,11 @@
 """Closed forms of the two papers: LSR critical batch, SDE-validity test, equilibrium norm,
 stationary effective LR.
 
+    python -m svag_jax.theory lsr SWEEP_ROOT [--c2 2] [--baselines B1,B2,..]
+
+prints the B* interval predicted from the baseline runs of an LSR sweep (configs/lsr.py) and the
+observed break (analysis/lsr.py does the reading; `main` below).
+
 All functions are plain arithmetic: they take Python floats, NumPy or JAX arrays (elementwise, e.g.
 one value per trial) and work under jit. Reading them off a run record (B* from a baseline run's
 G and N) is analysis/lsr.py's job: `python -m svag_jax.analysis.lsr --baseline WORKDIR`.
@@ -36,6 +41,15 @@ def lsr_critical_batch(n_over_g: ArrayLike, batch_size: ArrayLike, c2: float = 2
   """
   _check_c2(c2)
   return c2 * (1 + n_over_g) * batch_size
+
+
+def lsr_critical_batch_approx(
+    n_over_g: ArrayLike, batch_size: ArrayLike, c2: float = 2.0
+) -> ArrayLike:
+  """B* ~ C^2 B N/G: `lsr_critical_batch` for N/G >> 1, the form on the paper's Fig. 3 (Li,
+  Malladi & Arora 2021, Sec. 5.2). Same arguments; smaller than the exact bound by C^2 B."""
+  _check_c2(c2)
+  return c2 * n_over_g * batch_size
 
 
 def sde_approximation_fails(n_over_g: ArrayLike, c2: float = 2.0) -> ArrayLike:
@@ -114,6 +128,36 @@ def stationary_effective_lr(intrinsic_lr: ArrayLike, sigma2: ArrayLike) -> Array
   return (2 * intrinsic_lr / sigma2) ** 0.5
 
 
+def main(argv: list[str] | None = None) -> int:
+  """`python -m svag_jax.theory lsr SWEEP_ROOT`: the predicted B* interval (both forms, min/max
+  over the baselines) and the observed LSR break of a sweep root; exit status 2 if it cannot be
+  read."""
+  import argparse  # noqa: PLC0415
+  import sys  # noqa: PLC0415
+
+  from svag_jax.analysis import lsr  # noqa: PLC0415 (analysis.lsr imports this module)
+
+  p = argparse.ArgumentParser(prog='python -m svag_jax.theory', description=main.__doc__)
+  sub = p.add_subparsers(dest='command', required=True)
+  q = sub.add_parser('lsr', help='predicted B* interval vs observed break of an LSR sweep root')
+  q.add_argument('root', help='sweep root of configs/lsr.py (one run per batch size)')
+  q.add_argument('--c2', type=float, default=2.0, help="C^2 (default 2, the paper's)")
+  q.add_argument(
+      '--baselines',
+      type=lambda v: [int(x) for x in v.split(',')],
+      default=None,
+      help=f'comma-separated baseline batch sizes (default: the {lsr.NUM_BASELINES} smallest)',
+  )
+  a = p.parse_args(sys.argv[1:] if argv is None else argv)
+  try:
+    s = lsr.summarize(a.root, a.c2, a.baselines)
+  except (OSError, ValueError) as e:
+    print(f'theory lsr: {e}')
+    return 2
+  lsr.print_summary(s)
+  return 0
+
+
 # ---- Heavy-ball momentum and the intrinsic LR ----
 #
 # Update (PyTorch convention, svag_jax.optim.sgd): v_{t+1} = beta v_t + g_t + lambda w_t,
@@ -140,3 +184,7 @@ def stationary_effective_lr(intrinsic_lr: ArrayLike, sigma2: ArrayLike) -> Array
 #
 # Runs log both: `intrinsic_lr` = eta lambda (the papers' quantity and axis) and
 # `intrinsic_lr_momentum` = eta lambda / (1 - beta) (equal to it without momentum).
+
+
+if __name__ == '__main__':
+  raise SystemExit(main())

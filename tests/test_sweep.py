@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from svag_jax import sweep
+from svag_jax import sweep, theory
 from svag_jax import workdir as workdir_lib
 from svag_jax.analysis import lsr
 from svag_jax.launch import sweep as sweep_cli
@@ -61,11 +61,12 @@ def test_print_emits_one_launch_command_per_point(tmp_path):
       capture_output=True,
       text=True,
   ).stdout.splitlines()
-  assert len(out) == 6
+  assert len(out) == 7
   assert out[0] == (
       f'python -m svag_jax.launch.main --config=configs/lsr.py:cpu '
-      f'--workdir={tmp_path}/batch_size=32,lr=0.025 '
-      '--config.train.batch_size=32 --config.optim.lr=0.025'
+      f'--workdir={tmp_path}/batch_size=25 '
+      '--config.train.batch_size=25 --config.optim.lr=0.1 --config.metrics.gn_batches=128 '
+      '--config.train.steps_per_dispatch=160'
   )
 
 
@@ -93,6 +94,7 @@ def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
   assert s['batch_size'] == 16 and len(s['trials']) == 2
   for t in s['trials']:
     assert t['B*'] == pytest.approx(2 * (1 + t['N'] / t['G']) * 16)
+    assert t['B*_approx'] == pytest.approx(2 * t['N'] / t['G'] * 16)
   assert s['window'] == (1.0, 1.0)  # G/N at epochs 0.5 and 1: the last 25% is the last one
   assert lsr.main(['--baseline', str(root / names[0]), '--window', '0', '1']) == 0
   out = capsys.readouterr().out
@@ -103,7 +105,18 @@ def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
   from svag_jax.analysis import ngd, svag_convergence
 
   summary = lsr.summarize(str(root))
-  assert summary['B'] == [16, 32] and summary['B*'] == pytest.approx(s['mean_B*'])
+  assert summary['B'] == [16, 32] and [b['B'] for b in summary['baselines']] == [16, 32]
+  assert summary['baselines'][0]['B*'] == pytest.approx(s['mean_B*'])
+  exact = [b['B*'] for b in summary['baselines']]
+  assert summary['predicted'] == pytest.approx((min(exact), max(exact)))
+  errors = summary['test_error']
+  assert summary['threshold'] == pytest.approx(1.2 * min(errors))
+  assert summary['observed_break'] == next(
+      (b for b, e in zip(summary['B'], errors) if e > 1.2 * min(errors)), None
+  )
+  assert theory.main(['lsr', str(root), '--baselines', '16']) == 0
+  out = capsys.readouterr().out
+  assert 'predicted interval' in out and 'observed break' in out
   for name, module in [('lsr', lsr), ('ngd', ngd), ('svag', svag_convergence)]:
     assert module.main([str(root), '--out', str(tmp_path / 'fig' / name)]) == 0
     assert (tmp_path / 'fig' / f'{name}.png').stat().st_size > 0
