@@ -1,4 +1,4 @@
-"""The SVAG-convergence summary (analysis/svag_convergence.py) on hand-made runs of known values."""
+"""Summaries of the SDE and mixing-time analyses on hand-made data of known values."""
 
 import numpy as np
 import pytest
@@ -48,3 +48,14 @@ def test_summary_reads_phase_ends_l_steps_sgd_gap_and_theorem_condition():
   assert b50['nsr'].mean == pytest.approx(8.0) and b50['sde_fails'] is False
   assert s[1000]['nsr'].mean == pytest.approx(0.2) and s[1000]['sde_fails'] is True
   assert sc.summarize(runs, c2=11.0)[1000]['sde_fails'] is False  # threshold 0.1
+
+
+def test_relaxation_time_recovers_an_exponential_and_ignores_the_noise_floor():
+  from svag_jax.analysis import mixing_time
+
+  dt = np.arange(0, 1000, 5.0)
+  rng = np.random.default_rng(0)
+  for tau in (12.5, 100.0):
+    q = 4.0 + 96.0 * np.exp(-dt / tau) + 0.01 * rng.standard_normal(dt.size)
+    assert mixing_time.trial_relaxation_time(dt, q) == pytest.approx(tau, rel=0.02)
+  assert np.isnan(mixing_time.trial_relaxation_time(dt[:3], np.ones(3)))  # nothing relaxes
