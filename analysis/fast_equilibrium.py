@@ -30,13 +30,14 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
+import jax
 import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
 
 from svag_jax import tv as tv_lib
 from svag_jax import workdir as workdir_lib
-from svag_jax.analysis import common
+from svag_jax.analysis import common, weights
 
 BAND = common.BAND  # quantiles of the bands drawn around the means
 FIGURE_FORMATS = common.FIGURE_FORMATS
@@ -355,6 +356,57 @@ def summary(
   return lines
 
 
+def weight_distances(workdir: str | os.PathLike) -> dict[float, dict[tuple[str, str], np.ndarray]]:
+  """Relative distances between trials' trained weights at each saved epoch (train.params_at).
+
+  For trials i, j: ||w_i - w_j|| / sqrt((||w_i||^2 + ||w_j||^2) / 2) over all trained parameters
+  (`params`; the frozen head and BatchNorm statistics left out). Two trials with independent
+  directions read sqrt(2), equal weights 0. Returns {epoch: {(arm_a, arm_b): distances of every
+  pair (i < j when the arms are the same)}}; empty when the run saved no weights.
+  """
+  if not workdir_lib.params_epochs(workdir):
+    return {}
+  snapshots = weights.Snapshots(workdir)
+  arms = np.asarray(snapshots.arms)
+  names = list(dict.fromkeys(snapshots.arms))
+  result = {}
+  for epoch in snapshots.epochs:
+    flat = np.concatenate(
+        [
+            np.asarray(x, np.float64).reshape(len(arms), -1)
+            for x in jax.tree.leaves(snapshots[epoch]['params'])
+        ],
+        axis=1,
+    )
+    sq = np.sum(flat * flat, axis=1)
+    gram = flat @ flat.T
+    dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0.0))
+    rel = dist / np.sqrt((sq[:, None] + sq[None, :]) / 2)
+    pairs = {}
+    for ia, a in enumerate(names):
+      for b in names[ia:]:
+        ta, tb = np.flatnonzero(arms == a), np.flatnonzero(arms == b)
+        block = rel[np.ix_(ta, tb)]
+        pairs[(a, b)] = block[np.triu_indices(len(ta), 1)] if a == b else block.ravel()
+    result[float(epoch)] = pairs
+  return result
+
+
+def weight_distance_lines(distances: dict[float, dict[tuple[str, str], np.ndarray]]) -> list[str]:
+  """One line per saved epoch: the mean [10%, 90% of pairs] relative distance within each arm and
+  across each pair of arms (pairs share trials, so no standard error is given)."""
+  lines = []
+  for epoch, pairs in distances.items():
+    parts = [
+        f'{a if a == b else a + "-" + b} {d.mean():.3f} [{np.quantile(d, 0.1):.3f}, '
+        f'{np.quantile(d, 0.9):.3f}]'
+        for (a, b), d in pairs.items()
+        if d.size
+    ]
+    lines.append(f'weights, epoch {epoch:g}: ||w_i - w_j|| / ||w||: ' + '; '.join(parts))
+  return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
       prog='python -m svag_jax.analysis.fast_equilibrium', description=__doc__.split('\n\n')[0]
@@ -378,6 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
       f'(run status: {status})'
   )
   print('\n'.join(summary(args.workdir, curves)))
+  distances = weight_distances(args.workdir)
+  if distances:
+    print('\n'.join(weight_distance_lines(distances)))
   return 0
 
 

@@ -59,3 +59,25 @@ def test_relaxation_time_recovers_an_exponential_and_ignores_the_noise_floor():
     q = 4.0 + 96.0 * np.exp(-dt / tau) + 0.01 * rng.standard_normal(dt.size)
     assert mixing_time.trial_relaxation_time(dt, q) == pytest.approx(tau, rel=0.02)
   assert np.isnan(mixing_time.trial_relaxation_time(dt[:3], np.ones(3)))  # nothing relaxes
+
+
+def test_fast_equilibrium_weight_distances_on_known_weights(tmp_path):
+  from svag_jax import workdir as workdir_lib
+  from svag_jax.analysis import fast_equilibrium
+
+  # trials 0, 1 of arm a: equal weights; trial 2 (arm b): orthogonal to them, the same norm
+  w = np.array([[3.0, 0.0, 0.0, 4.0], [3.0, 0.0, 0.0, 4.0], [0.0, 5.0, 0.0, 0.0]])
+  tree = {
+      'params': {'dense': {'kernel': w[:, :2].reshape(3, 1, 2), 'bias': w[:, 2:]}},
+      'batch_stats': {'bn': {'mean': np.ones((3, 2))}},
+      'frozen': {'head': 7.0 * np.ones((3, 2))},
+  }
+  workdir_lib.Workdir(tmp_path).save_params(2.0, tree, ['a', 'a', 'b'])
+  d = fast_equilibrium.weight_distances(tmp_path)
+  assert list(d) == [2.0] and set(d[2.0]) == {('a', 'a'), ('a', 'b'), ('b', 'b')}
+  np.testing.assert_allclose(d[2.0][('a', 'a')], [0.0], atol=1e-12)
+  np.testing.assert_allclose(d[2.0][('a', 'b')], [np.sqrt(2)] * 2)  # head, BN stats left out
+  assert d[2.0][('b', 'b')].size == 0
+  (line,) = fast_equilibrium.weight_distance_lines(d)
+  assert line.startswith('weights, epoch 2:') and 'a-b 1.414' in line
+  assert fast_equilibrium.weight_distances(tmp_path / 'none') == {}
