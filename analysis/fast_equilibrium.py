@@ -30,14 +30,13 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-import jax
 import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
 
 from svag_jax import tv as tv_lib
 from svag_jax import workdir as workdir_lib
-from svag_jax.analysis import common, weights
+from svag_jax.analysis import common
 
 BAND = common.BAND  # quantiles of the bands drawn around the means
 FIGURE_FORMATS = common.FIGURE_FORMATS
@@ -356,6 +355,13 @@ def summary(
   return lines
 
 
+def _leaves(tree) -> list:
+  """The arrays of a nested dict, in key order (numpy only: no jax import here)."""
+  if isinstance(tree, dict):
+    return [x for k in sorted(tree) for x in _leaves(tree[k])]
+  return [tree]
+
+
 def weight_distances(workdir: str | os.PathLike) -> dict[float, dict[tuple[str, str], np.ndarray]]:
   """Relative distances between trials' trained weights at each saved epoch (train.params_at).
 
@@ -366,6 +372,9 @@ def weight_distances(workdir: str | os.PathLike) -> dict[float, dict[tuple[str, 
   """
   if not workdir_lib.params_epochs(workdir):
     return {}
+  # imported here: analysis.weights evaluates weights, so it imports the data and model code
+  from svag_jax.analysis import weights  # noqa: PLC0415
+
   snapshots = weights.Snapshots(workdir)
   arms = np.asarray(snapshots.arms)
   names = list(dict.fromkeys(snapshots.arms))
@@ -374,7 +383,7 @@ def weight_distances(workdir: str | os.PathLike) -> dict[float, dict[tuple[str, 
     flat = np.concatenate(
         [
             np.asarray(x, np.float64).reshape(len(arms), -1)
-            for x in jax.tree.leaves(snapshots[epoch]['params'])
+            for x in _leaves(snapshots[epoch]['params'])
         ],
         axis=1,
     )
