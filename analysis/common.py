@@ -160,11 +160,26 @@ def plot_mean_band(
     color: str,
     label: str,
     quantiles: Sequence[float] = BAND,
+    linestyle: str = '-',
+    alpha: float = 0.2,
 ) -> None:
   """The trial mean of `values` [T, E] against x [E] as a line, and its quantile band."""
   mean, low, high = mean_and_band(values, quantiles)
-  ax.plot(x, mean, color=color, label=label)
-  ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+  ax.plot(x, mean, color=color, label=label, linestyle=linestyle)
+  ax.fill_between(x, low, high, color=color, alpha=alpha, linewidth=0)
+
+
+def plot_mean_se_band(ax: Axes, x: np.ndarray, values: np.ndarray, **style) -> None:
+  """The trial mean of `values` [T, E] (NaN-aware) against x [E] as a line (matplotlib `style`),
+  and its mean ± 2 standard errors band where at least two trials have a value."""
+  n = np.sum(np.isfinite(values), axis=0)
+  mean = np.nanmean(values, axis=0)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
+  (line,) = ax.plot(x, mean, **style)
+  ok = n > 1
+  low, high = (mean - 2 * se)[ok], (mean + 2 * se)[ok]
+  ax.fill_between(x[ok], low, high, color=line.get_color(), alpha=0.2)
 
 
 def figure_parser(name: str, doc: str) -> argparse.ArgumentParser:

@@ -281,6 +281,7 @@ def tv_after_change(
   trial_arms = np.asarray(trial_arms)
   metrics = common.load_metrics(workdir)
   epochs = np.array(sorted(predictions))
+  num_classes = int(max(p.max() for p in predictions.values())) + 1
   result = []
   for arm, m in metrics.items():
     change = stats.change_step(m)
@@ -290,7 +291,6 @@ def tv_after_change(
     b = np.flatnonzero(trial_arms == control_prefix + arm)
     steps_per_epoch = float(stats.eval_steps(m)[-1] / m.epochs[-1])
     dt = epochs * steps_per_epoch - change
-    num_classes = int(max(p.max() for p in predictions.values())) + 1
     tv = np.array(
         [tv_lib.tv_distance(predictions[e][a], predictions[e][b], num_classes) for e in epochs]
     )

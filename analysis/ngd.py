@@ -15,8 +15,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from svag_jax.analysis import sde, stats  # noqa: E402
-from svag_jax.analysis import svag_convergence as sc  # noqa: E402
+from svag_jax.analysis import common, sde, stats  # noqa: E402
 
 
 def label(run: sde.Run) -> str:
@@ -46,7 +45,8 @@ def figure(runs: list[sde.Run]):
   fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
   for run in runs:
     for ax, split in zip(axes, ('train', 'test')):
-      sc.band(ax, run.steps.astype(float), run.values[f'{split}_accuracy'], label=label(run))
+      values = run.values[f'{split}_accuracy']
+      common.plot_mean_se_band(ax, run.steps.astype(float), values, label=label(run))
   for ax, split in zip(axes, ('train', 'test')):
     ax.set_xlabel('steps')
     ax.set_ylabel(f'{split} accuracy (mean ± 2 SE)')

@@ -98,9 +98,8 @@ def plot(runs: dict[str, dict[str, common.ArmMetrics]], axes=None) -> np.ndarray
     for p, (point, arms) in enumerate(runs.items()):
       for arm, m in arms.items():
         c = f'C{arm_names.index(arm) % 10}'
-        mean, low, high = common.mean_and_band(m.values[key])
-        ax.plot(m.epochs, mean, color=c, linestyle=STYLES[p % len(STYLES)], label=f'{point}/{arm}')
-        ax.fill_between(m.epochs, low, high, color=c, alpha=0.15, linewidth=0)
+        style = dict(linestyle=STYLES[p % len(STYLES)], alpha=0.15)
+        common.plot_mean_band(ax, m.epochs, m.values[key], c, f'{point}/{arm}', **style)
     if log:
       ax.set_yscale('log')
     ax.set_xlabel('epoch')

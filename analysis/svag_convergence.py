@@ -23,7 +23,7 @@ import numpy as np
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from svag_jax.analysis import sde  # noqa: E402
+from svag_jax.analysis import common, sde  # noqa: E402
 
 
 def svag_l(run: sde.Run) -> int | None:
@@ -135,19 +135,6 @@ def summarize(runs: list[sde.Run], c2: float = 2.0) -> dict:
   return out
 
 
-def band(ax, x, values, **style):
-  """Mean ± 2 SE over trials (rows) of `values`, NaN-aware."""
-  n = np.sum(np.isfinite(values), axis=0)
-  mean = np.nanmean(values, axis=0)
-  with np.errstate(invalid='ignore', divide='ignore'):
-    se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
-  (line,) = ax.plot(x, mean, **style)
-  ok = n > 1
-  ax.fill_between(
-      x[ok], (mean - 2 * se)[ok], (mean + 2 * se)[ok], color=line.get_color(), alpha=0.2
-  )
-
-
 def figure(runs: list[sde.Run], c2: float = 2.0):
   groups = by_batch_size(runs)
   metrics = [('test_accuracy', 'test accuracy'), ('train_loss', 'train loss'), ('NSR', 'N/G')]
@@ -162,7 +149,7 @@ def figure(runs: list[sde.Run], c2: float = 2.0):
         if metric in run.values:
           x, v = run.effective_steps, run.values[metric]
           keep = np.isfinite(v).any(axis=0)
-          band(ax, x[keep], v[:, keep], label=label(run), **style)
+          common.plot_mean_se_band(ax, x[keep], v[:, keep], label=label(run), **style)
     decay = decay_epoch(group[0])
     for ax, (metric, name) in zip(row, metrics):
       if decay is not None:
