@@ -2,9 +2,11 @@
 
     python -m svag_jax.analysis.ngd SWEEP_ROOT [--out PREFIX]
 
-Prints the final accuracies (mean ± 2 SE over trials) and, for each oracle, whether its final
-test accuracy lies inside SGD's mean ± 2 SE band; draws the curves with mean ± 2 SE bands to
-PREFIX.png/.pdf (default SWEEP_ROOT/ngd).
+Prints the final accuracies (mean ± 2 SE over trials), for each oracle whether its final test
+accuracy lies inside SGD's mean ± 2 SE band, and its paired difference to SGD (trial i of every
+oracle starts from the same init, so the difference is taken trial by trial: mean ± 2 SE of
+acc_oracle,i − acc_SGD,i); draws the accuracy and effective-LR curves with mean ± 2 SE bands
+to PREFIX.png/.pdf (default SWEEP_ROOT/ngd).
 """
 
 import argparse
@@ -41,15 +43,36 @@ def inside_sgd_band(finals: dict) -> dict[str, bool]:
   return {k: bool(lo <= v['test'][0] <= hi) for k, v in finals.items() if k != 'SGD'}
 
 
+def paired_differences(runs: list[sde.Run]) -> dict[str, tuple[float, float, float]]:
+  """{oracle: (mean, low, high)} of the final test accuracy minus SGD's, trial by trial (± 2 SE).
+
+  Trial i of each oracle shares its init with SGD's trial i; runs with a different number of
+  live trials than SGD are compared on the first min(n) trials. No SGD run: {}."""
+  final = {label(r): r.values['test_accuracy'][:, -1] for r in runs}
+  if 'SGD' not in final:
+    return {}
+  sgd = final.pop('SGD')
+  out = {}
+  for oracle, acc in final.items():
+    n = min(acc.size, sgd.size)
+    out[oracle] = stats.mean_interval(acc[:n] - sgd[:n])
+  return out
+
+
 def figure(runs: list[sde.Run]):
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+  """Train and test accuracy and, where logged, the effective LR eta / ||w||^2 vs steps."""
+  panels = [('train_accuracy', 'train accuracy'), ('test_accuracy', 'test accuracy')]
+  if all('effective_lr' in r.values for r in runs):
+    panels.append(('effective_lr', 'effective LR η/‖w‖²'))
+  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), sharex=True)
   for run in runs:
-    for ax, split in zip(axes, ('train', 'test')):
-      values = run.values[f'{split}_accuracy']
-      common.plot_mean_se_band(ax, run.steps.astype(float), values, label=label(run))
-  for ax, split in zip(axes, ('train', 'test')):
+    for ax, (key, _) in zip(axes, panels):
+      common.plot_mean_se_band(ax, run.steps.astype(float), run.values[key], label=label(run))
+  for ax, (key, name) in zip(axes, panels):
     ax.set_xlabel('steps')
-    ax.set_ylabel(f'{split} accuracy (mean ± 2 SE)')
+    ax.set_ylabel(f'{name} (mean ± 2 SE)')
+    if key == 'effective_lr':
+      ax.set_yscale('log')
     ax.grid(alpha=0.3)
   axes[1].legend()
   fig.suptitle('SGD vs NGD vs GD, same LR/WD/steps (Li, Malladi & Arora 2021, Fig. 1)')
@@ -77,6 +100,8 @@ def main(argv=None) -> int:
   for oracle, inside in inside_sgd_band(finals).items():
     where = 'inside' if inside else 'outside'
     print(f'{oracle}: final test accuracy {where} the SGD band (mean ± 2 SE)')
+  for oracle, (m, lo, hi) in paired_differences(runs).items():
+    print(f'{oracle} − SGD, paired by init: {m:+.4f} [{lo:+.4f}, {hi:+.4f}] (mean ± 2 SE)')
   for path in sde.save(figure(runs), a.out or f'{a.root}/ngd'):
     print('wrote', path)
   return 0

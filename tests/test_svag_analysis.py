@@ -81,3 +81,27 @@ def test_fast_equilibrium_weight_distances_on_known_weights(tmp_path):
   (line,) = fast_equilibrium.weight_distance_lines(d)
   assert line.startswith('weights, epoch 2:') and 'a-b 1.414' in line
   assert fast_equilibrium.weight_distances(tmp_path / 'none') == {}
+
+
+def test_ngd_paired_difference_is_taken_trial_by_trial():
+  from svag_jax.analysis import ngd
+
+  def oracle_run(oracle, final):
+    acc = np.stack([np.full_like(final, 0.1), final], axis=1)
+    config = {'optim': {'oracle': oracle}}
+    steps = np.array([0, 100])
+    values = {'test_accuracy': acc, 'train_accuracy': acc}
+    return sde.Run(oracle, config, 'done', steps, steps, steps / 10, values)
+
+  # Trial-to-trial spread (by init) much larger than the NGD - SGD offset: the bands of the
+  # means overlap, the paired difference resolves the offset exactly.
+  sgd = np.array([0.80, 0.90, 0.85, 0.95])
+  runs = [oracle_run('sgd', sgd), oracle_run('ngd', sgd - 0.01), oracle_run('gd', sgd[::-1])]
+  diffs = ngd.paired_differences(runs)
+  assert list(diffs) == ['NGD', 'GD']
+  m, lo, hi = diffs['NGD']
+  assert m == pytest.approx(-0.01) and lo == pytest.approx(-0.01) and hi == pytest.approx(-0.01)
+  assert ngd.inside_sgd_band(ngd.final_intervals(runs))['NGD']
+  m, lo, hi = diffs['GD']
+  assert m == pytest.approx(0.0, abs=1e-12) and lo < -0.05 and hi > 0.05
+  assert ngd.paired_differences(runs[1:]) == {}
