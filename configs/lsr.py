@@ -40,14 +40,14 @@ epochs with LR x 0.1 at epoch 15 (the paper's 250/300 ratio, rounded): the equil
 batches (3,200+ examples per estimate), N/G of a trial = mean N / mean G over the last 25% of its
 G/N evals before the decay (epochs 12-14); 8 trials per B (one vmapped call).
 
-Measured on this 2-core CPU: 16.6 min wall for the 7 points while four other training jobs shared
-the cores (load ~6). N/G before the decay (95% interval over 8 trials) 21.8 [18.8, 24.9] at
-B = 25, 9.69 [8.67, 10.72] at 50, 3.32 [3.00, 3.65] at 100, then 1.56, 0.55, 0.22, 0.054 at
-200 ... 2000; final test error 4.07, 3.87, 4.06, 4.19, 4.46, 6.16, 14.5%. Predicted from the
-three baselines B = 25, 50, 100: B* ~ C^2 B N/G in [665, 1092], exact C^2 (1 + N/G) B in
-[865, 1142]; observed (error > 1.2 x the lowest 3.87% = 4.65%): the LSR fails at B = 800 (last B
-within: 400). The prediction brackets the break to within its factor-2 grid (800 lies in the
-approximate interval, just below the exact bound's), as the paper's Fig. 3.
+Measured on this 2-core CPU: 1.9 min wall (2.7 min user CPU) for the 7 points on quiet cores (16.6
+min while four other training jobs shared them, load ~6; the same numbers). N/G before the decay
+(95% interval over 8 trials) 21.8 [18.8, 24.9] at B = 25, 9.69 [8.67, 10.72] at 50, 3.32 [3.00,
+3.65] at 100, then 1.56, 0.55, 0.22, 0.054 at 200 ... 2000; final test error 4.07, 3.87, 4.06, 4.19,
+4.46, 6.16, 14.5%. Predicted from the three baselines B = 25, 50, 100: B* ~ C^2 B N/G in [665,
+1092], exact C^2 (1 + N/G) B in [865, 1142]; observed (error > 1.2 x the lowest 3.87% = 4.65%): the
+LSR fails at B = 800 (last B within: 400). The prediction brackets the break to within its factor-2
+grid (800 lies in the approximate interval, just below the exact bound's), as the paper's Fig. 3.
 """
 
 from svag_jax.configs import base, stationary_lr

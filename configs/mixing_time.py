@@ -20,7 +20,8 @@ trials each (112 nets); the change at epoch 8 (step 1,000 = 2.5 / lambda_e for t
 lambda_e), 16 epochs (1,000 steps after the change); an eval every 0.4 epoch plus an eval with
 saved test predictions at 6 epochs before the change and at CPU_OFFSETS steps after it (every 5
 steps for the first 100, shorter than the fastest relaxation time 1 / (4 * 0.02) = 12.5 steps).
-Runtime: 6.5 min wall while four other training jobs shared the 2 cores (load ~6).
+Runtime: 2.1 min wall (3.4 min user CPU) on the quiet 2-core CPU (6.5 min while four other
+training jobs shared the cores).
 Measured (`python -m svag_jax.analysis.mixing_time`):
   - the time constant of ||w||^4 (fitted per trial as an exponential over 0.1 < y < 0.9, no
     smoothing window): 96.7, 69.9, 49.1, 35.0, 24.5, 17.5, 12.2 steps (2 SE <= 0.1) for

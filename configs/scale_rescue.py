@@ -26,15 +26,15 @@ epoch), eta = 0.01, lambda = 0.01, momentum 0.9 (lambda_e = 1e-3), R = 4 epochs 
 and 30 (~2.3e5: WD alone needs ~4,700 steps to bring it to the equilibrium ~20). 12 trials per arm
 and point (72 nets) in calls of 6 vmapped trials; evaluation every epoch with BatchNorm statistics
 refreshed on 8 training batches.
-Measured on this 2-core CPU: 15.2 min wall for the two points while four other training jobs
-shared the cores (load ~6). Test accuracy, mean [+- 2 SE] over 12 trials; "reaches" = the median
-epoch at which a trial first gets within 0.01 of the normal-init constant arm's final accuracy:
-init x 1: constant reaches it at epoch 4, final 0.9494 [0.9466, 0.9522]; init x 30: constant at
-epoch 1 0.114, epoch 8 0.563, epoch 16 0.882, reaches it only at epoch 26.5 (||w||^2 still 24 at
-the end vs 16), final 0.9489 [0.9458, 0.9521]; early_lr_x10 reaches it at epoch 5 (0.909 at
-epoch 2), final 0.9528 [0.9498, 0.9559]; early_wd_x10 at epoch 5.5, final 0.9489 [0.9445,
-0.9534]. The rescue holds as in the paper (5x sooner); with 40 epochs the unrescued net catches up
-by the end here, so the gap is in time to accuracy, not in final accuracy.
+Measured on this 2-core CPU: 2.3 min wall (3.5 min user CPU) for the two points on quiet cores (15.2
+min while four other training jobs shared them, load ~6; the same numbers). Test accuracy, mean [+-
+2 SE] over 12 trials; "reaches" = the median epoch at which a trial first gets within 0.01 of the
+normal-init constant arm's final accuracy: init x 1: constant reaches it at epoch 4, final 0.9494
+[0.9466, 0.9522]; init x 30: constant at epoch 1 0.114, epoch 8 0.563, epoch 16 0.882, reaches it
+only at epoch 26.5 (||w||^2 still 24 at the end vs 16), final 0.9489 [0.9458, 0.9521]; early_lr_x10
+reaches it at epoch 5 (0.909 at epoch 2), final 0.9528 [0.9498, 0.9559]; early_wd_x10 at epoch 5.5,
+final 0.9489 [0.9445, 0.9534]. The rescue holds as in the paper (5x sooner); with 40 epochs the
+unrescued net catches up by the end here, so the gap is in time to accuracy, not in final accuracy.
 
 Full scale (`get_config()` / `get_sweep()`, not run here): SI PreResNet32 with BatchNorm on
 CIFAR-10 with crop + flip (configs/base.py: cifar10_preresnet32, B = 128), eta = 0.1,

@@ -35,15 +35,15 @@ phase 1 is 1,250 steps = 12.5 / lambda_e, phase 2 5,000 steps = 5 / lambda_e at 
 (about 4 mixing times, configs/mixing_time.py), the final phase 1,250 steps. 16 trials per arm (80
 nets) in calls of 8 vmapped trials; evaluation every 2 epochs and at E2 with BatchNorm statistics
 refreshed on 8 training batches.
-Measured on this 2-core CPU: 20.6 min wall while four other training jobs shared the cores (load
-~6; about a third of that quiet). Final test accuracy, mean [+- 2 SE] over 16 trials: step_decay
-0.9636 [0.9629, 0.9643]; small_lr_div10 0.9614 [0.9596, 0.9632] (-0.0022 [-0.0041, -0.0003] vs
-step_decay); small_lr_div100 0.9626 [0.9611, 0.9642] (-0.0009 [-0.0026, +0.0008]): a 10-100x
-smaller initial LR ends within 0.2 points of the step decay (the 100x arm's norm settles at
-||w||^2 = 1.66 instead of 15.9, at the same eta / ||w||^2 = 5.3e-4). Fig. 2d: eq_0p01 (lambda_e =
-1e-2 before the final decay) 0.9530 [0.9513, 0.9547], eq_0p003 0.9631 [0.9618, 0.9644], step_decay
-(1e-3) 0.9636: the smaller equilibrium intrinsic LR ends better from 1e-2 to 3e-3, and is flat
-from 3e-3 to 1e-3 at this scale.
+Measured on this 2-core CPU: 3.2 min wall (4.9 min user CPU) on quiet cores (20.6 min while four
+other training jobs shared them, load ~6; the same numbers). Final test accuracy, mean [+- 2 SE]
+over 16 trials: step_decay 0.9636 [0.9629, 0.9643]; small_lr_div10 0.9614 [0.9596, 0.9632] (-0.0022
+[-0.0041, -0.0003] vs step_decay); small_lr_div100 0.9626 [0.9611, 0.9642] (-0.0009 [-0.0026,
++0.0008]): a 10-100x smaller initial LR ends within 0.2 points of the step decay (the 100x arm's
+norm settles at ||w||^2 = 1.66 instead of 15.9, at the same eta / ||w||^2 = 5.3e-4). Fig. 2d:
+eq_0p01 (lambda_e = 1e-2 before the final decay) 0.9530 [0.9513, 0.9547], eq_0p003 0.9631 [0.9618,
+0.9644], step_decay (1e-3) 0.9636: the smaller equilibrium intrinsic LR ends better from 1e-2 to
+3e-3, and is flat from 3e-3 to 1e-3 at this scale.
 
 Full scale (`get_config()`, not run here): SI PreResNet32 with BatchNorm on CIFAR-10 with crop +
 flip (configs/base.py: cifar10_preresnet32, B = 128), the paper's eta_0 = 0.1, lambda = 5e-4,

@@ -36,9 +36,9 @@ final test error was 4.5, 4.9, 6.4, 10.0% for B = 50, 200, 500, 1000):
     python -m svag_jax.launch.sweep --config=svag_convergence:cpu --workdir=runs/svag_cpu
     python -m svag_jax.analysis.svag_convergence runs/svag_cpu
 
-Measured on this 2-core CPU: 33.6 min wall for the first 12 points while four other jobs shared
-the cores (load 4-7), 18.9 min of user CPU time (so ~10-12 min quiet); the l = 32 point 3.3 min
-wall (5.7 min CPU). Test accuracy, mean +- SE over 8 trials:
+Measured on this 2-core CPU: 7.6 min wall for all 13 points on quiet cores (12.6 min of user CPU;
+earlier 33.6 + 3.3 min wall while four other jobs shared the cores), bitwise the same numbers in
+both runs. Test accuracy, mean +- SE over 8 trials:
   B = 1000, end: SGD 0.9028 +- 0.0050; SVAG l = 2 0.9380, 4 0.9535, 8 0.9608, 16 0.9616, 32
   0.9643 +- 0.0005: the steps |acc_2l - acc_l| shrink (0.035, 0.016, 0.007, 0.001, 0.003) to a
   limit 6 points above SGD (|acc_SGD - acc_16| = 0.059 +- 0.005); SGD's N/G before the decay
