@@ -169,9 +169,27 @@ def plot_mean_band(
   ax.fill_between(x, low, high, color=color, alpha=alpha, linewidth=0)
 
 
-def plot_mean_se_band(ax: Axes, x: np.ndarray, values: np.ndarray, **style) -> None:
+def plot_mean_se_band(
+    ax: Axes, x: np.ndarray, values: np.ndarray, log: bool = False, **style
+) -> None:
   """The trial mean of `values` [T, E] (NaN-aware) against x [E] as a line (matplotlib `style`),
-  and its mean ± 2 standard errors band where at least two trials have a value."""
+  and its mean ± 2 standard errors band where at least two trials have a value.
+
+  log: for a positive quantity on a log axis, the mean and band of log(values) mapped back (the
+  geometric mean, times/divided by exp(2 SE)), so the band stays positive; entries <= 0 count as
+  missing."""
+  if log:
+    with np.errstate(invalid='ignore', divide='ignore'):
+      logs = np.log(np.where(np.asarray(values, float) > 0, values, np.nan))
+    n = np.sum(np.isfinite(logs), axis=0)
+    with np.errstate(invalid='ignore', divide='ignore'):
+      mean = np.nanmean(logs, axis=0)
+      se = np.nanstd(logs, axis=0, ddof=1) / np.sqrt(n)
+    (line,) = ax.plot(x, np.exp(mean), **style)
+    ok = n > 1
+    low, high = np.exp(mean - 2 * se)[ok], np.exp(mean + 2 * se)[ok]
+    ax.fill_between(x[ok], low, high, color=line.get_color(), alpha=0.2)
+    return
   n = np.sum(np.isfinite(values), axis=0)
   mean = np.nanmean(values, axis=0)
   with np.errstate(invalid='ignore', divide='ignore'):

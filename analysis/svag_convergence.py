@@ -135,6 +135,9 @@ def summarize(runs: list[sde.Run], c2: float = 2.0) -> dict:
   return out
 
 
+LOG_METRICS = ('train_loss', 'NSR')  # drawn on log axes: geometric mean, band from log values
+
+
 def figure(runs: list[sde.Run], c2: float = 2.0):
   groups = by_batch_size(runs)
   metrics = [('test_accuracy', 'test accuracy'), ('train_loss', 'train loss'), ('NSR', 'N/G')]
@@ -149,20 +152,20 @@ def figure(runs: list[sde.Run], c2: float = 2.0):
         if metric in run.values:
           x, v = run.effective_steps, run.values[metric]
           keep = np.isfinite(v).any(axis=0)
-          common.plot_mean_se_band(ax, x[keep], v[:, keep], label=label(run), **style)
+          log = metric in LOG_METRICS
+          common.plot_mean_se_band(ax, x[keep], v[:, keep], log, label=label(run), **style)
     decay = decay_epoch(group[0])
     for ax, (metric, name) in zip(row, metrics):
       if decay is not None:
         spe = group[0].steps[-1] / group[0].epochs[-1] / (svag_l(group[0]) or 1)
         ax.axvline(decay * spe, color='grey', lw=0.8, ls=':')
-      ax.set_title(f'B = {b}: {name}')
+      ax.set_title(f'B = {b}: {name}' + (' (geometric mean)' if metric in LOG_METRICS else ''))
       ax.set_xlabel('effective steps (steps / l)')
       ax.grid(alpha=0.3)
+      if metric in LOG_METRICS:
+        ax.set_yscale('log')
       if metric == 'NSR':
-        ax.set_yscale('log')
         ax.axhline(1 / (c2 - 1), color='r', lw=1, label=f'1/(C²−1), C² = {c2:g}')
-      if metric == 'train_loss':
-        ax.set_yscale('log')
     row[0].legend(fontsize=7)
     row[-1].legend(fontsize=7)
   fig.suptitle('SVAG converges in l; it matches SGD only where N/G is large (2021, Fig. 4)')

@@ -105,3 +105,25 @@ def test_ngd_paired_difference_is_taken_trial_by_trial():
   m, lo, hi = diffs['GD']
   assert m == pytest.approx(0.0, abs=1e-12) and lo < -0.05 and hi > 0.05
   assert ngd.paired_differences(runs[1:]) == {}
+
+
+def test_log_band_is_the_geometric_mean_and_stays_positive():
+  import matplotlib
+
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+
+  from svag_jax.analysis import common
+
+  # Two epochs; in the second the trials spread so widely that mean - 2 SE < 0.
+  values = np.array([[1.0, 0.01], [4.0, 100.0], [2.0, 1.0]])
+  fig, ax = plt.subplots()
+  common.plot_mean_se_band(ax, np.array([0.0, 1.0]), values, log=True)
+  common.plot_mean_se_band(ax, np.array([0.0, 1.0]), values)
+  geo, arith = ax.lines
+  np.testing.assert_allclose(geo.get_ydata(), [2.0, 1.0])  # exp(mean log)
+  np.testing.assert_allclose(arith.get_ydata(), values.mean(axis=0))
+  log_band, linear_band = ax.collections
+  assert log_band.get_paths()[0].vertices[:, 1].min() > 0
+  assert linear_band.get_paths()[0].vertices[:, 1].min() < 0
+  plt.close(fig)
