@@ -178,25 +178,17 @@ def plot_mean_se_band(
   log: for a positive quantity on a log axis, the mean and band of log(values) mapped back (the
   geometric mean, times/divided by exp(2 SE)), so the band stays positive; entries <= 0 count as
   missing."""
-  if log:
-    with np.errstate(invalid='ignore', divide='ignore'):
-      logs = np.log(np.where(np.asarray(values, float) > 0, values, np.nan))
-    n = np.sum(np.isfinite(logs), axis=0)
-    with np.errstate(invalid='ignore', divide='ignore'):
-      mean = np.nanmean(logs, axis=0)
-      se = np.nanstd(logs, axis=0, ddof=1) / np.sqrt(n)
-    (line,) = ax.plot(x, np.exp(mean), **style)
-    ok = n > 1
-    low, high = np.exp(mean - 2 * se)[ok], np.exp(mean + 2 * se)[ok]
-    ax.fill_between(x[ok], low, high, color=line.get_color(), alpha=0.2)
-    return
-  n = np.sum(np.isfinite(values), axis=0)
-  mean = np.nanmean(values, axis=0)
+  values = np.asarray(values, float)
+  back = np.exp if log else np.asarray
   with np.errstate(invalid='ignore', divide='ignore'):
+    if log:
+      values = np.log(np.where(values > 0, values, np.nan))
+    n = np.sum(np.isfinite(values), axis=0)
+    mean = np.nanmean(values, axis=0)
     se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
-  (line,) = ax.plot(x, mean, **style)
+  (line,) = ax.plot(x, back(mean), **style)
   ok = n > 1
-  low, high = (mean - 2 * se)[ok], (mean + 2 * se)[ok]
+  low, high = back(mean - 2 * se)[ok], back(mean + 2 * se)[ok]
   ax.fill_between(x[ok], low, high, color=line.get_color(), alpha=0.2)
 
 
