@@ -355,13 +355,6 @@ def summary(
   return lines
 
 
-def _leaves(tree) -> list:
-  """The arrays of a nested dict, in key order (numpy only: no jax import here)."""
-  if isinstance(tree, dict):
-    return [x for k in sorted(tree) for x in _leaves(tree[k])]
-  return [tree]
-
-
 def weight_distances(workdir: str | os.PathLike) -> dict[float, dict[tuple[str, str], np.ndarray]]:
   """Relative distances between trials' trained weights at each saved epoch (train.params_at).
 
@@ -380,13 +373,7 @@ def weight_distances(workdir: str | os.PathLike) -> dict[float, dict[tuple[str, 
   names = list(dict.fromkeys(snapshots.arms))
   result = {}
   for epoch in snapshots.epochs:
-    flat = np.concatenate(
-        [
-            np.asarray(x, np.float64).reshape(len(arms), -1)
-            for x in _leaves(snapshots[epoch]['params'])
-        ],
-        axis=1,
-    )
+    flat = weights.trial_vectors(snapshots[epoch]['params'])
     sq = np.sum(flat * flat, axis=1)
     gram = flat @ flat.T
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0.0))

@@ -57,6 +57,12 @@ def distance(a: Tree, b: Tree, batch_dims: int = 0) -> np.ndarray:
   )
 
 
+def trial_vectors(tree: Tree) -> np.ndarray:
+  """float64 [T, D]: each trial's entries of a tree of [T, ...] leaves as one flat vector."""
+  leaves = jax.tree.leaves(tree)
+  return np.concatenate([np.asarray(x, np.float64).reshape(len(x), -1) for x in leaves], axis=1)
+
+
 def trial(tree: Tree, index: int) -> Tree:
   """The tree of trial `index` of a tree of [T, ...] leaves."""
   return jax.tree.map(lambda x: x[index], tree)
