@@ -79,12 +79,17 @@ def complete_eval_step(rows: list[dict], num_trials: int) -> int:
   return max((s for s, c in counts.items() if c >= num_trials), default=0)
 
 
-def live_trials(predictions: np.ndarray) -> np.ndarray:
-  """bool [T]: the trials of a uint8 [T, n_test] predictions array that had not diverged (a
-  diverged trial's row is DIVERGED_PREDICTION everywhere)."""
+def live_trials(predictions: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+  """bool [T]: the trials of an integer [T, n_test] predictions array that had not diverged (a
+  diverged trial's row is DIVERGED_PREDICTION everywhere).
+
+  num_classes: where DIVERGED_PREDICTION is itself a class (num_classes > DIVERGED_PREDICTION, an
+  array that is not a run's saved predictions), no row is taken for a diverged trial.
+  """
   predictions = np.asarray(predictions)
-  if predictions.shape[1] == 0:
-    return np.ones(predictions.shape[0], bool)
+  everyone = np.ones(predictions.shape[0], bool)
+  if predictions.shape[1] == 0 or (num_classes is not None and num_classes > DIVERGED_PREDICTION):
+    return everyone
   return ~np.all(predictions == DIVERGED_PREDICTION, axis=1)
 
 

@@ -16,9 +16,10 @@ function of the number of trials t together with two baselines:
     2t <= T_a). It is the finite-sample floor (what TV reads when the distributions are equal);
     the papers do not have it.
 
-Diverged trials: a row that is DIVERGED_PREDICTION (255, `svag_jax.workdir`) for every input is a
+Diverged trials: a row that is DIVERGED_PREDICTION (255, `svag_jax.record`) for every input is a
 trial that diverged, not a net that predicts one class; every function here leaves such rows out
-(where 255 cannot be a class, i.e. num_classes <= 255), so T_a, T_b below count live trials only.
+(`record.live_trials`: where 255 cannot be a class, i.e. num_classes <= 255), so T_a, T_b below
+count live trials only.
 
 Everything is vectorised over inputs (one `np.bincount` per histogram); loops run only over trial
 counts and resamples.
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svag_jax.workdir import DIVERGED_PREDICTION
+from svag_jax.record import DIVERGED_PREDICTION, live_trials
 
 # Trial counts t at which `tv_vs_trials` evaluates TV by default (capped at what exists).
 DEFAULT_TRIAL_COUNTS = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -67,13 +68,6 @@ class TVCurve:
     return self.error_a + self.error_b
 
 
-def _diverged_rows(pred: np.ndarray, num_classes: int | None = None) -> np.ndarray:
-  """bool [T]: rows that are DIVERGED_PREDICTION everywhere (never where that is a class)."""
-  if (num_classes is not None and num_classes > DIVERGED_PREDICTION) or pred.shape[1] == 0:
-    return np.zeros(pred.shape[0], bool)
-  return np.all(pred == DIVERGED_PREDICTION, axis=1)
-
-
 def _check_predictions(name: str, pred: ArrayLike, num_classes: int) -> np.ndarray:
   """The live rows of `pred`: an integer array [T, n] with classes in [0, num_classes) once the
   rows of diverged trials (DIVERGED_PREDICTION everywhere) are dropped; ValueError otherwise."""
@@ -84,13 +78,13 @@ def _check_predictions(name: str, pred: ArrayLike, num_classes: int) -> np.ndarr
     raise ValueError(f'{name} must hold integer class indices; got dtype {pred.dtype}.')
   if pred.shape[0] < 1 or pred.shape[1] < 1:
     raise ValueError(f'{name} needs at least one trial and one test input; got {pred.shape}.')
-  diverged = _diverged_rows(pred, num_classes)
-  if diverged.all():
+  live = live_trials(pred, num_classes)
+  if not live.any():
     raise ValueError(
         f'{name}: all {pred.shape[0]} trials diverged (rows of '
         f'{DIVERGED_PREDICTION}); there is nothing to compare.'
     )
-  pred = pred[~diverged]
+  pred = pred[live]
   lo, hi = int(pred.min()), int(pred.max())
   if lo < 0 or hi >= num_classes:
     raise ValueError(
@@ -176,7 +170,7 @@ def mean_error(pred: ArrayLike, labels: ArrayLike) -> float:
         f'{pred.shape}.'
     )
   if not np.any(labels == DIVERGED_PREDICTION):
-    pred = pred[~_diverged_rows(pred)]
+    pred = pred[live_trials(pred)]
   return float(np.mean(pred != labels[None, :])) if pred.size else float('nan')
 
 
