@@ -1,66 +1,114 @@
-"""Loading a workdir's metrics into per-arm arrays, and the summary statistics the figures draw.
+"""What every analysis shares: the one loader of a run record, the figure style, the command line.
 
-analysis/ only reads workdirs (through the readers of `svag_jax.workdir`); it never trains.
+Every module of analysis/ has the same shape. It reads the run record only through
+`svag_jax.record` (the reader; never `svag_jax.workdir`, the writer) and the loader below
+(`load_run`, `load_sweep`: per-arm arrays [trials, evaluations] indexed by step and by epoch),
+computes with `analysis/stats.py` and `svag_jax/theory.py`, draws into `new_axes` (a matplotlib
+Figure on the Agg canvas: no pyplot state, so it works the same from the command line, a test or
+a notebook) and its `main` is `figure_parser` + `run_figure`:
+
+    def main(argv=None) -> int:
+      args = common.figure_parser('NAME', __doc__).parse_args(argv)
+
+      def make():
+        run = common.load_run(args.workdir)
+        return plot(run), summary(run)  # the axes (or {figure name: axes}) and printed lines
+
+      return common.run_figure(args, make)
+
+tests/test_analysis_shape.py holds every module to it. Nothing in analysis/ trains.
 """
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import pathlib
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from svag_jax import workdir as workdir_lib
+from svag_jax import record
+from svag_jax.analysis import stats
+
+# ---- The loader: a run record as per-arm arrays. ----
 
 
 @dataclasses.dataclass(frozen=True)
 class ArmMetrics:
-  """The metric rows of one arm as arrays.
+  """The metric rows of one arm as arrays, one row per trial and one column per evaluation.
 
   Attributes:
     trials: int [T], the global trial index of each row of the arrays (the row of this trial in
-      the predictions files).
+      the predictions and params files).
     epochs: float [E], the evaluation epochs, increasing.
-    values: {metric name: float64 [T, E]}; NaN where a trial had diverged (null in the file) or
-      was not evaluated at that epoch.
+    steps: int [E], the optimizer step of each evaluation.
+    effective_steps: float [E], steps / SVAG's l (the steps themselves without SVAG).
+    values: {metric name: float64 [T, E]}; NaN where a trial had diverged (null in the file), was
+      not evaluated at that epoch, or the metric was not computed there (G/N between estimates).
     diverged: bool [T, E], whether the trial had diverged by that evaluation.
   """
 
   trials: np.ndarray
   epochs: np.ndarray
+  steps: np.ndarray
+  effective_steps: np.ndarray
   values: dict[str, np.ndarray]
   diverged: np.ndarray
 
+  def column(self, epoch: float) -> int:
+    """The index of the evaluation nearest to `epoch`."""
+    return int(np.argmin(np.abs(self.epochs - epoch)))
+
   def at_epoch(self, name: str, epoch: float) -> np.ndarray:
     """float [T]: metric `name` at the evaluation nearest to `epoch` (NaN for diverged trials)."""
-    return self.values[name][:, int(np.argmin(np.abs(self.epochs - epoch)))]
+    return self.values[name][:, self.column(epoch)]
 
   def diverged_at(self, epoch: float) -> np.ndarray:
     """bool [T]: the trials that had diverged by the evaluation nearest to `epoch`."""
-    return self.diverged[:, int(np.argmin(np.abs(self.epochs - epoch)))]
+    return self.diverged[:, self.column(epoch)]
+
+  def constant(self, name: str, col: int = 0) -> float:
+    """The median over trials of metric `name` at evaluation `col` (a per-arm constant: lr, wd,
+    intrinsic_lr, ...)."""
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore', RuntimeWarning)
+      return float(np.nanmedian(self.values[name][:, col]))
+
+  def change_step(self) -> float | None:
+    """The (effective) step of the arm's first LR or WD change: the first evaluation whose lr or
+    wd differs from the first one's (rows carry the values the next step uses); None if they
+    never change."""
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore', RuntimeWarning)
+      lr, wd = np.nanmedian(self.values['lr'], 0), np.nanmedian(self.values['wd'], 0)
+    changed = ~np.isclose(lr, lr[0], rtol=1e-6) | ~np.isclose(wd, wd[0], rtol=1e-6, atol=0)
+    idx = np.flatnonzero(changed)
+    return float(self.effective_steps[idx[0]]) if idx.size else None
 
 
-_NON_METRICS = ('step', 'epoch', 'trial', 'arm', 'diverged')
+_NOT_METRICS = ('step', 'effective_step', 'svag_l', 'epoch', 'trial', 'arm', 'diverged')
 
 
 def load_metrics(workdir: str | os.PathLike) -> dict[str, ArmMetrics]:
-  """Metrics of every arm of a workdir, in the order of the trials (the first arm first).
+  """Metrics of every arm of a workdir (`record.read_metrics`), in the order of the trials.
 
   Returns:
     {arm name: ArmMetrics}; the first key is the arm of trial 0 (the reference arm).
+
+  Raises:
+    FileNotFoundError: no metrics.jsonl; ValueError: it has no rows yet.
   """
-  rows = workdir_lib.read_metrics(workdir)
+  rows = record.read_metrics(workdir)
   if not rows:
     raise ValueError(f'{workdir}/metrics.jsonl has no rows yet: nothing to analyse.')
-  names = [k for k in rows[0] if k not in _NON_METRICS]
+  names = list(dict.fromkeys(k for r in rows for k in r if k not in _NOT_METRICS))
   by_arm: dict[str, list[dict]] = {}
   for row in sorted(rows, key=lambda r: r['trial']):
     by_arm.setdefault(row['arm'], []).append(row)
@@ -77,75 +125,150 @@ def load_metrics(workdir: str | os.PathLike) -> dict[str, ArmMetrics]:
       values[name] = table
     diverged = np.zeros((len(trials), len(epochs)), bool)
     diverged[t_index, e_index] = [bool(r['diverged']) for r in arm_rows]
-    result[arm] = ArmMetrics(trials, epochs, values, diverged)
+    steps = np.zeros(len(epochs), int)
+    steps[e_index] = [r['step'] for r in arm_rows]
+    effective = np.zeros(len(epochs))
+    effective[e_index] = [r.get('effective_step', r['step']) for r in arm_rows]
+    result[arm] = ArmMetrics(trials, epochs, steps, effective, values, diverged)
   return result
 
 
-def mean_and_band(
-    values: np.ndarray, quantiles: Sequence[float] = (0.1, 0.9)
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """Mean over trials and a quantile band, ignoring NaN (diverged trials).
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One workdir: its name, config, final status and the metrics of each arm.
 
-  Args:
-    values: float [T, E], one row per trial.
-    quantiles: (low, high) quantiles of the band, in [0, 1].
-
-  Returns:
-    (mean, low, high), each float [E]; NaN at epochs where every trial is NaN.
+  Attributes:
+    name: the workdir's folder name (a sweep point's name).
+    path: the workdir.
+    config: config.json as a dict ({} where the record has none).
+    status: status.json's status ('done', 'running', ...; 'unknown' where it has none).
+    arms: `load_metrics(path)`.
   """
-  with warnings.catch_warnings():
-    warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN columns give NaN, as documented
-    mean = np.nanmean(values, axis=0)
-    low, high = np.nanquantile(values, quantiles, axis=0)
-  return mean, low, high
+
+  name: str
+  path: pathlib.Path
+  config: dict
+  status: str
+  arms: dict[str, ArmMetrics]
+
+  @property
+  def metrics(self) -> ArmMetrics:
+    """The metrics of the run's one arm (a sweep point of the SDE figures trains one arm)."""
+    if len(self.arms) != 1:
+      arms = ', '.join(self.arms)
+      raise ValueError(f'{self.path} has {len(self.arms)} arms ({arms}); one was expected.')
+    return next(iter(self.arms.values()))
 
 
-def mean_and_std(values: np.ndarray) -> tuple[float, float, int]:
-  """Mean, standard deviation and count of the finite entries of `values` (any shape)."""
-  finite = np.asarray(values, float)[np.isfinite(values)]
-  if finite.size == 0:
-    return float('nan'), float('nan'), 0
-  return float(finite.mean()), float(finite.std()), int(finite.size)
+def read_status(workdir: str | os.PathLike) -> str:
+  """The record's status ('done', 'running', ...), or 'unknown' if it has no readable one."""
+  try:
+    return record.read_status(workdir)['status']
+  except (OSError, ValueError, KeyError):
+    return 'unknown'
 
+
+def load_run(workdir: str | os.PathLike, name: str | None = None) -> Run:
+  """A workdir's metrics (`load_metrics`), config and status; `name` defaults to its folder's."""
+  path = pathlib.Path(workdir)
+  arms = load_metrics(path)
+  config = record.read_config(path) if (path / 'config.json').exists() else {}
+  return Run(name or path.name, path, config, read_status(path), arms)
+
+
+RunLike = Run | str | os.PathLike  # a loaded run, or the path of its workdir
+
+
+def as_run(run: RunLike) -> Run:
+  """`run` itself, or the run of the workdir at path `run` (`load_run`)."""
+  return run if isinstance(run, Run) else load_run(run)
+
+
+def load_sweep(root: str | os.PathLike) -> list[Run]:
+  """The runs of a sweep root (launch/sweep.py: one workdir per point), in the sweep's order
+  (sweep.json), or by name for a plain folder of workdirs; points without metrics yet are
+  skipped.
+
+  Raises:
+    FileNotFoundError: no point of `root` has metrics.
+  """
+  root = pathlib.Path(root)
+  index = root / 'sweep.json'
+  if index.exists():
+    names = list(json.loads(index.read_text())['points'])
+  else:
+    names = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+  runs = [load_run(root / n, n) for n in names if (root / n / 'metrics.jsonl').exists()]
+  if not runs:
+    raise FileNotFoundError(f'no run with metrics under {root}: is it a sweep root?')
+  return runs
+
+
+def schedule_changes(
+    config: dict, keys: Sequence[str] = ('lr_schedule', 'wd_schedule')
+) -> dict[str, list[float]]:
+  """{arm: the epochs, increasing, at which the arm's schedules `keys` change} of a run's
+  config.json (an arm's own schedule, else optim's; a record without arms has one arm,
+  'default')."""
+  optim = config.get('optim') or {}
+  result = {}
+  for arm, spec in (config.get('arms') or {'default': {}}).items():
+    spec = spec if isinstance(spec, dict) else {}
+    epochs = set()
+    for key in keys:
+      for change in spec.get(key, optim.get(key, ())) or ():
+        if isinstance(change, (list, tuple)) and len(change) == 2:
+          epochs.add(float(change[0]))
+    result[arm] = sorted(epochs)
+  return result
+
+
+# ---- The figure style. ----
 
 FIGURE_FORMATS = ('png', 'pdf')
-BAND = (0.1, 0.9)  # quantiles of the bands around the trial means (every analysis figure)
-
-
-def save_figure(fig, out_prefix: str | os.PathLike) -> list[pathlib.Path]:
-  """Writes the matplotlib figure to `out_prefix`.png and .pdf (creating the folder); returns the
-  paths."""
-  paths = [pathlib.Path(f'{out_prefix}.{fmt}') for fmt in FIGURE_FORMATS]
-  paths[0].parent.mkdir(parents=True, exist_ok=True)
-  for p in paths:
-    fig.savefig(p, dpi=120, bbox_inches='tight')
-  return paths
-
-
+BAND = (0.1, 0.9)  # quantiles of the spread bands around the trial means
 PANEL_SIZE = (5.0, 3.6)  # inches, one panel
 
 
-def new_axes(num: int, max_cols: int = 3) -> np.ndarray:
-  """`num` axes on a fresh Agg figure (no pyplot state), at most `max_cols` per row; object
-  array [num]."""
+def new_axes(
+    num: int,
+    max_cols: int = 3,
+    panel_size: tuple[float, float] = PANEL_SIZE,
+    *,
+    sharex: bool = False,
+    layout: str | None = 'constrained',
+) -> np.ndarray:
+  """`num` axes on a fresh Agg figure (no pyplot state), at most `max_cols` per row, each panel
+  `panel_size` inches; object array [num]. `layout=None` for a figure that calls
+  `tight_layout()` itself once its suptitle is set."""
   cols = min(num, max_cols)
   rows = math.ceil(num / cols)
-  fig = Figure(figsize=(PANEL_SIZE[0] * cols, PANEL_SIZE[1] * rows), layout='constrained')
+  fig = Figure(figsize=(panel_size[0] * cols, panel_size[1] * rows), layout=layout)
   FigureCanvasAgg(fig)
-  axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+  axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False, sharex=sharex).ravel())
   for ax in axes[num:]:
     ax.set_visible(False)
   return axes[:num]
 
 
-def check_axes(axes: Sequence[Axes] | None, num: int, what: str) -> np.ndarray:
-  """The `num` axes a plot function `what` draws into: the caller's, or fresh ones if None."""
+def check_axes(axes: Sequence[Axes] | None, num: int, what: str, **style) -> np.ndarray:
+  """The `num` axes a plot function `what` draws into: the caller's, or fresh ones if None
+  (`new_axes(num, **style)`)."""
   if axes is None:
-    return new_axes(num)
+    return new_axes(num, **style)
   axes = np.atleast_1d(np.asarray(axes, dtype=object)).ravel()
   if len(axes) != num:
     raise ValueError(f'{what} draws {num} panel(s); got {len(axes)} axes.')
   return axes
+
+
+def save_figure(fig: Figure, out_prefix: str | os.PathLike) -> list[pathlib.Path]:
+  """Writes the figure to `out_prefix`.png and .pdf (creating the folder); returns the paths."""
+  paths = [pathlib.Path(f'{out_prefix}.{fmt}') for fmt in FIGURE_FORMATS]
+  paths[0].parent.mkdir(parents=True, exist_ok=True)
+  for p in paths:
+    fig.savefig(p, dpi=120, bbox_inches='tight')
+  return paths
 
 
 def save_axes(axes: np.ndarray, out: str | os.PathLike, name: str) -> list[pathlib.Path]:
@@ -164,7 +287,7 @@ def plot_mean_band(
     alpha: float = 0.2,
 ) -> None:
   """The trial mean of `values` [T, E] against x [E] as a line, and its quantile band."""
-  mean, low, high = mean_and_band(values, quantiles)
+  mean, low, high = stats.mean_and_band(values, quantiles)
   ax.plot(x, mean, color=color, label=label, linestyle=linestyle)
   ax.fill_between(x, low, high, color=color, alpha=alpha, linewidth=0)
 
@@ -192,34 +315,68 @@ def plot_mean_se_band(
   ax.fill_between(x[ok], low, high, color=line.get_color(), alpha=0.2)
 
 
-def figure_parser(name: str, doc: str) -> argparse.ArgumentParser:
-  """The command line `python -m svag_jax.analysis.<name> WORKDIR [--out DIR]`; add options."""
+# ---- The command line: `python -m svag_jax.analysis.NAME SOURCE [--out DIR] [options]`. ----
+
+SOURCES = {
+    'workdir': 'the workdir of a run',
+    'root': 'a sweep root (launch/sweep.py: one workdir per point)',
+}
+
+
+def figure_parser(
+    name: str, doc: str, source: str = 'workdir', required: bool = True
+) -> argparse.ArgumentParser:
+  """The command line `python -m svag_jax.analysis.<name> WORKDIR|ROOT [--out DIR]`; add options.
+
+  Args:
+    name: the analysis (its module's name; the figure's name unless `make` names several).
+    doc: the module's docstring (its first paragraph is the description).
+    source: 'workdir' (one run) or 'root' (a sweep root): the positional argument, args.<source>.
+    required: False where an option replaces the source (analysis.lsr --baseline RUN).
+  """
   parser = argparse.ArgumentParser(
       prog=f'python -m svag_jax.analysis.{name}', description=doc.split('\n\n')[0]
   )
-  parser.add_argument('workdir')
-  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
+  parser.add_argument(source, nargs=None if required else '?', help=SOURCES[source])
+  parser.add_argument(
+      '--out', default=None, help=f'figure folder (default: {source.upper()}/figures)'
+  )
+  parser.set_defaults(analysis=name)
   return parser
 
 
-def run_figure(
-    parser: argparse.ArgumentParser,
-    args: argparse.Namespace,
-    name: str,
-    make: Callable[[], tuple[Any, list[str]]],
-) -> int:
-  """Draws one analysis figure: `make()` returns (its axes, summary lines); saves the axes as
-  `<out>/<name>.{png,pdf}` and prints where and the summary. Returns the exit code (2 when the
-  workdir cannot be analysed, with the reason on stderr)."""
-  if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
-    parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')
-  out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
+Figures = np.ndarray | dict[str, np.ndarray]
+
+
+def run_figure(args: argparse.Namespace, make: Callable[[], tuple[Figures, list[str]]]) -> int:
+  """Draws an analysis: `make()` returns (its axes, or {figure name: axes}, and the summary
+  lines); saves each figure as `<out>/<name>.{png,pdf}` (a single one under the analysis's name)
+  and prints where, the run's status where it has one, and the summary.
+
+  Returns:
+    The exit code: 0, or 2 when the source cannot be analysed (the reason on stderr).
+  """
+  name = args.analysis
+  source = pathlib.Path(getattr(args, 'workdir', None) or args.root)
+  out = source / 'figures' if args.out is None else pathlib.Path(args.out)
   try:
-    axes, lines = make()
-    paths = save_axes(axes, out, name)
-  except ValueError as e:
+    figures, lines = make()
+    if not isinstance(figures, dict):
+      figures = {name: figures}
+    for figure, axes in figures.items():
+      save_axes(axes, out, figure)
+  except (OSError, ValueError, record.WorkdirError) as e:
     print(f'analysis.{name}: {e}', file=sys.stderr)
     return 2
-  print(f'Figure {paths[0].stem} ({"/".join(FIGURE_FORMATS)}) in {paths[0].parent}')
-  print('\n'.join(lines))
+  formats = '/'.join(FIGURE_FORMATS)
+  names = list(figures)
+  head = (
+      f'Figure {names[0]} ({formats})'
+      if len(names) == 1
+      else f'Figures ({", ".join(names)}; {formats})'
+  )
+  status = read_status(source) if (source / 'status.json').exists() else None
+  print(f'{head} in {out}' + (f' (run status: {status})' if status else ''))
+  if lines:
+    print('\n'.join(lines))
   return 0

@@ -16,17 +16,15 @@ metrics.jsonl at the prediction epoch (a prediction epoch is always an evaluatio
 error of the saved predictions, without reloading the data set (which may not be at hand where the
 analysis runs, e.g. a full tfds MNIST in Colab). Trials that had diverged by a prediction epoch are
 left out of its TV and of its baselines: those the metrics mark diverged, and those whose saved
-predictions are the diverged sentinel (`svag_jax.workdir.live_trials`).
+predictions are the diverged sentinel (`svag_jax.record.live_trials`).
 
 Every function reads the workdir only; nothing here trains. Figures are drawn on the Agg canvas
 (no pyplot state), so the functions work the same from the CLI, a test or a notebook; pass `axes`
 to draw into your own (e.g. pyplot inline) figure.
 """
 
-import argparse
 import dataclasses
 import os
-import pathlib
 import sys
 from collections.abc import Sequence
 
@@ -34,12 +32,11 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.axes import Axes
 
+from svag_jax import record
 from svag_jax import tv as tv_lib
-from svag_jax import workdir as workdir_lib
-from svag_jax.analysis import common
+from svag_jax.analysis import common, stats, weights
 
 BAND = common.BAND  # quantiles of the bands drawn around the means
-FIGURE_FORMATS = common.FIGURE_FORMATS
 
 
 def _colors(arms: Sequence[str]) -> dict[str, str]:
@@ -47,26 +44,11 @@ def _colors(arms: Sequence[str]) -> dict[str, str]:
   return {arm: f'C{i % 10}' for i, arm in enumerate(arms)}
 
 
-def _schedule_epochs(
-    workdir: str | os.PathLike, metrics: dict[str, common.ArmMetrics]
-) -> list[float]:
-  """Epochs at which any arm's LR or WD changes, from config.json, within the evaluated epochs
-  of `metrics` (empty if config.json cannot be read)."""
-  try:
-    cfg = workdir_lib.read_config(workdir)
-  except (OSError, ValueError):
-    return []
-  optim = cfg.get('optim', {})
-  specs = list(cfg.get('arms', {}).values()) or [{}]
-  epochs = set()
-  for spec in specs:
-    spec = spec if isinstance(spec, dict) else {}
-    for key in ('lr_schedule', 'wd_schedule'):
-      for change in spec.get(key, optim.get(key, ())) or ():
-        if isinstance(change, (list, tuple)) and len(change) == 2:
-          epochs.add(float(change[0]))
-  last = max(float(m.epochs[-1]) for m in metrics.values())
-  return sorted(e for e in epochs if e <= last)
+def _schedule_epochs(run: common.Run) -> list[float]:
+  """Epochs at which any arm's LR or WD changes (config.json), within the evaluated epochs."""
+  last = max(float(m.epochs[-1]) for m in run.arms.values())
+  changes = {e for epochs in common.schedule_changes(run.config).values() for e in epochs}
+  return sorted(e for e in changes if e <= last)
 
 
 class _PlainLogFormatter(ticker.LogFormatter):
@@ -90,19 +72,20 @@ def _band_text() -> str:
   return f'mean over trials, {BAND[0]:.0%}–{BAND[1]:.0%} band'
 
 
-def plot_errors(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -> np.ndarray:
+def plot_errors(run: common.RunLike, axes: Sequence[Axes] | None = None) -> np.ndarray:
   """Train and test error (%) vs epoch per arm: mean over trials with a quantile band.
 
   Args:
-    workdir: a run's workdir (reads metrics.jsonl and config.json).
+    run: a run, or its workdir (reads metrics.jsonl and config.json).
     axes: two Axes (train, test) to draw into; default a new Agg figure.
 
   Returns:
     The two Axes (object array [2]); `axes[0].figure` is the figure.
   """
   axes = common.check_axes(axes, 2, 'plot_errors')
-  metrics = common.load_metrics(workdir)
-  colors, changes = _colors(list(metrics)), _schedule_epochs(workdir, metrics)
+  run = common.as_run(run)
+  metrics = run.arms
+  colors, changes = _colors(list(metrics)), _schedule_epochs(run)
   for ax, split in zip(axes, ('train', 'test'), strict=True):
     for arm, m in metrics.items():
       error = 100 * (1 - m.values[f'{split}_accuracy'])
@@ -117,19 +100,20 @@ def plot_errors(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) 
   return axes
 
 
-def plot_norms(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -> np.ndarray:
+def plot_norms(run: common.RunLike, axes: Sequence[Axes] | None = None) -> np.ndarray:
   """||w||^2 and effective LR eta / ||w||^2 vs epoch per arm (log y): mean and quantile band.
 
   Args:
-    workdir: a run's workdir.
+    run: a run, or its workdir.
     axes: two Axes (norm, effective LR) to draw into; default a new Agg figure.
 
   Returns:
     The two Axes (object array [2]).
   """
   axes = common.check_axes(axes, 2, 'plot_norms')
-  metrics = common.load_metrics(workdir)
-  colors, changes = _colors(list(metrics)), _schedule_epochs(workdir, metrics)
+  run = common.as_run(run)
+  metrics = run.arms
+  colors, changes = _colors(list(metrics)), _schedule_epochs(run)
   panels = (
       ('w_norm_sq', r'$\|w\|^2$ of the scale-invariant weights', 'Squared weight norm'),
       ('effective_lr', r'effective LR  $\eta / \|w\|^2$', 'Effective LR'),
@@ -148,7 +132,7 @@ def plot_norms(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -
 
 
 def tv_curves(
-    workdir: str | os.PathLike, num_resamples: int = 5, seed: int = 0
+    run: common.RunLike, num_resamples: int = 5, seed: int = 0
 ) -> dict[float, dict[str, tv_lib.TVCurve]]:
   """TV vs trials between the reference arm and every other arm, at each saved prediction epoch.
 
@@ -160,10 +144,11 @@ def tv_curves(
   Returns:
     {epoch: {other arm: TVCurve}}, epochs increasing; empty if no predictions were saved.
   """
-  if not (pathlib.Path(workdir) / 'predictions' / 'trials.json').exists():
+  run = common.as_run(run)
+  if not (run.path / 'predictions' / 'trials.json').exists():
     return {}
-  predictions, trial_arms = workdir_lib.read_predictions(workdir)
-  metrics = common.load_metrics(workdir)
+  predictions, trial_arms = record.read_predictions(run.path)
+  metrics = run.arms
   arms = list(metrics)
   if len(arms) < 2:
     return {}
@@ -171,11 +156,11 @@ def tv_curves(
   for epoch, pred in predictions.items():
     if pred.shape[0] != len(trial_arms):
       raise ValueError(
-          f'{workdir}: predictions at epoch {epoch:g} have {pred.shape[0]} trials, '
+          f'{run.path}: predictions at epoch {epoch:g} have {pred.shape[0]} trials, '
           f'predictions/trials.json lists {len(trial_arms)}.'
       )
     kept, errors = {}, {}
-    live = workdir_lib.live_trials(pred)
+    live = record.live_trials(pred)
     for arm, m in metrics.items():
       ok = ~m.diverged_at(epoch) & live[m.trials]
       kept[arm] = np.asarray(pred[np.sort(m.trials[ok])])
@@ -195,7 +180,7 @@ def tv_curves(
 
 
 def plot_tv(
-    workdir: str | os.PathLike,
+    run: common.RunLike,
     axes: Sequence[Axes] | None = None,
     curves: dict[float, dict[str, tv_lib.TVCurve]] | None = None,
 ) -> np.ndarray:
@@ -207,20 +192,21 @@ def plot_tv(
   measured up to t = T_ref / 2 and extended to the largest t by its 1/sqrt(t) law (thin line).
 
   Args:
-    workdir: a run's workdir with saved predictions.
+    run: a run with saved predictions, or its workdir.
     axes: one Axes per prediction epoch; default a new Agg figure.
-    curves: the output of `tv_curves(workdir)`, to reuse it; computed if None.
+    curves: the output of `tv_curves(run)`, to reuse it; computed if None.
 
   Returns:
     The Axes (object array [number of prediction epochs]).
   """
-  curves = tv_curves(workdir) if curves is None else curves
+  run = common.as_run(run)
+  curves = tv_curves(run) if curves is None else curves
   if not curves:
     raise ValueError(
-        f'{workdir} has no saved predictions of two or more arms: set '
+        f'{run.path} has no saved predictions of two or more arms: set '
         'train.predictions_at and several config.arms to get TV curves.'
     )
-  arms = list(common.load_metrics(workdir))
+  arms = list(run.arms)
   colors = _colors(arms)
   axes = common.check_axes(axes, len(curves), 'plot_tv')
   for ax, (epoch, by_arm) in zip(axes, curves.items(), strict=True):
@@ -273,35 +259,21 @@ def plot_tv(
   return axes
 
 
-def _save(axes: np.ndarray, out: pathlib.Path, name: str) -> list[pathlib.Path]:
-  return common.save_figure(axes.flat[0].figure, out / name)
-
-
-def make_figures(
-    workdir: str | os.PathLike,
-    out: str | os.PathLike | None = None,
-    num_resamples: int = 5,
-    seed: int = 0,
-    curves: dict[float, dict[str, tv_lib.TVCurve]] | None = None,
-) -> list[pathlib.Path]:
-  """Writes errors, norms and (if predictions of 2+ arms exist) tv figures as PNG and PDF.
+def figures(
+    run: common.RunLike, curves: dict[float, dict[str, tv_lib.TVCurve]] | None = None
+) -> dict[str, np.ndarray]:
+  """{figure name: its axes}: errors, norms and, if predictions of 2+ arms were saved, tv.
 
   Args:
-    workdir: a run's workdir.
-    out: output folder; default WORKDIR/figures (created if missing).
-    num_resamples, seed: of the TV subsampling (`svag_jax.tv.tv_vs_trials`).
-    curves: precomputed `tv_curves(workdir, ...)`, to reuse them.
-
-  Returns:
-    The paths written.
+    run: a run, or its workdir.
+    curves: `tv_curves(run, ...)`, to reuse them; computed (default resamples and seed) if None.
   """
-  out = pathlib.Path(workdir) / 'figures' if out is None else pathlib.Path(out)
-  out.mkdir(parents=True, exist_ok=True)
-  paths = _save(plot_errors(workdir), out, 'errors') + _save(plot_norms(workdir), out, 'norms')
-  curves = tv_curves(workdir, num_resamples, seed) if curves is None else curves
+  run = common.as_run(run)
+  result = {'errors': plot_errors(run), 'norms': plot_norms(run)}
+  curves = tv_curves(run) if curves is None else curves
   if curves:
-    paths += _save(plot_tv(workdir, curves=curves), out, 'tv')
-  return paths
+    result['tv'] = plot_tv(run, curves=curves)
+  return result
 
 
 def _percent(mean: float, std: float) -> str:
@@ -309,7 +281,7 @@ def _percent(mean: float, std: float) -> str:
 
 
 def summary(
-    workdir: str | os.PathLike,
+    run: common.RunLike,
     curves: dict[float, dict[str, tv_lib.TVCurve]] | None = None,
     num_epochs: int | None = None,
 ) -> list[str]:
@@ -321,17 +293,18 @@ def summary(
   Where the arms' distributions differ (before their intrinsic LRs agree) TV stands well above
   the floor at the same t; where they are equal it reads as the floor (finite-sample noise).
   """
-  metrics = common.load_metrics(workdir)
+  run = common.as_run(run)
+  metrics = run.arms
   lines = []
   for arm, m in metrics.items():
     error = 1 - m.values['test_accuracy'][:, -1]
-    mean, std, n = common.mean_and_std(error)
+    mean, std, n = stats.mean_and_std(error)
     diverged = int(m.diverged[:, -1].sum())
     lines.append(
         f'{arm}: final test error (epoch {m.epochs[-1]:g}) {_percent(mean, std)} over '
         f'{n} trials' + (f' ({diverged} diverged)' if diverged else '')
     )
-  curves = tv_curves(workdir) if curves is None else curves
+  curves = tv_curves(run) if curves is None else curves
   if not curves:
     lines.append('TV: no predictions of two or more arms saved (train.predictions_at).')
     return lines
@@ -363,11 +336,8 @@ def weight_distances(workdir: str | os.PathLike) -> dict[float, dict[tuple[str, 
   directions read sqrt(2), equal weights 0. Returns {epoch: {(arm_a, arm_b): distances of every
   pair (i < j when the arms are the same)}}; empty when the run saved no weights.
   """
-  if not workdir_lib.params_epochs(workdir):
+  if not record.params_epochs(workdir):
     return {}
-  # imported here: analysis.weights evaluates weights, so it imports the data and model code
-  from svag_jax.analysis import weights  # noqa: PLC0415
-
   snapshots = weights.Snapshots(workdir)
   arms = np.asarray(snapshots.arms)
   names = list(dict.fromkeys(snapshots.arms))
@@ -404,32 +374,19 @@ def weight_distance_lines(distances: dict[float, dict[tuple[str, str], np.ndarra
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog='python -m svag_jax.analysis.fast_equilibrium', description=__doc__.split('\n\n')[0]
-  )
-  parser.add_argument('workdir', help='workdir of a Fast Equilibrium run')
-  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
+  parser = common.figure_parser('fast_equilibrium', __doc__)
   parser.add_argument('--resamples', type=int, default=5, help='TV resamples per trial count')
   parser.add_argument('--seed', type=int, default=0, help='seed of the TV subsampling')
   args = parser.parse_args(argv)
-  if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
-    parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')
-  curves = tv_curves(args.workdir, args.resamples, args.seed)
-  paths = make_figures(args.workdir, args.out, curves=curves)
-  try:
-    status = workdir_lib.read_status(args.workdir)['status']
-  except (OSError, ValueError, KeyError):
-    status = 'unknown'
-  names = ', '.join(sorted({p.stem for p in paths}))
-  print(
-      f'Figures ({names}; {"/".join(FIGURE_FORMATS)}) in {paths[0].parent} '
-      f'(run status: {status})'
-  )
-  print('\n'.join(summary(args.workdir, curves)))
-  distances = weight_distances(args.workdir)
-  if distances:
-    print('\n'.join(weight_distance_lines(distances)))
-  return 0
+
+  def make():
+    run = common.load_run(args.workdir)
+    curves = tv_curves(run, args.resamples, args.seed)
+    return figures(run, curves), summary(run, curves) + weight_distance_lines(
+        weight_distances(args.workdir)
+    )
+
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

@@ -1,28 +1,22 @@
 """2020 Fig. 5b/c: full-batch GD with WD on a small subset keeps falling from 100% train accuracy.
 
-    python -m svag_jax.analysis.gd_subset WORKDIR [--out PREFIX] [--reach 0.99] [--below 0.9 0.97]
+    python -m svag_jax.analysis.gd_subset WORKDIR [--out DIR] [--reach 0.99] [--below 0.9 0.97]
 
 Reads WORKDIR/metrics.jsonl and config.json of a `configs/gd_subset.py` run (arms `wd` and
 `wd_off`; full batch, so one epoch = one GD step), prints per arm and trial: the maximum train
 accuracy, the first step at which it reaches `reach`, the number of drops (separate runs of
 evaluations) below each `below` level after that, the minimum train accuracy in the last quarter
-of the run, and the final train / test accuracy; and writes PREFIX.png/.pdf (default
-WORKDIR/figures/gd_subset): train accuracy, ||w||^2 and the training loss vs step, with the step
-at which the wd_off arm drops WD marked.
+of the run, and the final train / test accuracy; and draws the figure `gd_subset` into
+WORKDIR/figures (or DIR), as PNG and PDF: train accuracy, ||w||^2 and the training loss vs step,
+with the step at which the wd_off arm drops WD marked.
 """
 
-import argparse
-import pathlib
 import sys
+from collections.abc import Sequence
 
-import matplotlib
 import numpy as np
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-
-from svag_jax import workdir as workdir_lib  # noqa: E402
-from svag_jax.analysis import common  # noqa: E402
+from svag_jax.analysis import common
 
 
 def first_reach(acc: np.ndarray, reach: float) -> int | None:
@@ -54,8 +48,9 @@ def wd_off_step(config: dict) -> float | None:
   return None
 
 
-def figure(arms: dict[str, common.ArmMetrics], off: float | None):
-  fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+def plot(arms: dict[str, common.ArmMetrics], off: float | None) -> np.ndarray:
+  """Train accuracy, ||w||^2 and the training loss vs step, one line per trial, colour per arm."""
+  axes = common.new_axes(3, panel_size=(5.0, 4.0), layout=None)
   for (name, m), color in zip(arms.items(), ('C0', 'C1', 'C2', 'C3')):
     for t in range(len(m.trials)):
       label = name if t == 0 else None
@@ -72,62 +67,67 @@ def figure(arms: dict[str, common.ArmMetrics], off: float | None):
   late = [m.values['train_accuracy'][:, m.epochs >= 0.05 * m.epochs[-1]] for m in arms.values()]
   axes[0].set_ylim(max(0.0, min(float(np.nanmin(v)) for v in late) - 0.02), 1.005)
   axes[0].legend(loc='lower right')
+  fig = axes[0].figure
   fig.suptitle(
       'Full-batch GD with WD on a fixed subset: train accuracy keeps falling; without '
       'WD it converges (Li, Lyu & Arora 2020, Fig. 5b/c)'
   )
   fig.tight_layout()
-  return fig
+  return axes
 
 
-def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument('workdir')
-  p.add_argument('--out', default=None, help='output prefix (default WORKDIR/figures/gd_subset)')
-  p.add_argument('--reach', type=float, default=0.99)
-  p.add_argument('--below', type=float, nargs='+', default=[0.9, 0.97])
-  a = p.parse_args(argv)
-  config = workdir_lib.read_config(a.workdir)
-  status = workdir_lib.read_status(a.workdir)
-  arms = common.load_metrics(a.workdir)
+def summary(
+    run: common.Run, reach: float = 0.99, below: Sequence[float] = (0.9, 0.97)
+) -> list[str]:
+  """The run's settings, then per arm and trial: max train accuracy, the first step at `reach`,
+  the drops below each `below` level, the minimum over the last quarter, the final accuracies."""
+  config = run.config
   off = wd_off_step(config)
   first_arm = next(iter(config['arms'].values()))  # the record resolves every arm
   lr, wd = first_arm['lr'], first_arm['wd']
-  print(
-      f'{a.workdir}: status {status["status"]}; {config["model"]["name"]} '
+  head = ' '.join(f'{"drops<" + format(b, "g"):>9}' for b in below)
+  lines = [
+      f'{run.path}: status {run.status}; {config["model"]["name"]} '
       f'{tuple(config["model"]["widths"])}, batch {config["train"]["batch_size"]} (full: '
       f'data.num_train = {config["data"]["num_train"]}), '
-      f'eta = {lr:g}, lambda = {wd:g}; wd_off drops WD at step {off}'
-  )
-  head = ' '.join(f'{"drops<" + format(b, "g"):>9}' for b in a.below)
-  print(
+      f'eta = {lr:g}, lambda = {wd:g}; wd_off drops WD at step {off}',
       f'{"arm":<7} {"trial":>5} {"max acc":>8} {"reach@":>7} {head} {"min last25%":>11} '
-      f'{"final train":>11} {"final test":>10}'
-  )
-  for name, m in arms.items():
+      f'{"final train":>11} {"final test":>10}',
+  ]
+  for name, m in run.arms.items():
     acc_all = m.values['train_accuracy']
     quarter = m.epochs >= m.epochs[-1] * 0.75
     for t in range(len(m.trials)):
       acc = acc_all[t]
-      reach = first_reach(acc, a.reach)
-      drops = ' '.join(f'{count_drops(acc, a.reach, b):>9d}' for b in a.below)
-      print(
+      first = first_reach(acc, reach)
+      drops = ' '.join(f'{count_drops(acc, reach, b):>9d}' for b in below)
+      lines.append(
           f'{name:<7} {int(m.trials[t]):>5} {np.nanmax(acc):>8.4f} '
-          f'{"never" if reach is None else int(m.epochs[reach]):>7} {drops} '
+          f'{"never" if first is None else int(m.epochs[first]):>7} {drops} '
           f'{np.nanmin(acc[quarter]):>11.4f} {acc[-1]:>11.4f} '
           f'{m.values["test_accuracy"][t, -1]:>10.4f}'
       )
     if off is not None and name == 'wd_off':
       after = m.epochs > off + 0.1 * (m.epochs[-1] - off)
-      print(
+      lines.append(
           f'{"":<7} after WD off (from step {int(m.epochs[after][0])}): min train acc '
-          f'{np.nanmin(acc_all[:, after]):.4f}, drops<{a.below[0]:g} '
-          f'{sum(count_drops(r[after], 0.0, a.below[0]) for r in acc_all)}'
+          f'{np.nanmin(acc_all[:, after]):.4f}, drops<{below[0]:g} '
+          f'{sum(count_drops(r[after], 0.0, below[0]) for r in acc_all)}'
       )
-  prefix = a.out or str(pathlib.Path(a.workdir) / 'figures' / 'gd_subset')
-  for path in common.save_figure(figure(arms, off), prefix):
-    print('wrote', path)
-  return 0
+  return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = common.figure_parser('gd_subset', __doc__)
+  parser.add_argument('--reach', type=float, default=0.99)
+  parser.add_argument('--below', type=float, nargs='+', default=[0.9, 0.97])
+  args = parser.parse_args(argv)
+
+  def make():
+    run = common.load_run(args.workdir)
+    return plot(run.arms, wd_off_step(run.config)), summary(run, args.reach, args.below)
+
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,6 @@ errors over trials). Reads workdirs only; nothing here trains.
 
 import dataclasses
 import math
-import os
 import sys
 from collections.abc import Sequence
 
@@ -54,20 +53,21 @@ class LRDropArm:
   predicted_discrete: np.ndarray
 
 
-def lr_drop(workdir: str | os.PathLike, window_fraction: float = 1 / 3) -> list[LRDropArm]:
+def lr_drop(run: common.RunLike, window_fraction: float = 1 / 3) -> list[LRDropArm]:
   """The LR-drop ratios of every arm whose LR changes once (arms without a change are controls).
 
   The pre window is the last `window_fraction` of the steps before the drop; the post window the
   last `window_fraction` of the steps after it.
   """
+  run = common.as_run(run)
   result = []
-  for arm, m in common.load_metrics(workdir).items():
-    drop = stats.change_step(m)
+  for arm, m in run.arms.items():
+    drop = m.change_step()
     if drop is None:
       continue
-    steps, v = stats.eval_steps(m), m.values
+    steps, v = m.effective_steps, m.values
     i = int(np.flatnonzero(steps == drop)[0])
-    lr_before, lr_after = stats.arm_constant(m, 'lr', i - 1), stats.arm_constant(m, 'lr', i)
+    lr_before, lr_after = m.constant('lr', i - 1), m.constant('lr', i)
     pre = (drop - window_fraction * drop, drop - 1)
     post = (steps[-1] - window_fraction * (steps[-1] - drop), steps[-1])
     pre_mask, post_mask = stats.window_mask(steps, *pre), stats.window_mask(steps, *post)
@@ -86,8 +86,8 @@ def lr_drop(workdir: str | os.PathLike, window_fraction: float = 1 / 3) -> list[
           stats.nanmean(s2[:, pre_mask], 1) / stats.nanmean(s2[:, post_mask], 1)
       )
     factor = lr_after / lr_before
-    le = stats.arm_constant(m, 'intrinsic_lr', i - 1)
-    le_after = stats.arm_constant(m, 'intrinsic_lr', i)
+    le = m.constant('intrinsic_lr', i - 1)
+    le_after = m.constant('intrinsic_lr', i)
     discrete = math.sqrt(le_after * (2 - le_after) / (le * (2 - le))) * sigma_gn_ratio
     result.append(
         LRDropArm(
@@ -105,7 +105,7 @@ def lr_drop(workdir: str | os.PathLike, window_fraction: float = 1 / 3) -> list[
         )
     )
   if not result:
-    raise ValueError(f'{workdir}: no arm changes its LR; is it an lr_drop run?')
+    raise ValueError(f'{run.path}: no arm changes its LR; is it an lr_drop run?')
   return result
 
 
@@ -135,22 +135,23 @@ def lr_drop_summary(arms: list[LRDropArm]) -> list[str]:
 
 
 def plot_lr_drop(
-    workdir: str | os.PathLike,
+    run: common.RunLike,
     arms: list[LRDropArm] | None = None,
     axes: Sequence[Axes] | None = None,
 ) -> np.ndarray:
   """Two panels: eta/||w||^2 vs epoch per arm (controls included) with the pre level, /10 and
   /sqrt(10) marked; eta/||w||^2 over the pre level vs steps after the drop (log-log)."""
   axes = common.check_axes(axes, 2, 'plot_lr_drop')
-  arms = lr_drop(workdir) if arms is None else arms
-  metrics = common.load_metrics(workdir)
+  run = common.as_run(run)
+  arms = lr_drop(run) if arms is None else arms
+  metrics = run.arms
   for i, (arm, m) in enumerate(metrics.items()):
     common.plot_mean_band(
         axes[0], m.epochs, m.values['effective_lr'], f'C{i % 10}', f'{arm} ({len(m.trials)} trials)'
     )
   for i, a in enumerate(arms):
     m = metrics[a.arm]
-    steps, color = stats.eval_steps(m), f'C{list(metrics).index(a.arm) % 10}'
+    steps, color = m.effective_steps, f'C{list(metrics).index(a.arm) % 10}'
     pre = stats.window_mask(steps, *a.pre_window)
     level = stats.nanmean(stats.nanmean(m.values['effective_lr'][:, pre], 1), 0)
     for factor, style in ((1.0, '-'), (a.lr_factor, ':'), (a.predicted, '--')):
@@ -191,10 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = parser.parse_args(argv)
 
   def make():
-    arms = lr_drop(args.workdir)
-    return plot_lr_drop(args.workdir, arms), lr_drop_summary(arms)
+    run = common.load_run(args.workdir)
+    arms = lr_drop(run)
+    return plot_lr_drop(run, arms), lr_drop_summary(arms)
 
-  return common.run_figure(parser, args, 'lr_drop', make)
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

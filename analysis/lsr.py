@@ -1,6 +1,6 @@
 """2021 Fig. 3: where the linear scaling rule breaks, against the B* predicted from baseline runs.
 
-    python -m svag_jax.analysis.lsr SWEEP_ROOT [--c2 2] [--baselines B1,B2,..] [--out PREFIX]
+    python -m svag_jax.analysis.lsr SWEEP_ROOT [--c2 2] [--baselines B1,B2,..] [--out DIR]
     python -m svag_jax.analysis.lsr --baseline WORKDIR [--window START END] [--c2 2]
 
 For each batch size B (runs with eta proportional to B): N/G of each trial averaged over the
@@ -12,27 +12,22 @@ is [min, max] over the baselines. The observed break (the paper's criterion) is 
 final test error exceeds the lowest final test error by more than 20% of it. Top panel: G/N vs B
 with the threshold G/N = C^2 (under the LSR N scales as 1/B, so a run at the approximate B* of a
 baseline has G/N = C^2) and the predicted interval; bottom: final test error vs B with the 20%
-band above the lowest error and the failed B shaded. Prints the table and writes PREFIX.png/.pdf
-(default SWEEP_ROOT/lsr).
+band above the lowest error and the failed B shaded. Prints the table and draws the figure `lsr`
+into SWEEP_ROOT/figures (or DIR), as PNG and PDF.
 
 With `--baseline WORKDIR` (one run, e.g. the smallest-B point of the sweep): prints B* =
 C^2 (1 + N/G) B per trial and its mean (`lsr_summary`), from G and N averaged over `--window`
 (default `equilibrium_window`: the last 25% of the G/N evals before the first LR change).
 """
 
-import argparse
 import math
+import os
 import sys
 
-import matplotlib
+import numpy as np
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from svag_jax import theory  # noqa: E402
-from svag_jax import workdir as workdir_lib  # noqa: E402
-from svag_jax.analysis import sde  # noqa: E402
+from svag_jax import theory
+from svag_jax.analysis import common
 
 FAIL_FACTOR = 1.2
 
@@ -40,62 +35,66 @@ FAIL_FACTOR = 1.2
 # ---- One baseline run: B* from its G and N. ----
 
 
-def equilibrium_window(rows: list[dict]) -> tuple[float, float]:
-  """The default averaging window (in epochs) of a run's G/N rows: the last 25% of the evals that
-  carry G/N before the first LR change (or of all such evals if the LR never changes)."""
-  epochs = sorted({r['epoch'] for r in rows if r.get('N') is not None})
+def equilibrium_window(m: common.ArmMetrics) -> tuple[float, float]:
+  """The default averaging window (in epochs) of a run's G/N evaluations: the last 25% of the
+  evaluations that carry G/N before the first LR change (or of all of them if the LR never
+  changes); diverged trials are left out."""
+  live, missing = ~m.diverged, np.full(m.diverged.shape, np.nan)
+  has_gn = (np.isfinite(m.values.get('N', missing)) & live).any(axis=0)
+  epochs = [float(e) for e in m.epochs[has_gn]]
   if not epochs:
     raise ValueError('no metric row has G and N: run with config.metrics.gn_every > 0')
-  lrs = {}
-  for r in rows:
-    if r.get('lr') is not None:
-      lrs.setdefault(r['epoch'], r['lr'])
-  first_lr = lrs[min(lrs)] if lrs else None
-  changed = [e for e in sorted(lrs) if first_lr is not None and lrs[e] != first_lr]
-  if changed:
+  lr = np.where(live, m.values.get('lr', missing), np.nan)
+  has_lr = np.isfinite(lr).any(axis=0)
+  lr = lr[np.argmax(np.isfinite(lr), axis=0), np.arange(len(m.epochs))][has_lr]  # first trial's
+  changed = m.epochs[has_lr][lr != lr[0]] if lr.size else []
+  if len(changed):
     epochs = [e for e in epochs if e < changed[0]] or epochs
   start = epochs[int(len(epochs) * 0.75)] if len(epochs) > 1 else epochs[0]
   return start, epochs[-1]
 
 
-def lsr_summary(workdir: str, window: tuple[float, float] | None = None, c2: float = 2.0) -> dict:
+def lsr_summary(
+    run: common.RunLike, window: tuple[float, float] | None = None, c2: float = 2.0
+) -> dict:
   """B* = C^2 (1 + N/G) B per trial of a baseline run, from G and N averaged over `window`.
 
-  N/G of a trial is (mean N) / (mean G) over its rows in the window (a ratio of means: a single
-  Ĝ can be near 0). Returns {'window', 'batch_size', 'trials': [{trial, G, N, NSR, B*}], 'mean_NSR',
-  'mean_B*', 'interval_B*'} where the interval is mean ± 1.96 standard errors over trials
-  (NaN for one trial).
+  N/G of a trial is (mean N) / (mean G) over its evaluations in the window that carry both (a
+  ratio of means: a single Ĝ can be near 0); diverged trials are left out. Returns {'window',
+  'batch_size', 'trials': [{trial, G, N, NSR, B*}], 'mean_NSR', 'mean_B*', 'interval_B*'} where
+  the interval is mean ± 1.96 standard errors over trials (NaN for one trial).
   """
-  rows = [r for r in workdir_lib.read_metrics(workdir) if not r.get('diverged')]
-  batch = workdir_lib.read_config(workdir)['train']['batch_size']
-  window = tuple(window) if window is not None else equilibrium_window(rows)
+  run = common.as_run(run)
+  m = run.metrics
+  batch = run.config['train']['batch_size']
+  window = tuple(window) if window is not None else equilibrium_window(m)
   lo, hi = window
-  per_trial = {}
-  for r in rows:
-    if r.get('N') is not None and r.get('G') is not None and lo <= r['epoch'] <= hi:
-      per_trial.setdefault(r['trial'], []).append((r['G'], r['N']))
-  if not per_trial:
-    raise ValueError(f'no G/N rows between epochs {lo:g} and {hi:g} in {workdir}')
+  missing = np.full(m.diverged.shape, np.nan)
+  g_values, n_values = m.values.get('G', missing), m.values.get('N', missing)
+  rows = np.isfinite(g_values) & np.isfinite(n_values) & ~m.diverged
+  rows &= (m.epochs >= lo) & (m.epochs <= hi)
+  if not rows.any():
+    raise ValueError(f'no G/N rows between epochs {lo:g} and {hi:g} in {run.path}')
   trials = []
-  for t, values in sorted(per_trial.items()):
-    g = float(np.mean([v[0] for v in values]))
-    n = float(np.mean([v[1] for v in values]))
+  for t in np.flatnonzero(rows.any(axis=1)):
+    g = float(np.mean(g_values[t][rows[t]]))
+    n = float(np.mean(n_values[t][rows[t]]))
     nsr = n / g
     trials.append(
         {
-            'trial': t,
+            'trial': int(m.trials[t]),
             'G': g,
             'N': n,
             'NSR': nsr,
-            'rows': len(values),
+            'rows': int(rows[t].sum()),
             'B*': float(theory.lsr_critical_batch(nsr, batch, c2)),
             'B*_approx': float(theory.lsr_critical_batch_approx(nsr, batch, c2)),
         }
     )
   out = {'window': window, 'batch_size': batch, 'c2': c2, 'trials': trials}
   for key, name in (('NSR', 'NSR'), ('B*', 'B*'), ('B*_approx', 'B*_approx')):
-    m, iv = mean_interval([t[key] for t in trials])
-    out[f'mean_{name}'], out[f'interval_{name}'] = m, iv
+    mean, iv = mean_interval([t[key] for t in trials])
+    out[f'mean_{name}'], out[f'interval_{name}'] = mean, iv
   return out
 
 
@@ -111,26 +110,27 @@ def mean_interval(values) -> tuple[float, tuple[float, float]]:
   return m, (m - half, m + half)
 
 
-def print_baseline(workdir: str, s: dict) -> None:
-  """Prints an `lsr_summary`: one line per trial and the mean B* with its interval."""
+def baseline_lines(workdir: str, s: dict) -> list[str]:
+  """An `lsr_summary` as printed lines: one per trial and the mean B* with its interval."""
   lo, hi = s['window']
-  print(
+  lines = [
       f'{workdir}: baseline B = {s["batch_size"]}, C^2 = {s["c2"]:g}, '
-      f'G and N averaged over epochs [{lo:g}, {hi:g}]'
-  )
-  print(f'{"trial":>5} {"evals":>5} {"G":>11} {"N":>11} {"N/G":>9} {"B*":>9}')
+      f'G and N averaged over epochs [{lo:g}, {hi:g}]',
+      f'{"trial":>5} {"evals":>5} {"G":>11} {"N":>11} {"N/G":>9} {"B*":>9}',
+  ]
   for t in s['trials']:
-    print(
+    lines.append(
         f'{t["trial"]:>5} {t["rows"]:>5} {t["G"]:>11.4g} {t["N"]:>11.4g} {t["NSR"]:>9.3f} '
         f'{t["B*"]:>9.1f}'
     )
   a, b = s['interval_B*']
   c, d = s['interval_B*_approx']
-  print(
+  lines.append(
       f'mean N/G = {s["mean_NSR"]:.3f}; B* = C^2 (1 + N/G) B = {s["mean_B*"]:.1f} '
       f'(95% interval over {len(s["trials"])} trials: [{a:.1f}, {b:.1f}]); '
       f'C^2 B N/G = {s["mean_B*_approx"]:.1f} [{c:.1f}, {d:.1f}]'
   )
+  return lines
 
 
 # ---- The sweep: N/G and test error vs B. ----
@@ -138,7 +138,7 @@ def print_baseline(workdir: str, s: dict) -> None:
 NUM_BASELINES = 3
 
 
-def summarize(root: str, c2: float = 2.0, baselines: list[int] | None = None) -> dict:
+def summarize(root: str | os.PathLike, c2: float = 2.0, baselines: list[int] | None = None) -> dict:
   """N/G and final test error per B of a sweep root, the B* predicted from each baseline and the
   observed break.
 
@@ -150,7 +150,7 @@ def summarize(root: str, c2: float = 2.0, baselines: list[int] | None = None) ->
   over the threshold, or None), 'last_ok' (the largest B below it)}. Intervals: mean ± 1.96 SE over
   trials. `baselines`: the baseline batch sizes (default: the `NUM_BASELINES` smallest).
   """
-  runs = sorted(sde.load_sweep(root), key=lambda r: r.config['train']['batch_size'])
+  runs = sorted(common.load_sweep(root), key=lambda r: r.config['train']['batch_size'])
   out = {k: [] for k in ('B', 'trials', 'nsr', 'nsr_interval', 'gn', 'gn_interval')}
   out.update(test_error=[], test_error_interval=[])
   per_batch = {}
@@ -158,7 +158,7 @@ def summarize(root: str, c2: float = 2.0, baselines: list[int] | None = None) ->
     b = run.config['train']['batch_size']
     out['B'].append(b)
     try:
-      s = lsr_summary(f'{root}/{run.name}', c2=c2)
+      s = lsr_summary(run, c2=c2)
       per_batch[b] = s
       nsr = [t['NSR'] for t in s['trials']]
     except ValueError:
@@ -167,7 +167,7 @@ def summarize(root: str, c2: float = 2.0, baselines: list[int] | None = None) ->
       m, iv = mean_interval(values)
       out[key].append(m)
       out[f'{key}_interval'].append(iv)
-    err = 1 - run.values['test_accuracy'][:, -1]
+    err = 1 - run.metrics.values['test_accuracy'][:, -1]
     m, iv = mean_interval(err)
     out['trials'].append(int(np.sum(~np.isnan(err))))
     out['test_error'].append(m)
@@ -207,46 +207,45 @@ def summarize(root: str, c2: float = 2.0, baselines: list[int] | None = None) ->
   return out
 
 
-def print_summary(s: dict) -> None:
+def summary(s: dict) -> list[str]:
   """The table per B, the B* of each baseline and the predicted interval vs the observed break."""
-  print(
+  lines = [
       f'{"B":>6} {"trials":>6} {"N/G":>8} {"95% interval":>19} {"test err":>9} {"95% interval":>17}'
-  )
+  ]
   for b, n, r, ri, e, ei in zip(
       s['B'], s['trials'], s['nsr'], s['nsr_interval'], s['test_error'], s['test_error_interval']
   ):
-    print(
+    lines.append(
         f'{b:>6} {n:>6} {r:>8.3f} [{ri[0]:>8.3f}, {ri[1]:>8.3f}] {e:>9.4f} '
         f'[{ei[0]:.4f}, {ei[1]:.4f}]'
     )
   c2 = s['c2']
-  print(f'predicted B* from each baseline (C^2 = {c2:g}; 95% intervals over trials):')
+  lines.append(f'predicted B* from each baseline (C^2 = {c2:g}; 95% intervals over trials):')
   for x in s['baselines']:
     a, b = x['B*_approx_interval']
     c, d = x['B*_interval']
-    print(
+    lines.append(
         f'  B = {x["B"]:>5}: N/G = {x["nsr"]:.3f}; '
         f'C^2 B N/G = {x["B*_approx"]:.0f} [{a:.0f}, {b:.0f}];'
         f' C^2 (1 + N/G) B = {x["B*"]:.0f} [{c:.0f}, {d:.0f}]'
     )
   lo, hi = s['predicted_approx']
   elo, ehi = s['predicted']
-  print(
-      f'predicted interval (min, max over {len(s["baselines"])} baselines): '
-      f'B* ~ C^2 B N/G in [{lo:.0f}, {hi:.0f}]; exact C^2 (1 + N/G) B in [{elo:.0f}, {ehi:.0f}]'
-  )
   brk = s['observed_break']
   where = 'none (no B fails)' if brk is None else f'B = {brk} (last B within it: {s["last_ok"]})'
-  print(
+  lines += [
+      f'predicted interval (min, max over {len(s["baselines"])} baselines): '
+      f'B* ~ C^2 B N/G in [{lo:.0f}, {hi:.0f}]; exact C^2 (1 + N/G) B in [{elo:.0f}, {ehi:.0f}]',
       f'observed break (final test error > {FAIL_FACTOR:g} x lowest = '
-      f'{s["threshold"]:.4f}): {where}'
-  )
+      f'{s["threshold"]:.4f}): {where}',
+  ]
+  return lines
 
 
-def figure(s: dict):
+def plot(s: dict) -> np.ndarray:
   """The paper's layout: top G/N vs B with the threshold C^2, bottom test error vs B with the 20%
   band; the predicted interval (approximate B*, min to max over the baselines) on both."""
-  fig, axes = plt.subplots(2, 1, figsize=(6, 6.4), sharex=True)
+  axes = common.new_axes(2, 1, panel_size=(6.0, 3.2), sharex=True, layout=None)
   b = np.asarray(s['B'], float)
   lo, hi = s['predicted_approx']
   elo, ehi = s['predicted']
@@ -287,20 +286,18 @@ def figure(s: dict):
     ax.set_xlim(b.min() / 1.5, b.max() * 1.5)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+  fig = axes[0].figure
   fig.suptitle(
       f'LSR break vs B* from baselines B = {bases} (Li, Malladi & Arora 2021, Fig. 3)', fontsize=9
   )
   fig.tight_layout()
-  return fig
+  return axes
 
 
 def main(argv: list[str] | None = None) -> int:
-  p = argparse.ArgumentParser(
-      prog='python -m svag_jax.analysis.lsr', description=__doc__.splitlines()[0]
-  )
-  p.add_argument('root', nargs='?', help='sweep root (one run per batch size)')
-  p.add_argument('--baseline', metavar='WORKDIR', help='print B* of one baseline run instead')
-  p.add_argument(
+  parser = common.figure_parser('lsr', __doc__, source='root', required=False)
+  parser.add_argument('--baseline', metavar='WORKDIR', help='print B* of one baseline run instead')
+  parser.add_argument(
       '--window',
       nargs=2,
       type=float,
@@ -308,34 +305,31 @@ def main(argv: list[str] | None = None) -> int:
       help='--baseline: epochs over which G and N are averaged (default: the last 25%% '
       'of the G/N evals before the first LR change)',
   )
-  p.add_argument('--c2', type=float, default=2.0, help="C^2 (default 2, the paper's)")
-  p.add_argument(
+  parser.add_argument('--c2', type=float, default=2.0, help="C^2 (default 2, the paper's)")
+  parser.add_argument(
       '--baselines',
       type=lambda v: [int(x) for x in v.split(',')],
       default=None,
       help=f'comma-separated baseline batch sizes (default: the {NUM_BASELINES} smallest)',
   )
-  p.add_argument('--out', default=None)
-  a = p.parse_args(argv)
-  if a.baseline is not None:
+  args = parser.parse_args(argv)
+  if args.baseline is not None:
     try:
-      s = lsr_summary(a.baseline, a.window, a.c2)
+      print(
+          '\n'.join(baseline_lines(args.baseline, lsr_summary(args.baseline, args.window, args.c2)))
+      )
     except (OSError, ValueError, KeyError) as e:
-      print(f'analysis.lsr: {e}')
+      print(f'analysis.lsr: {e}', file=sys.stderr)
       return 2
-    print_baseline(a.baseline, s)
     return 0
-  if a.root is None:
-    p.error('give a SWEEP_ROOT, or --baseline WORKDIR')
-  try:
-    s = summarize(a.root, a.c2, a.baselines)
-  except (OSError, ValueError) as e:
-    print(f'analysis.lsr: {e}')
-    return 2
-  print_summary(s)
-  for path in sde.save(figure(s), a.out or f'{a.root}/lsr'):
-    print('wrote', path)
-  return 0
+  if args.root is None:
+    parser.error('give a SWEEP_ROOT, or --baseline WORKDIR')
+
+  def make():
+    s = summarize(args.root, args.c2, args.baselines)
+    return plot(s), summary(s)
+
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

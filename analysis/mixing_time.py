@@ -13,16 +13,14 @@ workdirs only; nothing here trains.
 
 import dataclasses
 import math
-import os
-import pathlib
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
 
+from svag_jax import record
 from svag_jax import tv as tv_lib
-from svag_jax import workdir as workdir_lib
 from svag_jax.analysis import common, stats
 
 BAND = common.BAND
@@ -52,7 +50,7 @@ class MixingArm:
 
 
 def mixing(
-    workdir: str | os.PathLike,
+    run: common.RunLike,
     tol: float = 0.1,
     window_evals: int = 5,
     error_tol: float = 0.15,
@@ -64,7 +62,7 @@ def mixing(
   """Steps to equilibrium per arm of a mixing_time run (`steps_to_equilibrium`, stay=True).
 
   Args:
-    workdir: the run's workdir.
+    run: the run, or its workdir.
     tol, window_evals: relative tolerance and running-mean window (in evaluation intervals) of
       the detector on each trial's eta / ||w||^2.
     error_tol, error_window_evals: the same for the trial-mean test error. It is noisier (a few
@@ -74,13 +72,14 @@ def mixing(
     ref_fraction: the reference window is the last `ref_fraction` of the steps before the change.
     num_resamples, seed: of the bootstrap over trials for the test error.
   """
+  run = common.as_run(run)
   rng = np.random.default_rng(seed)
   result = []
-  for arm, m in common.load_metrics(workdir).items():
-    change = stats.change_step(m)
+  for arm, m in run.arms.items():
+    change = m.change_step()
     if change is None:
       continue
-    steps = stats.eval_steps(m)
+    steps = m.effective_steps
     every = float(np.median(np.diff(steps)))
     eff_kw = dict(ref_window=ref_fraction * change, window=window_evals * every, tol=tol)
     err_kw = dict(
@@ -106,10 +105,10 @@ def mixing(
       interval = tuple(float(q) for q in np.nanpercentile(boot, [2.5, 97.5]))
     row = int(np.flatnonzero(steps >= change)[0])
     result.append(
-        MixingArm(arm, stats.arm_constant(m, 'intrinsic_lr', row), change, eff, main, interval)
+        MixingArm(arm, m.constant('intrinsic_lr', row), change, eff, main, interval)
     )
   if not result:
-    raise ValueError(f'{workdir}: no arm changes its LR or WD; is it a mixing_time run?')
+    raise ValueError(f'{run.path}: no arm changes its LR or WD; is it a mixing_time run?')
   return sorted(result, key=lambda a: a.intrinsic_lr)
 
 
@@ -205,27 +204,28 @@ class RelaxationArm:
   taus: np.ndarray
 
 
-def relaxation(workdir: str | os.PathLike) -> list[RelaxationArm]:
+def relaxation(run: common.RunLike) -> list[RelaxationArm]:
   """The time constant of ||w||^4 after eta / 10, lambda x 10, per trial of every changing arm.
 
   With a constant sigma, d||w||^4/dt = -4 lambda_e ||w||^4 + const (the note in
   configs/mixing_time.py), so ||w||^4 relaxes exactly exponentially with time constant
   1 / (4 lambda_e): fitting it needs no smoothing window and no tolerance.
   """
+  run = common.as_run(run)
   result = []
-  for arm, m in common.load_metrics(workdir).items():
-    change = stats.change_step(m)
+  for arm, m in run.arms.items():
+    change = m.change_step()
     if change is None:
       continue
-    steps = stats.eval_steps(m)
+    steps = m.effective_steps
     post = steps >= change
     dt = steps[post] - steps[post][0]
     q = m.values['w_norm_sq'][:, post] ** 2
     taus = np.array([trial_relaxation_time(dt, row) for row in q])
     row = int(np.flatnonzero(post)[0])
-    result.append(RelaxationArm(arm, stats.arm_constant(m, 'intrinsic_lr', row), taus))
+    result.append(RelaxationArm(arm, m.constant('intrinsic_lr', row), taus))
   if not result:
-    raise ValueError(f'{workdir}: no arm changes its LR or WD; is it a mixing_time run?')
+    raise ValueError(f'{run.path}: no arm changes its LR or WD; is it a mixing_time run?')
   return sorted(result, key=lambda a: a.intrinsic_lr)
 
 
@@ -270,34 +270,35 @@ class TVAfterChange:
 
 
 def tv_after_change(
-    workdir: str | os.PathLike, control_prefix: str = 'ctl_'
+    run: common.RunLike, control_prefix: str = 'ctl_'
 ) -> list[TVAfterChange]:
   """TV(changed arm, its control `control_prefix + arm`) at every saved prediction epoch; `null`
   is its mean over the epochs before the change, where the two arms are the same process and TV
   is finite-sample noise at these trial counts. Empty when no predictions or no controls."""
-  if not (pathlib.Path(workdir) / 'predictions' / 'trials.json').exists():
+  run = common.as_run(run)
+  if not (run.path / 'predictions' / 'trials.json').exists():
     return []
-  predictions, trial_arms = workdir_lib.read_predictions(workdir)
+  predictions, trial_arms = record.read_predictions(run.path)
   trial_arms = np.asarray(trial_arms)
-  metrics = common.load_metrics(workdir)
+  metrics = run.arms
   epochs = np.array(sorted(predictions))
   num_classes = int(max(p.max() for p in predictions.values())) + 1
   result = []
   for arm, m in metrics.items():
-    change = stats.change_step(m)
+    change = m.change_step()
     if change is None or control_prefix + arm not in metrics:
       continue
     a = np.flatnonzero(trial_arms == arm)
     b = np.flatnonzero(trial_arms == control_prefix + arm)
-    steps_per_epoch = float(stats.eval_steps(m)[-1] / m.epochs[-1])
+    steps_per_epoch = float(m.effective_steps[-1] / m.epochs[-1])
     dt = epochs * steps_per_epoch - change
     tv = np.array(
         [tv_lib.tv_distance(predictions[e][a], predictions[e][b], num_classes) for e in epochs]
     )
     before = dt < 0
     null = float(tv[before].mean()) if before.any() else math.nan
-    row = int(np.flatnonzero(stats.eval_steps(m) >= change)[0])
-    result.append(TVAfterChange(arm, stats.arm_constant(m, 'intrinsic_lr', row), dt, tv, null))
+    row = int(np.flatnonzero(m.effective_steps >= change)[0])
+    result.append(TVAfterChange(arm, m.constant('intrinsic_lr', row), dt, tv, null))
   return sorted(result, key=lambda r: r.intrinsic_lr)
 
 
@@ -383,7 +384,7 @@ def plot_relaxation(
 
 
 def plot_mixing(
-    workdir: str | os.PathLike,
+    run: common.RunLike,
     arms: list[MixingArm] | None = None,
     axes: Sequence[Axes] | None = None,
     tol: float | None = None,
@@ -393,11 +394,12 @@ def plot_mixing(
   with the linear fits and the constant-sigma SDE line for the eta/||w||^2 tolerance `tol`
   (default 0.1, the detector's default)."""
   axes = common.check_axes(axes, 3, 'plot_mixing')
-  arms = mixing(workdir) if arms is None else arms
-  metrics = common.load_metrics(workdir)
+  run = common.as_run(run)
+  arms = mixing(run) if arms is None else arms
+  metrics = run.arms
   for i, a in enumerate(arms):
     m, color = metrics[a.arm], f'C{i % 10}'
-    steps = stats.eval_steps(m)
+    steps = m.effective_steps
     pre = (steps < a.perturb_step) & (steps >= 0.75 * a.perturb_step)
     eff = m.values['effective_lr']
     level = stats.nanmean(eff[:, pre], 1)[:, None]
@@ -413,7 +415,7 @@ def plot_mixing(
       axes[0].axvline(np.nanmean(a.eff_steps), color=color, linestyle=':', linewidth=0.8)
     if a.error_steps is not None:
       axes[1].axvline(a.error_steps, color=color, linestyle=':', linewidth=0.8)
-  span = max(float(stats.eval_steps(metrics[a.arm])[-1] - a.perturb_step) for a in arms)
+  span = max(float(metrics[a.arm].effective_steps[-1] - a.perturb_step) for a in arms)
   for ax in axes[:2]:
     ax.set_xlim(-0.15 * span, span)
   axes[0].set_yscale('log')
@@ -506,15 +508,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
   def make():
     detector = (args.tol, args.window_evals, args.error_tol, args.error_window_evals)
-    arms = mixing(args.workdir, *detector)
-    relax, tvs = relaxation(args.workdir), tv_after_change(args.workdir)
+    run = common.load_run(args.workdir)
+    arms = mixing(run, *detector)
+    relax, tvs = relaxation(run), tv_after_change(run)
     axes = common.new_axes(5)
-    plot_mixing(args.workdir, arms, axes[:3], tol=args.tol)
+    plot_mixing(run, arms, axes[:3], tol=args.tol)
     plot_relaxation(relax, tvs, axes[3:])
     lines = mixing_summary(arms, *detector) + relaxation_summary(relax, tvs)
     return axes, lines
 
-  return common.run_figure(parser, args, 'mixing_time', make)
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

@@ -13,9 +13,7 @@ accuracy, ||w||^2 and eta / ||w||^2 vs epoch, colour = arm, line style = point.
 Reads workdirs only (metrics.jsonl); nothing here trains.
 """
 
-import argparse
 import os
-import pathlib
 import sys
 from collections.abc import Sequence
 
@@ -34,20 +32,17 @@ PANELS = (
 
 
 def points(root: str | os.PathLike) -> dict[str, dict[str, common.ArmMetrics]]:
-  """{point name: {arm: ArmMetrics}} of the sub-workdirs of `root` that hold metrics, in the
-  order of the sweep (sorted by the init factor in the name, else by name)."""
-  dirs = [p for p in pathlib.Path(root).iterdir() if (p / 'metrics.jsonl').exists()]
-  if not dirs:
-    raise ValueError(f'{root}: no sub-workdir with metrics.jsonl; is it a scale_rescue sweep root?')
+  """{point name: {arm: ArmMetrics}} of the sub-workdirs of `root` that hold metrics
+  (`common.load_sweep`), sorted by the init factor in the name, else by name."""
 
-  def key(p):
-    digits = ''.join(ch for ch in p.name.split('x')[-1] if ch.isdigit() or ch == '.')
+  def key(run):
+    digits = ''.join(ch for ch in run.name.split('x')[-1] if ch.isdigit() or ch == '.')
     try:
-      return (0, float(digits), p.name)
+      return (0, float(digits), run.name)
     except ValueError:
-      return (1, 0.0, p.name)
+      return (1, 0.0, run.name)
 
-  return {p.name: common.load_metrics(p) for p in sorted(dirs, key=key)}
+  return {run.name: run.arms for run in sorted(common.load_sweep(root), key=key)}
 
 
 def first_epoch_reaching(m: common.ArmMetrics, level: float) -> np.ndarray:
@@ -113,23 +108,13 @@ def plot(runs: dict[str, dict[str, common.ArmMetrics]], axes=None) -> np.ndarray
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog='python -m svag_jax.analysis.scale_rescue', description=__doc__.split('\n\n')[0]
-  )
-  parser.add_argument('root', help='sweep root of configs/scale_rescue.py')
-  parser.add_argument('--out', default=None, help='figure folder (default: ROOT/figures)')
-  args = parser.parse_args(argv)
-  out = pathlib.Path(args.root) / 'figures' if args.out is None else pathlib.Path(args.out)
-  try:
+  args = common.figure_parser('scale_rescue', __doc__, source='root').parse_args(argv)
+
+  def make():
     runs = points(args.root)
-    axes = plot(runs)
-    paths = common.save_axes(axes, out, 'scale_rescue')
-  except (ValueError, FileNotFoundError) as e:
-    print(f'analysis.scale_rescue: {e}', file=sys.stderr)
-    return 2
-  print(f'Figure {paths[0].stem} ({"/".join(common.FIGURE_FORMATS)}) in {paths[0].parent}')
-  print('\n'.join(summary(runs)))
-  return 0
+    return plot(runs), summary(runs)
+
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from svag_jax import workdir as workdir_lib
 from svag_jax.analysis import common, stats
 
 REFERENCE = 'step_decay'  # the arm the others are compared with (if present; else the first)
@@ -64,31 +63,20 @@ class ArmResult:
   acc_final: np.ndarray
 
 
-def final_decay_epochs(workdir: str | os.PathLike) -> dict[str, float]:
-  """{arm: epoch of its last LR or WD change} from config.json (NaN for an arm without one)."""
-  cfg = workdir_lib.read_config(workdir)
-  result = {}
-  for arm, spec in cfg.get('arms', {}).items():
-    epochs = [float(e) for key in ('lr_schedule', 'wd_schedule') for e, _ in spec.get(key) or ()]
-    result[arm] = max(epochs) if epochs else math.nan
-  return result
-
-
 def results(
     workdir: str | os.PathLike, window: float = WINDOW, reference: str = REFERENCE
 ) -> list[ArmResult]:
   """The `ArmResult` of every arm: `reference` first (if the run has it), then the others in the
   order of the trials."""
-  decays = final_decay_epochs(workdir)
-  cfg = workdir_lib.read_config(workdir)
-  metrics = common.load_metrics(workdir)
-  order = sorted(metrics, key=lambda a: a != reference)
+  run = common.load_run(workdir)
+  changes = common.schedule_changes(run.config)
+  order = sorted(run.arms, key=lambda a: a != reference)
   out = []
   for arm in order:
-    m = metrics[arm]
-    decay = decays.get(arm, math.nan)
-    if not math.isfinite(decay):
+    m = run.arms[arm]
+    if not changes.get(arm):
       raise ValueError(f'{workdir}: arm {arm} has no LR/WD change; is it a small_lr run?')
+    decay = changes[arm][-1]
     at_decay = np.flatnonzero(np.isclose(m.epochs, decay))
     if not at_decay.size or at_decay[0] == 0:
       raise ValueError(
@@ -96,21 +84,17 @@ def results(
       )
     i = int(at_decay[0])  # this row: the weights before the first step of the final phase
     # the phase before the final decay starts at the arm's previous change (or 0)
-    arm_cfg = cfg['arms'][arm]
-    changes = sorted(
-        float(e) for key in ('lr_schedule', 'wd_schedule') for e, _ in arm_cfg.get(key) or ()
-    )
-    start = max([e for e in changes if e < decay], default=0.0)
+    start = max([e for e in changes[arm] if e < decay], default=0.0)
     lo = decay - window * (decay - start)
     mask = (m.epochs >= lo) & (m.epochs <= decay)
     v = m.values
     out.append(
         ArmResult(
             arm=arm,
-            lr0=float(cfg['arms'][arm]['lr']),
+            lr0=float(run.config['arms'][arm]['lr']),
             final_decay=decay,
-            intrinsic_lr=stats.arm_constant(m, 'intrinsic_lr_momentum', i - 1),
-            final_intrinsic_lr=stats.arm_constant(m, 'intrinsic_lr_momentum', i),
+            intrinsic_lr=m.constant('intrinsic_lr_momentum', i - 1),
+            final_intrinsic_lr=m.constant('intrinsic_lr_momentum', i),
             window=(float(m.epochs[mask][0]), float(m.epochs[mask][-1])),
             w_norm_sq=stats.nanmean(v['w_norm_sq'][:, mask], 1),
             effective_lr=stats.nanmean(v['effective_lr'][:, mask], 1),
@@ -216,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arms = results(args.workdir, reference=args.reference)
     return plot(args.workdir, arms), summary(arms)
 
-  return common.run_figure(parser, args, 'small_lr', make)
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

@@ -26,7 +26,6 @@ Reads workdirs only; nothing here trains.
 """
 
 import dataclasses
-import os
 import sys
 from collections.abc import Sequence
 
@@ -69,20 +68,21 @@ class StationaryArm:
 
 
 def stationary(
-    workdir: str | os.PathLike,
+    run: common.RunLike,
     window: tuple[float, float] | None = None,
     last_fraction: float = 1 / 3,
 ) -> list[StationaryArm]:
   """Measured vs predicted stationary effective LR of every arm of a stationary_lr run.
 
   Args:
-    workdir: the run's workdir (needs metrics.gn_every > 0).
+    run: the run, or its workdir (needs metrics.gn_every > 0).
     window: (start, end) of the equilibrium window in epochs; default the last `last_fraction`
       of each arm's evaluations.
   """
+  run = common.as_run(run)
   result = []
-  for arm, m in common.load_metrics(workdir).items():
-    steps = stats.eval_steps(m)
+  for arm, m in run.arms.items():
+    steps = m.effective_steps
     spe = steps[-1] / m.epochs[-1]  # steps per epoch
     if window is None:
       lo, hi = steps[-1] * (1 - last_fraction), steps[-1]
@@ -92,10 +92,10 @@ def stationary(
     v = m.values
     if 'N' not in v or not np.isfinite(v['N'][:, mask]).any():
       raise ValueError(
-          f'{workdir}: arm {arm} has no G/N rows in steps [{lo:g}, {hi:g}]; '
+          f'{run.path}: arm {arm} has no G/N rows in steps [{lo:g}, {hi:g}]; '
           'run with config.metrics.gn_every > 0'
       )
-    le = stats.arm_constant(m, 'intrinsic_lr', int(np.flatnonzero(mask)[0]))
+    le = m.constant('intrinsic_lr', int(np.flatnonzero(mask)[0]))
     measured = stats.nanmean(v['effective_lr'][:, mask], 1)
     sigma2 = stats.nanmean((v['w_norm_sq'] * v['N'])[:, mask], 1)
     sigma2_gn = stats.nanmean((v['w_norm_sq'] * (v['G'] + v['N']))[:, mask], 1)
@@ -144,20 +144,21 @@ def stationary_summary(arms: list[StationaryArm]) -> list[str]:
 
 
 def plot_stationary(
-    workdir: str | os.PathLike,
+    run: common.RunLike,
     arms: list[StationaryArm] | None = None,
     axes: Sequence[Axes] | None = None,
 ) -> np.ndarray:
   """Two panels: eta/||w||^2 vs epoch per lambda_e (mean, 10-90% band) with the predicted
   stationary levels over the window; measured vs predicted stationary values vs lambda_e."""
   axes = common.check_axes(axes, 2, 'plot_stationary')
-  arms = stationary(workdir) if arms is None else arms
-  metrics = common.load_metrics(workdir)
+  run = common.as_run(run)
+  arms = stationary(run) if arms is None else arms
+  metrics = run.arms
   ax = axes[0]
   for i, a in enumerate(arms):
     m, color = metrics[a.arm], f'C{i % 10}'
     common.plot_mean_band(ax, m.epochs, m.values['effective_lr'], color, f'λe={a.intrinsic_lr:g}')
-    spe = stats.eval_steps(m)[-1] / m.epochs[-1]
+    spe = m.effective_steps[-1] / m.epochs[-1]
     span = [a.window[0] / spe, a.window[1] / spe]
     ax.plot(span, [np.nanmean(a.predicted)] * 2, color=color, linestyle='--', linewidth=1.2)
     ax.plot(span, [np.nanmean(a.predicted_discrete)] * 2, color=color, linestyle=':', linewidth=1.2)
@@ -206,10 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = parser.parse_args(argv)
 
   def make():
-    arms = stationary(args.workdir, args.window)
-    return plot_stationary(args.workdir, arms), stationary_summary(arms)
+    run = common.load_run(args.workdir)
+    arms = stationary(run, args.window)
+    return plot_stationary(run, arms), stationary_summary(arms)
 
-  return common.run_figure(parser, args, 'stationary_lr', make)
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

@@ -1,20 +1,47 @@
-"""Statistics of the equilibrium analyses: the equilibrium detector, intervals, linear fits, and
-the per-arm readers of the step, the schedule change and windows (pure NumPy, unit-tested).
+"""The statistics of the analyses (pure NumPy, unit-tested): summaries over trials (means,
+bands, intervals), the equilibrium detector and linear fits.
 
-Used by analysis/stationary_lr.py, analysis/lr_drop.py and analysis/mixing_time.py (their module
-docstrings say what each measures). Intervals over trials are mean ± 2 standard errors unless
-stated otherwise.
+Intervals over trials are mean ± 2 standard errors unless stated otherwise.
 """
 
 import dataclasses
 import math
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
-from svag_jax.analysis import common
+# ---- Summaries over trials. ----
 
-# ---- The equilibrium detector and small statistics (pure NumPy, unit-tested). ----
+
+def mean_and_band(
+    values: np.ndarray, quantiles: Sequence[float] = (0.1, 0.9)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Mean over trials and a quantile band, ignoring NaN (diverged trials).
+
+  Args:
+    values: float [T, E], one row per trial.
+    quantiles: (low, high) quantiles of the band, in [0, 1].
+
+  Returns:
+    (mean, low, high), each float [E]; NaN at epochs where every trial is NaN.
+  """
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN columns give NaN, as documented
+    mean = np.nanmean(values, axis=0)
+    low, high = np.nanquantile(values, quantiles, axis=0)
+  return mean, low, high
+
+
+def mean_and_std(values: np.ndarray) -> tuple[float, float, int]:
+  """Mean, standard deviation and count of the finite entries of `values` (any shape)."""
+  finite = np.asarray(values, float)[np.isfinite(values)]
+  if finite.size == 0:
+    return float('nan'), float('nan'), 0
+  return float(finite.mean()), float(finite.std()), int(finite.size)
+
+
+# ---- The equilibrium detector. ----
 
 
 def centered_running_mean(steps: np.ndarray, values: np.ndarray, window: float) -> np.ndarray:
@@ -159,33 +186,7 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> LinearFit:
   return LinearFit(float(slope), float(intercept), 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0)
 
 
-# ---- Reading the runs (arrays of common.load_metrics). ----
-
-
-def eval_steps(m: common.ArmMetrics) -> np.ndarray:
-  """float [E]: the optimizer step of each evaluation of an arm."""
-  with warnings.catch_warnings():
-    warnings.simplefilter('ignore', RuntimeWarning)
-    return np.nanmedian(m.values['effective_step'], axis=0)
-
-
-def arm_constant(m: common.ArmMetrics, name: str, col: int = 0) -> float:
-  """The median over trials of metric `name` at evaluation `col` (a per-arm constant)."""
-  with warnings.catch_warnings():
-    warnings.simplefilter('ignore', RuntimeWarning)
-    return float(np.nanmedian(m.values[name][:, col]))
-
-
-def change_step(m: common.ArmMetrics) -> float | None:
-  """The step of an arm's first LR or WD change (the first row whose lr or wd differs from the
-  first row's; rows carry the values the next step uses), or None if they never change."""
-  steps = eval_steps(m)
-  with warnings.catch_warnings():
-    warnings.simplefilter('ignore', RuntimeWarning)
-    lr, wd = np.nanmedian(m.values['lr'], 0), np.nanmedian(m.values['wd'], 0)
-  changed = ~np.isclose(lr, lr[0], rtol=1e-6) | ~np.isclose(wd, wd[0], rtol=1e-6, atol=0)
-  idx = np.flatnonzero(changed)
-  return float(steps[idx[0]]) if idx.size else None
+# ---- Small helpers. ----
 
 
 def window_mask(steps: np.ndarray, lo: float, hi: float) -> np.ndarray:

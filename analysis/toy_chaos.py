@@ -1,27 +1,24 @@
 """2020 Fig. 5a: GD + WD vs gradient flow on the toy L(x, y) = x^2 / (x^2 + y^2).
 
-    python -m svag_jax.analysis.toy_chaos WORKDIR [--out PREFIX] [--saturation 0.1] [--show 4]
+    python -m svag_jax.analysis.toy_chaos WORKDIR [--out DIR] [--saturation 0.1] [--show 4]
 
 Reads WORKDIR/trajectories.npz and config.json (written by `python -m svag_jax.launch.toy`), prints
 the Lyapunov-like divergence rate of nearby GD + WD trajectories (slope of ln distance vs step, per
 pair, with its mean, std and 95% interval over pairs) and the monotonicity counts of |x/y|, and
-writes PREFIX.png/.pdf (default WORKDIR/figures/toy_chaos): |x/y| of GD + WD and of GF from the same
-starts, ||w||^2 (effective LR eta / ||w||^2), and ln distance of each pair with its fit.
+draws the figure `toy_chaos` into WORKDIR/figures (or DIR), as PNG and PDF: |x/y| of GD + WD and
+of GF from the same starts, ||w||^2 (effective LR eta / ||w||^2), and ln distance of each pair
+with its fit.
 """
 
-import argparse
-import json
 import pathlib
 import sys
+from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-
-from svag_jax import chaos  # noqa: E402
-from svag_jax.analysis import common  # noqa: E402
+from svag_jax import chaos, record
+from svag_jax.analysis import common
 
 
 def load(workdir: str | pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -34,14 +31,16 @@ def load(workdir: str | pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
     )
   with np.load(path / 'trajectories.npz') as f:
     result = {k: f[k] for k in f.files}
-  return result, json.loads((path / 'config.json').read_text())
+  return result, record.read_config(path)
 
 
-def figure(result: dict[str, np.ndarray], config: dict, fit: chaos.DivergenceFit, show: int = 4):
+def plot(
+    result: dict[str, np.ndarray], config: dict, fit: chaos.DivergenceFit, show: int = 4
+) -> np.ndarray:
   """Three panels: |x/y| (log) of `show` GD + WD and GF runs; ||w||^2; ln distance of pairs."""
   step = result['step']
-  fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-  colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
+  axes = common.new_axes(3, panel_size=(5.0, 4.0), layout=None)
+  colors = matplotlib.rcParams['axes.prop_cycle'].by_key()['color']
   ax = axes[0]
   for i in range(show):
     j = 2 * i  # the base start of pair i
@@ -91,12 +90,13 @@ def figure(result: dict[str, np.ndarray], config: dict, fit: chaos.DivergenceFit
       f'rate {s["mean"]:.3f} [{s["low"]:.3f}, {s["high"]:.3f}] nats/step ' f'({s["n"]} pairs)'
   )
   ax.legend(loc='lower right')
+  fig = axes[0].figure
   fig.suptitle(
       f'L = x²/(x²+y²): GD with WD (eta = {config["lr"]:g}, lambda = {config["wd"]:g}) '
       'vs gradient flow (Li, Lyu & Arora 2020, Fig. 5a)'
   )
   fig.tight_layout()
-  return fig
+  return axes
 
 
 def _rate_stats(rate: np.ndarray) -> dict[str, float]:
@@ -109,61 +109,60 @@ def _rate_stats(rate: np.ndarray) -> dict[str, float]:
   return {'mean': mean, 'std': std, 'low': mean - half, 'high': mean + half, 'n': n}
 
 
-def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument('workdir')
-  p.add_argument('--out', default=None, help='output prefix (default WORKDIR/figures/toy_chaos)')
-  p.add_argument(
-      '--saturation',
-      type=float,
-      default=None,
-      help="distance that ends each fit (default: the config's)",
-  )
-  p.add_argument('--show', type=int, default=4, help='trajectories drawn in the first panels')
-  a = p.parse_args(argv)
-  result, config = load(a.workdir)
-  saturation = a.saturation if a.saturation is not None else config['saturation']
-  config = {**config, 'saturation': saturation}
-  fit = chaos.divergence_rates(result['distance'], result['fit_start'], saturation)
+def summary(result: dict[str, np.ndarray], config: dict, fit: chaos.DivergenceFit) -> list[str]:
+  """The divergence rate over pairs, the tangent-vector cross-check, the fit windows, the
+  monotonicity counts of |x/y| and the norms."""
   s = _rate_stats(fit.rate)
   gd_up = chaos.ratio_increases(result['gd_ratio'])
   gf_up = chaos.ratio_increases(result['gf_ratio'])
   k = len(result['step']) - 1
   eta, lam = config['lr'], config['wd']
-  print(
+  lines = [
       f'GD + WD, eta = {eta:g}, lambda = {lam:g} (eta lambda = {eta * lam:g}), {k} steps, '
-      f'{len(fit.rate)} pairs at relative distance {config["delta"]:g}'
-  )
-  print(
+      f'{len(fit.rate)} pairs at relative distance {config["delta"]:g}',
       f'Lyapunov-like rate (slope of ln distance vs step, chaos onset -> distance '
-      f'{saturation:g}): {s["mean"]:.4f} nats/step, std {s["std"]:.4f}, 95% interval '
+      f'{config["saturation"]:g}): {s["mean"]:.4f} nats/step, std {s["std"]:.4f}, 95% interval '
       f'[{s["low"]:.4f}, {s["high"]:.4f}], range [{np.nanmin(fit.rate):.4f}, '
-      f'{np.nanmax(fit.rate):.4f}] over {s["n"]} pairs'
-  )
+      f'{np.nanmax(fit.rate):.4f}] over {s["n"]} pairs',
+  ]
   if 'tangent_exponent' in result:
     te = result['tangent_exponent']
-    print(
+    lines.append(
         f'cross-check, largest Lyapunov exponent of the GD + WD map (tangent vector, steps '
         f'{int(np.median(fit.start))}..{k}): {te.mean():.4f} nats/step, std {te.std(ddof=1):.4f}'
         f' over {len(te)} starts'
     )
-  print(
+  lines += [
       f'fit windows: start step median {np.median(fit.start):.0f}, stop step median '
-      f'{np.median(fit.stop):.0f}'
-  )
-  print(
+      f'{np.median(fit.stop):.0f}',
       f'|x/y| increases per trajectory (of {k} steps): GD + WD mean {gd_up.mean():.1f} '
-      f'(min {gd_up.min()}), gradient flow max {gf_up.max()}'
-  )
-  print(
+      f'(min {gd_up.min()}), gradient flow max {gf_up.max()}',
       f'||w||^2: start {result["gd_norm_sq"][0].mean():.3g}, GD + WD last 20% of steps mean '
       f'{result["gd_norm_sq"][-(k // 5):].mean():.3g} (eta = {eta:g}); GF relative drift '
-      f'{np.max(np.abs(result["gf_norm_sq"] / result["gf_norm_sq"][0] - 1)):.1e}'
+      f'{np.max(np.abs(result["gf_norm_sq"] / result["gf_norm_sq"][0] - 1)):.1e}',
+  ]
+  return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = common.figure_parser('toy_chaos', __doc__)
+  parser.add_argument(
+      '--saturation',
+      type=float,
+      default=None,
+      help="distance that ends each fit (default: the config's)",
   )
-  prefix = a.out or str(pathlib.Path(a.workdir) / 'figures' / 'toy_chaos')
-  for path in common.save_figure(figure(result, config, fit, a.show), prefix):
-    print('wrote', path)
-  return 0
+  parser.add_argument('--show', type=int, default=4, help='trajectories drawn in the first panels')
+  args = parser.parse_args(argv)
+
+  def make():
+    result, config = load(args.workdir)
+    if args.saturation is not None:
+      config = {**config, 'saturation': args.saturation}
+    fit = chaos.divergence_rates(result['distance'], result['fit_start'], config['saturation'])
+    return plot(result, config, fit, args.show), summary(result, config, fit)
+
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

@@ -12,22 +12,15 @@ effective LR just before and after each schedule change and at the end.
 Reads the workdir only (metrics.jsonl, config.json); nothing here trains.
 """
 
-import argparse
-import os
-import pathlib
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from svag_jax import workdir as workdir_lib
-from svag_jax.analysis import common
+from svag_jax.analysis import common, stats
 
-BAND = (0.1, 0.9)
-FIGURE_FORMATS = common.FIGURE_FORMATS
+BAND = common.BAND
 LOSS_LEVELS = (0.05, 0.01)
 PANELS = (
     ('train_loss', 'train loss (whole split, eval mode)', True),
@@ -36,16 +29,10 @@ PANELS = (
 )
 
 
-def change_epochs(workdir: str | os.PathLike) -> list[float]:
+def change_epochs(run: common.RunLike) -> list[float]:
   """Epochs at which any arm's LR or WD schedule changes (config.json), sorted."""
-  cfg = workdir_lib.read_config(workdir)
-  optim = cfg.get('optim', {})
-  epochs = set()
-  for spec in list(cfg.get('arms', {}).values()) or [{}]:
-    for key in ('lr_schedule', 'wd_schedule'):
-      for epoch, _ in spec.get(key, optim.get(key, ())) or ():
-        epochs.add(float(epoch))
-  return sorted(epochs)
+  run = common.as_run(run)
+  return sorted({e for epochs in common.schedule_changes(run.config).values() for e in epochs})
 
 
 def interval(values: np.ndarray) -> tuple[float, float, float, int]:
@@ -62,33 +49,27 @@ def interval(values: np.ndarray) -> tuple[float, float, float, int]:
 def first_epoch_below(m: common.ArmMetrics, level: float, name: str = 'train_loss') -> float:
   """The first evaluated epoch at which the mean over trials of `name` is below `level` (NaN if
   never)."""
-  mean, _, _ = common.mean_and_band(m.values[name], BAND)
+  mean, _, _ = stats.mean_and_band(m.values[name], BAND)
   below = np.flatnonzero(mean < level)
   return float(m.epochs[below[0]]) if below.size else float('nan')
 
 
-def plot(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -> np.ndarray:
+def plot(run: common.RunLike, axes: Sequence[Axes] | None = None) -> np.ndarray:
   """The three panels of `PANELS` vs epoch, one colour per arm (mean and 10-90% band).
 
   Args:
-    workdir: a two-arm (or any-arm) run's workdir.
+    run: a two-arm (or any-arm) run, or its workdir.
     axes: three Axes to draw into; default a new Agg figure.
 
   Returns:
     The Axes (object array [3]).
   """
-  if axes is None:
-    fig = Figure(figsize=(15, 3.8), layout='constrained')
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(PANELS))
-  axes = np.asarray(axes, dtype=object).ravel()
-  if len(axes) != len(PANELS):
-    raise ValueError(f'plot draws {len(PANELS)} panels; got {len(axes)} axes.')
-  metrics = common.load_metrics(workdir)
-  changes = change_epochs(workdir)
+  axes = common.check_axes(axes, len(PANELS), 'two_phase.plot', panel_size=(5.0, 3.8))
+  run = common.as_run(run)
+  changes = change_epochs(run)
   for ax, (key, label, log) in zip(axes, PANELS, strict=True):
-    for c, (arm, m) in enumerate(metrics.items()):
-      mean, low, high = common.mean_and_band(m.values[key], BAND)
+    for c, (arm, m) in enumerate(run.arms.items()):
+      mean, low, high = stats.mean_and_band(m.values[key], BAND)
       ax.plot(m.epochs, mean, color=f'C{c}', label=f'{arm} ({m.values[key].shape[0]} trials)')
       ax.fill_between(m.epochs, low, high, color=f'C{c}', alpha=0.2, linewidth=0)
     for e in changes:
@@ -105,12 +86,12 @@ def plot(workdir: str | os.PathLike, axes: Sequence[Axes] | None = None) -> np.n
   return axes
 
 
-def summary(workdir: str | os.PathLike) -> list[str]:
+def summary(run: common.RunLike) -> list[str]:
   """The printed numbers, one block of lines per arm."""
-  metrics = common.load_metrics(workdir)
-  changes = change_epochs(workdir)
+  run = common.as_run(run)
+  changes = change_epochs(run)
   lines = []
-  for arm, m in metrics.items():
+  for arm, m in run.arms.items():
     last = m.epochs[-1]
     parts = []
     for key in ('train_loss', 'train_accuracy', 'test_accuracy'):
@@ -134,21 +115,13 @@ def summary(workdir: str | os.PathLike) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog='python -m svag_jax.analysis.two_phase', description=__doc__.split('\n\n')[0]
-  )
-  parser.add_argument('workdir', help='workdir of a two-phase run (configs/two_phase.py)')
-  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
-  args = parser.parse_args(argv)
-  if not (pathlib.Path(args.workdir) / 'metrics.jsonl').exists():
-    parser.error(f'{args.workdir} has no metrics.jsonl: is it the workdir of a run?')
-  out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
-  axes = plot(args.workdir)
-  paths = common.save_figure(axes.flat[0].figure, out / 'two_phase')
-  print(f'Figures: {", ".join(str(p) for p in paths)}')
-  print('\n'.join(summary(args.workdir)))
-  return 0
+  args = common.figure_parser('two_phase', __doc__).parse_args(argv)
+
+  def make():
+    run = common.load_run(args.workdir)
+    return plot(run), summary(run)
+
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@
     python -m svag_jax.analysis.weight_distance WORKDIR [--out DIR] [--starts 10 20 30] \
         [--bn-batches K]
 
-reads the weight snapshots of a run (train.params_at, `svag_jax.workdir.read_params`; e.g.
+reads the weight snapshots of a run (train.params_at, `svag_jax.record.read_params`; e.g.
 configs/weight_distance.py) and writes into WORKDIR/figures (or DIR), as PNG and PDF:
   distances.*  ||W_T - W_{T+D}|| vs D for several T (left) and the same divided by ||W_T|| (right),
                mean over trials with a min-max band; W is every trainable weight (the
@@ -31,34 +31,85 @@ random heads; their average averages everything, head included: it is the averag
 networks' weights.
 
 Evaluating a network is not training: nothing here takes an optimizer step, and the workdir is
-only read (the figures go to their own folder).
+only read (the figures go to their own folder). This is the one module of analysis/ that imports
+the model and data code (`svag_jax.evaluate`, `svag_jax.data`: forward passes of the run's
+network on its data, `Evaluator` below); tests/test_analysis_shape.py allows it here only.
 """
 
-import argparse
+import dataclasses
 import itertools
-import pathlib
+import os
 import sys
 from collections.abc import Sequence
 
 import jax
+import ml_collections
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib.axes import Axes
 
-from svag_jax.analysis import common
-from svag_jax.analysis.weights import (  # noqa: F401 (re-exported for the figure's users)
-    DEFAULT_BN_BATCHES,
-    Evaluator,
-    Snapshots,
-    Tree,
-    average,
-    config_of,
-    distance,
-    sq_norm,
-    trial,
-)
+from svag_jax import data as data_lib
+from svag_jax import evaluate, record
+from svag_jax.analysis import common, stats
+from svag_jax.analysis.weights import Snapshots, average, distance, sq_norm, trial
 
-FIGURE_FORMATS = common.FIGURE_FORMATS
+DEFAULT_BN_BATCHES = 50  # 0.9^50 < 0.6% of the starting statistics remain
+PANEL_SIZE = (5.2, 3.8)
+
+
+# ---- Evaluating saved weights (forward passes only). ----
+
+
+def config_of(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
+  """The run's config (config.json) as a ConfigDict."""
+  return ml_collections.ConfigDict(record.read_config(workdir))
+
+
+@dataclasses.dataclass
+class Evaluator:
+  """Test loss and accuracy of networks given by their variables, as the run evaluated them.
+
+  Attributes:
+    evaluation: the run's evaluation (`svag_jax.evaluate.Evaluator.from_config`), with bn_batches
+      the number of BatchNorm refresh batches used here.
+    data: the training split (for the BatchNorm refresh and the normalisation statistics).
+    test: the test split in evaluation batches.
+  """
+
+  evaluation: evaluate.Evaluator
+  data: data_lib.TrainData
+  test: data_lib.EvalSplit
+
+  @classmethod
+  def from_workdir(cls, workdir: str | os.PathLike, bn_batches: int | None = None) -> 'Evaluator':
+    """Rebuilds the run's data and model from config.json. `bn_batches`: BatchNorm refresh
+    batches (None: the run's train.eval_bn_batches, or DEFAULT_BN_BATCHES if that is 0)."""
+    cfg = config_of(workdir)
+    ds = data_lib.load(cfg.data)
+    k = bn_batches if bn_batches is not None else (cfg.train.eval_bn_batches or DEFAULT_BN_BATCHES)
+    evaluation = evaluate.Evaluator.from_config(cfg, ds.num_classes, bn_batches=k)
+    data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+    test = data_lib.make_eval_split(ds.test_images, ds.test_labels, cfg.train.eval_batch_size)
+    return cls(evaluation, data, test)
+
+  @property
+  def bn_batches(self) -> int:
+    """The BatchNorm refresh batches of every evaluation."""
+    return self.evaluation.bn_batches
+
+  def __call__(self, variables: dict) -> dict[str, np.ndarray]:
+    """Evaluates T networks at once.
+
+    Args:
+      variables: {'params', 'batch_stats', 'frozen'} with leaves [T, ...] (as `read_params`).
+
+    Returns:
+      {'test_loss': float [T], 'test_accuracy': float [T]}.
+    """
+    result, _ = self.evaluation(variables, {'test': self.test}, self.data)
+    return result
+
+
+# ---- Distances and averages from a run's snapshots. ----
 
 
 def default_starts(epochs: Sequence[float], num: int = 4) -> list[float]:
@@ -166,20 +217,16 @@ def pair_distances(snaps: Snapshots, epoch: float) -> np.ndarray:
 # ---- Figures and summary. ----
 
 
-def _axes(num: int) -> np.ndarray:
-  fig = Figure(figsize=(5.2 * num, 3.8), layout='constrained')
-  FigureCanvasAgg(fig)
-  return np.atleast_1d(fig.subplots(1, num))
-
-
-def plot_distances(curves: dict, pair_rel: np.ndarray | None = None) -> np.ndarray:
+def plot_distances(
+    curves: dict, pair_rel: np.ndarray | None = None, axes: Sequence[Axes] | None = None
+) -> np.ndarray:
   """Two panels: ||W_T - W_{T+D}|| and the same / ||W_T|| vs D, one colour per T (mean over
   trials, min-max band); `pair_rel` (float [P]) draws the mean distance between independent
   trials on the relative panel."""
-  axes = _axes(2)
+  axes = common.check_axes(axes, 2, 'plot_distances', panel_size=PANEL_SIZE)
   for c, (start, (deltas, dist, rel)) in enumerate(curves.items()):
     for ax, values in zip(axes, (dist, rel)):
-      mean, low, high = common.mean_and_band(values, (0.0, 1.0))
+      mean, low, high = stats.mean_and_band(values, (0.0, 1.0))
       ax.plot(deltas, mean, color=f'C{c}', label=f'T = {start:g}')
       ax.fill_between(deltas, low, high, color=f'C{c}', alpha=0.2, linewidth=0)
   axes[1].axhline(
@@ -204,10 +251,10 @@ def plot_distances(curves: dict, pair_rel: np.ndarray | None = None) -> np.ndarr
   return axes
 
 
-def plot_swa(curves: dict, cross: dict) -> np.ndarray:
+def plot_swa(curves: dict, cross: dict, axes: Sequence[Axes] | None = None) -> np.ndarray:
   """Test accuracy vs D: snapshot average of T..T+D (solid) and last iterate W_{T+D} (dashed), one
   colour per T (mean over trials); the average of two independent trials (grey line)."""
-  (ax,) = _axes(1)
+  (ax,) = common.check_axes(axes, 1, 'plot_swa', panel_size=PANEL_SIZE)
   for c, (start, r) in enumerate(curves.items()):
     ax.plot(
         r['deltas'],
@@ -240,10 +287,6 @@ def plot_swa(curves: dict, cross: dict) -> np.ndarray:
   ax.legend(fontsize='x-small')
   ax.grid(alpha=0.3)
   return np.asarray([ax])
-
-
-def _save(axes: np.ndarray, out: pathlib.Path, name: str) -> list[pathlib.Path]:
-  return common.save_figure(axes.flat[0].figure, out / name)
 
 
 def _interval(values: np.ndarray) -> str:
@@ -294,11 +337,7 @@ def summary(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog='python -m svag_jax.analysis.weight_distance', description=__doc__.split('\n\n')[0]
-  )
-  parser.add_argument('workdir', help='workdir of a run with weight snapshots (train.params_at)')
-  parser.add_argument('--out', default=None, help='figure folder (default: WORKDIR/figures)')
+  parser = common.figure_parser('weight_distance', __doc__)
   parser.add_argument(
       '--starts',
       type=float,
@@ -314,34 +353,31 @@ def main(argv: Sequence[str] | None = None) -> int:
       f'or {DEFAULT_BN_BATCHES})',
   )
   args = parser.parse_args(argv)
-  if not (pathlib.Path(args.workdir) / 'config.json').exists():
-    parser.error(f'{args.workdir} has no config.json: is it the workdir of a run?')
-  snaps = Snapshots(args.workdir)
-  starts = args.starts or default_starts(snaps.epochs)
-  missing = [s for s in starts if s not in snaps.epochs]
-  if missing:
-    parser.error(f'no snapshots at epochs {missing}; saved: {snaps.epochs}')
-  evaluator = Evaluator.from_workdir(args.workdir, args.bn_batches)
-  dist = distance_curves(snaps, starts)
-  pair_rel = pair_distances(snaps, snaps.epochs[-1])
-  swa = swa_curves(snaps, evaluator, starts)
-  cross = cross_trial_average(snaps, evaluator)
-  recorded = None
-  metrics = common.load_metrics(args.workdir)
-  if len(metrics) == 1:
-    m = next(iter(metrics.values()))
-    recorded = float(np.nanmean(m.at_epoch('test_accuracy', snaps.epochs[-1])))
-  out = pathlib.Path(args.workdir) / 'figures' if args.out is None else pathlib.Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
-  paths = _save(plot_distances(dist, pair_rel), out, 'distances')
-  paths += _save(plot_swa(swa, cross), out, 'swa')
-  print(
-      f'Figures (distances, swa; {"/".join(FIGURE_FORMATS)}) in {out}; '
-      f'{len(snaps.epochs)} snapshots of {len(snaps.arms)} trials, '
-      f'BatchNorm refresh {evaluator.bn_batches} batches'
-  )
-  print('\n'.join(summary(dist, swa, cross, pair_rel, recorded)))
-  return 0
+
+  def make():
+    snaps = Snapshots(args.workdir)
+    starts = args.starts or default_starts(snaps.epochs)
+    missing = [s for s in starts if s not in snaps.epochs]
+    if missing:
+      raise ValueError(f'no snapshots at epochs {missing}; saved: {snaps.epochs}')
+    evaluator = Evaluator.from_workdir(args.workdir, args.bn_batches)
+    dist = distance_curves(snaps, starts)
+    pair_rel = pair_distances(snaps, snaps.epochs[-1])
+    swa = swa_curves(snaps, evaluator, starts)
+    cross = cross_trial_average(snaps, evaluator)
+    recorded = None
+    metrics = common.load_metrics(args.workdir)
+    if len(metrics) == 1:
+      m = next(iter(metrics.values()))
+      recorded = float(np.nanmean(m.at_epoch('test_accuracy', snaps.epochs[-1])))
+    figures = {'distances': plot_distances(dist, pair_rel), 'swa': plot_swa(swa, cross)}
+    head = (
+        f'{len(snaps.epochs)} snapshots of {len(snaps.arms)} trials, BatchNorm refresh '
+        f'{evaluator.bn_batches} batches'
+    )
+    return figures, [head] + summary(dist, swa, cross, pair_rel, recorded)
+
+  return common.run_figure(args, make)
 
 
 if __name__ == '__main__':

@@ -1,14 +1,11 @@
 """Closed forms of the two papers: LSR critical batch, SDE-validity test, equilibrium norm,
-stationary effective LR.
-
-    python -m svag_jax.theory lsr SWEEP_ROOT [--c2 2] [--baselines B1,B2,..]
-
-prints the B* interval predicted from the baseline runs of an LSR sweep (configs/lsr.py) and the
-observed break (analysis/lsr.py does the reading; `main` below).
+stationary effective LR, relaxation and mixing times after a schedule change.
 
 All functions are plain arithmetic: they take Python floats, NumPy or JAX arrays (elementwise, e.g.
-one value per trial) and work under jit. Reading them off a run record (B* from a baseline run's
-G and N) is analysis/lsr.py's job: `python -m svag_jax.analysis.lsr --baseline WORKDIR`.
+one value per trial) and work under jit. Reading them off run records is analysis/'s job: e.g. the
+B* interval predicted from the baseline runs of an LSR sweep against the observed break,
+`python -m svag_jax.analysis.lsr SWEEP_ROOT`, and B* of one baseline run,
+`python -m svag_jax.analysis.lsr --baseline WORKDIR`.
 
 Notation (DESIGN.md section 2): eta LR, lambda WD, B batch size, R = E||w||^2, G = E||grad L(w)||^2
 (full-batch gradient), N = E Tr Sigma_B(w) (batch-B gradient noise), lambda_e = eta lambda.
@@ -159,36 +156,6 @@ def stationary_effective_lr(intrinsic_lr: ArrayLike, sigma2: ArrayLike) -> Array
   return (2 * intrinsic_lr / sigma2) ** 0.5
 
 
-def main(argv: list[str] | None = None) -> int:
-  """`python -m svag_jax.theory lsr SWEEP_ROOT`: the predicted B* interval (both forms, min/max
-  over the baselines) and the observed LSR break of a sweep root; exit status 2 if it cannot be
-  read."""
-  import argparse  # noqa: PLC0415
-  import sys  # noqa: PLC0415
-
-  from svag_jax.analysis import lsr  # noqa: PLC0415 (analysis.lsr imports this module)
-
-  p = argparse.ArgumentParser(prog='python -m svag_jax.theory', description=main.__doc__)
-  sub = p.add_subparsers(dest='command', required=True)
-  q = sub.add_parser('lsr', help='predicted B* interval vs observed break of an LSR sweep root')
-  q.add_argument('root', help='sweep root of configs/lsr.py (one run per batch size)')
-  q.add_argument('--c2', type=float, default=2.0, help="C^2 (default 2, the paper's)")
-  q.add_argument(
-      '--baselines',
-      type=lambda v: [int(x) for x in v.split(',')],
-      default=None,
-      help=f'comma-separated baseline batch sizes (default: the {lsr.NUM_BASELINES} smallest)',
-  )
-  a = p.parse_args(sys.argv[1:] if argv is None else argv)
-  try:
-    s = lsr.summarize(a.root, a.c2, a.baselines)
-  except (OSError, ValueError) as e:
-    print(f'theory lsr: {e}')
-    return 2
-  lsr.print_summary(s)
-  return 0
-
-
 # ---- Heavy-ball momentum: the equilibrium relation and the intrinsic LR ----
 #
 # Update (PyTorch convention, svag_jax.optim.sgd): v_{k+1} = beta v_k + g_k + lambda w_k,
@@ -227,7 +194,3 @@ def main(argv: list[str] | None = None) -> int:
 #
 # Runs log both: `intrinsic_lr` = eta lambda (the papers' quantity and axis) and
 # `intrinsic_lr_momentum` = eta lambda / (1 - beta) (equal to it without momentum).
-
-
-if __name__ == '__main__':
-  raise SystemExit(main())

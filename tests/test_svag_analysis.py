@@ -1,10 +1,27 @@
 """Summaries of the SDE and mixing-time analyses on hand-made data of known values."""
 
+import pathlib
+
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
-from svag_jax.analysis import sde
+from svag_jax.analysis import common
 from svag_jax.analysis import svag_convergence as sc
+
+
+def sweep_point(name, config, steps, effective_steps, epochs, values) -> common.Run:
+  """A one-arm run (a point of an SDE sweep) with the given per-trial values [T, E]."""
+  shape = next(iter(values.values())).shape
+  metrics = common.ArmMetrics(
+      np.arange(shape[0]),
+      np.asarray(epochs, float),
+      np.asarray(steps),
+      np.asarray(effective_steps, float),
+      values,
+      np.zeros(shape, bool),
+  )
+  return common.Run(name, pathlib.Path(name), config, 'done', {'default': metrics})
 
 
 def run(l, batch, acc_before, acc_end, nsr, trials=4):
@@ -20,7 +37,7 @@ def run(l, batch, acc_before, acc_end, nsr, trials=4):
   epochs = np.array([1.0, 2.0, 3.0, 4.0])
   steps = epochs * 10 * (l or 1)
   values = {'test_accuracy': acc, 'NSR': np.full((trials, 4), nsr) + spread}
-  return sde.Run(f'b{batch}_{l}', config, 'done', steps, steps / (l or 1), epochs, values)
+  return sweep_point(f'b{batch}_{l}', config, steps, steps / (l or 1), epochs, values)
 
 
 def test_summary_reads_phase_ends_l_steps_sgd_gap_and_theorem_condition():
@@ -91,7 +108,7 @@ def test_ngd_paired_difference_is_taken_trial_by_trial():
     config = {'optim': {'oracle': oracle}}
     steps = np.array([0, 100])
     values = {'test_accuracy': acc, 'train_accuracy': acc}
-    return sde.Run(oracle, config, 'done', steps, steps, steps / 10, values)
+    return sweep_point(oracle, config, steps, steps, steps / 10, values)
 
   # Trial-to-trial spread (by init) much larger than the NGD - SGD offset: the bands of the
   # means overlap, the paired difference resolves the offset exactly.
@@ -108,16 +125,9 @@ def test_ngd_paired_difference_is_taken_trial_by_trial():
 
 
 def test_log_band_is_the_geometric_mean_and_stays_positive():
-  import matplotlib
-
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-
-  from svag_jax.analysis import common
-
   # Two epochs; in the second the trials spread so widely that mean - 2 SE < 0.
   values = np.array([[1.0, 0.01], [4.0, 100.0], [2.0, 1.0]])
-  fig, ax = plt.subplots()
+  ax = Figure().subplots()
   common.plot_mean_se_band(ax, np.array([0.0, 1.0]), values, log=True)
   common.plot_mean_se_band(ax, np.array([0.0, 1.0]), values)
   geo, arith = ax.lines
@@ -126,4 +136,3 @@ def test_log_band_is_the_geometric_mean_and_stays_positive():
   log_band, linear_band = ax.collections
   assert log_band.get_paths()[0].vertices[:, 1].min() > 0
   assert linear_band.get_paths()[0].vertices[:, 1].min() < 0
-  plt.close(fig)

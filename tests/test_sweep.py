@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from svag_jax import sweep, theory
+from svag_jax import sweep
 from svag_jax import workdir as workdir_lib
 from svag_jax.analysis import lsr
 from svag_jax.launch import sweep as sweep_cli
@@ -70,7 +70,7 @@ def test_print_emits_one_launch_command_per_point(tmp_path):
   )
 
 
-def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
+def test_sweep_runs_each_point_resumably_and_the_analyses_read_it(tmp_path, capsys):
   cfg = tmp_path / 'tiny_sweep.py'
   cfg.write_text(TINY_SWEEP)
   root = tmp_path / 'root'
@@ -114,10 +114,11 @@ def test_sweep_runs_each_point_resumably_and_theory_reads_it(tmp_path, capsys):
   assert summary['observed_break'] == next(
       (b for b, e in zip(summary['B'], errors) if e > 1.2 * min(errors)), None
   )
-  assert theory.main(['lsr', str(root), '--baselines', '16']) == 0
+  assert lsr.main([str(root), '--baselines', '16', '--out', str(tmp_path / 'fig')]) == 0
   out = capsys.readouterr().out
   assert 'predicted interval' in out and 'observed break' in out
-  for name, module in [('lsr', lsr), ('ngd', ngd), ('svag', svag_convergence)]:
-    assert module.main([str(root), '--out', str(tmp_path / 'fig' / name)]) == 0
+  for name, module in [('lsr', lsr), ('ngd', ngd), ('svag_convergence', svag_convergence)]:
+    assert module.main([str(root), '--out', str(tmp_path / 'fig')]) == 0
     assert (tmp_path / 'fig' / f'{name}.png').stat().st_size > 0
     assert (tmp_path / 'fig' / f'{name}.pdf').exists()
+  assert lsr.main([str(root)]) == 0 and (root / 'figures' / 'lsr.png').exists()  # the default

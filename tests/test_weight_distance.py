@@ -12,6 +12,7 @@ from svag_jax import experiment
 from svag_jax import workdir as workdir_lib
 from svag_jax.analysis import two_phase as two_phase_analysis
 from svag_jax.analysis import weight_distance as swa
+from svag_jax.analysis import weights
 from svag_jax.configs import two_phase, weight_distance
 from tests.helpers import tiny_config
 
@@ -22,26 +23,26 @@ B = {'x': np.array([[1.0, 0.0], [3.0, 4.0]], np.float32), 'y': {'z': np.array([2
 
 
 def test_average_is_the_leafwise_mean_in_the_input_dtype():
-  avg = swa.average([A, B])
+  avg = weights.average([A, B])
   np.testing.assert_array_equal(avg['x'], [[1.0, 1.0], [1.5, 2.0]])
   np.testing.assert_array_equal(avg['y']['z'], [2.0, 2.0])
   assert avg['x'].dtype == np.float32 and avg['y']['z'].dtype == np.float64
-  third = swa.average([A, A, B])
+  third = weights.average([A, A, B])
   np.testing.assert_allclose(third['y']['z'], [2.0, 8.0 / 3.0])
   with pytest.raises(ValueError):
-    swa.average([])
+    weights.average([])
 
 
 def test_distance_and_norm_treat_the_tree_as_one_vector():
   # A - B = x: [[0, 2], [-3, -4]], z: [0, 4] -> squared 4 + 9 + 16 + 16 = 45
-  assert swa.distance(A, B) == pytest.approx(np.sqrt(45))
-  assert swa.sq_norm(A) == pytest.approx(1 + 4 + 4 + 16)
-  assert swa.distance(A, A) == 0
+  assert weights.distance(A, B) == pytest.approx(np.sqrt(45))
+  assert weights.sq_norm(A) == pytest.approx(1 + 4 + 4 + 16)
+  assert weights.distance(A, A) == 0
   # per leading index (a trial axis): rows of x and entries of z
-  per_trial = swa.distance(A, B, batch_dims=1)
+  per_trial = weights.distance(A, B, batch_dims=1)
   np.testing.assert_allclose(per_trial, np.sqrt([4 + 0, 25 + 16]))
-  np.testing.assert_allclose(swa.sq_norm(A, 1), [1 + 4 + 4, 0 + 16])
-  assert swa.trial(A, 1)['y']['z'] == 4.0
+  np.testing.assert_allclose(weights.sq_norm(A, 1), [1 + 4 + 4, 0 + 16])
+  assert weights.trial(A, 1)['y']['z'] == 4.0
 
 
 def test_pairs_stay_within_an_arm():
@@ -86,7 +87,7 @@ def test_evaluating_a_snapshot_equals_the_runs_own_evaluation(run_dir, evaluator
 
 
 def test_swa_curves_and_cross_trial_average(run_dir, evaluator):
-  snaps = swa.Snapshots(run_dir)
+  snaps = weights.Snapshots(run_dir)
   assert snaps.epochs == [1.0, 1.5, 2.0] and snaps.window(1, 0.5) == [1.0, 1.5]
   curves = swa.swa_curves(snaps, evaluator, [1.0])[1.0]
   np.testing.assert_allclose(curves['deltas'], [0, 0.5, 1.0])
@@ -94,7 +95,7 @@ def test_swa_curves_and_cross_trial_average(run_dir, evaluator):
   # D = 0: the average of one snapshot is the snapshot
   np.testing.assert_array_equal(curves['swa']['test_loss'][:, 0], curves['last']['test_loss'][:, 0])
   # D = 1: the average of all three is evaluated, not the last iterate
-  full = evaluator(swa.average([snaps[e] for e in snaps.epochs]))
+  full = evaluator(weights.average([snaps[e] for e in snaps.epochs]))
   np.testing.assert_allclose(curves['swa']['test_loss'][:, 2], full['test_loss'], rtol=1e-6)
   assert not np.allclose(curves['swa']['test_loss'][:, 2], curves['last']['test_loss'][:, 2])
   cross = swa.cross_trial_average(snaps, evaluator)
@@ -102,11 +103,11 @@ def test_swa_curves_and_cross_trial_average(run_dir, evaluator):
   w = snaps[2.0]
   first, second = (jax.tree.map(lambda x, i=i: x[i : i + 1], w) for i in (0, 1))
   np.testing.assert_allclose(
-      cross['pair_accuracy'], evaluator(swa.average([first, second]))['test_accuracy']
+      cross['pair_accuracy'], evaluator(weights.average([first, second]))['test_accuracy']
   )
   dist = swa.distance_curves(snaps, [1.0])[1.0]
   assert dist[1][:, 0].tolist() == [0.0, 0.0] and np.all(dist[1][:, 1:] > 0)
-  norm = np.sqrt(swa.sq_norm(snaps[1.0]['params'], 1))
+  norm = np.sqrt(weights.sq_norm(snaps[1.0]['params'], 1))
   np.testing.assert_allclose(dist[2], dist[1] / norm[:, None])
 
 
@@ -117,8 +118,8 @@ def test_cli_draws_the_figures_and_prints_the_numbers(run_dir, capsys):
   for name in ('distances', 'swa'):
     for fmt in ('png', 'pdf'):
       assert (run_dir / 'figures' / f'{name}.{fmt}').stat().st_size > 0
-  with pytest.raises(SystemExit):
-    swa.main([str(run_dir), '--starts', '7'])
+  assert swa.main([str(run_dir), '--starts', '7']) == 2
+  assert 'no snapshots at epochs [7.0]' in capsys.readouterr().err
 
 
 # ---- Two-phase analysis on a hand-written run record, and the configs. ----
