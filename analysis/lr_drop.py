@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
+from svag_jax import theory
 from svag_jax.analysis import common, stats
 
 BAND = common.BAND
@@ -88,7 +89,10 @@ def lr_drop(run: common.RunLike, window_fraction: float = 1 / 3) -> list[LRDropA
     factor = lr_after / lr_before
     le = m.constant('intrinsic_lr', i - 1)
     le_after = m.constant('intrinsic_lr', i)
-    discrete = math.sqrt(le_after * (2 - le_after) / (le * (2 - le))) * sigma_gn_ratio
+    discrete = sigma_gn_ratio * (
+        theory.stationary_effective_lr_discrete(le_after, 1.0)
+        / theory.stationary_effective_lr_discrete(le, 1.0)
+    )
     result.append(
         LRDropArm(
             arm,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
-from svag_jax import record
+from svag_jax import record, theory
 from svag_jax import tv as tv_lib
 from svag_jax.analysis import common, stats
 
@@ -104,25 +104,10 @@ def mixing(
     else:
       interval = tuple(float(q) for q in np.nanpercentile(boot, [2.5, 97.5]))
     row = int(np.flatnonzero(steps >= change)[0])
-    result.append(
-        MixingArm(arm, m.constant('intrinsic_lr', row), change, eff, main, interval)
-    )
+    result.append(MixingArm(arm, m.constant('intrinsic_lr', row), change, eff, main, interval))
   if not result:
     raise ValueError(f'{run.path}: no arm changes its LR or WD; is it a mixing_time run?')
   return sorted(result, key=lambda a: a.intrinsic_lr)
-
-
-def predicted_mixing_slope(tol: float, factor: float = 10.0) -> float:
-  """c in "steps = c / lambda_e" for eta/||w||^2 to return within `tol` of its level after
-  eta / factor, lambda x factor at equilibrium, at constant sigma (the SDE of Lemma 5.2).
-
-  With y = ||w||^4: dy/dt = 2 ||w||^2 d||w||^2/dt = -4 lambda_e y + 2 eta^2 sigma^2, so y relaxes to
-  y* = eta^2 sigma^2 / (2 lambda_e) at rate 4 lambda_e. The change leaves y = factor^2 y*' (the new
-  y*' = y* / factor^2), and eta/||w||^2 over its level is sqrt(y*' / y): it is within `tol` once
-  y / y*' - 1 <= (1 - tol)^-2 - 1, i.e. after ln((factor^2 - 1) / ((1 - tol)^-2 - 1)) / 4 / lambda_e
-  steps (1.51 / lambda_e for tol = 0.1, factor = 10; no intercept).
-  """
-  return math.log((factor**2 - 1) / ((1 - tol) ** -2 - 1)) / 4
 
 
 def _fit_line(x: np.ndarray, y: np.ndarray) -> stats.LinearFit | None:
@@ -169,8 +154,8 @@ def mixing_summary(
           f'R^2 = {fit.r2:.4f}'
       )
   lines.append(
-      f'SDE at constant sigma (predicted_mixing_slope): eta/||w||^2 returns within '
-      f'{tol:.0%} after {predicted_mixing_slope(tol):.3f} / lambda_e steps'
+      f'SDE at constant sigma (theory.mixing_time_slope): eta/||w||^2 returns within '
+      f'{tol:.0%} after {theory.mixing_time_slope(tol):.3f} / lambda_e steps'
   )
   return lines
 
@@ -207,9 +192,9 @@ class RelaxationArm:
 def relaxation(run: common.RunLike) -> list[RelaxationArm]:
   """The time constant of ||w||^4 after eta / 10, lambda x 10, per trial of every changing arm.
 
-  With a constant sigma, d||w||^4/dt = -4 lambda_e ||w||^4 + const (the note in
-  configs/mixing_time.py), so ||w||^4 relaxes exactly exponentially with time constant
-  1 / (4 lambda_e): fitting it needs no smoothing window and no tolerance.
+  With a constant sigma ||w||^4 relaxes exactly exponentially with time constant
+  `theory.norm4_relaxation_time` = 1 / (4 lambda_e): fitting it needs no smoothing window and no
+  tolerance.
   """
   run = common.as_run(run)
   result = []
@@ -269,9 +254,7 @@ class TVAfterChange:
   null: float
 
 
-def tv_after_change(
-    run: common.RunLike, control_prefix: str = 'ctl_'
-) -> list[TVAfterChange]:
+def tv_after_change(run: common.RunLike, control_prefix: str = 'ctl_') -> list[TVAfterChange]:
   """TV(changed arm, its control `control_prefix + arm`) at every saved prediction epoch; `null`
   is its mean over the epochs before the change, where the two arms are the same process and TV
   is finite-sample noise at these trial counts. Empty when no predictions or no controls."""
@@ -311,9 +294,9 @@ def relaxation_summary(arms: list[RelaxationArm], tvs: list[TVAfterChange]) -> l
   ]
   for a in arms:
     m, _, _ = stats.mean_interval(a.taus)
+    tau = theory.norm4_relaxation_time(a.intrinsic_lr)
     lines.append(
-        f'{a.intrinsic_lr:>9.4g} {1 / (4 * a.intrinsic_lr):>14.1f} '
-        f'{stats.fmt_interval(a.taus):>28} {m * 4 * a.intrinsic_lr:>16.3f}'
+        f'{a.intrinsic_lr:>9.4g} {tau:>14.1f} {stats.fmt_interval(a.taus):>28} {m / tau:>16.3f}'
     )
   if fitted is None:
     lines.append('fit tau: fewer than two arms with a fitted relaxation')
@@ -361,7 +344,7 @@ def plot_relaxation(
   )
   fitted = relaxation_fit(arms)
   xs = np.linspace(0, inv.max() * 1.05, 50)
-  ax.plot(xs, 0.25 * xs, 'k:', label='SDE, constant σ: 1/(4λe)')
+  ax.plot(xs, theory.norm4_relaxation_time(1.0) * xs, 'k:', label='SDE, constant σ: 1/(4λe)')
   if fitted is not None:
     fit = fitted[0]
     label = f'fit {fit.slope:.3f}/λe {fit.intercept:+.1f}'
@@ -457,11 +440,11 @@ def plot_mixing(
   tol = 0.1 if tol is None else tol
   ax.plot(
       xs,
-      predicted_mixing_slope(tol) * xs,
+      theory.mixing_time_slope(tol) * xs,
       color='k',
       linestyle=':',
       linewidth=1,
-      label=f'SDE, constant σ, tol {tol:.0%}: {predicted_mixing_slope(tol):.2f}/λe',
+      label=f'SDE, constant σ, tol {tol:.0%}: {theory.mixing_time_slope(tol):.2f}/λe',
   )
   for (name, fit), color in zip(fits.items(), ('C0', 'C3'), strict=True):
     if fit is not None:

@@ -19,7 +19,8 @@ estimate, metrics.gn_every). Setting the drift to zero: ||w||^4 = eta sigma^2 / 
 eta / ||w||^2 = sqrt(2 lambda_e) / sigma — `theory.stationary_effective_lr`, the "Lemma 5.2"
 prediction printed here. The exact discrete-time version keeps the full-batch gradient and the
 lambda_e^2 term: eta / ||w||^2 = sqrt(lambda_e (2 - lambda_e)) / sigma_GN with
-sigma_GN^2 = ||w||^2 (G + N); it is printed as "discrete". Both use per-trial means over the
+sigma_GN^2 = ||w||^2 (G + N) (`theory.stationary_effective_lr_discrete`); it is printed as
+"discrete". Both use per-trial means over the
 equilibrium window of eta / ||w||^2 and of ||w||^2 N (||w||^2 (G + N)) on the rows that carry G/N.
 
 Reads workdirs only; nothing here trains.
@@ -109,7 +110,7 @@ def stationary(
             sigma2,
             sigma2_gn,
             np.asarray(theory.stationary_effective_lr(le, sigma2)),
-            np.sqrt(le * (2 - le) / sigma2_gn),
+            np.asarray(theory.stationary_effective_lr_discrete(le, sigma2_gn)),
             nsr,
         )
     )

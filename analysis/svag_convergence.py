@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 
+from svag_jax import theory
 from svag_jax.analysis import common
 
 
@@ -95,7 +96,7 @@ def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
   'sgd_gap': (lmax, Estimate) or None}}, 'nsr': Estimate (SGD's N/G at the first phase end, or
   None), 'sde_fails': bool or None}} and 'threshold' = 1 / (C^2 - 1).
   """
-  threshold = 1.0 / (c2 - 1.0)
+  threshold = theory.sde_nsr_threshold(c2)
   out = {'threshold': threshold}
   for b, group in by_batch_size(runs).items():
     phases = {}
@@ -126,7 +127,7 @@ def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
     out[b] = {
         'phases': phases,
         'nsr': nsr,
-        'sde_fails': None if nsr is None else bool(nsr.mean < threshold),
+        'sde_fails': None if nsr is None else bool(theory.sde_approximation_fails(nsr.mean, c2)),
     }
   return out
 
@@ -164,7 +165,7 @@ def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
       if metric in LOG_METRICS:
         ax.set_yscale('log')
       if metric == 'NSR':
-        ax.axhline(1 / (c2 - 1), color='r', lw=1, label=f'1/(C²−1), C² = {c2:g}')
+        ax.axhline(theory.sde_nsr_threshold(c2), color='r', lw=1, label=f'1/(C²−1), C² = {c2:g}')
     row[0].legend(fontsize=7)
     row[-1].legend(fontsize=7)
   fig = axes[0].figure

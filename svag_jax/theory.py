@@ -11,6 +11,7 @@ Notation (DESIGN.md section 2): eta LR, lambda WD, B batch size, R = E||w||^2, G
 (full-batch gradient), N = E Tr Sigma_B(w) (batch-B gradient noise), lambda_e = eta lambda.
 """
 
+import math
 from typing import Any
 
 ArrayLike = Any  # float, np.ndarray or jax.Array
@@ -154,6 +155,50 @@ def stationary_effective_lr(intrinsic_lr: ArrayLike, sigma2: ArrayLike) -> Array
     The stationary effective LR (per step, in units of eta / ||w||^2).
   """
   return (2 * intrinsic_lr / sigma2) ** 0.5
+
+
+def sde_nsr_threshold(c2: float = 2.0) -> float:
+  """1 / (C^2 - 1): the N/G below which Theorem 5.2 of Li, Malladi & Arora 2021 says SGD and SDE
+  equilibria are not C-close (`sde_approximation_fails` compares N/G with it)."""
+  _check_c2(c2)
+  return 1 / (c2 - 1)
+
+
+def stationary_effective_lr_discrete(intrinsic_lr: ArrayLike, sigma2_gn: ArrayLike) -> ArrayLike:
+  """The effective LR eta / ||w||^2 at the exact discrete-time equilibrium of SGD with coupled WD
+  on a scale-invariant loss: sqrt(lambda_e (2 - lambda_e)) / sigma_GN.
+
+  `equilibrium_sq_norm` without momentum, written for eta / R: it keeps the full-batch gradient
+  and the lambda_e^2 term that `stationary_effective_lr` (Lemma 5.2) drops.
+
+  Args:
+    intrinsic_lr: lambda_e = eta lambda.
+    sigma2_gn: sigma_GN^2 = ||w||^2 (G + N), the squared gradient norm (full-batch part plus
+      noise trace) at unit weight norm.
+  """
+  return (intrinsic_lr * (2 - intrinsic_lr) / sigma2_gn) ** 0.5
+
+
+def norm4_relaxation_time(intrinsic_lr: ArrayLike) -> ArrayLike:
+  """1 / (4 lambda_e): the time constant (steps) of ||w||^4 relaxing to its equilibrium after a
+  change of eta and lambda, at constant sigma (the SDE of Li, Lyu & Arora 2020, Lemma 5.2).
+
+  With y = ||w||^4: dy/dt = 2 ||w||^2 d||w||^2/dt = -4 lambda_e y + 2 eta^2 sigma^2, linear in y,
+  so y relaxes exactly exponentially, at rate 4 lambda_e, to y* = eta^2 sigma^2 / (2 lambda_e).
+  """
+  return 1 / (4 * intrinsic_lr)
+
+
+def mixing_time_slope(tol: float, factor: float = 10.0) -> float:
+  """c in "steps = c / lambda_e" for eta / ||w||^2 to return within `tol` of its level after
+  eta / factor, lambda x factor at equilibrium (lambda_e unchanged), at constant sigma.
+
+  ||w||^4 relaxes as in `norm4_relaxation_time`. The change leaves y = factor^2 y*' (the new
+  y*' = y* / factor^2), and eta / ||w||^2 over its level is sqrt(y*' / y): it is within `tol` once
+  y / y*' - 1 <= (1 - tol)^-2 - 1, i.e. after ln((factor^2 - 1) / ((1 - tol)^-2 - 1)) / 4 /
+  lambda_e steps (1.51 / lambda_e for tol = 0.1, factor = 10; no intercept).
+  """
+  return math.log((factor**2 - 1) / ((1 - tol) ** -2 - 1)) / 4
 
 
 # ---- Heavy-ball momentum: the equilibrium relation and the intrinsic LR ----

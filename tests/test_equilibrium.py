@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from svag_jax import config as config_lib
+from svag_jax import theory
 from svag_jax.analysis import lr_drop as lr_drop_analysis
 from svag_jax.analysis import mixing_time as mixing_analysis
 from svag_jax.analysis import stationary_lr as stationary_analysis
@@ -248,10 +249,8 @@ def test_mixing_time_is_linear_in_inverse_intrinsic_lr(tmp_path):
 def test_detector_on_the_exact_norm_recursion_matches_the_predicted_mixing_slope():
   """||w_{k+1}||^2 = (1 - le)^2 ||w_k||^2 + eta^2 sigma^2 / ||w_k||^2 (SGD on a scale-invariant
   loss with a constant unit-norm noise trace), eta / 10 and lambda x 10 at equilibrium: the
-  detected return of eta / ||w||^2 is predicted_mixing_slope(0.1) / le steps."""
-  assert mixing_analysis.predicted_mixing_slope(0.1) == pytest.approx(
-      math.log(99 / (1 / 0.81 - 1)) / 4
-  )
+  detected return of eta / ||w||^2 is theory.mixing_time_slope(0.1) / le steps."""
+  assert theory.mixing_time_slope(0.1) == pytest.approx(math.log(99 / (1 / 0.81 - 1)) / 4)
   sigma2, lr0 = 50.0, 0.1
   for le in (0.001, 0.002, 0.004):
     r = math.sqrt(lr0 * sigma2 / ((2 - le) * le / lr0))  # the discrete equilibrium
@@ -264,7 +263,32 @@ def test_detector_on_the_exact_norm_recursion_matches_the_predicted_mixing_slope
     found = stats.steps_to_equilibrium(
         np.array(steps, float), np.array(eff), 3000.0, ref_window=1000.0, window=0.0, tol=0.1
     )
-    assert found == pytest.approx(mixing_analysis.predicted_mixing_slope(0.1) / le, rel=0.02)
+    assert found == pytest.approx(theory.mixing_time_slope(0.1) / le, rel=0.02)
+
+
+def test_closed_forms_agree_with_the_equilibrium_and_the_theorem():
+  lr, wd, unit_g, unit_n = 0.3, 0.05, 4.0, 36.0
+  unit_gn, le = unit_g + unit_n, lr * wd
+  r = theory.equilibrium_sq_norm(lr, wd, unit_g, unit_n)  # no momentum: the exact equilibrium
+  assert theory.stationary_effective_lr_discrete(le, unit_gn) == pytest.approx(lr / r, rel=1e-12)
+  assert theory.stationary_effective_lr_discrete(le, unit_gn) < theory.stationary_effective_lr(
+      le, unit_gn
+  )  # the lambda_e^2 term lowers it
+  c2 = 3.0
+  threshold = theory.sde_nsr_threshold(c2)
+  assert threshold == 0.5
+  assert theory.sde_approximation_fails(0.99 * threshold, c2)
+  assert not theory.sde_approximation_fails(threshold, c2)
+  # ||w||^4 under the constant-sigma SDE, y' = -4 le y + c, integrated: time constant 1 / (4 le)
+  le, c, dt = 0.01, 2.0, 0.01
+  y, ys = 100.0, []
+  for _ in range(int(50 / dt)):
+    y += dt * (-4 * le * y + c)
+    ys.append(y)
+  y_end = c / (4 * le)
+  t = dt * np.arange(1, len(ys) + 1)
+  tau = -1 / np.polyfit(t, np.log(np.array(ys) - y_end), 1)[0]
+  assert tau == pytest.approx(theory.norm4_relaxation_time(le), rel=1e-3)
 
 
 def test_analysis_of_a_run_without_changes_fails_clearly(tmp_path, capsys):
