@@ -4,11 +4,13 @@
         [--error-tol 0.15] [--error-window-evals 5]
 
 Steps until the effective LR and the test error return to equilibrium after eta / 10, lambda x 10
-at once (lambda_e unchanged), against 1 / lambda_e, with a linear fit and R^2; draws the figure
-`mixing_time` into WORKDIR/figures (or --out), as PNG and PDF, and prints the numbers. Intervals
-over trials are mean ± 2 standard errors; the mixing times of the trial-mean test error use a
-percentile bootstrap over trials (95%) (`stats.steps_to_equilibrium` is the detector). Reads
-workdirs only; nothing here trains.
+at once (lambda_e unchanged), against 1 / lambda_e, with a linear fit and R^2
+(`stats.steps_to_equilibrium` is the detector). Draws the figure `mixing_time` into
+WORKDIR/figures (or --out), as PNG and PDF: the detector's three panels and, beside them, the two
+of `analysis.relaxation` (the fitted relaxation of ||w||^4 and TV to the unchanged control); prints
+the numbers of both. Intervals over trials are mean ± 2 standard errors; the mixing times of the
+trial-mean test error use a percentile bootstrap over trials (95%). Reads workdirs only; nothing
+here trains.
 """
 
 import dataclasses
@@ -19,14 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
-from svag_jax import record, theory
-from svag_jax import tv as tv_lib
-from svag_jax.analysis import common, stats
+from svag_jax import theory
+from svag_jax.analysis import common, relaxation, stats
 
 BAND = common.BAND
-
-
-# ---- Item 5: mixing time. ----
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,212 +158,6 @@ def mixing_summary(
   return lines
 
 
-# ---- Relaxation fit and function-space measure (issue 12, item 9). ----
-
-RELAX_RANGE = (0.1, 0.9)  # the part of the relaxation y = (Q - Q_end) / (Q_0 - Q_end) fitted
-END_FRACTION = 0.25  # Q_end: the mean of Q over the last quarter of the evals after the change
-
-
-def trial_relaxation_time(dt: np.ndarray, q: np.ndarray) -> float:
-  """1 / rate of one trial's relaxation: q [E] at dt [E] >= 0 steps after the change (q[0] at
-  the change); least-squares slope of log y vs dt over the evals with y in RELAX_RANGE, where
-  y = (q - q_end) / (q[0] - q_end). NaN when fewer than 3 evals are in range."""
-  n_end = max(1, int(round(END_FRACTION * len(q))))
-  q_end = float(np.mean(q[-n_end:]))
-  y = (q - q_end) / (q[0] - q_end)
-  keep = (y > RELAX_RANGE[0]) & (y < RELAX_RANGE[1]) & np.isfinite(y)
-  if keep.sum() < 3:
-    return math.nan
-  slope = np.polyfit(dt[keep], np.log(y[keep]), 1)[0]
-  return -1.0 / slope if slope < 0 else math.nan
-
-
-@dataclasses.dataclass(frozen=True)
-class RelaxationArm:
-  """||w||^4 relaxing after the change: per-trial time constants [T] (steps)."""
-
-  arm: str
-  intrinsic_lr: float
-  taus: np.ndarray
-
-
-def relaxation(run: common.RunLike) -> list[RelaxationArm]:
-  """The time constant of ||w||^4 after eta / 10, lambda x 10, per trial of every changing arm.
-
-  With a constant sigma ||w||^4 relaxes exactly exponentially with time constant
-  `theory.norm4_relaxation_time` = 1 / (4 lambda_e): fitting it needs no smoothing window and no
-  tolerance.
-  """
-  run = common.as_run(run)
-  result = []
-  for arm, m in run.arms.items():
-    change = m.change_step()
-    if change is None:
-      continue
-    steps = m.effective_steps
-    post = steps >= change
-    dt = steps[post] - steps[post][0]
-    q = m.values['w_norm_sq'][:, post] ** 2
-    taus = np.array([trial_relaxation_time(dt, row) for row in q])
-    row = int(np.flatnonzero(post)[0])
-    result.append(RelaxationArm(arm, m.constant('intrinsic_lr', row), taus))
-  if not result:
-    raise ValueError(f'{run.path}: no arm changes its LR or WD; is it a mixing_time run?')
-  return sorted(result, key=lambda a: a.intrinsic_lr)
-
-
-def relaxation_fit(
-    arms: list[RelaxationArm], num_resamples: int = 500, seed: int = 0
-) -> tuple[stats.LinearFit, tuple[float, float], tuple[float, float]] | None:
-  """tau = slope / lambda_e + intercept on the arms' trial means, with 95% percentile bootstrap
-  intervals of slope and intercept (trials resampled within each arm); None with fewer than two
-  arms whose trials were fitted."""
-  arms = [a for a in arms if np.isfinite(a.taus).any()]
-  if len(arms) < 2:
-    return None
-  inv = np.array([1 / a.intrinsic_lr for a in arms])
-  fit = stats.linear_fit(inv, np.array([np.nanmean(a.taus) for a in arms]))
-  rng = np.random.default_rng(seed)
-  boot = []
-  for _ in range(num_resamples):
-    means = [np.nanmean(a.taus[rng.integers(0, len(a.taus), len(a.taus))]) for a in arms]
-    if np.isfinite(means).all():
-      b = stats.linear_fit(inv, np.array(means))
-      boot.append((b.slope, b.intercept))
-  lo, hi = np.percentile(np.array(boot), [2.5, 97.5], axis=0)
-  return fit, (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
-
-
-@dataclasses.dataclass(frozen=True)
-class TVAfterChange:
-  """TV between a changed arm and its unchanged control (same lambda_e) at the saved epochs.
-
-  Attributes:
-    arm, intrinsic_lr: the changed arm.
-    steps: [P] steps after the change (negative: before it); tv: [P] TV(arm, control);
-    null: TV's mean over the saved epochs before the change (the two arms are then the same
-      process: the finite-sample level of TV at these trial counts).
-  """
-
-  arm: str
-  intrinsic_lr: float
-  steps: np.ndarray
-  tv: np.ndarray
-  null: float
-
-
-def tv_after_change(run: common.RunLike, control_prefix: str = 'ctl_') -> list[TVAfterChange]:
-  """TV(changed arm, its control `control_prefix + arm`) at every saved prediction epoch; `null`
-  is its mean over the epochs before the change, where the two arms are the same process and TV
-  is finite-sample noise at these trial counts. Empty when no predictions or no controls."""
-  run = common.as_run(run)
-  if not (run.path / 'predictions' / 'trials.json').exists():
-    return []
-  predictions, trial_arms = record.read_predictions(run.path)
-  trial_arms = np.asarray(trial_arms)
-  metrics = run.arms
-  epochs = np.array(sorted(predictions))
-  num_classes = int(max(p.max() for p in predictions.values())) + 1
-  result = []
-  for arm, m in metrics.items():
-    change = m.change_step()
-    if change is None or control_prefix + arm not in metrics:
-      continue
-    a = np.flatnonzero(trial_arms == arm)
-    b = np.flatnonzero(trial_arms == control_prefix + arm)
-    steps_per_epoch = float(m.effective_steps[-1] / m.epochs[-1])
-    dt = epochs * steps_per_epoch - change
-    tv = np.array(
-        [tv_lib.tv_distance(predictions[e][a], predictions[e][b], num_classes) for e in epochs]
-    )
-    before = dt < 0
-    null = float(tv[before].mean()) if before.any() else math.nan
-    row = int(np.flatnonzero(m.effective_steps >= change)[0])
-    result.append(TVAfterChange(arm, m.constant('intrinsic_lr', row), dt, tv, null))
-  return sorted(result, key=lambda r: r.intrinsic_lr)
-
-
-def relaxation_summary(arms: list[RelaxationArm], tvs: list[TVAfterChange]) -> list[str]:
-  fitted = relaxation_fit(arms)
-  lines = [
-      'Relaxation of ||w||^4 after the change (exponential fit per trial over '
-      f'{RELAX_RANGE[0]:g} < y < {RELAX_RANGE[1]:g}; predicted time constant 1 / (4 lambda_e)):',
-      f'{"lambda_e":>9} {"1/(4 lambda_e)":>14} {"tau, mean [± 2 SE]":>28} {"tau * 4 lambda_e":>16}',
-  ]
-  for a in arms:
-    m, _, _ = stats.mean_interval(a.taus)
-    tau = theory.norm4_relaxation_time(a.intrinsic_lr)
-    lines.append(
-        f'{a.intrinsic_lr:>9.4g} {tau:>14.1f} {stats.fmt_interval(a.taus):>28} {m / tau:>16.3f}'
-    )
-  if fitted is None:
-    lines.append('fit tau: fewer than two arms with a fitted relaxation')
-  else:
-    fit, slope_iv, intercept_iv = fitted
-    lines.append(
-        f'fit tau = {fit.slope:.3f} [{slope_iv[0]:.3f}, {slope_iv[1]:.3f}] / lambda_e '
-        f'{fit.intercept:+.1f} [{intercept_iv[0]:+.1f}, {intercept_iv[1]:+.1f}], R^2 = '
-        f'{fit.r2:.4f} (95% bootstrap over trials; predicted 0.25 / lambda_e + 0)'
-    )
-  if tvs:
-    lines.append(
-        'TV(changed arm, unchanged control at the same lambda_e) after the change, over its mean '
-        'before the change (the finite-sample level at these trial counts):'
-    )
-    for r in tvs:
-      after = r.steps >= 0
-      ratio = r.tv[after] / r.null
-      k = int(np.argmax(np.abs(ratio - 1)))
-      lines.append(
-          f'  lambda_e {r.intrinsic_lr:<7.4g} null {r.null:.4f}; after: min {ratio.min():.2f}x, '
-          f'max {ratio.max():.2f}x, largest departure {ratio[k]:.2f}x at step '
-          f'{r.steps[after][k]:+.0f}'
-      )
-  return lines
-
-
-def plot_relaxation(
-    arms: list[RelaxationArm], tvs: list[TVAfterChange], axes: Sequence[Axes] | None = None
-) -> np.ndarray:
-  """Two panels: the fitted time constants vs 1/lambda_e with the fit and 1/(4 lambda_e); TV
-  to the control over its pre-change level vs steps after the change."""
-  axes = common.check_axes(axes, 2, 'plot_relaxation')
-  inv = np.array([1 / a.intrinsic_lr for a in arms])
-  taus = np.array([stats.mean_interval(a.taus) for a in arms])
-  ax = axes[0]
-  ax.errorbar(
-      inv,
-      taus[:, 0],
-      yerr=[taus[:, 0] - taus[:, 1], taus[:, 2] - taus[:, 0]],
-      marker='o',
-      linestyle='none',
-      capsize=3,
-      label='fitted τ of ‖w‖⁴ (mean ± 2 SE)',
-  )
-  fitted = relaxation_fit(arms)
-  xs = np.linspace(0, inv.max() * 1.05, 50)
-  ax.plot(xs, theory.norm4_relaxation_time(1.0) * xs, 'k:', label='SDE, constant σ: 1/(4λe)')
-  if fitted is not None:
-    fit = fitted[0]
-    label = f'fit {fit.slope:.3f}/λe {fit.intercept:+.1f}'
-    ax.plot(xs, fit.slope * xs + fit.intercept, 'C0--', label=label)
-  ax.set_xlabel('1 / λe (steps)')
-  ax.set_ylabel('relaxation time τ (steps)')
-  ax.set_title('‖w‖⁴ relaxation time vs 1/λe', fontsize='medium')
-  ax.legend(fontsize='small')
-  ax = axes[1]
-  for i, r in enumerate(tvs):
-    ax.plot(r.steps, r.tv / r.null, color=f'C{i % 10}', label=f'λe={r.intrinsic_lr:g}')
-  ax.axhline(1.0, color='k', linewidth=0.8)
-  ax.axvline(0.0, color='grey', linestyle=':', linewidth=0.8)
-  ax.set_xlabel('steps after the change')
-  ax.set_ylabel('TV(changed, control) ÷ pre-change level')
-  ax.set_title('Function space: TV to the unchanged arm', fontsize='medium')
-  if tvs:
-    ax.legend(fontsize='small')
-  return axes
-
-
 def plot_mixing(
     run: common.RunLike,
     arms: list[MixingArm] | None = None,
@@ -493,11 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     detector = (args.tol, args.window_evals, args.error_tol, args.error_window_evals)
     run = common.load_run(args.workdir)
     arms = mixing(run, *detector)
-    relax, tvs = relaxation(run), tv_after_change(run)
+    relax, tvs = relaxation.relaxation(run), relaxation.tv_after_change(run)
     axes = common.new_axes(5)
     plot_mixing(run, arms, axes[:3], tol=args.tol)
-    plot_relaxation(relax, tvs, axes[3:])
-    lines = mixing_summary(arms, *detector) + relaxation_summary(relax, tvs)
+    relaxation.plot_relaxation(relax, tvs, axes[3:])
+    lines = mixing_summary(arms, *detector) + relaxation.relaxation_summary(relax, tvs)
     return axes, lines
 
   return common.run_figure(args, make)

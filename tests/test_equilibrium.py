@@ -13,6 +13,7 @@ from svag_jax import config as config_lib
 from svag_jax import theory
 from svag_jax.analysis import lr_drop as lr_drop_analysis
 from svag_jax.analysis import mixing_time as mixing_analysis
+from svag_jax.analysis import relaxation as relaxation_analysis
 from svag_jax.analysis import stationary_lr as stationary_analysis
 from svag_jax.analysis import stats
 from svag_jax.configs import lr_drop, mixing_time, stationary_lr
@@ -244,6 +245,11 @@ def test_mixing_time_is_linear_in_inverse_intrinsic_lr(tmp_path):
     assert fit.r2 > 0.999
   assert mixing_analysis.main([str(workdir), '--error-window-evals', '3']) == 0
   assert (workdir / 'figures' / 'mixing_time.pdf').stat().st_size > 0
+  relax = relaxation_analysis.relaxation(workdir)  # per trial; the fit: test_svag_analysis.py
+  assert [a.intrinsic_lr for a in relax] == [a.intrinsic_lr for a in arms]
+  assert relaxation_analysis.tv_after_change(workdir) == []  # no predictions saved
+  assert relaxation_analysis.main([str(workdir)]) == 0
+  assert (workdir / 'figures' / 'relaxation.png').stat().st_size > 0
 
 
 def test_detector_on_the_exact_norm_recursion_matches_the_predicted_mixing_slope():
