@@ -292,27 +292,24 @@ def plot_mean_band(
   ax.fill_between(x, low, high, color=color, alpha=alpha, linewidth=0)
 
 
-def plot_mean_se_band(
+def plot_mean_interval(
     ax: Axes, x: np.ndarray, values: np.ndarray, log: bool = False, **style
 ) -> None:
   """The trial mean of `values` [T, E] (NaN-aware) against x [E] as a line (matplotlib `style`),
-  and its mean ± 2 standard errors band where at least two trials have a value.
+  and its interval band (`stats.interval` over the trials) where at least two trials have a value.
 
-  log: for a positive quantity on a log axis, the mean and band of log(values) mapped back (the
-  geometric mean, times/divided by exp(2 SE)), so the band stays positive; entries <= 0 count as
-  missing."""
+  log: for a positive quantity on a log axis, the mean and interval of log(values) mapped back
+  (the geometric mean, times/divided by exp(t SE)), so the band stays positive; entries <= 0
+  count as missing."""
   values = np.asarray(values, float)
   back = np.exp if log else np.asarray
-  with np.errstate(invalid='ignore', divide='ignore'):
-    if log:
+  if log:
+    with np.errstate(invalid='ignore', divide='ignore'):
       values = np.log(np.where(values > 0, values, np.nan))
-    n = np.sum(np.isfinite(values), axis=0)
-    mean = np.nanmean(values, axis=0)
-    se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
+  mean, low, high = stats.interval(values, axis=0)
   (line,) = ax.plot(x, back(mean), **style)
-  ok = n > 1
-  low, high = back(mean - 2 * se)[ok], back(mean + 2 * se)[ok]
-  ax.fill_between(x[ok], low, high, color=line.get_color(), alpha=0.2)
+  ok = np.sum(np.isfinite(values), axis=0) > 1
+  ax.fill_between(x[ok], back(low)[ok], back(high)[ok], color=line.get_color(), alpha=0.2)
 
 
 # ---- The command line: `python -m svag_jax.analysis.NAME SOURCE [--out DIR] [options]`. ----

@@ -4,8 +4,8 @@
 
 The effective LR eta / ||w||^2 right after eta / 10 and after recovery, as ratios to its pre-drop
 level (Lemma 5.2: 0.1 at once, then 1/sqrt(10) = 0.316); draws the figure `lr_drop` into
-WORKDIR/figures (or --out), as PNG and PDF, and prints the numbers (intervals: mean ± 2 standard
-errors over trials). Reads workdirs only; nothing here trains.
+WORKDIR/figures (or --out), as PNG and PDF, and prints the numbers (intervals: `stats.interval`,
+95% over trials). Reads workdirs only; nothing here trains.
 """
 
 import dataclasses
@@ -116,7 +116,7 @@ def lr_drop(run: common.RunLike, window_fraction: float = 1 / 3) -> list[LRDropA
 def lr_drop_summary(arms: list[LRDropArm]) -> list[str]:
   lines = [
       'Effective LR after the LR drop, as a ratio to its pre-drop level '
-      '(mean over trials [± 2 SE])'
+      f'(mean over trials [{stats.INTERVAL}])'
   ]
   for a in arms:
     lines += [

@@ -5,7 +5,7 @@
 
 For each batch size B (runs with eta proportional to B): N/G of each trial averaged over the
 equilibrium window before the LR decay (`lsr_summary` below, default window) and the final test
-error (after the decay), mean and 95% interval (mean +- 1.96 SE) over trials. From each baseline
+error (after the decay), mean and 95% interval over trials (`stats.interval`). From each baseline
 (default: the 3 smallest B) the prediction of Theorem 5.6 in both forms: the exact bound
 B* = C^2 (1 + N/G) B and the paper's figure's approximation B* ~ C^2 B N/G; the predicted interval
 is [min, max] over the baselines. The observed break (the paper's criterion) is the smallest B whose
@@ -20,14 +20,13 @@ C^2 (1 + N/G) B per trial and its mean (`lsr_summary`), from G and N averaged ov
 (default `equilibrium_window`: the last 25% of the G/N evals before the first LR change).
 """
 
-import math
 import os
 import sys
 
 import numpy as np
 
 from svag_jax import theory
-from svag_jax.analysis import common
+from svag_jax.analysis import common, stats
 
 FAIL_FACTOR = 1.2
 
@@ -62,7 +61,7 @@ def lsr_summary(
   N/G of a trial is (mean N) / (mean G) over its evaluations in the window that carry both (a
   ratio of means: a single Ĝ can be near 0); diverged trials are left out. Returns {'window',
   'batch_size', 'trials': [{trial, G, N, NSR, B*}], 'mean_NSR', 'mean_B*', 'interval_B*'} where
-  the interval is mean ± 1.96 standard errors over trials (NaN for one trial).
+  the interval is `stats.interval` over trials (NaN for one trial).
   """
   run = common.as_run(run)
   m = run.metrics
@@ -93,21 +92,9 @@ def lsr_summary(
     )
   out = {'window': window, 'batch_size': batch, 'c2': c2, 'trials': trials}
   for key, name in (('NSR', 'NSR'), ('B*', 'B*'), ('B*_approx', 'B*_approx')):
-    mean, iv = mean_interval([t[key] for t in trials])
-    out[f'mean_{name}'], out[f'interval_{name}'] = mean, iv
+    mean, lo, hi = stats.interval([t[key] for t in trials])
+    out[f'mean_{name}'], out[f'interval_{name}'] = mean, (lo, hi)
   return out
-
-
-def mean_interval(values) -> tuple[float, tuple[float, float]]:
-  """Mean and 95% normal interval (mean ± 1.96 SE, SE = sample std / sqrt(n)) of `values`,
-  NaNs dropped; the interval is (NaN, NaN) for fewer than 2 values."""
-  v = np.asarray(values, float)
-  v = v[~np.isnan(v)]
-  if not v.size:
-    return float('nan'), (float('nan'), float('nan'))
-  m = float(v.mean())
-  half = 1.96 * float(v.std(ddof=1)) / math.sqrt(v.size) if v.size > 1 else float('nan')
-  return m, (m - half, m + half)
 
 
 def baseline_lines(workdir: str, s: dict) -> list[str]:
@@ -147,8 +134,8 @@ def summarize(root: str | os.PathLike, c2: float = 2.0, baselines: list[int] | N
   'baselines': [{'B', 'nsr', 'nsr_interval', 'B*', 'B*_interval', 'B*_approx',
   'B*_approx_interval'}], 'predicted' / 'predicted_approx': (min, max) over the baselines of the
   exact / approximate B*, 'best_error', 'threshold' (1.2 x best), 'observed_break' (the smallest B
-  over the threshold, or None), 'last_ok' (the largest B below it)}. Intervals: mean ± 1.96 SE over
-  trials. `baselines`: the baseline batch sizes (default: the `NUM_BASELINES` smallest).
+  over the threshold, or None), 'last_ok' (the largest B below it)}. Intervals: `stats.interval`
+  over trials. `baselines`: the baseline batch sizes (default: the `NUM_BASELINES` smallest).
   """
   runs = sorted(common.load_sweep(root), key=lambda r: r.config['train']['batch_size'])
   out = {k: [] for k in ('B', 'trials', 'nsr', 'nsr_interval', 'gn', 'gn_interval')}
@@ -164,14 +151,14 @@ def summarize(root: str | os.PathLike, c2: float = 2.0, baselines: list[int] | N
     except ValueError:
       nsr = []
     for key, values in (('nsr', nsr), ('gn', [1 / x for x in nsr])):
-      m, iv = mean_interval(values)
+      m, lo, hi = stats.interval(values)
       out[key].append(m)
-      out[f'{key}_interval'].append(iv)
+      out[f'{key}_interval'].append((lo, hi))
     err = 1 - run.metrics.values['test_accuracy'][:, -1]
-    m, iv = mean_interval(err)
+    m, lo, hi = stats.interval(err)
     out['trials'].append(int(np.sum(~np.isnan(err))))
     out['test_error'].append(m)
-    out['test_error_interval'].append(iv)
+    out['test_error_interval'].append((lo, hi))
   chosen = sorted(per_batch)[:NUM_BASELINES] if baselines is None else sorted(baselines)
   missing = [b for b in chosen if b not in per_batch]
   if missing or not chosen:

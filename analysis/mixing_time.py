@@ -8,7 +8,7 @@ at once (lambda_e unchanged), against 1 / lambda_e, with a linear fit and R^2
 (`stats.steps_to_equilibrium` is the detector). Draws the figure `mixing_time` into
 WORKDIR/figures (or --out), as PNG and PDF: the detector's three panels and, beside them, the two
 of `analysis.relaxation` (the fitted relaxation of ||w||^4 and TV to the unchanged control); prints
-the numbers of both. Intervals over trials are mean ± 2 standard errors; the mixing times of the
+the numbers of both. Intervals over trials are `stats.interval` (95%); the mixing times of the
 trial-mean test error use a percentile bootstrap over trials (95%). Reads workdirs only; nothing
 here trains.
 """
@@ -132,7 +132,7 @@ def mixing_summary(
       f'centred running mean stays within tol of the pre-change mean; eff. LR per trial: '
       f'{window_evals} evals, tol {tol:.0%}; trial-mean test error: {error_window_evals} '
       f'evals, tol {error_tol:.0%})',
-      f'{"lambda_e":>9} {"1/lambda_e":>10} {"eff. LR: steps, mean [± 2 SE]":>32} '
+      f'{"lambda_e":>9} {"1/lambda_e":>10} {"eff. LR: steps, mean [" + stats.INTERVAL + "]":>32} '
       f'{"returned":>8} {"test error: steps [95% bootstrap]":>36}',
   ]
   for a in arms:
@@ -204,7 +204,7 @@ def plot_mixing(
   ax = axes[2]
   inv = np.array([1 / a.intrinsic_lr for a in arms])
   fits = mixing_fits(arms)
-  eff = np.array([stats.mean_interval(a.eff_steps) for a in arms])
+  eff = np.array([stats.interval(a.eff_steps) for a in arms])
   ax.errorbar(
       inv,
       eff[:, 0],
@@ -213,7 +213,7 @@ def plot_mixing(
       linestyle='none',
       capsize=3,
       color='C0',
-      label='η/‖w‖² (mean ± 2 SE)',
+      label=f'η/‖w‖² (mean, {stats.INTERVAL})',
   )
   err = np.array([np.nan if a.error_steps is None else a.error_steps for a in arms])
   lo = np.array([a.error_interval[0] for a in arms])

@@ -2,11 +2,11 @@
 
     python -m svag_jax.analysis.ngd SWEEP_ROOT [--out DIR]
 
-Prints the final accuracies (mean ± 2 SE over trials), for each oracle whether its final test
-accuracy lies inside SGD's mean ± 2 SE band, and its paired difference to SGD (trial i of every
-oracle starts from the same init, so the difference is taken trial by trial: mean ± 2 SE of
-acc_oracle,i − acc_SGD,i); draws the accuracy and effective-LR curves with mean ± 2 SE bands
-to the figure `ngd` in SWEEP_ROOT/figures (or DIR), as PNG and PDF.
+Prints the final accuracies (mean and 95% interval over trials, `stats.interval`), for each
+oracle whether its final test accuracy lies inside SGD's interval, and its paired difference to
+SGD (trial i of every oracle starts from the same init, so the difference is taken trial by trial:
+the interval of acc_oracle,i − acc_SGD,i); draws the accuracy and effective-LR curves with their
+interval bands to the figure `ngd` in SWEEP_ROOT/figures (or DIR), as PNG and PDF.
 """
 
 import sys
@@ -21,10 +21,10 @@ def label(run: common.Run) -> str:
 
 
 def final_intervals(runs: list[common.Run]) -> dict[str, dict[str, tuple[float, float, float]]]:
-  """{oracle: {split: (mean, low, high)}}: the final accuracy, mean ± 2 SE over trials."""
+  """{oracle: {split: (mean, low, high)}}: the final accuracy, `stats.interval` over trials."""
   return {
       label(r): {
-          split: stats.mean_interval(r.metrics.values[f'{split}_accuracy'][:, -1])
+          split: stats.interval(r.metrics.values[f'{split}_accuracy'][:, -1])
           for split in ('train', 'test')
       }
       for r in runs
@@ -32,7 +32,7 @@ def final_intervals(runs: list[common.Run]) -> dict[str, dict[str, tuple[float, 
 
 
 def inside_sgd_band(finals: dict) -> dict[str, bool]:
-  """{oracle: whether its final test mean lies in SGD's mean ± 2 SE band} (no SGD: {})."""
+  """{oracle: whether its final test mean lies in SGD's interval} (no SGD: {})."""
   if 'SGD' not in finals:
     return {}
   _, lo, hi = finals['SGD']['test']
@@ -40,7 +40,7 @@ def inside_sgd_band(finals: dict) -> dict[str, bool]:
 
 
 def paired_differences(runs: list[common.Run]) -> dict[str, tuple[float, float, float]]:
-  """{oracle: (mean, low, high)} of the final test accuracy minus SGD's, trial by trial (± 2 SE).
+  """{oracle: (mean, low, high)} of the final test accuracy minus SGD's, trial by trial.
 
   Trial i of each oracle shares its init with SGD's trial i; runs with a different number of
   live trials than SGD are compared on the first min(n) trials. No SGD run: {}."""
@@ -51,7 +51,7 @@ def paired_differences(runs: list[common.Run]) -> dict[str, tuple[float, float, 
   out = {}
   for oracle, acc in final.items():
     n = min(acc.size, sgd.size)
-    out[oracle] = stats.mean_interval(acc[:n] - sgd[:n])
+    out[oracle] = stats.interval(acc[:n] - sgd[:n])
   return out
 
 
@@ -64,10 +64,10 @@ def plot(runs: list[common.Run]) -> np.ndarray:
   for run in runs:
     m = run.metrics
     for ax, (key, _) in zip(axes, panels):
-      common.plot_mean_se_band(ax, m.steps.astype(float), m.values[key], label=label(run))
+      common.plot_mean_interval(ax, m.steps.astype(float), m.values[key], label=label(run))
   for ax, (key, name) in zip(axes, panels):
     ax.set_xlabel('steps')
-    ax.set_ylabel(f'{name} (mean ± 2 SE)')
+    ax.set_ylabel(f'{name} (mean, {stats.INTERVAL})')
     if key == 'effective_lr':
       ax.set_yscale('log')
     ax.grid(alpha=0.3)
@@ -96,9 +96,11 @@ def summary(runs: list[common.Run]) -> list[str]:
     )
   for oracle, inside in inside_sgd_band(finals).items():
     where = 'inside' if inside else 'outside'
-    lines.append(f'{oracle}: final test accuracy {where} the SGD band (mean ± 2 SE)')
+    lines.append(f'{oracle}: final test accuracy {where} the SGD {stats.INTERVAL}')
   for oracle, (m, lo, hi) in paired_differences(runs).items():
-    lines.append(f'{oracle} − SGD, paired by init: {m:+.4f} [{lo:+.4f}, {hi:+.4f}] (mean ± 2 SE)')
+    lines.append(
+        f'{oracle} − SGD, paired by init: {m:+.4f} [{lo:+.4f}, {hi:+.4f}] (mean [{stats.INTERVAL}])'
+    )
   return lines
 
 

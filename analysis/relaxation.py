@@ -10,7 +10,7 @@ bootstrap over trials of the fit. In function space: TV between each changed arm
 unchanged control (same lambda_e) at the saved prediction epochs, over its level before the
 change. Draws the figure `relaxation` into WORKDIR/figures (or --out), as PNG and PDF, and prints
 the numbers; `analysis.mixing_time` draws the same two panels beside its own. Intervals over trials
-are mean ± 2 standard errors. Reads workdirs only; nothing here trains.
+are `stats.interval` (95%). Reads workdirs only; nothing here trains.
 """
 
 import dataclasses
@@ -153,10 +153,11 @@ def relaxation_summary(arms: list[RelaxationArm], tvs: list[TVAfterChange]) -> l
   lines = [
       'Relaxation of ||w||^4 after the change (exponential fit per trial over '
       f'{RELAX_RANGE[0]:g} < y < {RELAX_RANGE[1]:g}; predicted time constant 1 / (4 lambda_e)):',
-      f'{"lambda_e":>9} {"1/(4 lambda_e)":>14} {"tau, mean [± 2 SE]":>28} {"tau * 4 lambda_e":>16}',
+      f'{"lambda_e":>9} {"1/(4 lambda_e)":>14} {"tau, mean [" + stats.INTERVAL + "]":>28} '
+      f'{"tau * 4 lambda_e":>16}',
   ]
   for a in arms:
-    m, _, _ = stats.mean_interval(a.taus)
+    m, _, _ = stats.interval(a.taus)
     tau = theory.norm4_relaxation_time(a.intrinsic_lr)
     lines.append(
         f'{a.intrinsic_lr:>9.4g} {tau:>14.1f} {stats.fmt_interval(a.taus):>28} {m / tau:>16.3f}'
@@ -194,7 +195,7 @@ def plot_relaxation(
   to the control over its pre-change level vs steps after the change."""
   axes = common.check_axes(axes, 2, 'plot_relaxation')
   inv = np.array([1 / a.intrinsic_lr for a in arms])
-  taus = np.array([stats.mean_interval(a.taus) for a in arms])
+  taus = np.array([stats.interval(a.taus) for a in arms])
   ax = axes[0]
   ax.errorbar(
       inv,
@@ -203,7 +204,7 @@ def plot_relaxation(
       marker='o',
       linestyle='none',
       capsize=3,
-      label='fitted τ of ‖w‖⁴ (mean ± 2 SE)',
+      label=f'fitted τ of ‖w‖⁴ (mean, {stats.INTERVAL})',
   )
   fitted = relaxation_fit(arms)
   xs = np.linspace(0, inv.max() * 1.05, 50)

@@ -4,7 +4,7 @@
 
 ROOT is the sweep root (one sub-workdir per initial scale, e.g. init_x1 and init_x30, each with
 the same arms). The first point is the normal initialisation and its first arm the reference.
-Prints, per point and arm, the test accuracy at `EPOCHS` and at the end (mean [± 2 SE] over
+Prints, per point and arm, the test accuracy at `EPOCHS` and at the end (mean [95% interval] over
 trials), ||w||^2 and eta / ||w||^2 at the same epochs (means), and the first epoch at which each
 trial's test accuracy reaches the reference's final mean minus `TARGET_GAP` (median over trials,
 and how many trials never do). Draws `scale_rescue.png/.pdf` into ROOT/figures (or DIR): test
@@ -62,8 +62,8 @@ def target(runs: dict[str, dict[str, common.ArmMetrics]]) -> float:
 def summary(runs: dict[str, dict[str, common.ArmMetrics]]) -> list[str]:
   level = target(runs)
   lines = [
-      f'Test accuracy (mean [± 2 SE] over trials); target {level:.4f} = final mean of the '
-      f'reference - {TARGET_GAP:g}'
+      f'Test accuracy (mean [{stats.INTERVAL}] over trials); target {level:.4f} = final mean of '
+      f'the reference - {TARGET_GAP:g}'
   ]
   for point, arms in runs.items():
     for arm, m in arms.items():

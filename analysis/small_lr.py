@@ -6,20 +6,18 @@ Li, Lyu & Arora 2020, Fig. 2 and 2d).
 Every arm of the run ends with the same final phase (its last LR change, at the same epoch for all
 arms). Per arm it prints the intrinsic LR of the phase before the final decay (lambda_e =
 eta lambda / (1 - beta), the metric `intrinsic_lr_momentum`), ||w||^2 and the effective LR
-eta / ||w||^2 over the last `WINDOW` of that phase (its
-last evaluation, at the final decay, included) (is it the same equilibrium?), the test accuracy
-just before the final decay and at the end, and the final test accuracy minus the reference arm's
-(`REFERENCE`, the step decay;
---reference); intervals are mean ± 2 standard errors over trials (for a
-difference: of two independent arms). Draws `small_lr.png/.pdf` into WORKDIR/figures (or DIR):
-test accuracy, ||w||^2 and eta / ||w||^2 vs epoch (mean over trials, 10-90% band), and the final
-test accuracy against the lambda_e of the phase before the final decay.
+eta / ||w||^2 over the last `WINDOW` of that phase (its last evaluation, at the final decay,
+included) (is it the same equilibrium?), the test accuracy just before the final decay and at the
+end, and the final test accuracy minus the reference arm's (`REFERENCE`, the step decay;
+--reference); intervals are `stats.interval`, 95% over trials (for a difference of two
+independent arms: `stats.difference_interval`). Draws `small_lr.png/.pdf` into WORKDIR/figures
+(or DIR): test accuracy, ||w||^2 and eta / ||w||^2 vs epoch (mean over trials, 10-90% band), and
+the final test accuracy against the lambda_e of the phase before the final decay.
 
 Reads the workdir only (metrics.jsonl, config.json); nothing here trains.
 """
 
 import dataclasses
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -105,23 +103,11 @@ def results(
   return out
 
 
-def difference(a: np.ndarray, b: np.ndarray, num_se: float = 2.0) -> tuple[float, float, float]:
-  """(mean(a) - mean(b), low, high): ± num_se standard errors of the difference of the means of
-  two independent samples (finite entries only; NaN bounds when either has < 2)."""
-  a, b = np.asarray(a, float), np.asarray(b, float)
-  a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-  d = float(a.mean() - b.mean()) if a.size and b.size else math.nan
-  if a.size < 2 or b.size < 2:
-    return d, math.nan, math.nan
-  se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-  return d, d - num_se * se, d + num_se * se
-
-
 def summary(arms: list[ArmResult]) -> list[str]:
   ref = arms[0]
   lines = [
       f'Final decay at epoch {ref.final_decay:g}; lambda_e = eta lambda / (1 - beta); '
-      'mean [± 2 SE] over trials; reference arm: ' + ref.arm
+      f'mean [{stats.INTERVAL}] over trials; reference arm: ' + ref.arm
   ]
   for a in arms:
     lines += [
@@ -133,7 +119,7 @@ def summary(arms: list[ArmResult]) -> list[str]:
         f'{stats.fmt_interval(a.acc_final)}',
     ]
     if a is not ref:
-      d, lo, hi = difference(a.acc_final, ref.acc_final)
+      d, lo, hi = stats.difference_interval(a.acc_final, ref.acc_final)
       lines.append(f'  final test accuracy - {ref.arm}: {d:+.4f} [{lo:+.4f}, {hi:+.4f}]')
   by_le: dict[float, list[ArmResult]] = {}
   for a in arms:
@@ -151,7 +137,7 @@ def summary(arms: list[ArmResult]) -> list[str]:
 
 def plot(workdir: str | os.PathLike, arms: list[ArmResult] | None = None, axes=None) -> np.ndarray:
   """Four panels: test accuracy, ||w||^2, eta/||w||^2 vs epoch per arm; final test accuracy vs
-  the lambda_e before the final decay (mean ± 2 SE; hollow: just before the final decay)."""
+  the lambda_e before the final decay (mean and interval; hollow: just before the final decay)."""
   axes = common.check_axes(axes, len(CURVES) + 1, 'small_lr.plot')
   arms = results(workdir) if arms is None else arms
   metrics = common.load_metrics(workdir)
@@ -171,7 +157,7 @@ def plot(workdir: str | os.PathLike, arms: list[ArmResult] | None = None, axes=N
   ax = axes[-1]
   for c, a in enumerate(arms):
     for values, fill in ((a.acc_final, True), (a.acc_before, False)):
-      mean, lo, hi = stats.mean_interval(values)
+      mean, lo, hi = stats.interval(values)
       ax.errorbar(
           a.intrinsic_lr * (1 + 0.06 * (c - (len(arms) - 1) / 2)),
           mean,
@@ -184,7 +170,7 @@ def plot(workdir: str | os.PathLike, arms: list[ArmResult] | None = None, axes=N
       )
   ax.set_xscale('log')
   ax.set_xlabel(r'$\lambda_e = \eta\lambda/(1-\beta)$ before the final decay')
-  ax.set_ylabel('test accuracy (mean ± 2 SE)')
+  ax.set_ylabel(f'test accuracy (mean, {stats.INTERVAL})')
   ax.set_title('filled: final; hollow: just before the final decay', fontsize='medium')
   ax.grid(alpha=0.3)
   ax.legend(fontsize='small')

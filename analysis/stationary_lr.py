@@ -4,7 +4,7 @@
 
 Measured eta / ||w||^2 at equilibrium against the predicted sqrt(2 lambda_e) / sigma per lambda_e;
 draws the figure `stationary_lr` into WORKDIR/figures (or --out), as PNG and PDF, and prints the
-numbers (intervals: mean ± 2 standard errors over trials).
+numbers (intervals: `stats.interval`, 95% over trials).
 
 Which sigma^2 (Lemma 5.2). The whole trainable vector w of the svag_jax models is scale invariant,
 so for every batch <grad L(w; B), w> = 0 and one SGD step with coupled WD gives exactly
@@ -119,7 +119,7 @@ def stationary(
 
 def stationary_summary(arms: list[StationaryArm]) -> list[str]:
   lines = [
-      f'Stationary effective LR eta/||w||^2 (mean over trials [± 2 SE]), window steps '
+      f'Stationary effective LR eta/||w||^2 (mean over trials [{stats.INTERVAL}]), window steps '
       f'{arms[0].window[0]:g}-{arms[0].window[1]:g}',
       f'{"lambda_e":>9} {"trials":>6} {"measured":>26} {"Lemma 5.2 sqrt(2le)/sigma":>26} '
       f'{"meas/pred":>9} {"discrete (G+N)":>26} {"meas/disc":>9} {"sigma^2":>8} {"N/G":>6}',
@@ -175,7 +175,7 @@ def plot_stationary(
       (lambda a: a.predicted, 'Lemma 5.2 √(2λe)/σ', 's'),
       (lambda a: a.predicted_discrete, 'discrete √(λe(2−λe))/σ_GN', '^'),
   ):
-    iv = np.array([stats.mean_interval(values(a)) for a in arms])
+    iv = np.array([stats.interval(values(a)) for a in arms])
     ax.errorbar(
         le,
         iv[:, 0],
@@ -191,7 +191,7 @@ def plot_stationary(
   ax.xaxis.set_minor_formatter(ticker.NullFormatter())
   ax.set_xlabel('intrinsic LR λe = ηλ')
   ax.set_ylabel('stationary η/‖w‖²')
-  ax.set_title('Stationary effective LR (mean ± 2 SE over trials)', fontsize='medium')
+  ax.set_title(f'Stationary effective LR (mean, {stats.INTERVAL} over trials)', fontsize='medium')
   ax.legend(fontsize='small')
   return axes
 

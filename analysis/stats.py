@@ -1,7 +1,14 @@
-"""The statistics of the analyses (pure NumPy, unit-tested): summaries over trials (means,
-bands, intervals), the equilibrium detector and linear fits.
+"""The statistics of the analyses (NumPy, unit-tested): summaries over trials (means, bands,
+intervals), the equilibrium detector and linear fits.
 
-Intervals over trials are mean ± 2 standard errors unless stated otherwise.
+Every interval over trials is `interval`: the mean ± t × SE of the trials' values, SE = sample
+standard deviation (ddof 1) / sqrt(n) over the n trials with a value (diverged trials are NaN and
+left out) and t = t_{(1 + LEVEL) / 2, n - 1} the Student t quantile at LEVEL = 95% (2.36 for 8
+trials, 2.13 for 16, 1.96 for many). A difference of two independent arms is
+`difference_interval` (the same t × SE, Welch's SE and degrees of freedom); a paired difference
+(trial i against trial i, e.g. the same init) is `interval` of the differences. Other summaries
+say what they are: quantile bands of the spread of the trials (`mean_and_band`), standard errors
+(`mean_se`), percentile bootstrap intervals (analysis/mixing_time.py, analysis/relaxation.py).
 """
 
 import dataclasses
@@ -10,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 # ---- Summaries over trials. ----
 
@@ -39,6 +47,76 @@ def mean_and_std(values: np.ndarray) -> tuple[float, float, int]:
   if finite.size == 0:
     return float('nan'), float('nan'), 0
   return float(finite.mean()), float(finite.std()), int(finite.size)
+
+
+LEVEL = 0.95  # the confidence level of every interval over trials
+INTERVAL = f'{LEVEL:.0%} interval'  # how figures and tables name it
+
+
+def t_quantile(dof: np.ndarray | float, level: float = LEVEL) -> np.ndarray:
+  """t_{(1 + level) / 2, dof}: the two-sided Student t quantile (NaN where dof < 1)."""
+  dof = np.asarray(dof, float)
+  return np.where(dof >= 1, scipy_stats.t.ppf((1 + level) / 2, np.maximum(dof, 1)), np.nan)
+
+
+def mean_se(values: np.ndarray) -> tuple[float, float, int]:
+  """Mean, standard error (sample std, ddof 1, / sqrt(n); NaN for n < 2) and count n of the finite
+  entries of `values` (any shape)."""
+  x = np.asarray(values, float)
+  x = x[np.isfinite(x)]
+  mean = float(x.mean()) if x.size else math.nan
+  se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
+  return mean, se, int(x.size)
+
+
+def interval(values: np.ndarray, axis: int | None = None, level: float = LEVEL):
+  """The interval of the mean over trials: (mean, low, high), mean ± t_{(1+level)/2, n-1} SE.
+
+  Args:
+    values: one value per trial; NaN (a diverged trial) is left out.
+    axis: the trial axis of `values` (e.g. 0 for [T, E]: one interval per evaluation); None: all
+      entries are trials and the result is three floats.
+    level: the confidence level (module docstring: the one convention, LEVEL).
+
+  Returns:
+    (mean, low, high), floats or arrays over the other axes; NaN bounds where fewer than two
+    trials have a value, NaN mean where none has.
+  """
+  x = np.asarray(values, float)
+  if axis is None:
+    mean, se, n = mean_se(x)
+    half = float(t_quantile(n - 1, level)) * se if n > 1 else math.nan
+    return mean, mean - half, mean + half
+  with np.errstate(invalid='ignore', divide='ignore'), warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN or one-value columns: NaN
+    n = np.sum(np.isfinite(x), axis=axis)
+    mean = np.nanmean(x, axis=axis)
+    half = t_quantile(n - 1, level) * np.nanstd(x, axis=axis, ddof=1) / np.sqrt(n)
+  return mean, mean - half, mean + half
+
+
+def difference_interval(
+    a: np.ndarray, b: np.ndarray, level: float = LEVEL
+) -> tuple[float, float, float]:
+  """(mean(a) - mean(b), low, high) for two independent samples (two arms): ± t SE with Welch's
+  SE = sqrt(s_a^2 / n_a + s_b^2 / n_b) and degrees of freedom (finite entries only; NaN bounds
+  when either has fewer than two)."""
+  a, b = np.asarray(a, float), np.asarray(b, float)
+  a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+  d = float(a.mean() - b.mean()) if a.size and b.size else math.nan
+  if a.size < 2 or b.size < 2:
+    return d, math.nan, math.nan
+  va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+  var = va + vb
+  dof = var**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if var > 0 else a.size + b.size - 2
+  half = float(t_quantile(dof, level)) * math.sqrt(var)
+  return d, d - half, d + half
+
+
+def fmt_interval(values: np.ndarray, digits: int = 4) -> str:
+  """'mean [low, high]' of `interval` over the trials' values."""
+  mean, lo, hi = interval(values)
+  return f'{mean:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]'
 
 
 # ---- The equilibrium detector. ----
@@ -152,18 +230,6 @@ def steps_to_equilibrium(
   return float(post_steps[first] - perturb_step)
 
 
-def mean_interval(values: np.ndarray, num_se: float = 2.0) -> tuple[float, float, float]:
-  """(mean, low, high) of the finite entries: mean ± num_se standard errors (NaN bounds for < 2)."""
-  x = np.asarray(values, float)
-  x = x[np.isfinite(x)]
-  if x.size == 0:
-    return math.nan, math.nan, math.nan
-  if x.size < 2:
-    return float(x[0]), math.nan, math.nan
-  half = num_se * x.std(ddof=1) / math.sqrt(x.size)
-  return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
-
-
 @dataclasses.dataclass(frozen=True)
 class LinearFit:
   """y = slope x + intercept by least squares, with R^2 = 1 - SS_res / SS_tot."""
@@ -199,9 +265,3 @@ def nanmean(x: np.ndarray, axis: int) -> np.ndarray:
   with warnings.catch_warnings():
     warnings.simplefilter('ignore', RuntimeWarning)
     return np.nanmean(x, axis=axis)
-
-
-def fmt_interval(values: np.ndarray, digits: int = 4) -> str:
-  """'mean [low, high]' of `mean_interval` (mean ± 2 standard errors over trials)."""
-  mean, lo, hi = mean_interval(values)
-  return f'{mean:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]'

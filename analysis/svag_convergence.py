@@ -8,7 +8,8 @@ decay, and the end), prints every point's test accuracy (mean ± SE over trials)
 in l (|acc_l - acc_2l|) and the gap to SGD (|acc_SGD - acc_lmax|), each with the SE of the
 difference of two independent means, and SGD's N/G before the decay next to the threshold
 1 / (C^2 - 1) below which Theorem 5.2 says the SDE approximation must fail. Draws test accuracy,
-train loss and N/G vs effective steps (mean ± 2 SE bands) to the figure `svag_convergence` in
+train loss and N/G vs effective steps (mean and 95% interval bands, `stats.interval`; log panels:
+of the log values) to the figure `svag_convergence` in
 SWEEP_ROOT/figures (or DIR), as PNG and PDF.
 """
 
@@ -19,7 +20,7 @@ import sys
 import numpy as np
 
 from svag_jax import theory
-from svag_jax.analysis import common
+from svag_jax.analysis import common, stats
 
 
 def svag_l(run: common.Run) -> int | None:
@@ -63,10 +64,7 @@ class Estimate:
 
   @classmethod
   def of(cls, values: np.ndarray) -> 'Estimate':
-    x = np.asarray(values, float)
-    x = x[np.isfinite(x)]
-    se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
-    return cls(float(x.mean()) if x.size else math.nan, se, int(x.size))
+    return cls(*stats.mean_se(values))
 
   def minus(self, other: 'Estimate') -> 'Estimate':
     """|self - other| with the SE of the difference of two independent means."""
@@ -136,8 +134,8 @@ LOG_METRICS = ('train_loss', 'NSR')  # drawn on log axes: geometric mean, band f
 
 
 def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
-  """One row per batch size: test accuracy, train loss and N/G vs effective steps (mean ± 2 SE
-  bands; the log panels: geometric mean), SGD dashed black."""
+  """One row per batch size: test accuracy, train loss and N/G vs effective steps (mean and
+  interval bands; the log panels: geometric mean), SGD dashed black."""
   groups = by_batch_size(runs)
   metrics = [('test_accuracy', 'test accuracy'), ('train_loss', 'train loss'), ('NSR', 'N/G')]
   metrics = [m for m in metrics if any(m[0] in r.metrics.values for r in runs)]
@@ -152,7 +150,7 @@ def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
           x, v = run.metrics.effective_steps, run.metrics.values[metric]
           keep = np.isfinite(v).any(axis=0)
           log = metric in LOG_METRICS
-          common.plot_mean_se_band(ax, x[keep], v[:, keep], log, label=label(run), **style)
+          common.plot_mean_interval(ax, x[keep], v[:, keep], log, label=label(run), **style)
     decay = decay_epoch(group[0])
     for ax, (metric, name) in zip(row, metrics):
       if decay is not None:

@@ -18,7 +18,7 @@ import matplotlib
 import numpy as np
 
 from svag_jax import chaos, record
-from svag_jax.analysis import common
+from svag_jax.analysis import common, stats
 
 
 def load(workdir: str | pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -100,13 +100,11 @@ def plot(
 
 
 def _rate_stats(rate: np.ndarray) -> dict[str, float]:
-  """Mean, std and 95% interval (mean +- 1.96 SE) over the finite rates of the pairs."""
+  """Mean, std and interval (`stats.interval`) over the finite rates of the pairs."""
   r = rate[np.isfinite(rate)]
-  n = len(r)
-  mean = float(r.mean()) if n else float('nan')
-  std = float(r.std(ddof=1)) if n > 1 else float('nan')
-  half = 1.96 * std / np.sqrt(n) if n > 1 else float('nan')
-  return {'mean': mean, 'std': std, 'low': mean - half, 'high': mean + half, 'n': n}
+  mean, low, high = stats.interval(r)
+  std = float(r.std(ddof=1)) if r.size > 1 else float('nan')
+  return {'mean': mean, 'std': std, 'low': low, 'high': high, 'n': r.size}
 
 
 def summary(result: dict[str, np.ndarray], config: dict, fit: chaos.DivergenceFit) -> list[str]:

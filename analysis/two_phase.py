@@ -5,13 +5,14 @@
 writes WORKDIR/figures/two_phase.png/.pdf (or into DIR): train loss (log), test accuracy and
 effective LR eta / ||w||^2 (log) vs epoch, one colour per arm, mean over trials with a 10-90%
 quantile band, grey lines where any arm's LR or WD changes; and prints per arm the final train
-loss, train and test accuracy (mean ± the 95% normal-approximation interval of the mean over
-trials, and the std), the first epoch at which the mean train loss is below 0.05 and 0.01, and the
-effective LR just before and after each schedule change and at the end.
+loss, train and test accuracy (mean ± the half-width of its 95% interval over trials,
+`stats.interval`, and the std), the first epoch at which the mean train loss is below 0.05 and
+0.01, and the effective LR just before and after each schedule change and at the end.
 
 Reads the workdir only (metrics.jsonl, config.json); nothing here trains.
 """
 
+import math
 import sys
 from collections.abc import Sequence
 
@@ -33,17 +34,6 @@ def change_epochs(run: common.RunLike) -> list[float]:
   """Epochs at which any arm's LR or WD schedule changes (config.json), sorted."""
   run = common.as_run(run)
   return sorted({e for epochs in common.schedule_changes(run.config).values() for e in epochs})
-
-
-def interval(values: np.ndarray) -> tuple[float, float, float, int]:
-  """(mean, half-width of the 95% normal-approximation interval of the mean, std, n) of the
-  finite entries of `values` (half-width NaN for n < 2)."""
-  v = np.asarray(values, float)
-  v = v[np.isfinite(v)]
-  if v.size == 0:
-    return float('nan'), float('nan'), float('nan'), 0
-  std = float(v.std(ddof=1)) if v.size > 1 else float('nan')
-  return float(v.mean()), 1.96 * std / np.sqrt(v.size), std, int(v.size)
 
 
 def first_epoch_below(m: common.ArmMetrics, level: float, name: str = 'train_loss') -> float:
@@ -95,7 +85,10 @@ def summary(run: common.RunLike) -> list[str]:
     last = m.epochs[-1]
     parts = []
     for key in ('train_loss', 'train_accuracy', 'test_accuracy'):
-      mean, half, std, n = interval(m.values[key][:, -1])
+      values = m.values[key][:, -1]
+      mean, _, high = stats.interval(values)
+      _, se, n = stats.mean_se(values)
+      half, std = high - mean, se * math.sqrt(n)
       parts.append(f'{key} {mean:.4f} ± {half:.4f} (std {std:.4f})')
     lines.append(f'{arm}: epoch {last:g}, {n} trials: ' + '; '.join(parts))
     reach = ', '.join(f'< {lv:g} at epoch {first_epoch_below(m, lv):g}' for lv in LOSS_LEVELS)

@@ -290,18 +290,16 @@ def plot_swa(curves: dict, cross: dict, axes: Sequence[Axes] | None = None) -> n
 
 
 def _interval(values: np.ndarray) -> str:
-  """'mean ± half-width' of the 95% normal-approximation interval of the mean over trials."""
-  v = np.asarray(values, float)
-  v = v[np.isfinite(v)]
-  half = 1.96 * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else float('nan')
-  return f'{v.mean():.4f} ± {half:.4f} (n={v.size})'
+  """'mean ± half-width (n=...)' of the interval of the mean over trials (`stats.interval`)."""
+  mean, _, high = stats.interval(values)
+  return f'{mean:.4f} ± {high - mean:.4f} (n={np.isfinite(values).sum()})'
 
 
 def summary(
     dist: dict, swa: dict, cross: dict, pair_rel: np.ndarray, recorded: float | None
 ) -> list[str]:
   """The printed numbers: distances at the largest D, SWA vs last iterate per T and D, and the
-  cross-trial average vs single trials (95% intervals of the mean over trials)."""
+  cross-trial average vs single trials (intervals of the mean over trials, `stats.interval`)."""
   lines = []
   for start, (deltas, d, rel) in dist.items():
     half = int(np.argmin(np.abs(deltas - deltas[-1] / 2)))

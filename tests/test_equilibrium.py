@@ -125,9 +125,18 @@ def test_linear_fit_and_interval():
   fit = stats.linear_fit(x, 3 * x + 1)
   assert (fit.slope, fit.intercept, fit.r2) == pytest.approx((3.0, 1.0, 1.0))
   assert stats.linear_fit(x, np.array([1.0, 3.0, 2.0, 4.0])).r2 < 0.9
-  mean, lo, hi = stats.mean_interval(np.array([1.0, 2.0, 3.0, np.nan]))
-  assert (mean, hi - mean) == pytest.approx((2.0, 2 * 1.0 / math.sqrt(3)))
+  # the interval: mean ± t_{0.975, n - 1} SE over the finite values (n = 3: t = 4.3027)
+  mean, lo, hi = stats.interval(np.array([1.0, 2.0, 3.0, np.nan]))
+  assert (mean, hi - mean) == pytest.approx((2.0, 4.302652729911275 * 1.0 / math.sqrt(3)))
   assert lo == pytest.approx(2 * mean - hi)
+  assert stats.t_quantile(7) == pytest.approx(2.364624251592785)  # 8 trials
+  assert stats.t_quantile(10**6) == pytest.approx(1.959966, abs=1e-5)  # many: the normal's
+  assert np.isnan(stats.interval([1.0])[1]) and np.isnan(stats.interval([])[0])
+  # along an axis: one interval per column, as the scalar one of that column
+  table = np.array([[1.0, 5.0], [2.0, np.nan], [3.0, 7.0]])
+  means, lows, highs = stats.interval(table, axis=0)
+  for j in range(2):
+    np.testing.assert_allclose((means[j], lows[j], highs[j]), stats.interval(table[:, j]))
   with pytest.raises(ValueError):
     stats.linear_fit(np.ones(3), x[:3])
 

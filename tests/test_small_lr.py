@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from svag_jax.analysis import scale_rescue, small_lr
+from svag_jax.analysis import scale_rescue, small_lr, stats
 from tests.helpers import most_optimizations_disabled, tiny_config
 
 MOMENTUM = 0.5
@@ -65,10 +65,15 @@ def test_results_read_the_phase_before_the_final_decay(run_dir):
 
 def test_difference_interval():
   a, b = np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0, 0.0, 0.0])
-  d, lo, hi = small_lr.difference(a, b)
-  se = math.sqrt(1.0 / 3)  # var(a) = 1, var(b) = 0
-  assert d == pytest.approx(2.0) and (lo, hi) == pytest.approx((2 - 2 * se, 2 + 2 * se))
-  assert math.isnan(small_lr.difference(a, b[:1])[1])
+  d, lo, hi = stats.difference_interval(a, b)
+  se = math.sqrt(1.0 / 3)  # var(a) = 1, var(b) = 0: Welch's degrees of freedom are a's, 2
+  half = 4.302652729911275 * se  # t_{0.975, 2}
+  assert d == pytest.approx(2.0) and (lo, hi) == pytest.approx((2 - half, 2 + half))
+  assert math.isnan(stats.difference_interval(a, b[:1])[1])
+  # equal sizes and variances: Welch's degrees of freedom are 2 (n - 1), the pooled t test's
+  _, lo, hi = stats.difference_interval(np.array([1.0, 3.0, 5.0]), np.array([0.0, 2.0, 4.0]))
+  half = stats.t_quantile(4) * math.sqrt(4 / 3 + 4 / 3)
+  assert (lo, hi) == pytest.approx((1 - half, 1 + half))
 
 
 def test_cli_figure_and_summary(run_dir, tmp_path, capsys):

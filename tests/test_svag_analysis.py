@@ -125,11 +125,11 @@ def test_ngd_paired_difference_is_taken_trial_by_trial():
 
 
 def test_log_band_is_the_geometric_mean_and_stays_positive():
-  # Two epochs; in the second the trials spread so widely that mean - 2 SE < 0.
+  # Two epochs; in the second the trials spread so widely that the interval reaches below 0.
   values = np.array([[1.0, 0.01], [4.0, 100.0], [2.0, 1.0]])
   ax = Figure().subplots()
-  common.plot_mean_se_band(ax, np.array([0.0, 1.0]), values, log=True)
-  common.plot_mean_se_band(ax, np.array([0.0, 1.0]), values)
+  common.plot_mean_interval(ax, np.array([0.0, 1.0]), values, log=True)
+  common.plot_mean_interval(ax, np.array([0.0, 1.0]), values)
   geo, arith = ax.lines
   np.testing.assert_allclose(geo.get_ydata(), [2.0, 1.0])  # exp(mean log)
   np.testing.assert_allclose(arith.get_ydata(), values.mean(axis=0))

@@ -152,8 +152,8 @@ def test_two_phase_summary_numbers(tmp_path):
   assert two_phase_analysis.change_epochs(tmp_path) == [2.0, 3.0]
   lines = two_phase_analysis.summary(tmp_path)
   text = '\n'.join(lines)
-  # test accuracy 0.8 and 0.9: mean 0.85, std 0.0707, half-width 1.96 * 0.0707 / sqrt(2) = 0.098
-  assert 'test_accuracy 0.8500 ± 0.0980 (std 0.0707)' in text
+  # test accuracy 0.8 and 0.9: mean 0.85, std 0.0707, half-width t_{0.975, 1} 0.0707 / sqrt(2)
+  assert 'test_accuracy 0.8500 ± 0.6353 (std 0.0707)' in text  # t_{0.975, 1} = 12.706
   assert '< 0.05 at epoch 2, < 0.01 at epoch 3' in lines[1]  # two_phase: 0.01, 0.001 at 2, 3
   assert '< 0.05 at epoch nan' in lines[4]  # step decay: 0.125 at the end
   assert '1.00e-01 at 1, 5.00e-02 at 2' in lines[2]
