@@ -331,10 +331,11 @@ def summary(
 def weight_distances(workdir: str | os.PathLike) -> dict[float, dict[tuple[str, str], np.ndarray]]:
   """Relative distances between trials' trained weights at each saved epoch (train.params_at).
 
-  For trials i, j: ||w_i - w_j|| / sqrt((||w_i||^2 + ||w_j||^2) / 2) over all trained parameters
-  (`params`; the frozen head and BatchNorm statistics left out). Two trials with independent
-  directions read sqrt(2), equal weights 0. Returns {epoch: {(arm_a, arm_b): distances of every
-  pair (i < j when the arms are the same)}}; empty when the run saved no weights.
+  For trials i, j: `weights.relative_distance` ||w_i - w_j|| / sqrt((||w_i||^2 + ||w_j||^2) / 2)
+  over all trained parameters (`params`; the frozen head and BatchNorm statistics left out). Two
+  trials with independent directions read sqrt(2), equal weights 0. Returns {epoch: {(arm_a,
+  arm_b): distances of every pair (i < j when the arms are the same)}}; empty when the run saved
+  no weights.
   """
   if not record.params_epochs(workdir):
     return {}
@@ -344,10 +345,7 @@ def weight_distances(workdir: str | os.PathLike) -> dict[float, dict[tuple[str, 
   result = {}
   for epoch in snapshots.epochs:
     flat = weights.trial_vectors(snapshots[epoch]['params'])
-    sq = np.sum(flat * flat, axis=1)
-    gram = flat @ flat.T
-    dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0.0))
-    rel = dist / np.sqrt((sq[:, None] + sq[None, :]) / 2)
+    rel = np.stack([weights.relative_distance(row, flat) for row in flat])  # [T, T]
     pairs = {}
     for ia, a in enumerate(names):
       for b in names[ia:]:

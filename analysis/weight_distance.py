@@ -5,8 +5,9 @@
 
 reads the weight snapshots of a run (train.params_at, `svag_jax.record.read_params`; e.g.
 configs/weight_distance.py) and writes into WORKDIR/figures (or DIR), as PNG and PDF:
-  distances.*  ||W_T - W_{T+D}|| vs D for several T (left) and the same divided by ||W_T|| (right),
-               mean over trials with a min-max band; W is every trainable weight (the
+  distances.*  ||W_T - W_{T+D}|| vs D for several T (left) and the relative distance of W_T and
+               W_{T+D} (right, `weights.relative_distance`: the distance over the RMS of the two
+               norms), mean over trials with a min-max band; W is every trainable weight (the
                scale-invariant group; the fixed head and the BatchNorm statistics are not in it);
   swa.*        test accuracy vs D of (a) the last iterate W_{T+D}, (b) the average of the snapshots
                of epochs T..T+D, and, as a horizontal line, (c) the average of the final weights of
@@ -14,11 +15,11 @@ configs/weight_distance.py) and writes into WORKDIR/figures (or DIR), as PNG and
 and prints the numbers.
 
 Why both distance panels: the loss of a scale-invariant net depends on the direction W/||W|| only,
-so the raw distance mixes movement along the sphere with changes of the norm. Divided by ||W_T||
-it measures the direction (at equilibrium the norm is nearly stationary); it would reach sqrt(2)
-for two uncorrelated directions of equal norm, which the two independent trials show as the
-reference line. A distance that keeps growing while accuracy is flat is the point of the figure:
-SGD at equilibrium does not converge in weight space.
+so the raw distance mixes movement along the sphere with changes of the norm. Divided by the norm
+(the RMS of the two, ~||W_T|| at equilibrium, where the norm is nearly stationary) it measures the
+direction; it would reach sqrt(2) for two orthogonal (uncorrelated) weights, which the two
+independent trials show as the reference line. A distance that keeps growing while accuracy is
+flat is the point of the figure: SGD at equilibrium does not converge in weight space.
 
 Averaging: the average of a trial's snapshots (all of 'params', 'batch_stats' as the starting
 statistics, and its own fixed head) is a new network, so its BatchNorm statistics are recomputed:
@@ -50,7 +51,13 @@ from matplotlib.axes import Axes
 from svag_jax import data as data_lib
 from svag_jax import evaluate, record
 from svag_jax.analysis import common, stats
-from svag_jax.analysis.weights import Snapshots, average, distance, sq_norm, trial
+from svag_jax.analysis.weights import (
+    Snapshots,
+    average,
+    distance,
+    relative_distance,
+    trial_vectors,
+)
 
 DEFAULT_BN_BATCHES = 50  # 0.9^50 < 0.6% of the starting statistics remain
 PANEL_SIZE = (5.2, 3.8)
@@ -126,15 +133,16 @@ def distance_curves(
 
   Returns:
     {T: (deltas float [D], distance float [T_trials, D], relative float [T_trials, D])}, where
-    relative = distance / ||W_T||.
+    relative is `weights.relative_distance` of W_T and W_{T+D}.
   """
   result = {}
   for start in starts:
     w0 = snaps[start]['params']
-    norm0 = np.sqrt(sq_norm(w0, 1))
     later = [e for e in snaps.epochs if e >= start]
     dist = np.stack([distance(w0, snaps[e]['params'], 1) for e in later], axis=1)
-    result[start] = (np.asarray(later) - start, dist, dist / norm0[:, None])
+    v0 = trial_vectors(w0)
+    rel = np.stack([relative_distance(v0, trial_vectors(snaps[e]['params'])) for e in later], 1)
+    result[start] = (np.asarray(later) - start, dist, rel)
   return result
 
 
@@ -204,14 +212,11 @@ def cross_trial_average(
 
 
 def pair_distances(snaps: Snapshots, epoch: float) -> np.ndarray:
-  """||W_i - W_j|| / ||W_i|| at `epoch` for every pair of trials of the same arm: float [P]."""
-  w = snaps[epoch]['params']
-  return np.asarray(
-      [
-          distance(trial(w, i), trial(w, j)) / np.sqrt(sq_norm(trial(w, i)))
-          for i, j in cross_trial_pairs(snaps.arms)
-      ]
-  )
+  """The relative distance (`weights.relative_distance`) at `epoch` of every pair of trials of the
+  same arm: float [P]."""
+  pairs = np.asarray(cross_trial_pairs(snaps.arms), int).reshape(-1, 2)
+  v = trial_vectors(snaps[epoch]['params'])
+  return relative_distance(v[pairs[:, 0]], v[pairs[:, 1]])
 
 
 # ---- Figures and summary. ----
@@ -220,9 +225,9 @@ def pair_distances(snaps: Snapshots, epoch: float) -> np.ndarray:
 def plot_distances(
     curves: dict, pair_rel: np.ndarray | None = None, axes: Sequence[Axes] | None = None
 ) -> np.ndarray:
-  """Two panels: ||W_T - W_{T+D}|| and the same / ||W_T|| vs D, one colour per T (mean over
-  trials, min-max band); `pair_rel` (float [P]) draws the mean distance between independent
-  trials on the relative panel."""
+  """Two panels: ||W_T - W_{T+D}|| and the relative distance of W_T and W_{T+D} vs D, one colour
+  per T (mean over trials, min-max band); `pair_rel` (float [P]) draws the mean relative distance
+  between independent trials on the relative panel."""
   axes = common.check_axes(axes, 2, 'plot_distances', panel_size=PANEL_SIZE)
   for c, (start, (deltas, dist, rel)) in enumerate(curves.items()):
     for ax, values in zip(axes, (dist, rel)):
@@ -230,7 +235,7 @@ def plot_distances(
       ax.plot(deltas, mean, color=f'C{c}', label=f'T = {start:g}')
       ax.fill_between(deltas, low, high, color=f'C{c}', alpha=0.2, linewidth=0)
   axes[1].axhline(
-      np.sqrt(2), color='0.5', linestyle=':', linewidth=1, label='√2: uncorrelated, equal norms'
+      np.sqrt(2), color='0.5', linestyle=':', linewidth=1, label='√2: orthogonal (uncorrelated)'
   )
   if pair_rel is not None and pair_rel.size:
     axes[1].axhline(
@@ -241,13 +246,13 @@ def plot_distances(
         label='two independent trials',
     )
   axes[0].set_ylabel(r'$\|W_T - W_{T+\Delta}\|$')
-  axes[1].set_ylabel(r'$\|W_T - W_{T+\Delta}\| \;/\; \|W_T\|$')
+  axes[1].set_ylabel(r'$\|W_T - W_{T+\Delta}\| \;/\; \mathrm{rms}(\|W_T\|, \|W_{T+\Delta}\|)$')
   for ax in axes:
     ax.set_xlabel(r'$\Delta$ (epochs)')
     ax.legend(fontsize='small')
     ax.grid(alpha=0.3)
   axes[0].set_title('Distance travelled (mean over trials, min–max band)', fontsize='medium')
-  axes[1].set_title('Relative to the norm at T (the direction)', fontsize='medium')
+  axes[1].set_title('Relative to the norm (the direction)', fontsize='medium')
   return axes
 
 

@@ -58,6 +58,20 @@ def trial_vectors(tree: Tree) -> np.ndarray:
   return np.concatenate([np.asarray(x, np.float64).reshape(len(x), -1) for x in leaves], axis=1)
 
 
+def relative_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """The relative distance of weights: ||a - b|| / sqrt((||a||^2 + ||b||^2) / 2).
+
+  Over the last axis of flat weight vectors float [..., D] (e.g. rows of `trial_vectors`),
+  broadcast over the others. 0 for equal weights and sqrt(2) for any two orthogonal ones whatever
+  their norms (two independent directions in high dimension); symmetric in a and b, and unchanged
+  when both are scaled alike (the loss of a scale-invariant net sees the direction only). The one
+  relative distance of the analyses (fast_equilibrium, weight_distance).
+  """
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  mean_sq = (np.sum(a * a, axis=-1) + np.sum(b * b, axis=-1)) / 2
+  return np.sqrt(np.sum((a - b) ** 2, axis=-1) / mean_sq)
+
+
 def trial(tree: Tree, index: int) -> Tree:
   """The tree of trial `index` of a tree of [T, ...] leaves."""
   return jax.tree.map(lambda x: x[index], tree)

@@ -45,6 +45,16 @@ def test_distance_and_norm_treat_the_tree_as_one_vector():
   assert weights.trial(A, 1)['y']['z'] == 4.0
 
 
+def test_relative_distance_is_symmetric_and_root_two_for_orthogonal_weights():
+  a, b = np.array([3.0, 0.0, 4.0]), np.array([0.0, 10.0, 0.0])  # orthogonal, norms 5 and 10
+  assert weights.relative_distance(a, b) == pytest.approx(np.sqrt(2))
+  assert weights.relative_distance(b, a) == weights.relative_distance(a, b)
+  assert weights.relative_distance(a, a) == 0
+  assert weights.relative_distance(a, 7 * a) == pytest.approx(1.2)  # ||6a|| / sqrt((1 + 49) / 2)
+  rows = np.stack([a, b, -a])  # broadcasting: one row against all
+  np.testing.assert_allclose(weights.relative_distance(a, rows), [0, np.sqrt(2), 2.0])
+
+
 def test_pairs_stay_within_an_arm():
   assert swa.cross_trial_pairs(['a', 'a', 'b', 'b', 'a']) == [(0, 1), (0, 4), (1, 4), (2, 3)]
 
@@ -107,8 +117,10 @@ def test_swa_curves_and_cross_trial_average(run_dir, evaluator):
   )
   dist = swa.distance_curves(snaps, [1.0])[1.0]
   assert dist[1][:, 0].tolist() == [0.0, 0.0] and np.all(dist[1][:, 1:] > 0)
-  norm = np.sqrt(weights.sq_norm(snaps[1.0]['params'], 1))
-  np.testing.assert_allclose(dist[2], dist[1] / norm[:, None])
+  # relative: the distance over the RMS of the two norms
+  norms = np.sqrt(np.stack([weights.sq_norm(snaps[e]['params'], 1) for e in snaps.epochs], 1))
+  rms = np.sqrt((norms[:, :1] ** 2 + norms**2) / 2)
+  np.testing.assert_allclose(dist[2], dist[1] / rms, rtol=1e-12)
 
 
 def test_cli_draws_the_figures_and_prints_the_numbers(run_dir, capsys):
