@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from svag_jax import analysis
 
 # Modules of the package that are libraries, not figures.
-_LIBRARIES = frozenset({'common', 'stats', 'weights'})
+_LIBRARIES = frozenset({'common', 'plots', 'stats', 'weights'})
 
 
 def names() -> list[str]:

@@ -5,7 +5,8 @@ Every module of analysis/ has the same shape. It reads the run record only throu
 (`load_run`, `load_sweep`: per-arm arrays [trials, evaluations] indexed by step and by epoch),
 computes with `analysis/stats.py` and `svag_jax/theory.py`, draws into `new_axes` (a matplotlib
 Figure on the Agg canvas: no pyplot state, so it works the same from the command line, a test or
-a notebook) and its `main` is `figure_parser` + `run_figure`:
+a notebook; `analysis/plots.py` draws the statistics) and its `main` is `figure_parser` +
+`run_figure`:
 
     def main(argv=None) -> int:
       args = common.figure_parser('NAME', __doc__).parse_args(argv)
@@ -35,7 +36,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from svag_jax import record
-from svag_jax.analysis import stats
 
 # ---- The loader: a run record as per-arm arrays. ----
 
@@ -176,6 +176,19 @@ def load_run(workdir: str | os.PathLike, name: str | None = None) -> Run:
   return Run(name or path.name, path, config, read_status(path), arms)
 
 
+def changing_arms(run: Run, analysis: str | None = None) -> list[tuple[str, ArmMetrics, float]]:
+  """(arm, its metrics, the step of its first LR or WD change) of every arm whose LR or WD changes
+  (the others are controls), in the order of the trials.
+
+  Raises:
+    ValueError: no arm changes, and `analysis` names the analysis that needs one.
+  """
+  found = [(arm, m, step) for arm, m in run.arms.items() if (step := m.change_step()) is not None]
+  if not found and analysis:
+    raise ValueError(f'{run.path}: no arm changes its LR or WD; is it a {analysis} run?')
+  return found
+
+
 RunLike = Run | str | os.PathLike  # a loaded run, or the path of its workdir
 
 
@@ -274,42 +287,6 @@ def save_figure(fig: Figure, out_prefix: str | os.PathLike) -> list[pathlib.Path
 def save_axes(axes: np.ndarray, out: str | os.PathLike, name: str) -> list[pathlib.Path]:
   """Saves the figure of `axes` as out/name.png and .pdf (`save_figure`); returns the paths."""
   return save_figure(np.asarray(axes).flat[0].figure, pathlib.Path(out) / name)
-
-
-def plot_mean_band(
-    ax: Axes,
-    x: np.ndarray,
-    values: np.ndarray,
-    color: str,
-    label: str,
-    quantiles: Sequence[float] = BAND,
-    linestyle: str = '-',
-    alpha: float = 0.2,
-) -> None:
-  """The trial mean of `values` [T, E] against x [E] as a line, and its quantile band."""
-  mean, low, high = stats.mean_and_band(values, quantiles)
-  ax.plot(x, mean, color=color, label=label, linestyle=linestyle)
-  ax.fill_between(x, low, high, color=color, alpha=alpha, linewidth=0)
-
-
-def plot_mean_interval(
-    ax: Axes, x: np.ndarray, values: np.ndarray, log: bool = False, **style
-) -> None:
-  """The trial mean of `values` [T, E] (NaN-aware) against x [E] as a line (matplotlib `style`),
-  and its interval band (`stats.interval` over the trials) where at least two trials have a value.
-
-  log: for a positive quantity on a log axis, the mean and interval of log(values) mapped back
-  (the geometric mean, times/divided by exp(t SE)), so the band stays positive; entries <= 0
-  count as missing."""
-  values = np.asarray(values, float)
-  back = np.exp if log else np.asarray
-  if log:
-    with np.errstate(invalid='ignore', divide='ignore'):
-      values = np.log(np.where(values > 0, values, np.nan))
-  mean, low, high = stats.interval(values, axis=0)
-  (line,) = ax.plot(x, back(mean), **style)
-  ok = np.sum(np.isfinite(values), axis=0) > 1
-  ax.fill_between(x[ok], back(low)[ok], back(high)[ok], color=line.get_color(), alpha=0.2)
 
 
 # ---- The command line: `python -m svag_jax.analysis.NAME SOURCE [--out DIR] [options]`. ----

@@ -34,7 +34,7 @@ from matplotlib.axes import Axes
 
 from svag_jax import record
 from svag_jax import tv as tv_lib
-from svag_jax.analysis import common, stats, weights
+from svag_jax.analysis import common, plots, stats, weights
 
 BAND = common.BAND  # quantiles of the bands drawn around the means
 
@@ -89,7 +89,7 @@ def plot_errors(run: common.RunLike, axes: Sequence[Axes] | None = None) -> np.n
   for ax, split in zip(axes, ('train', 'test'), strict=True):
     for arm, m in metrics.items():
       error = 100 * (1 - m.values[f'{split}_accuracy'])
-      common.plot_mean_band(ax, m.epochs, error, colors[arm], arm)
+      plots.plot_mean_band(ax, m.epochs, error, colors[arm], arm)
     _mark_schedule(ax, changes)
     ax.set_yscale('log')
     _plain_log_ticks(ax.yaxis)
@@ -120,7 +120,7 @@ def plot_norms(run: common.RunLike, axes: Sequence[Axes] | None = None) -> np.nd
   )
   for ax, (key, ylabel, title) in zip(axes, panels, strict=True):
     for arm, m in metrics.items():
-      common.plot_mean_band(ax, m.epochs, m.values[key], colors[arm], arm)
+      plots.plot_mean_band(ax, m.epochs, m.values[key], colors[arm], arm)
     _mark_schedule(ax, changes)
     ax.set_yscale('log')
     _plain_log_ticks(ax.yaxis)

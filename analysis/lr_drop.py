@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from svag_jax import theory
-from svag_jax.analysis import common, stats
+from svag_jax.analysis import common, plots, stats
 
 BAND = common.BAND
 
@@ -62,10 +62,7 @@ def lr_drop(run: common.RunLike, window_fraction: float = 1 / 3) -> list[LRDropA
   """
   run = common.as_run(run)
   result = []
-  for arm, m in run.arms.items():
-    drop = m.change_step()
-    if drop is None:
-      continue
+  for arm, m, drop in common.changing_arms(run, 'lr_drop'):
     steps, v = m.effective_steps, m.values
     i = int(np.flatnonzero(steps == drop)[0])
     lr_before, lr_after = m.constant('lr', i - 1), m.constant('lr', i)
@@ -108,8 +105,6 @@ def lr_drop(run: common.RunLike, window_fraction: float = 1 / 3) -> list[LRDropA
             discrete,
         )
     )
-  if not result:
-    raise ValueError(f'{run.path}: no arm changes its LR; is it an lr_drop run?')
   return result
 
 
@@ -150,7 +145,7 @@ def plot_lr_drop(
   arms = lr_drop(run) if arms is None else arms
   metrics = run.arms
   for i, (arm, m) in enumerate(metrics.items()):
-    common.plot_mean_band(
+    plots.plot_mean_band(
         axes[0], m.epochs, m.values['effective_lr'], f'C{i % 10}', f'{arm} ({len(m.trials)} trials)'
     )
   for i, a in enumerate(arms):
@@ -162,21 +157,12 @@ def plot_lr_drop(
       axes[0].axhline(level * factor, color=color, linestyle=style, linewidth=0.8, alpha=0.7)
     after = steps >= a.drop_step
     ratio = m.values['effective_lr'][:, after] / level
-    common.plot_mean_band(axes[1], steps[after] - a.drop_step + 1, ratio, color, a.arm)
-    axes[1].axhline(
-        a.predicted,
-        color='k',
-        linestyle='--',
-        linewidth=0.8,
-        label=f'√{a.lr_factor:g} = {a.predicted:.3f}' if i == 0 else None,
-    )
-    axes[1].axhline(
-        a.lr_factor,
-        color='k',
-        linestyle=':',
-        linewidth=0.8,
-        label=f'{a.lr_factor:g}' if i == 0 else None,
-    )
+    plots.plot_mean_band(axes[1], steps[after] - a.drop_step + 1, ratio, color, a.arm)
+    for y, style, label in (
+        (a.predicted, '--', f'√{a.lr_factor:g} = {a.predicted:.3f}'),
+        (a.lr_factor, ':', f'{a.lr_factor:g}'),
+    ):
+      axes[1].axhline(y, color='k', linestyle=style, linewidth=0.8, label=label if i == 0 else None)
   axes[0].set_yscale('log')
   axes[0].set_xlabel('epoch')
   axes[0].set_ylabel('effective LR η/‖w‖²')

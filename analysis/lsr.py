@@ -115,7 +115,7 @@ def baseline_lines(workdir: str, s: dict) -> list[str]:
   lines.append(
       f'mean N/G = {s["mean_NSR"]:.3f}; B* = C^2 (1 + N/G) B = {s["mean_B*"]:.1f} '
       f'(95% interval over {len(s["trials"])} trials: [{a:.1f}, {b:.1f}]); '
-      f'C^2 B N/G = {s["mean_B*_approx"]:.1f} [{c:.1f}, {d:.1f}]'
+      f'C^2 B N/G = {stats.format_interval(s["mean_B*_approx"], c, d, ".1f")}'
   )
   return lines
 
@@ -203,18 +203,16 @@ def summary(s: dict) -> list[str]:
       s['B'], s['trials'], s['nsr'], s['nsr_interval'], s['test_error'], s['test_error_interval']
   ):
     lines.append(
-        f'{b:>6} {n:>6} {r:>8.3f} [{ri[0]:>8.3f}, {ri[1]:>8.3f}] {e:>9.4f} '
+        f'{b:>6} {n:>6} {stats.format_interval(r, *ri, ">8.3f")} {e:>9.4f} '
         f'[{ei[0]:.4f}, {ei[1]:.4f}]'
     )
   c2 = s['c2']
   lines.append(f'predicted B* from each baseline (C^2 = {c2:g}; 95% intervals over trials):')
   for x in s['baselines']:
-    a, b = x['B*_approx_interval']
-    c, d = x['B*_interval']
+    approx = stats.format_interval(x['B*_approx'], *x['B*_approx_interval'], '.0f')
+    exact = stats.format_interval(x['B*'], *x['B*_interval'], '.0f')
     lines.append(
-        f'  B = {x["B"]:>5}: N/G = {x["nsr"]:.3f}; '
-        f'C^2 B N/G = {x["B*_approx"]:.0f} [{a:.0f}, {b:.0f}];'
-        f' C^2 (1 + N/G) B = {x["B*"]:.0f} [{c:.0f}, {d:.0f}]'
+        f'  B = {x["B"]:>5}: N/G = {x["nsr"]:.3f}; C^2 B N/G = {approx}; C^2 (1 + N/G) B = {exact}'
     )
   lo, hi = s['predicted_approx']
   elo, ehi = s['predicted']

@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from svag_jax import theory
-from svag_jax.analysis import common, relaxation, stats
+from svag_jax.analysis import common, plots, relaxation, stats
 
 BAND = common.BAND
 
@@ -73,10 +73,7 @@ def mixing(
   run = common.as_run(run)
   rng = np.random.default_rng(seed)
   result = []
-  for arm, m in run.arms.items():
-    change = m.change_step()
-    if change is None:
-      continue
+  for arm, m, change in common.changing_arms(run, 'mixing_time'):
     steps = m.effective_steps
     every = float(np.median(np.diff(steps)))
     eff_kw = dict(ref_window=ref_fraction * change, window=window_evals * every, tol=tol)
@@ -103,8 +100,6 @@ def mixing(
       interval = tuple(float(q) for q in np.nanpercentile(boot, [2.5, 97.5]))
     row = int(np.flatnonzero(steps >= change)[0])
     result.append(MixingArm(arm, m.constant('intrinsic_lr', row), change, eff, main, interval))
-  if not result:
-    raise ValueError(f'{run.path}: no arm changes its LR or WD; is it a mixing_time run?')
   return sorted(result, key=lambda a: a.intrinsic_lr)
 
 
@@ -179,7 +174,7 @@ def plot_mixing(
     eff = m.values['effective_lr']
     level = stats.nanmean(eff[:, pre], 1)[:, None]
     x = steps - a.perturb_step
-    common.plot_mean_band(axes[0], x, eff / level, color, f'λe={a.intrinsic_lr:g}')
+    plots.plot_mean_band(axes[0], x, eff / level, color, f'λe={a.intrinsic_lr:g}')
     axes[1].plot(
         x,
         100 * stats.nanmean(1 - m.values['test_accuracy'], 0),
@@ -204,14 +199,12 @@ def plot_mixing(
   ax = axes[2]
   inv = np.array([1 / a.intrinsic_lr for a in arms])
   fits = mixing_fits(arms)
-  eff = np.array([stats.interval(a.eff_steps) for a in arms])
-  ax.errorbar(
+  eff = plots.plot_intervals(
+      ax,
       inv,
-      eff[:, 0],
-      yerr=[eff[:, 0] - eff[:, 1], eff[:, 2] - eff[:, 0]],
+      [a.eff_steps for a in arms],
       marker='o',
       linestyle='none',
-      capsize=3,
       color='C0',
       label=f'η/‖w‖² (mean, {stats.INTERVAL})',
   )

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from svag_jax.analysis import common, stats
+from svag_jax.analysis import common, plots, stats
 
 
 def label(run: common.Run) -> str:
@@ -64,7 +64,7 @@ def plot(runs: list[common.Run]) -> np.ndarray:
   for run in runs:
     m = run.metrics
     for ax, (key, _) in zip(axes, panels):
-      common.plot_mean_interval(ax, m.steps.astype(float), m.values[key], label=label(run))
+      plots.plot_mean_interval(ax, m.steps.astype(float), m.values[key], label=label(run))
   for ax, (key, name) in zip(axes, panels):
     ax.set_xlabel('steps')
     ax.set_ylabel(f'{name} (mean, {stats.INTERVAL})')
@@ -85,10 +85,7 @@ def summary(runs: list[common.Run]) -> list[str]:
       f'{"run":<5} {"status":<8} {"steps":>6} {"trials":>6} {"train acc":>26} {"test acc":>26}'
   ]
   for run in runs:
-    cells = [
-        f'{m:.4f} [{lo:.4f}, {hi:.4f}]'
-        for m, lo, hi in (finals[label(run)][s] for s in ('train', 'test'))
-    ]
+    cells = [stats.format_interval(*finals[label(run)][s], '.4f') for s in ('train', 'test')]
     n = int(np.isfinite(run.metrics.values['test_accuracy'][:, -1]).sum())
     lines.append(
         f'{label(run):<5} {run.status:<8} {run.metrics.steps[-1]:>6d} {n:>6d} {cells[0]:>26} '
@@ -98,9 +95,8 @@ def summary(runs: list[common.Run]) -> list[str]:
     where = 'inside' if inside else 'outside'
     lines.append(f'{oracle}: final test accuracy {where} the SGD {stats.INTERVAL}')
   for oracle, (m, lo, hi) in paired_differences(runs).items():
-    lines.append(
-        f'{oracle} − SGD, paired by init: {m:+.4f} [{lo:+.4f}, {hi:+.4f}] (mean [{stats.INTERVAL}])'
-    )
+    diff = stats.format_interval(m, lo, hi, '+.4f')
+    lines.append(f'{oracle} − SGD, paired by init: {diff} (mean [{stats.INTERVAL}])')
   return lines
 
 

@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 
 from svag_jax import record, theory
 from svag_jax import tv as tv_lib
-from svag_jax.analysis import common, stats
+from svag_jax.analysis import common, plots, stats
 
 RELAX_RANGE = (0.1, 0.9)  # the part of the relaxation y = (Q - Q_end) / (Q_0 - Q_end) fitted
 END_FRACTION = 0.25  # Q_end: the mean of Q over the last quarter of the evals after the change
@@ -61,10 +61,7 @@ def relaxation(run: common.RunLike) -> list[RelaxationArm]:
   """
   run = common.as_run(run)
   result = []
-  for arm, m in run.arms.items():
-    change = m.change_step()
-    if change is None:
-      continue
+  for arm, m, change in common.changing_arms(run, 'mixing_time'):
     steps = m.effective_steps
     post = steps >= change
     dt = steps[post] - steps[post][0]
@@ -72,8 +69,6 @@ def relaxation(run: common.RunLike) -> list[RelaxationArm]:
     taus = np.array([trial_relaxation_time(dt, row) for row in q])
     row = int(np.flatnonzero(post)[0])
     result.append(RelaxationArm(arm, m.constant('intrinsic_lr', row), taus))
-  if not result:
-    raise ValueError(f'{run.path}: no arm changes its LR or WD; is it a mixing_time run?')
   return sorted(result, key=lambda a: a.intrinsic_lr)
 
 
@@ -130,9 +125,8 @@ def tv_after_change(run: common.RunLike, control_prefix: str = 'ctl_') -> list[T
   epochs = np.array(sorted(predictions))
   num_classes = int(max(p.max() for p in predictions.values())) + 1
   result = []
-  for arm, m in metrics.items():
-    change = m.change_step()
-    if change is None or control_prefix + arm not in metrics:
+  for arm, m, change in common.changing_arms(run):
+    if control_prefix + arm not in metrics:
       continue
     a = np.flatnonzero(trial_arms == arm)
     b = np.flatnonzero(trial_arms == control_prefix + arm)
@@ -195,15 +189,13 @@ def plot_relaxation(
   to the control over its pre-change level vs steps after the change."""
   axes = common.check_axes(axes, 2, 'plot_relaxation')
   inv = np.array([1 / a.intrinsic_lr for a in arms])
-  taus = np.array([stats.interval(a.taus) for a in arms])
   ax = axes[0]
-  ax.errorbar(
+  plots.plot_intervals(
+      ax,
       inv,
-      taus[:, 0],
-      yerr=[taus[:, 0] - taus[:, 1], taus[:, 2] - taus[:, 0]],
+      [a.taus for a in arms],
       marker='o',
       linestyle='none',
-      capsize=3,
       label=f'fitted τ of ‖w‖⁴ (mean, {stats.INTERVAL})',
   )
   fitted = relaxation_fit(arms)

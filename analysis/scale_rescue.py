@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from svag_jax.analysis import common, stats
+from svag_jax.analysis import common, plots, stats
 
 EPOCHS = (1, 2, 4, 8, 16)
 TARGET_GAP = 0.01
@@ -94,12 +94,8 @@ def plot(runs: dict[str, dict[str, common.ArmMetrics]], axes=None) -> np.ndarray
       for arm, m in arms.items():
         c = f'C{arm_names.index(arm) % 10}'
         style = dict(linestyle=STYLES[p % len(STYLES)], alpha=0.15)
-        common.plot_mean_band(ax, m.epochs, m.values[key], c, f'{point}/{arm}', **style)
-    if log:
-      ax.set_yscale('log')
-    ax.set_xlabel('epoch')
-    ax.set_ylabel(label)
-    ax.grid(alpha=0.3)
+        plots.plot_mean_band(ax, m.epochs, m.values[key], c, f'{point}/{arm}', **style)
+    plots.label_epoch_panel(ax, label, log)
   axes[0].set_ylim(0.0, 1.0)
   axes[0].axhline(target(runs), color='k', linewidth=0.6, linestyle=':')
   axes[0].legend(fontsize='small')

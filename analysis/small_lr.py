@@ -18,13 +18,12 @@ Reads the workdir only (metrics.jsonl, config.json); nothing here trains.
 """
 
 import dataclasses
-import os
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 
-from svag_jax.analysis import common, stats
+from svag_jax.analysis import common, plots, stats
 
 REFERENCE = 'step_decay'  # the arm the others are compared with (if present; else the first)
 WINDOW = 0.25  # the last quarter of the phase before the final decay: the equilibrium window
@@ -62,23 +61,23 @@ class ArmResult:
 
 
 def results(
-    workdir: str | os.PathLike, window: float = WINDOW, reference: str = REFERENCE
+    run: common.RunLike, window: float = WINDOW, reference: str = REFERENCE
 ) -> list[ArmResult]:
   """The `ArmResult` of every arm: `reference` first (if the run has it), then the others in the
   order of the trials."""
-  run = common.load_run(workdir)
+  run = common.as_run(run)
   changes = common.schedule_changes(run.config)
   order = sorted(run.arms, key=lambda a: a != reference)
   out = []
   for arm in order:
     m = run.arms[arm]
     if not changes.get(arm):
-      raise ValueError(f'{workdir}: arm {arm} has no LR/WD change; is it a small_lr run?')
+      raise ValueError(f'{run.path}: arm {arm} has no LR/WD change; is it a small_lr run?')
     decay = changes[arm][-1]
     at_decay = np.flatnonzero(np.isclose(m.epochs, decay))
     if not at_decay.size or at_decay[0] == 0:
       raise ValueError(
-          f'{workdir}: arm {arm} has no evaluation at its final decay (epoch {decay:g})'
+          f'{run.path}: arm {arm} has no evaluation at its final decay (epoch {decay:g})'
       )
     i = int(at_decay[0])  # this row: the weights before the first step of the final phase
     # the phase before the final decay starts at the arm's previous change (or 0)
@@ -119,8 +118,8 @@ def summary(arms: list[ArmResult]) -> list[str]:
         f'{stats.fmt_interval(a.acc_final)}',
     ]
     if a is not ref:
-      d, lo, hi = stats.difference_interval(a.acc_final, ref.acc_final)
-      lines.append(f'  final test accuracy - {ref.arm}: {d:+.4f} [{lo:+.4f}, {hi:+.4f}]')
+      diff = stats.difference_interval(a.acc_final, ref.acc_final)
+      lines.append(f'  final test accuracy - {ref.arm}: {stats.format_interval(*diff, "+.4f")}')
   by_le: dict[float, list[ArmResult]] = {}
   for a in arms:
     by_le.setdefault(round(a.intrinsic_lr, 12), []).append(a)
@@ -135,37 +134,32 @@ def summary(arms: list[ArmResult]) -> list[str]:
   return lines
 
 
-def plot(workdir: str | os.PathLike, arms: list[ArmResult] | None = None, axes=None) -> np.ndarray:
+def plot(run: common.RunLike, arms: list[ArmResult] | None = None, axes=None) -> np.ndarray:
   """Four panels: test accuracy, ||w||^2, eta/||w||^2 vs epoch per arm; final test accuracy vs
   the lambda_e before the final decay (mean and interval; hollow: just before the final decay)."""
   axes = common.check_axes(axes, len(CURVES) + 1, 'small_lr.plot')
-  arms = results(workdir) if arms is None else arms
-  metrics = common.load_metrics(workdir)
+  run = common.as_run(run)
+  arms = results(run) if arms is None else arms
+  metrics = run.arms
   for ax, (key, label, log) in zip(axes, CURVES, strict=False):
     for c, a in enumerate(arms):
       m = metrics[a.arm]
-      common.plot_mean_band(ax, m.epochs, m.values[key], f'C{c % 10}', f'{a.arm} ({len(m.trials)})')
+      plots.plot_mean_band(ax, m.epochs, m.values[key], f'C{c % 10}', f'{a.arm} ({len(m.trials)})')
     ax.axvline(arms[0].final_decay, color='0.8', linewidth=0.8, zorder=0)
-    if log:
-      ax.set_yscale('log')
-    ax.set_xlabel('epoch')
-    ax.set_ylabel(label)
-    ax.grid(alpha=0.3)
+    plots.label_epoch_panel(ax, label, log)
   axes[0].set_ylim(0.85, 1.0)
   axes[0].legend(fontsize='small')
   axes[0].set_title('mean over trials, 10–90% band', fontsize='medium')
   ax = axes[-1]
   for c, a in enumerate(arms):
     for values, fill in ((a.acc_final, True), (a.acc_before, False)):
-      mean, lo, hi = stats.interval(values)
-      ax.errorbar(
-          a.intrinsic_lr * (1 + 0.06 * (c - (len(arms) - 1) / 2)),
-          mean,
-          yerr=[[mean - lo], [hi - mean]],
+      plots.plot_intervals(
+          ax,
+          [a.intrinsic_lr * (1 + 0.06 * (c - (len(arms) - 1) / 2))],
+          [values],
           fmt='o',
           color=f'C{c % 10}',
           mfc=f'C{c % 10}' if fill else 'none',
-          capsize=3,
           label=a.arm if fill else None,
       )
   ax.set_xscale('log')
@@ -183,8 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = parser.parse_args(argv)
 
   def make():
-    arms = results(args.workdir, reference=args.reference)
-    return plot(args.workdir, arms), summary(arms)
+    run = common.load_run(args.workdir)
+    arms = results(run, reference=args.reference)
+    return plot(run, arms), summary(arms)
 
   return common.run_figure(args, make)
 

@@ -35,7 +35,7 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 
 from svag_jax import theory
-from svag_jax.analysis import common, stats
+from svag_jax.analysis import common, plots, stats
 
 BAND = common.BAND
 
@@ -158,7 +158,7 @@ def plot_stationary(
   ax = axes[0]
   for i, a in enumerate(arms):
     m, color = metrics[a.arm], f'C{i % 10}'
-    common.plot_mean_band(ax, m.epochs, m.values['effective_lr'], color, f'λe={a.intrinsic_lr:g}')
+    plots.plot_mean_band(ax, m.epochs, m.values['effective_lr'], color, f'λe={a.intrinsic_lr:g}')
     spe = m.effective_steps[-1] / m.epochs[-1]
     span = [a.window[0] / spe, a.window[1] / spe]
     ax.plot(span, [np.nanmean(a.predicted)] * 2, color=color, linestyle='--', linewidth=1.2)
@@ -175,14 +175,12 @@ def plot_stationary(
       (lambda a: a.predicted, 'Lemma 5.2 √(2λe)/σ', 's'),
       (lambda a: a.predicted_discrete, 'discrete √(λe(2−λe))/σ_GN', '^'),
   ):
-    iv = np.array([stats.interval(values(a)) for a in arms])
-    ax.errorbar(
+    plots.plot_intervals(
+        ax,
         le,
-        iv[:, 0],
-        yerr=[iv[:, 0] - iv[:, 1], iv[:, 2] - iv[:, 0]],
+        [values(a) for a in arms],
         marker=marker,
         linestyle='-' if label == 'measured' else '--',
-        capsize=3,
         label=label,
     )
   ax.set_xscale('log')

@@ -113,10 +113,14 @@ def difference_interval(
   return d, d - half, d + half
 
 
+def format_interval(mean: float, low: float, high: float, spec: str = '.4g') -> str:
+  """'mean [low, high]', each number in the format `spec` (e.g. '.4g', '+.4f', '>8.3f')."""
+  return f'{mean:{spec}} [{low:{spec}}, {high:{spec}}]'
+
+
 def fmt_interval(values: np.ndarray, digits: int = 4) -> str:
-  """'mean [low, high]' of `interval` over the trials' values."""
-  mean, lo, hi = interval(values)
-  return f'{mean:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]'
+  """'mean [low, high]' of `interval` over the trials' values, `digits` significant digits."""
+  return format_interval(*interval(values), f'.{digits}g')
 
 
 # ---- The equilibrium detector. ----

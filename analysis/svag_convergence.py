@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from svag_jax import theory
-from svag_jax.analysis import common, stats
+from svag_jax.analysis import common, plots, stats
 
 
 def svag_l(run: common.Run) -> int | None:
@@ -150,7 +150,7 @@ def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
           x, v = run.metrics.effective_steps, run.metrics.values[metric]
           keep = np.isfinite(v).any(axis=0)
           log = metric in LOG_METRICS
-          common.plot_mean_interval(ax, x[keep], v[:, keep], log, label=label(run), **style)
+          plots.plot_mean_interval(ax, x[keep], v[:, keep], log, label=label(run), **style)
     decay = decay_epoch(group[0])
     for ax, (metric, name) in zip(row, metrics):
       if decay is not None:

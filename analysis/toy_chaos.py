@@ -87,7 +87,8 @@ def plot(
   ax.set_xlabel('GD step k')
   ax.set_ylabel("ln ||u - u'|| (unit directions of a pair)")
   ax.set_title(
-      f'rate {s["mean"]:.3f} [{s["low"]:.3f}, {s["high"]:.3f}] nats/step ' f'({s["n"]} pairs)'
+      f'rate {stats.format_interval(s["mean"], s["low"], s["high"], ".3f")} nats/step '
+      f'({s["n"]} pairs)'
   )
   ax.legend(loc='lower right')
   fig = axes[0].figure

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
-from svag_jax.analysis import common, stats
+from svag_jax.analysis import common, plots, stats
 
 BAND = common.BAND
 LOSS_LEVELS = (0.05, 0.01)
@@ -59,16 +59,11 @@ def plot(run: common.RunLike, axes: Sequence[Axes] | None = None) -> np.ndarray:
   changes = change_epochs(run)
   for ax, (key, label, log) in zip(axes, PANELS, strict=True):
     for c, (arm, m) in enumerate(run.arms.items()):
-      mean, low, high = stats.mean_and_band(m.values[key], BAND)
-      ax.plot(m.epochs, mean, color=f'C{c}', label=f'{arm} ({m.values[key].shape[0]} trials)')
-      ax.fill_between(m.epochs, low, high, color=f'C{c}', alpha=0.2, linewidth=0)
+      trials = m.values[key].shape[0]
+      plots.plot_mean_band(ax, m.epochs, m.values[key], f'C{c}', f'{arm} ({trials} trials)', BAND)
     for e in changes:
       ax.axvline(e, color='0.8', linewidth=0.8, zorder=0)
-    if log:
-      ax.set_yscale('log')
-    ax.set_xlabel('epoch')
-    ax.set_ylabel(label)
-    ax.grid(alpha=0.3)
+    plots.label_epoch_panel(ax, label, log)
     ax.legend(fontsize='small')
   axes[0].set_title(
       f'Two-phase vs step decay (mean, {BAND[0]:.0%}–{BAND[1]:.0%} band)', fontsize='medium'

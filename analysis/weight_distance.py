@@ -260,23 +260,14 @@ def plot_swa(curves: dict, cross: dict, axes: Sequence[Axes] | None = None) -> n
   """Test accuracy vs D: snapshot average of T..T+D (solid) and last iterate W_{T+D} (dashed), one
   colour per T (mean over trials); the average of two independent trials (grey line)."""
   (ax,) = common.check_axes(axes, 1, 'plot_swa', panel_size=PANEL_SIZE)
+  lines = (
+      ('swa', 'average of epochs T..T+Δ', dict(marker='o', markersize=3)),
+      ('last', 'last iterate W_(T+Δ)', dict(linestyle='--', linewidth=1)),
+  )
   for c, (start, r) in enumerate(curves.items()):
-    ax.plot(
-        r['deltas'],
-        r['swa']['test_accuracy'].mean(0),
-        color=f'C{c}',
-        marker='o',
-        markersize=3,
-        label=f'average of epochs T..T+Δ, T = {start:g}',
-    )
-    ax.plot(
-        r['deltas'],
-        r['last']['test_accuracy'].mean(0),
-        color=f'C{c}',
-        linestyle='--',
-        linewidth=1,
-        label=f'last iterate W_(T+Δ), T = {start:g}',
-    )
+    for key, what, style in lines:
+      accuracy = r[key]['test_accuracy'].mean(0)
+      ax.plot(r['deltas'], accuracy, color=f'C{c}', label=f'{what}, T = {start:g}', **style)
   if cross['pair_accuracy'].size:
     ax.axhline(
         float(cross['pair_accuracy'].mean()),

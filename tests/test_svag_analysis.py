@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from svag_jax.analysis import common
+from svag_jax.analysis import common, plots
 from svag_jax.analysis import svag_convergence as sc
 
 
@@ -128,8 +128,8 @@ def test_log_band_is_the_geometric_mean_and_stays_positive():
   # Two epochs; in the second the trials spread so widely that the interval reaches below 0.
   values = np.array([[1.0, 0.01], [4.0, 100.0], [2.0, 1.0]])
   ax = Figure().subplots()
-  common.plot_mean_interval(ax, np.array([0.0, 1.0]), values, log=True)
-  common.plot_mean_interval(ax, np.array([0.0, 1.0]), values)
+  plots.plot_mean_interval(ax, np.array([0.0, 1.0]), values, log=True)
+  plots.plot_mean_interval(ax, np.array([0.0, 1.0]), values)
   geo, arith = ax.lines
   np.testing.assert_allclose(geo.get_ydata(), [2.0, 1.0])  # exp(mean log)
   np.testing.assert_allclose(arith.get_ydata(), values.mean(axis=0))
