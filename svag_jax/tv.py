@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from svag_jax.workdir import DIVERGED_PREDICTION
+from svag_jax.record import DIVERGED_PREDICTION
 
 # Trial counts t at which `tv_vs_trials` evaluates TV by default (capped at what exists).
 DEFAULT_TRIAL_COUNTS = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
