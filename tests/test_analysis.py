@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from svag_jax import tv
+from svag_jax import record, tv
 from svag_jax import workdir as workdir_lib
 from svag_jax.analysis import common
 from svag_jax.analysis import fast_equilibrium as fe
@@ -44,7 +44,7 @@ def test_load_metrics_gives_per_arm_arrays(run_dir):
 
 def test_tv_curves_of_the_run(run_dir, curves):
   assert list(curves) == [1.0, 2.0]
-  predictions, _ = workdir_lib.read_predictions(run_dir)
+  predictions, _ = record.read_predictions(run_dir)
   metrics = common.load_metrics(run_dir)
   for epoch, by_arm in curves.items():
     c = by_arm['LR-decay']
