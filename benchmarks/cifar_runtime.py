@@ -16,9 +16,12 @@ import time
 
 import jax
 
+from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
 from svag_jax import experiment, oracles, sweep, trials
+from svag_jax.launch import specs
+from svag_jax.plan import trial_schedules
 
 DEFAULT_CONFIGS = (
     'configs/cifar_equilibrium.py',
@@ -49,9 +52,7 @@ def time_point(cfg, calls: int) -> dict:
   trainer = experiment.make_trainer(cfg, ds)
   svag_time = oracles.SvagTime.of(cfg.optim)
   steps_per_epoch = svag_time.steps(trainer.steps_per_epoch)
-  sched, names = experiment.trial_schedules(
-      config_lib.arms(cfg), cfg.trials.num, steps_per_epoch, svag_time
-  )
+  sched, names = trial_schedules(arms_lib.arms(cfg), cfg.trials.num, steps_per_epoch, svag_time)
   runner = trials.TrialRunner.from_config(trainer, len(names), cfg.trials)
   data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
   states = runner.init(cfg.seed, sched, data)
@@ -92,11 +93,11 @@ def main(argv=None) -> int:
   keep = set(filter(None, args.points.split('|')))
   for spec in args.configs.split(','):
     total = 0.0
-    for point in sweep.points(spec):
+    for point in specs.points(spec):
       name = sweep.point_name(point)
       if keep and name not in keep:
         continue
-      cfg = synthetic_cifar(sweep.build_config(spec, point))
+      cfg = synthetic_cifar(specs.build_config(spec, point))
       if args.vmap_chunk >= 0:
         cfg.trials.vmap_chunk = args.vmap_chunk
       r = time_point(cfg, args.calls)

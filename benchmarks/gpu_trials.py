@@ -46,7 +46,7 @@ from benchmarks import cifar_runtime
 from benchmarks import trials as bench
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import experiment
+from svag_jax import experiment, schema
 from svag_jax.configs import base, mnist_const
 
 STRATEGIES = ('loop', 'vmap', 'im2col', 'sbs')
@@ -61,13 +61,13 @@ def model_config(name: str, smoke: bool):
   if name == 'cnn':
     cfg = mnist_const.get_config()
     cfg.data.source = 'synthetic'
-    cfg.data.name = config_lib.defaults().data.name  # read by tfds alone
+    cfg.data.name = schema.defaults().data.name  # read by tfds alone
     cfg.data.synthetic_shape, cfg.data.synthetic_num_classes = (28, 28, 1), 10
     cfg.data.synthetic_num_train, cfg.data.synthetic_num_test = MNIST_TRAIN, 1000
     steps = 8  # the config's steps_per_dispatch
   elif name == 'preresnet32':
     cfg = cifar_runtime.synthetic_cifar(base.cifar10_preresnet32(base.get_config()))
-    cfg.data.name = config_lib.defaults().data.name
+    cfg.data.name = schema.defaults().data.name
     steps = 10
   else:
     raise ValueError(f'unknown model {name!r}; choose cnn or preresnet32')

@@ -9,7 +9,7 @@ full-scale run); tests/test_configs.py validates each of them (and every point o
 
 import ml_collections
 
-from svag_jax import config as config_lib
+from svag_jax.schema import defaults
 
 # The CIFAR-shaped smoke runs: a few steps of a tiny version of a full-scale config, on synthetic
 # 32x32x3 images, so that a broken full-scale config fails in tests on a CPU.
@@ -19,7 +19,7 @@ SMOKE_TRAIN = 32  # synthetic training images: one epoch = SMOKE_TRAIN / B steps
 
 
 def get_config() -> ml_collections.ConfigDict:
-  return config_lib.defaults()
+  return defaults()
 
 
 def cifar(
@@ -78,7 +78,7 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   CIFAR-shaped images, the widths by `SMOKE_WIDEN` x, and the run by one trial per arm, batch
   <= 16, one epoch (2 steps at B = 16).
   """
-  schema = config_lib.defaults()
+  schema = defaults()
   c.data.source = 'synthetic'
   c.data.name, c.data.data_dir = schema.data.name, schema.data.data_dir  # read by tfds alone
   c.data.synthetic_shape = (32, 32, 3)

@@ -56,8 +56,8 @@ the floor at t = 8 reads 2.1x / 2.2x at epoch 6, 1.8x / 1.5x at 12 and 1.0x / 0.
 arms reach one distribution of functions without their weights coming together.
 """
 
-from svag_jax import config as config_lib
 from svag_jax import schedules
+from svag_jax.arms import set_arms
 from svag_jax.configs import base
 
 ARGS = ('cpu', 'cpu_weights')
@@ -90,7 +90,7 @@ def get_config(arg: str | None = None):
     c.data.source = 'mnist5k'
     c.model.name = 'mlp'
     c.model.widths = (128, 128)
-    config_lib.set_arms(c, arms(every=6, switch=18))
+    set_arms(c, arms(every=6, switch=18))
     c.trials.num = 64
     c.trials.vmap_chunk = 8  # the fastest strategy here (benchmarks/trials.py)
     c.train.batch_size = 32
@@ -109,7 +109,7 @@ def get_config(arg: str | None = None):
     c.model.name = 'cnn'
     c.model.widths = (32, 64, 64)
     c.model.init_scale = 0.577  # PyTorch's default conv init, std 1/sqrt(3 fan_in), as in the paper
-    config_lib.set_arms(c, arms())
+    set_arms(c, arms())
     c.trials.num = 500
     c.trials.vmap_chunk = 250
     c.train.batch_size = 128

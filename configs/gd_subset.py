@@ -48,7 +48,7 @@ full-batch CNN step ~1.4 s on this CPU, plus ~1 s per step for the refresh passe
     python -m svag_jax.launch.main --config=gd_subset --workdir=runs/gd_subset
 """
 
-from svag_jax import config as config_lib
+from svag_jax.arms import set_arms
 from svag_jax.configs import base
 
 ARGS = ('cpu',)
@@ -86,7 +86,7 @@ def get_config(arg: str | None = None):
     raise ValueError(f'unknown config argument {arg!r}; use "cpu" or nothing')
   c.train.batch_size = c.data.num_train  # full batch: one step = one epoch = the whole subset
   c.train.epochs = epochs
-  config_lib.set_arms(
+  set_arms(
       c,
       {
           'wd': dict(lr=lr, wd=wd),

@@ -33,7 +33,7 @@ and a control arm, 8 trials each, 300 epochs (200 epochs = 78k steps = 3.1 / lam
 drop). Not run here (GPU/TPU scale).
 """
 
-from svag_jax import config as config_lib
+from svag_jax.arms import set_arms
 from svag_jax.configs import base, stationary_lr
 
 ARGS = ('cpu',)  # get_config arguments besides none (the full-scale variant)
@@ -53,9 +53,7 @@ def get_config(arg: str | None = None):
   c = base.get_config()
   if arg == 'cpu':
     stationary_lr.mnist_mlp(c)
-    config_lib.set_arms(
-        c, arms(0.1, {'drop_0p02': 0.2, 'drop_0p04': 0.4}, drop_epoch=8, control_wd=0.2)
-    )
+    set_arms(c, arms(0.1, {'drop_0p02': 0.2, 'drop_0p04': 0.4}, drop_epoch=8, control_wd=0.2))
     c.trials.num = 16
     c.train.epochs = 24
     c.train.eval_every = 0.2
@@ -63,7 +61,7 @@ def get_config(arg: str | None = None):
     c.checkpoint.every = 4.0
   elif arg in (None, '', 'full'):
     base.cifar10_preresnet32(c)
-    config_lib.set_arms(c, arms(0.8, {'drop': 5e-4}, drop_epoch=100, control_wd=5e-4))
+    set_arms(c, arms(0.8, {'drop': 5e-4}, drop_epoch=100, control_wd=5e-4))
     c.trials.num = 8
     c.train.epochs = 300
     c.train.eval_every = 1.0

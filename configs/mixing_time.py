@@ -42,7 +42,7 @@ lambda_e in {2e-4, 3e-4, 5e-4, 8e-4, 1.2e-3, 2e-3}, 4 trials each, the change at
 lambda_e), 200 epochs; an eval every 0.5 epoch. Not run here.
 """
 
-from svag_jax import config as config_lib
+from svag_jax.arms import set_arms
 from svag_jax.configs import base, stationary_lr
 
 ARGS = ('cpu',)  # get_config arguments besides none (the full-scale variant)
@@ -79,7 +79,7 @@ def get_config(arg: str | None = None):
   c = base.get_config()
   if arg == 'cpu':
     stationary_lr.mnist_mlp(c)
-    config_lib.set_arms(c, arms(0.1, CPU_INTRINSIC_LRS, change_epoch=8, controls=True))
+    set_arms(c, arms(0.1, CPU_INTRINSIC_LRS, change_epoch=8, controls=True))
     c.trials.num = 8
     c.train.epochs = 16
     c.train.eval_every = 0.4
@@ -88,7 +88,7 @@ def get_config(arg: str | None = None):
     c.checkpoint.every = 4.0
   elif arg in (None, '', 'full'):
     base.cifar10_preresnet32(c)
-    config_lib.set_arms(c, arms(0.8, FULL_INTRINSIC_LRS, change_epoch=100, controls=True))
+    set_arms(c, arms(0.8, FULL_INTRINSIC_LRS, change_epoch=100, controls=True))
     c.trials.num = 4
     c.train.epochs = 200
     c.train.eval_every = 0.5

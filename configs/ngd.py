@@ -48,7 +48,7 @@ SGD 0.878, NGD 0.876, GD 0.871 (+- 0.005, the gap within the bands). The previou
 examples, eta = 0.1, lambda = 5e-4, 300 steps) had GD above SGD (0.884 vs 0.871, one trial).
 """
 
-from svag_jax import config as config_lib
+from svag_jax import schema
 from svag_jax.configs import base
 
 ARGS = ('cpu', 'smoke')
@@ -98,7 +98,7 @@ def get_sweep(arg: str | None = None):
   """SGD, NGD and GD from the same config. Each point sets what its oracle reads: SGD samples
   batches with replacement (the noise NGD matches) and reads no chunk size."""
   del arg
-  chunk = config_lib.defaults().optim.chunk_size
+  chunk = schema.defaults().optim.chunk_size
   return [
       {
           'name': 'oracle=sgd',

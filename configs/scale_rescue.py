@@ -43,7 +43,7 @@ init_scale 0.577 (PyTorch's default) and 30 x 0.577 (WD alone: ~ln(900) / (2 lam
 steps, 17 epochs), 100 epochs, 2 trials per arm and point.
 """
 
-from svag_jax import config as config_lib
+from svag_jax.arms import set_arms
 from svag_jax.configs import base
 
 ARGS = ('cpu',)
@@ -65,7 +65,7 @@ def get_config(arg: str | None = None):
   if arg == 'cpu':
     base.mnist_mlp(c)
     c.optim.momentum = MOMENTUM
-    config_lib.set_arms(c, arms(0.01, 0.01, rescue=4))
+    set_arms(c, arms(0.01, 0.01, rescue=4))
     c.trials.num = 12
     c.trials.vmap_chunk = 6
     c.train.epochs = 40
@@ -75,7 +75,7 @@ def get_config(arg: str | None = None):
   elif arg in (None, '', 'full'):
     base.cifar10_preresnet32(c)
     c.optim.momentum = MOMENTUM
-    config_lib.set_arms(c, arms(0.1, 5e-4, rescue=10))
+    set_arms(c, arms(0.1, 5e-4, rescue=10))
     c.trials.num = 2
     c.train.epochs = 100
     c.train.eval_every = 1.0

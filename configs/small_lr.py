@@ -54,7 +54,7 @@ second-phase equilibrium), 330 epochs, 2 trials per arm; ~1.6 s per epoch per ne
 configs/wd_lr_family.py.
 """
 
-from svag_jax import config as config_lib
+from svag_jax.arms import set_arms
 from svag_jax.configs import base
 
 ARGS = ('cpu',)
@@ -81,7 +81,7 @@ def get_config(arg: str | None = None):
   if arg == 'cpu':
     base.mnist_mlp(c)
     c.optim.momentum = MOMENTUM
-    config_lib.set_arms(c, arms(0.1, 0.01, e1=10, e2=50))
+    set_arms(c, arms(0.1, 0.01, e1=10, e2=50))
     c.trials.num = 16
     c.train.epochs = 60
     c.train.eval_every = 2.0
@@ -90,7 +90,7 @@ def get_config(arg: str | None = None):
   elif arg in (None, '', 'full'):
     base.cifar10_preresnet32(c)
     c.optim.momentum = MOMENTUM
-    config_lib.set_arms(c, arms(0.1, 5e-4, e1=40, e2=300))
+    set_arms(c, arms(0.1, 5e-4, e1=40, e2=300))
     c.trials.num = 2
     c.train.epochs = 330
     c.train.eval_every = 2.0

@@ -33,7 +33,7 @@ here (GPU/TPU scale): the settings are chosen by the same rules, not taken from 
 
 from collections.abc import Sequence
 
-from svag_jax import config as config_lib
+from svag_jax.arms import set_arms
 from svag_jax.configs import base
 
 ARGS = ('cpu',)  # get_config arguments besides none (the full-scale variant)
@@ -82,7 +82,7 @@ def get_config(arg: str | None = None):
   c = base.get_config()
   if arg == 'cpu':
     mnist_mlp(c)
-    config_lib.set_arms(c, arms(0.1, CPU_INTRINSIC_LRS))
+    set_arms(c, arms(0.1, CPU_INTRINSIC_LRS))
     c.trials.num = 16
     c.train.epochs = 16
     c.train.eval_every = 0.5
@@ -91,7 +91,7 @@ def get_config(arg: str | None = None):
   elif arg in (None, '', 'full'):
     base.cifar10_preresnet32(c)
     c.train.sampling = 'replacement'
-    config_lib.set_arms(c, arms(0.1, FULL_INTRINSIC_LRS))
+    set_arms(c, arms(0.1, FULL_INTRINSIC_LRS))
     c.trials.num = 8
     c.train.epochs = 200
     c.train.eval_every = 1.0

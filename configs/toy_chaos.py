@@ -31,17 +31,17 @@ reads high. |x/y| increases at 1,715 of 3,000 GD steps (mean per trajectory), ne
 (whose ||w||^2 drifts by 4e-12 relative).
 """
 
-from svag_jax import toy
+from svag_jax import toy_experiment
 
 ARGS = ('cpu',)  # the same as no argument: the toy has one scale
 # The toy has its own schema (run by launch/toy.py, not launch/main.py); tests validate with this.
-validate = toy.validate
+validate = toy_experiment.validate
 
 
 def get_config(arg: str | None = None):
   if arg not in (None, '', 'cpu', 'full'):
     raise ValueError(f'unknown config argument {arg!r}; use nothing (or "cpu", the same)')
-  c = toy.defaults()
+  c = toy_experiment.defaults()
   c.seed = 0
   c.lr, c.wd = 0.1, 0.1
   c.steps = 3000

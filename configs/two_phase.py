@@ -36,8 +36,8 @@ momentum; not verified against the paper's exact hyper-parameters), 200 epochs, 
 decays at 100 and 150, 4 trials per arm, GPU. `get_config('smoke')`: shrunk to a CPU smoke run.
 """
 
-from svag_jax import config as config_lib
 from svag_jax import schedules
+from svag_jax.arms import set_arms
 from svag_jax.configs import base
 
 ARGS = ('cpu', 'smoke')
@@ -77,7 +77,7 @@ def get_config(arg: str | None = None):
     c.trials.num = 4
   else:
     raise ValueError(f'unknown config argument {arg!r}; use "cpu", "smoke" or nothing')
-  config_lib.set_arms(c, arms(c.optim.lr, c.optim.wd, c.train.epochs, switch))
+  set_arms(c, arms(c.optim.lr, c.optim.wd, c.train.epochs, switch))
   if arg == 'smoke':
     base.smoke(c)
     c.train.eval_bn_batches = 2

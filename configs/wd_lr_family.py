@@ -25,7 +25,7 @@ factor 1 / (1 - beta) does not change; mixing times scale with 1 / `intrinsic_lr
 `get_config('smoke')`: the same arms on a tiny net and synthetic CIFAR-shaped data, 2 steps (tests).
 """
 
-from svag_jax import config as config_lib
+from svag_jax.arms import set_arms
 from svag_jax.configs import base
 
 ARGS = ('smoke',)
@@ -56,7 +56,7 @@ def get_config(arg: str | None = None):
     raise ValueError(f'unknown config argument {arg!r}; use one of {ARGS} or nothing')
   c = base.cifar(base.get_config())
   c.optim.lr, c.optim.wd, c.optim.momentum = 0.1, 5e-4, 0.9
-  config_lib.set_arms(c, arms())
+  set_arms(c, arms())
   c.trials.num = 2
   c.train.epochs = 200
   c.train.eval_every = 2.0

@@ -1,0 +1,1 @@
+"""The command-line entry points; installed as svag_jax.launch (pyproject: package-dir)."""

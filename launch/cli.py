@@ -7,7 +7,7 @@
   absl parses them, and `guarded` turns every error of a run into ONE line on stderr,
   `svag_jax: <Kind>: <what, where, the fix>`, and exit code 1. `--verbose` or SVAG_DEBUG=1 shows the
   traceback instead.
-- The exit codes of a finished command: `workdir.EXIT_CODES` of the run's status.
+- The exit codes of a finished command: `record.EXIT_CODES` of the run's status.
 """
 
 import errno
@@ -23,8 +23,9 @@ from ml_collections import config_flags
 
 from svag_jax import config as config_lib
 from svag_jax import monitor
-from svag_jax import sweep as sweep_lib
-from svag_jax.workdir import EXIT_CODES  # noqa: F401 (the exit code of each final status)
+from svag_jax.arms import shadowed_fields
+from svag_jax.checks import ConfigError
+from svag_jax.launch import specs
 
 CONFIG = config_flags.DEFINE_config_file(
     'config',
@@ -34,6 +35,25 @@ CONFIG = config_flags.DEFINE_config_file(
     '--config.optim.lr=0.05.',
     lock_config=True,
 )
+
+
+class _ConfigFileParser(flags.ArgumentParser):
+  """Parses `--config=FILE[:ARG]` as ml_collections does (`get_config(ARG)` of FILE, locked), but
+  imports the file with `specs.load_module` (importlib's exec_module): ml_collections 1.1 calls the
+  deprecated `Loader.load_module()`, a DeprecationWarning on every run."""
+
+  def parse(self, argument: str) -> Any:
+    path, arg = specs.split_config_arg(argument)
+    module = specs.load_module(path)
+    config = module.get_config(arg) if arg is not None else module.get_config()
+    config.lock()  # lock_config=True
+    return config
+
+  def flag_type(self) -> str:
+    return 'config object'
+
+
+flags.FLAGS['config'].parser = _ConfigFileParser()
 WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run record (resumes if present).')
 VERBOSE = flags.DEFINE_bool('verbose', False, 'Show tracebacks (also: SVAG_DEBUG=1).')
 
@@ -76,18 +96,18 @@ def with_config_file(argv: Sequence[str]) -> list[str]:
   out = list(argv)
   for i, a in enumerate(out):
     if a.startswith('--config='):
-      out[i] = '--config=' + sweep_lib.resolve_spec(a.split('=', 1)[1])
+      out[i] = '--config=' + specs.resolve_spec(a.split('=', 1)[1])
     elif a == '--config' and i + 1 < len(out):
-      out[i + 1] = sweep_lib.resolve_spec(out[i + 1])
+      out[i + 1] = specs.resolve_spec(out[i + 1])
   return out
 
 
 def load_config_file(spec: str) -> tuple[Any, Any]:
   """(module, get_config(arg)) of `FILE[:ARG]`; InputError naming the file and the fix."""
-  path, arg = sweep_lib.split_config_arg(spec)
+  path, arg = specs.split_config_arg(spec)
   hint = (
       'give a config file such as --config=fast_equilibrium:cpu or a config name '
-      f'({", ".join(sweep_lib.config_names())})'
+      f'({", ".join(specs.config_names())})'
   )
   if not os.path.isfile(path):
     if os.path.isdir(path):
@@ -101,7 +121,7 @@ def load_config_file(spec: str) -> tuple[Any, Any]:
         f'--config={spec}: {path} {why} (working directory ' f'{os.getcwd()}); {hint}',
     )
   try:
-    module = sweep_lib.load_module(path)
+    module = specs.load_module(path)
   except SyntaxError as e:
     raise InputError(
         'ConfigError', f'{path}:{e.lineno}: syntax error in the config file: ' f'{e.msg}'
@@ -131,7 +151,7 @@ def check_overrides(argv: Sequence[str], config: Any) -> None:
     if m:
       try:
         config_lib.check_field(config, m.group(1))
-      except config_lib.ConfigError as e:
+      except ConfigError as e:
         raise InputError('ConfigError', str(e)) from None
 
 
@@ -177,7 +197,7 @@ def check_read(config: Any, fields: Sequence[str]) -> None:
   refuses overriding an `optim` field that every arm sets (even to its default value): the user
   meant to change the run, and it would not change.
   """
-  shadowed = config_lib.shadowed_fields(config)
+  shadowed = shadowed_fields(config)
   for field in fields:
     if field in shadowed:
       value = config_lib.get_field(config, field)
@@ -208,13 +228,13 @@ def guarded(fn: Callable[[], Any]) -> Any:
   """Runs `fn()`; any error becomes one line (`fail`) unless tracebacks are wanted (`debug`)."""
   from svag_jax.checkpoint import CheckpointError  # noqa: PLC0415 (jax: only when running)
   from svag_jax.data import DataError  # noqa: PLC0415
-  from svag_jax.workdir import WorkdirError  # noqa: PLC0415
+  from svag_jax.record import WorkdirError  # noqa: PLC0415
 
   try:
     return fn()
   except (
       InputError,
-      config_lib.ConfigError,
+      ConfigError,
       DataError,
       WorkdirError,
       CheckpointError,

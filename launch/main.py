@@ -36,6 +36,7 @@ import jax
 from absl import app, flags, logging
 
 from svag_jax.launch import cli
+from svag_jax.record import EXIT_CODES
 
 _PRINT_CONFIG = flags.DEFINE_bool(
     'print_config',
@@ -134,7 +135,7 @@ def _train() -> int:
   if result['status'] != 'done':
     message = result.get('message') or f'status {result["status"]} at step {result["step"]}'
     print(f'svag_jax: {result["status"]}: {message}', file=sys.stderr, flush=True)
-  return cli.EXIT_CODES[result['status']]
+  return EXIT_CODES[result['status']]
 
 
 def main(argv):

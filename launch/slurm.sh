@@ -13,7 +13,7 @@
 # WORKDIR must be on a filesystem every node mounts at the same path (checkpoints are written by
 # all processes). 120 s before the time limit every process gets SIGTERM: they checkpoint at the
 # same step and stop with status 'preempted' and exit code 75; the job then requeues itself and
-# resumes. Exit codes of launch.main (svag_jax.workdir.EXIT_CODES): 0 done, 1 failed, 3 diverged,
+# resumes. Exit codes of launch.main (svag_jax.record.EXIT_CODES): 0 done, 1 failed, 3 diverged,
 # 75 preempted (EX_TEMPFAIL: retry later); srun returns the highest of its tasks' codes, and the job
 # is requeued on 75 only. Tasks are not killed when one exits non-zero (--kill-on-bad-exit=0): the
 # first to finish preempting would otherwise have the others killed before they exit 75 too; a

@@ -26,7 +26,9 @@ from absl import flags, logging
 
 from svag_jax import config as config_lib
 from svag_jax import sweep as sweep_lib
-from svag_jax.launch import cli
+from svag_jax.checks import ConfigError
+from svag_jax.launch import cli, specs
+from svag_jax.record import EXIT_CODES
 
 _PRINT = flags.DEFINE_bool(
     'print', False, 'Print the launch.main command of every point; do not ' 'run.'
@@ -44,7 +46,7 @@ def _status(workdir: pathlib.Path) -> str | None:
 
 def plan(spec: str, config, cli_overrides: dict) -> list[tuple[str, dict, object]]:
   """[(name, point overrides, config)] of every point, each validated; errors name the point."""
-  points = sweep_lib.points(spec)
+  points = specs.points(spec)
   unread_everywhere = set(cli_overrides)
   result = []
   for point in points:
@@ -55,13 +57,13 @@ def plan(spec: str, config, cli_overrides: dict) -> list[tuple[str, dict, object
           'ConfigError',
           f'--config.{both[0]} is also set by sweep point '
           f'{name!r}, whose value would win: drop the override, or change '
-          f'get_sweep in {sweep_lib.split_config_arg(spec)[0]}',
+          f'get_sweep in {specs.split_config_arg(spec)[0]}',
       )
     try:
       cfg = sweep_lib.apply(config, point)
       config_lib.validate(cfg)
-    except config_lib.ConfigError as e:
-      raise config_lib.ConfigError(f'sweep point {name!r}: {e}') from None
+    except ConfigError as e:
+      raise ConfigError(f'sweep point {name!r}: {e}') from None
     unread_everywhere -= set(cli_overrides) - set(config_lib.unread_fields(cfg))
     cli.check_read(cfg, list(cli_overrides))
     result.append((name, sweep_lib.overrides(point), cfg))
@@ -133,8 +135,8 @@ def _main() -> int:
   statuses = run_sweep(str(root), points)
   print(json.dumps(statuses, indent=2))
   if 'preempted' in statuses.values():
-    return cli.EXIT_CODES['preempted']
-  return 0 if all(s in FINISHED for s in statuses.values()) else cli.EXIT_CODES['failed']
+    return EXIT_CODES['preempted']
+  return 0 if all(s in FINISHED for s in statuses.values()) else EXIT_CODES['failed']
 
 
 def main(argv: list[str] | None = None) -> int:

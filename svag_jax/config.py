@@ -14,9 +14,8 @@ from typing import Any
 
 import ml_collections
 
-# Re-exported: configs and the library use them as config_lib.<name>.
-from svag_jax.arms import ARM_FIELDS, Arm, arms, set_arms, shadowed_fields  # noqa: F401
-from svag_jax.checks import GROUP, ConfigError, choice, differs, fail, positive  # noqa: F401
+from svag_jax.arms import ARM_FIELDS, arms, shadowed_fields
+from svag_jax.checks import GROUP, ConfigError, choice, differs, fail, positive
 from svag_jax.schema import defaults
 
 

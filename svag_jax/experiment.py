@@ -24,18 +24,20 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
+from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
 from svag_jax import models, monitor, oracles
 from svag_jax.checkpoint import Checkpointer
+from svag_jax.checks import ConfigError
 from svag_jax.data import TrainData, make_eval_split
 from svag_jax.evaluate import Evaluator
-from svag_jax.plan import Plan, dispatch_lengths, trial_schedules  # noqa: F401 (re-exported)
+from svag_jax.plan import Plan, dispatch_lengths, trial_schedules
 from svag_jax.preemption import Preemption
-from svag_jax.record import scan_metrics
+from svag_jax.record import DIVERGED_PREDICTION, FINAL_STATUSES, complete_eval_step, scan_metrics
 from svag_jax.train import Trainer
 from svag_jax.trials import TrialRunner
-from svag_jax.workdir import DIVERGED_PREDICTION, FINAL_STATUSES, Workdir, complete_eval_step
+from svag_jax.workdir import Workdir
 
 METRIC_KEYS = (
     'train_step_loss',
@@ -139,7 +141,7 @@ def describe(config: ml_collections.ConfigDict) -> dict:
   config_lib.validate_with_data(config, ds.num_train)
   trainer = make_trainer(config, ds)
   plan = Plan.make(config, trainer.steps_per_epoch * config.optim.svag_l)
-  arms = config_lib.arms(config)
+  arms = arms_lib.arms(config)
   runner = TrialRunner.from_config(trainer, config.trials.num * len(arms), config.trials)
   lengths = dispatch_lengths(plan, config.train.steps_per_dispatch)
   return {
@@ -192,11 +194,11 @@ def _run(
   images_per_step = trainer.spec.images_per_step(trainer.batch_size, ds.num_train)
   plan = Plan.make(config, svag_time.steps(trainer.steps_per_epoch))
   sched, arm_names = trial_schedules(
-      config_lib.arms(config), config.trials.num, plan.steps_per_epoch, svag_time
+      arms_lib.arms(config), config.trials.num, plan.steps_per_epoch, svag_time
   )
   num_trials = len(arm_names)
   if config.train.predictions_at and ds.num_classes >= DIVERGED_PREDICTION:
-    raise config_lib.ConfigError(
+    raise ConfigError(
         f'{ds.name} has {ds.num_classes} classes: predictions are saved as uint8 with '
         f'{DIVERGED_PREDICTION} marking diverged trials, so train.predictions_at needs at most '
         f'{DIVERGED_PREDICTION - 1} classes; set train.predictions_at = ().'
@@ -274,7 +276,7 @@ def _run(
     step, last_eval = int(progress['step']), int(progress['last_eval'])
     diverged = np.asarray(progress['diverged'], bool).copy()
     if step > plan.total_steps:
-      raise config_lib.ConfigError(
+      raise ConfigError(
           f'config.train.epochs = {config.train.epochs}: the run in {wd.path} is already at step '
           f'{step} > {plan.total_steps}; raise train.epochs to continue it or use a new --workdir.'
       )

@@ -4,8 +4,8 @@ import dataclasses
 
 import ml_collections
 
-from svag_jax import config as config_lib
 from svag_jax import oracles, schedules
+from svag_jax.arms import Arm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Plan:
 
 
 def trial_schedules(
-    arms: list[config_lib.Arm],
+    arms: list[Arm],
     trials_per_arm: int,
     steps_per_epoch: int,
     svag_time: oracles.SvagTime = oracles.SGD_TIME,

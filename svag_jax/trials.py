@@ -37,7 +37,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
-from svag_jax.config import ConfigError
+from svag_jax.checks import ConfigError
 from svag_jax.data import EvalSplit, TrainData
 from svag_jax.evaluate import Evaluator
 from svag_jax.models import conv

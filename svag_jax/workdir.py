@@ -29,7 +29,8 @@ Status rules: `done` and `diverged` are final: a later command that is refused o
 trains (changed config, unreadable checkpoints, lowered train.epochs, any exception) leaves
 status.json as it is and only appends its reason to attempts.jsonl. A command that trains (a
 `running` or `preempted` run, or a finished run given more epochs, which makes it `running`
-again) and then fails sets `failed`. Exit codes of `python -m svag_jax.launch.main`: EXIT_CODES.
+again) and then fails sets `failed`. Exit codes of `python -m svag_jax.launch.main`:
+record.EXIT_CODES.
 """
 
 import json
@@ -43,22 +44,11 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-# The record's format and readers live in svag_jax.record; re-exported for `workdir_lib.read_*`.
-from svag_jax.record import (  # noqa: F401
+from svag_jax.record import (
     DIVERGED_PREDICTION,
-    EXIT_CODES,
-    FINAL_STATUSES,
     PARAMS_COLLECTIONS,
     WorkdirError,
-    complete_eval_step,
     epoch_name,
-    live_trials,
-    params_epochs,
-    read_config,
-    read_metrics,
-    read_params,
-    read_predictions,
-    read_status,
     scan_metrics,
 )
 

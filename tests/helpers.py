@@ -50,12 +50,11 @@ def most_optimizations_disabled():
 
 def run_tiny(workdir, **overrides):
   """Trains tiny_config (1 epoch, 1 trial, plus overrides) into `workdir`: (result, metric rows)."""
-  from svag_jax import experiment  # noqa: PLC0415 (jax: after conftest set XLA_FLAGS)
-  from svag_jax import workdir as workdir_lib
+  from svag_jax import experiment, record  # noqa: PLC0415 (jax: after conftest set XLA_FLAGS)
 
   cfg = tiny_config(**{'train.epochs': 1, 'trials.num': 1, **overrides})
   result = experiment.run(cfg, str(workdir))
-  return result, workdir_lib.read_metrics(workdir)
+  return result, record.read_metrics(workdir)
 
 
 TRIALS_PER_ARM = 4

@@ -1,8 +1,8 @@
 """Arms are data: every arm x trial of a run is trained by ONE compiled program."""
 
+from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
-from svag_jax import experiment
-from svag_jax import workdir as workdir_lib
+from svag_jax import experiment, record
 from svag_jax.configs import fast_equilibrium
 from tests.helpers import tiny_config
 
@@ -14,7 +14,7 @@ def test_three_arms_compile_one_training_program(tmp_path, train_traces):
   result = experiment.run(cfg, str(tmp_path))
   assert result['status'] == 'done'
   assert traces == [cfg.train.steps_per_dispatch], traces  # traced (hence compiled) once
-  rows = workdir_lib.read_metrics(tmp_path)
+  rows = record.read_metrics(tmp_path)
   lr = {(r['arm'], r['epoch']): r['lr'] for r in rows}
   wd = {(r['arm'], r['epoch']): r['wd'] for r in rows}
   assert sorted({r['arm'] for r in rows}) == ['const', 'lr_decay', 'wd_decay']
@@ -30,7 +30,7 @@ def test_fast_equilibrium_arms_share_the_intrinsic_lr_before_the_switch():
   for arg in ('cpu', None):
     cfg = fast_equilibrium.get_config(arg)
     config_lib.validate(cfg)
-    arms = {a.name: a for a in config_lib.arms(cfg)}
+    arms = {a.name: a for a in arms_lib.arms(cfg)}
     switch = arms['const'].lr_schedule[-1][0]
 
     def value(init, changes, epoch):

@@ -8,6 +8,7 @@ import pytest
 from svag_jax import augment, models, sampling, schedules, train
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
+from svag_jax.checks import ConfigError
 from tests.helpers import run_tiny, tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
@@ -186,7 +187,7 @@ def test_augment_with_a_full_batch_oracle_is_a_config_error(oracle):
   cfg = tiny_config(
       **{'data.augment': True, 'optim.oracle': oracle, 'model.norm': 'group', 'model.num_groups': 2}
   )
-  with pytest.raises(config_lib.ConfigError, match=r'data\.augment.*fixed'):
+  with pytest.raises(ConfigError, match=r'data\.augment.*fixed'):
     config_lib.validate(cfg)
   cfg.data.augment = False
   config_lib.validate(cfg)

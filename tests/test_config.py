@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
+from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
-from svag_jax import experiment
+from svag_jax import experiment, schema
+from svag_jax.checks import ConfigError
 from tests.helpers import tiny_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -51,7 +53,7 @@ def test_bad_values_name_the_field(field, value, match):
   for p in path:
     node = node[p]
   node[last] = value
-  with pytest.raises(config_lib.ConfigError, match=match):
+  with pytest.raises(ConfigError, match=match):
     config_lib.validate(cfg)
 
 
@@ -59,20 +61,20 @@ def test_unknown_fields_are_rejected_with_a_suggestion():
   cfg = tiny_config()
   with cfg.unlocked():
     cfg.optim.lrr = 0.1
-  with pytest.raises(config_lib.ConfigError, match=r"config\.optim\.lrr: unknown.*'lr'"):
+  with pytest.raises(ConfigError, match=r"config\.optim\.lrr: unknown.*'lr'"):
     config_lib.validate(cfg)
   cfg = tiny_config()
   cfg.arms = {'const': {'lr': 0.1, 'momentum': 0.9}}
-  with pytest.raises(config_lib.ConfigError, match=r'arms\.const\.momentum'):
+  with pytest.raises(ConfigError, match=r'arms\.const\.momentum'):
     config_lib.validate(cfg)
   cfg.arms = {'const': {'lr': -3.0}}
-  with pytest.raises(config_lib.ConfigError, match=r'arms\.const\.lr = -3.0'):
+  with pytest.raises(ConfigError, match=r'arms\.const\.lr = -3.0'):
     config_lib.validate(cfg)
 
 
 def test_batch_larger_than_training_set_fails_before_the_workdir_is_written(tmp_path):
   cfg = tiny_config(**{'train.batch_size': 1000})
-  with pytest.raises(config_lib.ConfigError, match=r'train\.batch_size = 1000.*256 examples'):
+  with pytest.raises(ConfigError, match=r'train\.batch_size = 1000.*256 examples'):
     experiment.run(cfg, str(tmp_path / 'w'))
   assert not (tmp_path / 'w').exists()
 
@@ -80,7 +82,7 @@ def test_batch_larger_than_training_set_fails_before_the_workdir_is_written(tmp_
 def test_arms_resolve_from_optim_defaults():
   cfg = tiny_config()
   cfg.arms = {'a': {'lr': 0.4, 'lr_schedule': ((1, 0.5),)}, 'b': {'wd': 0.2}}
-  arms = config_lib.arms(cfg)
+  arms = arms_lib.arms(cfg)
   assert [a.name for a in arms] == ['a', 'b']
   assert arms[0].lr == 0.4 and arms[0].wd == cfg.optim.wd and arms[0].lr_schedule == ((1.0, 0.5),)
   assert arms[1].lr == cfg.optim.lr and arms[1].wd == 0.2
@@ -149,7 +151,7 @@ UNREAD_UNDER = {  # settings on top of the schema's defaults (mnist5k, cnn, Batc
 
 
 def _defaults(**settings):
-  c = config_lib.defaults()
+  c = schema.defaults()
   for key, value in settings.items():
     section, name = key.split('.')
     c[section][name] = value
@@ -163,7 +165,7 @@ def test_every_conditional_field_is_refused_where_it_is_not_read(field):
   cfg = _defaults(**settings)
   assert field in config_lib.unread_fields(cfg), f'{field} is read under {settings}'
   config_lib.validate(cfg)  # fine at its default
-  with pytest.raises(config_lib.ConfigError, match=rf'config\.{re.escape(field)} = '):
+  with pytest.raises(ConfigError, match=rf'config\.{re.escape(field)} = '):
     config_lib.validate(_defaults(**settings, **{field: OTHER_VALUE[field]}))
 
 

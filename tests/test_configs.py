@@ -8,8 +8,8 @@ import pathlib
 import pytest
 
 from svag_jax import config as config_lib
-from svag_jax import experiment, sweep
-from svag_jax import workdir as workdir_lib
+from svag_jax import experiment, record
+from svag_jax.launch import specs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = sorted(
@@ -20,7 +20,7 @@ CONFIGS = sorted(
 
 
 def _args(path):
-  module = sweep.load_module(str(ROOT / path))
+  module = specs.load_module(str(ROOT / path))
   assert hasattr(module, 'ARGS'), f'{path} must declare ARGS (the get_config arguments it takes)'
   return module, (None, *module.ARGS)
 
@@ -35,10 +35,10 @@ def test_every_argument_and_sweep_point_validates(path, monkeypatch):
   module, args = _args(path)
   validate = getattr(module, 'validate', config_lib.validate)  # a config with its own schema
   for arg in args:
-    points = sweep.points(_spec(path, arg))
+    points = specs.points(_spec(path, arg))
     assert points
     for point in points:
-      cfg = sweep.build_config(_spec(path, arg), point)
+      cfg = specs.build_config(_spec(path, arg), point)
       validate(cfg)
       if arg in ('cpu', 'smoke') and 'data' in cfg:
         assert cfg.data.source != 'tfds', f'{path}:{arg} must run offline'
@@ -46,7 +46,7 @@ def test_every_argument_and_sweep_point_validates(path, monkeypatch):
     module.get_config('no_such_variant')
 
 
-SMOKE = [p for p in CONFIGS if 'smoke' in getattr(sweep.load_module(str(ROOT / p)), 'ARGS', ())]
+SMOKE = [p for p in CONFIGS if 'smoke' in getattr(specs.load_module(str(ROOT / p)), 'ARGS', ())]
 
 
 def test_the_cifar_figures_have_smoke_variants():
@@ -65,9 +65,9 @@ def test_the_cifar_figures_have_smoke_variants():
 @pytest.mark.parametrize('path', SMOKE)
 def test_smoke_variant_trains_a_few_steps(path, tmp_path, monkeypatch):
   monkeypatch.chdir(ROOT)
-  point = sweep.points(f'{path}:smoke')[-1]
-  full = sweep.build_config(path, point)
-  cfg = sweep.build_config(f'{path}:smoke', point)
+  point = specs.points(f'{path}:smoke')[-1]
+  full = specs.build_config(path, point)
+  cfg = specs.build_config(f'{path}:smoke', point)
   # the smoke run keeps what defines the experiment
   for field in ('model.name', 'model.norm', 'optim.oracle', 'optim.momentum', 'data.augment'):
     group, name = field.split('.')
@@ -75,7 +75,7 @@ def test_smoke_variant_trains_a_few_steps(path, tmp_path, monkeypatch):
   assert list(cfg.arms) == list(full.arms)
   result = experiment.run(cfg, str(tmp_path))
   assert result['status'] == 'done'
-  rows = workdir_lib.read_metrics(tmp_path)
+  rows = record.read_metrics(tmp_path)
   assert rows and all(not r['diverged'] for r in rows)
   assert all(math.isfinite(r['train_loss']) for r in rows)
   assert len(rows) == cfg.trials.num * max(1, len(cfg.arms))

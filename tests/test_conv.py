@@ -8,8 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from svag_jax import config as config_lib
-from svag_jax import models
+from svag_jax import models, schema
 from svag_jax.models import conv
 from tests import numerics
 
@@ -129,7 +128,7 @@ def test_cpu_compiler_options_keep_convs_off_ynnpack_and_the_numbers():
 
 def _model_cfg(name, impl='xla'):
   """config.model of `name` at small widths (CNN: configs/mnist_const.py's 32-64-64)."""
-  cfg = config_lib.defaults().model
+  cfg = schema.defaults().model
   cfg.update(name=name, conv_impl=impl)
   if name.startswith(('preresnet', 'vgg')):
     cfg.widen = 0.25 if name.startswith('preresnet') else 0.125

@@ -15,12 +15,12 @@ import sys
 import numpy as np
 import pytest
 
-from svag_jax import experiment, tv
+from svag_jax import experiment, record, tv
 from svag_jax import workdir as workdir_lib
 from svag_jax.analysis import fast_equilibrium as fe
 from svag_jax.checkpoint import Checkpointer, CheckpointError
-from svag_jax.config import ConfigError
-from svag_jax.workdir import WorkdirError
+from svag_jax.checks import ConfigError
+from svag_jax.record import WorkdirError
 from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
@@ -59,14 +59,14 @@ def _attempts(run) -> list[dict]:
 
 def _assert_same_record(run, reference):
   """Same metrics, predictions and params as the uninterrupted run, bit for bit; status done."""
-  assert workdir_lib.read_status(run)['status'] == 'done'
-  assert workdir_lib.read_metrics(run) == workdir_lib.read_metrics(reference)
-  preds, arms = workdir_lib.read_predictions(run)
-  ref_preds, ref_arms = workdir_lib.read_predictions(reference)
+  assert record.read_status(run)['status'] == 'done'
+  assert record.read_metrics(run) == record.read_metrics(reference)
+  preds, arms = record.read_predictions(run)
+  ref_preds, ref_arms = record.read_predictions(reference)
   assert list(preds) == list(ref_preds) == [1.0, 2.0] and arms == ref_arms
   for epoch in preds:
     np.testing.assert_array_equal(preds[epoch], ref_preds[epoch])
-  assert workdir_lib.params_epochs(run) == workdir_lib.params_epochs(reference) == [1.0, 2.0]
+  assert record.params_epochs(run) == record.params_epochs(reference) == [1.0, 2.0]
   for epoch in (1.0, 2.0):
     with (
         np.load(run / 'params' / f'epoch_{epoch:g}.npz') as a,
@@ -150,7 +150,7 @@ def test_partial_last_metrics_line_is_repaired(reference, tmp_path, caplog):
   (run / 'params' / 'epoch_2.npz').unlink()
   (run / 'status.json').write_text(json.dumps({'status': 'running', 'step': 16}))
   with pytest.warns(UserWarning, match=r'metrics\.jsonl, line 4: partial last line'):
-    assert len(workdir_lib.read_metrics(run)) == 3  # a reader of a running record skips it
+    assert len(record.read_metrics(run)) == 3  # a reader of a running record skips it
   result = experiment.run(_config(), str(run))
   assert result['status'] == 'done'
   assert 'metrics.jsonl, line 4: partial last line' in caplog.text
@@ -164,14 +164,14 @@ def test_readers_name_the_file_and_line_of_a_corrupt_row(reference, tmp_path):
   lines = _metric_lines(run)
   (run / 'metrics.jsonl').write_bytes(b''.join(lines[:3]) + lines[3][:20])
   with pytest.raises(WorkdirError, match=r'metrics\.jsonl, line 4: partial last line.*done'):
-    workdir_lib.read_metrics(run)  # a finished record: an error, not a raw JSONDecodeError
+    record.read_metrics(run)  # a finished record: an error, not a raw JSONDecodeError
   (run / 'metrics.jsonl').write_bytes(lines[0] + lines[1][:20] + b'\n' + b''.join(lines[2:]))
   with pytest.raises(WorkdirError, match=r'metrics\.jsonl, line 2: not a JSON row'):
-    workdir_lib.read_metrics(run)
-  status = workdir_lib.read_status(run)
+    record.read_metrics(run)
+  status = record.read_status(run)
   with pytest.raises(WorkdirError, match=r'line 2'):  # corrupt mid-file: refused, not "repaired"
     experiment.run(_config(), str(run))
-  assert workdir_lib.read_status(run) == status
+  assert record.read_status(run) == status
 
 
 def test_partial_predictions_and_params_files_are_set_aside_and_recomputed(
@@ -207,7 +207,7 @@ def _zero_all_checkpoints(run):
 
 def test_a_refused_rerun_never_downgrades_a_finished_run(reference, tmp_path, monkeypatch):
   run = _copy(reference, tmp_path)
-  done = workdir_lib.read_status(run)
+  done = record.read_status(run)
   assert done['status'] == 'done'
   with pytest.raises(WorkdirError, match='different config'):
     experiment.run(_config(**{'train.batch_size': 16}), str(run))
@@ -227,7 +227,7 @@ def test_a_refused_rerun_never_downgrades_a_finished_run(reference, tmp_path, mo
   _zero_all_checkpoints(run)
   with pytest.raises(CheckpointError):
     experiment.run(_config(), str(run))
-  assert workdir_lib.read_status(run) == done  # untouched by all four
+  assert record.read_status(run) == done  # untouched by all four
   assert sorted(p.name for p in (run / 'checkpoints').iterdir()) == ['16', '8']  # nothing moved
   attempts = _attempts(run)[-4:]  # the reasons are written beside the status
   assert [a['outcome'] for a in attempts] == ['failed'] * 4
@@ -240,7 +240,7 @@ def test_a_refused_rerun_never_downgrades_a_finished_run(reference, tmp_path, mo
   (run / 'status.json').write_text(json.dumps({'status': 'preempted', 'step': 12}))
   with pytest.raises(CheckpointError):
     experiment.run(_config(), str(run))
-  status = workdir_lib.read_status(run)
+  status = record.read_status(run)
   assert status['status'] == 'failed' and status['previous'] == 'preempted'
   assert status['error'].startswith('CheckpointError')
 
@@ -249,7 +249,7 @@ def test_a_refused_rerun_never_downgrades_a_finished_run(reference, tmp_path, mo
 
 
 def test_exit_codes_are_distinct_per_final_status():
-  assert workdir_lib.EXIT_CODES == {'done': 0, 'failed': 1, 'diverged': 3, 'preempted': 75}
+  assert record.EXIT_CODES == {'done': 0, 'failed': 1, 'diverged': 3, 'preempted': 75}
 
 
 @pytest.mark.parametrize('code', [0, 1, 3, 75])
@@ -290,11 +290,11 @@ def test_diverged_trials_predict_the_sentinel_and_tv_leaves_them_out(tmp_path):
   cfg = tiny_config(**{'train.epochs': 1, 'train.predictions_at': (1,)})
   cfg.arms = {'a_ref': {'lr': 0.1}, 'b_other': {'lr': 0.2}, 'c_boom': {'lr': 1e38}}
   assert experiment.run(cfg, str(tmp_path))['status'] == 'done'
-  preds, arms = workdir_lib.read_predictions(tmp_path)
+  preds, arms = record.read_predictions(tmp_path)
   pred = np.asarray(preds[1.0])
   assert arms == ['a_ref', 'a_ref', 'b_other', 'b_other', 'c_boom', 'c_boom']
-  assert workdir_lib.DIVERGED_PREDICTION == 255 and np.all(pred[4:] == 255)
-  np.testing.assert_array_equal(workdir_lib.live_trials(pred), [1, 1, 1, 1, 0, 0])
+  assert record.DIVERGED_PREDICTION == 255 and np.all(pred[4:] == 255)
+  np.testing.assert_array_equal(record.live_trials(pred), [1, 1, 1, 1, 0, 0])
   assert pred[:4].max() < 4
   # The TV estimator leaves the diverged rows out: the same numbers as over the live trials only.
   mixed = pred[[0, 4, 1, 5]]

@@ -14,8 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from svag_jax import config as config_lib
-from svag_jax import metrics, models, schedules
+from svag_jax import metrics, models, schedules, schema
 from svag_jax.data import TrainData, normalize
 from svag_jax.train import Trainer
 
@@ -87,7 +86,7 @@ def test_hand_values():
 
 
 def test_trial_estimate_uses_train_mode_no_wd_and_leaves_state_untouched(fast_compiles):
-  cfg = config_lib.defaults().model
+  cfg = schema.defaults().model
   cfg.update(name='mlp', widths=(8,), norm='batch')
   rng = np.random.default_rng(1)
   n, k, b = 64, 3, 8

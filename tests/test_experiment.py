@@ -5,25 +5,24 @@ import pathlib
 import numpy as np
 import pytest
 
-from svag_jax import experiment
-from svag_jax import workdir as workdir_lib
-from svag_jax.workdir import WorkdirError
+from svag_jax import experiment, record
+from svag_jax.record import WorkdirError
 from tests.helpers import tiny_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _rows(path):
-  return workdir_lib.read_metrics(path)
+  return record.read_metrics(path)
 
 
 def test_run_writes_the_run_record(tmp_path):
   cfg = tiny_config(**{'train.predictions_at': (1,)})
   result = experiment.run(cfg, str(tmp_path))
   assert result['status'] == 'done' and result['step'] == 16
-  assert workdir_lib.read_status(tmp_path)['status'] == 'done'
-  record = workdir_lib.read_config(tmp_path)  # what the run read: the arms, resolved
-  assert record['arms']['default']['lr'] == cfg.optim.lr and record['optim']['lr'] is None
+  assert record.read_status(tmp_path)['status'] == 'done'
+  resolved = record.read_config(tmp_path)  # what the run read: the arms, resolved
+  assert resolved['arms']['default']['lr'] == cfg.optim.lr and resolved['optim']['lr'] is None
   rows = _rows(tmp_path)
   assert [(r['step'], r['trial']) for r in rows] == [(8, 0), (8, 1), (16, 0), (16, 1)]
   assert all(np.isfinite(r[k]) for r in rows for k in experiment.METRIC_KEYS)
@@ -32,7 +31,7 @@ def test_run_writes_the_run_record(tmp_path):
   assert r['intrinsic_lr'] == pytest.approx(r['lr'] * r['wd'], rel=1e-6)
   assert r['intrinsic_lr_momentum'] == r['intrinsic_lr']  # no momentum here
   assert r['effective_lr'] == pytest.approx(r['lr'] / r['w_norm_sq'], rel=1e-6)
-  preds, arms = workdir_lib.read_predictions(tmp_path)
+  preds, arms = record.read_predictions(tmp_path)
   assert list(preds) == [1.0] and preds[1.0].shape == (2, 64) and arms == ['default'] * 2
   assert sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir()) == [8, 16]
 
@@ -65,7 +64,7 @@ def test_changed_config_on_an_existing_workdir_is_refused(tmp_path):
   experiment.run(tiny_config(**{'train.epochs': 1}), str(tmp_path))
   with pytest.raises(WorkdirError, match=r'train\.batch_size: 32 -> 16'):
     experiment.run(tiny_config(**{'train.epochs': 1, 'train.batch_size': 16}), str(tmp_path))
-  assert workdir_lib.read_status(tmp_path)['status'] == 'done'  # the old record is intact
+  assert record.read_status(tmp_path)['status'] == 'done'  # the old record is intact
 
 
 def test_diverged_trials_are_marked_and_the_rest_continue(tmp_path):
@@ -82,7 +81,7 @@ def test_diverged_trials_are_marked_and_the_rest_continue(tmp_path):
 
 def test_all_diverged_stops_with_status_diverged(tmp_path):
   result = experiment.run(tiny_config(**{'optim.lr': 1e38}), str(tmp_path))
-  status = workdir_lib.read_status(tmp_path)
+  status = record.read_status(tmp_path)
   assert result['status'] == status['status'] == 'diverged'
   assert 'optim.lr' in status['message']
   assert len(_rows(tmp_path)) == 2  # the rows up to the divergence are kept

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from svag_jax import workdir as workdir_lib
+from svag_jax import record
 from tests.helpers import event_steps, one_line, run_cli, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def long_reference(tmp_path_factory):
   cmd, _ = _launch(workdir)
   out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
-  return workdir_lib.read_metrics(workdir)
+  return record.read_metrics(workdir)
 
 
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGKILL], ids=['SIGTERM', 'SIGKILL'])
@@ -158,14 +158,14 @@ def test_killed_mid_run_then_resumed_gives_the_uninterrupted_numbers(sig, tmp_pa
   if sig == signal.SIGTERM:
     assert proc.returncode == 75, out  # EX_TEMPFAIL: rerun the same command to resume
     assert one_line(out).startswith('svag_jax: preempted:')
-    assert workdir_lib.read_status(workdir)['status'] == 'preempted'
+    assert record.read_status(workdir)['status'] == 'preempted'
   else:
     assert proc.returncode == -signal.SIGKILL, out
   resumed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert resumed.returncode == 0, resumed.stderr[-2000:]
   assert 'Traceback' not in resumed.stderr
-  assert workdir_lib.read_status(workdir)['status'] == 'done'
-  assert workdir_lib.read_metrics(workdir) == long_reference
+  assert record.read_status(workdir)['status'] == 'done'
+  assert record.read_metrics(workdir) == long_reference
   # The TensorBoard events hold every evaluation once, whatever the killed attempt wrote past its
   # checkpoint; each command's log is kept.
   eval_steps = sorted({r['step'] for r in long_reference})

@@ -12,13 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
-from svag_jax import experiment, models
-from svag_jax import workdir as workdir_lib
+from svag_jax import models, record
 from svag_jax.analysis import gd_subset as analysis
 from svag_jax.configs import base
 from svag_jax.configs import gd_subset as gd_config
 from svag_jax.data import TrainData
+from svag_jax.plan import trial_schedules
 from svag_jax.schedules import Schedule, Schedules, value_at
 from svag_jax.train import Trainer
 from tests import numerics
@@ -85,7 +86,7 @@ def test_configs_validate_and_are_full_batch(arg):
   config_lib.validate(c)
   assert c.train.batch_size == c.data.num_train and c.optim.oracle == 'sgd'
   assert c.model.norm == 'batch' and c.optim.momentum == 0
-  arms = {a.name: a for a in config_lib.arms(c)}
+  arms = {a.name: a for a in arms_lib.arms(c)}
   assert arms['wd'].wd_schedule == () and arms['wd_off'].wd_schedule == ((gd_config.WD_OFF, 0.0),)
   assert arms['wd'].lr == arms['wd_off'].lr and arms['wd'].wd == arms['wd_off'].wd > 0
   assert gd_config.WD_OFF < c.train.epochs
@@ -126,8 +127,8 @@ def test_tiny_run_switches_wd_off_and_analysis_draws(tmp_path, capsys):
   assert by[('wd', 6)]['wd'] == pytest.approx(0.05)
   assert by[('wd_off', 2)]['wd'] == pytest.approx(0.05)
   assert by[('wd_off', 4)]['wd'] == 0.0 and by[('wd_off', 6)]['wd'] == 0.0
-  assert workdir_lib.read_status(tmp_path)['status'] == 'done'
-  assert analysis.wd_off_step(workdir_lib.read_config(tmp_path)) == 4.0
+  assert record.read_status(tmp_path)['status'] == 'done'
+  assert analysis.wd_off_step(record.read_config(tmp_path)) == 4.0
   assert analysis.main([str(tmp_path)]) == 0
   out = capsys.readouterr().out
   assert 'wd_off drops WD at step 4.0' in out and 'drops<0.9' in out
@@ -138,9 +139,9 @@ def test_tiny_run_switches_wd_off_and_analysis_draws(tmp_path, capsys):
 def test_schedule_value_after_switch():
   # the step at which WD becomes 0 is the epoch of the switch (B = N: one step per epoch)
   c = gd_config.get_config('cpu')
-  scheds, names = experiment.trial_schedules(config_lib.arms(c), 1, steps_per_epoch=1)
+  scheds, names = trial_schedules(arms_lib.arms(c), 1, steps_per_epoch=1)
   i = names.index('wd_off')
   wd = jax.tree.map(lambda x: x[i], scheds.wd)
-  arm_wd = {a.name: a.wd for a in config_lib.arms(c)}['wd_off']  # the arms carry lr and wd
+  arm_wd = {a.name: a.wd for a in arms_lib.arms(c)}['wd_off']  # the arms carry lr and wd
   assert float(value_at(wd, jnp.int32(int(gd_config.WD_OFF) - 1))) == pytest.approx(arm_wd)
   assert float(value_at(wd, jnp.int32(int(gd_config.WD_OFF)))) == 0.0

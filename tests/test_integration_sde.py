@@ -7,6 +7,7 @@ import pytest
 
 from svag_jax import config as config_lib
 from svag_jax import experiment
+from svag_jax.checks import ConfigError
 from tests.helpers import run_tiny, tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
@@ -63,5 +64,5 @@ def test_svag_l1_is_sgd_bit_for_bit(tmp_path):
     ],
 )
 def test_bad_sde_fields_are_named(overrides, field):
-  with pytest.raises(config_lib.ConfigError, match=f'config.{field.replace(".", r"[.]")} '):
+  with pytest.raises(ConfigError, match=f'config.{field.replace(".", r"[.]")} '):
     config_lib.validate(tiny_config(**overrides))

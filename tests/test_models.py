@@ -14,8 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from svag_jax import config as config_lib
-from svag_jax import models
+from svag_jax import models, schema
 from svag_jax.metrics import tree_sq_norm
 from tests import numerics
 
@@ -40,7 +39,7 @@ def _group_stats(z, norm):
 
 
 def _model_and_batch(name, norm):
-  cfg = config_lib.defaults().model  # the default eps is what must keep invariance
+  cfg = schema.defaults().model  # the default eps is what must keep invariance
   cfg.update(name=name, widths=(8, 16), norm=norm, num_groups=NUM_GROUPS)
   model = models.build(cfg, num_classes=5)
   x = jax.random.normal(jax.random.key(1), (16, 12, 12, 3))
@@ -147,7 +146,7 @@ def test_head_is_fixed_and_not_trainable(name, norm):
 
 @pytest.mark.parametrize('name', ['cnn', 'mlp'])
 def test_norm_none_is_the_non_invariant_baseline(name):
-  cfg = config_lib.defaults().model
+  cfg = schema.defaults().model
   cfg.update(name=name, widths=(8, 16), norm='none')
   model = models.build(cfg, num_classes=5)
   x = jax.random.normal(jax.random.key(1), (16, 12, 12, 3))

@@ -17,7 +17,8 @@ import optax
 import pytest
 
 from svag_jax import config as config_lib
-from svag_jax import models
+from svag_jax import models, schema
+from svag_jax.checks import ConfigError
 from svag_jax.metrics import tree_sq_norm
 from svag_jax.models import preresnet
 
@@ -31,7 +32,7 @@ WIDEN = {'preresnet': 0.25, 'vgg': 0.125}
 
 
 def _cfg(name, norm='batch', widen=None):
-  cfg = config_lib.defaults().model  # the default eps is what must keep invariance
+  cfg = schema.defaults().model  # the default eps is what must keep invariance
   family = 'preresnet' if name.startswith('preresnet') else 'vgg'
   cfg.update(name=name, norm=norm, num_groups=2, widen=WIDEN[family] if widen is None else widen)
   return cfg
@@ -223,18 +224,18 @@ def test_config_names_match_the_registry():
     ],
 )
 def test_bad_model_configs_name_the_field(overrides, match):
-  cfg = config_lib.defaults()
+  cfg = schema.defaults()
   cfg.model.update(**overrides)
-  with pytest.raises(config_lib.ConfigError, match=match):
+  with pytest.raises(ConfigError, match=match):
     config_lib.validate(cfg)
 
 
 def test_valid_cifar_configs_pass_and_widths_are_refused_where_unread():
-  cfg = config_lib.defaults()
+  cfg = schema.defaults()
   cfg.model.update(name='preresnet56', norm='group', num_groups=16)
   config_lib.validate(cfg)  # 16, 32, 64 are multiples of 16
   cfg.model.update(name='vgg16', norm='none', num_groups=8)  # num_groups: GroupNorm's alone
   config_lib.validate(cfg)
   cfg.model.widths = ()  # not read by preresnet / vgg: refused, never silently ignored
-  with pytest.raises(config_lib.ConfigError, match=r'config\.model\.widths = \(\): not read'):
+  with pytest.raises(ConfigError, match=r'config\.model\.widths = \(\): not read'):
     config_lib.validate(cfg)

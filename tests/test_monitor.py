@@ -19,6 +19,7 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 from svag_jax import monitor, record
+from svag_jax.checks import ConfigError
 from tests import helpers
 from tests.helpers import ARMS, TRIALS_PER_ARM, event_steps, make_tiny_workdir, tiny_config
 
@@ -133,7 +134,7 @@ def test_wandb_without_the_package_names_the_extra(tmp_path, monkeypatch):
   monkeypatch.setattr(
       importlib.util, 'find_spec', lambda name, *a: None if name == 'wandb' else real(name, *a)
   )
-  with pytest.raises(config_lib.ConfigError, match=r'logging\.wandb = True.*svag_jax\[wandb\]'):
+  with pytest.raises(ConfigError, match=r'logging\.wandb = True.*svag_jax\[wandb\]'):
     config_lib.validate(config)
   monkeypatch.setitem(sys.modules, 'wandb', None)  # import wandb raises ImportError
   with pytest.raises(ImportError, match=r'svag_jax\[wandb\]'):

@@ -19,8 +19,7 @@ import jax
 import numpy as np
 import pytest
 
-from svag_jax import experiment
-from svag_jax import workdir as workdir_lib
+from svag_jax import experiment, record
 from tests.helpers import most_optimizations_disabled, tiny_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -95,7 +94,7 @@ def reference(tmp_path_factory):
   with most_optimizations_disabled():
     result = experiment.run(tiny_config(**OVERRIDES), str(path))
   assert result['status'] == 'done'
-  return workdir_lib.read_metrics(path)
+  return record.read_metrics(path)
 
 
 def _assert_same_rows(got, want):
@@ -113,8 +112,8 @@ def test_two_processes_give_the_metrics_of_one(tmp_path, reference, cache_env):
   codes, outs = _run_two(cache_env, tmp_path)
   assert codes == [0, 0], '\n'.join(o[-3000:] for o in outs)
   assert 'JAX process 1/2' in outs[1] and 'on 4 device(s)' in outs[1]
-  _assert_same_rows(workdir_lib.read_metrics(tmp_path), reference)
-  assert workdir_lib.read_status(tmp_path)['status'] == 'done'
+  _assert_same_rows(record.read_metrics(tmp_path), reference)
+  assert record.read_status(tmp_path)['status'] == 'done'
   assert json.loads((tmp_path / 'config.json').read_text())['trials']['num'] == 4
 
 
@@ -135,7 +134,7 @@ def test_sigterm_to_one_process_stops_both_at_the_same_step_and_resumes(
 ):
   codes, outs = _run_two(cache_env, tmp_path, on_start=_sigterm_process_1_once_initialized)
   assert codes == [75, 75], '\n'.join(o[-3000:] for o in outs)  # preempted: rerun to resume
-  status = workdir_lib.read_status(tmp_path)
+  status = record.read_status(tmp_path)
   assert status['status'] == 'preempted', outs[0][-3000:]
   stopped = status['step']
   assert 0 < stopped < 16
@@ -144,8 +143,8 @@ def test_sigterm_to_one_process_stops_both_at_the_same_step_and_resumes(
   codes, outs = _run_two(cache_env, tmp_path)
   assert codes == [0, 0], '\n'.join(o[-3000:] for o in outs)
   assert all(f'Resuming from step {stopped}.' in out for out in outs)
-  assert workdir_lib.read_status(tmp_path)['status'] == 'done'
-  _assert_same_rows(workdir_lib.read_metrics(tmp_path), reference)
+  assert record.read_status(tmp_path)['status'] == 'done'
+  _assert_same_rows(record.read_metrics(tmp_path), reference)
 
 
 def test_chunks_that_cannot_span_the_processes_are_refused(tmp_path, cache_env):

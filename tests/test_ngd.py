@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from svag_jax import config as config_lib
-from svag_jax import models, oracles
+from svag_jax import models, oracles, schema
 from tests import numerics
 
 N, B = 16, 4
@@ -43,7 +42,7 @@ def _linear():
 
 
 def _mlp(norm='group'):
-  cfg = config_lib.defaults().model
+  cfg = schema.defaults().model
   cfg.update(name='mlp', widths=(6,), norm=norm, num_groups=2)
   model = models.build(cfg, num_classes=3)
   rng = np.random.default_rng(1)

@@ -9,8 +9,9 @@ import pytest
 
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import experiment, models
+from svag_jax import experiment, models, record
 from svag_jax import workdir as workdir_lib
+from svag_jax.checks import ConfigError
 from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
@@ -20,7 +21,7 @@ SNAPSHOTS = {'train.epochs': 2, 'train.params_at': (0.5, 1, 2)}
 
 
 def _all_arrays(path, epoch):
-  tree, arms = workdir_lib.read_params(path, epoch)
+  tree, arms = record.read_params(path, epoch)
   leaves, _ = jax.tree.flatten_with_path(tree)
   return {jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves}, arms
 
@@ -36,7 +37,7 @@ def reference(tmp_path_factory, compile_bound):
 
 def test_snapshots_are_saved_at_the_requested_epochs_with_a_trial_axis(reference):
   tmp_path, cfg = reference, tiny_config(**SNAPSHOTS)
-  assert workdir_lib.params_epochs(tmp_path) == [0.5, 1.0, 2.0]
+  assert record.params_epochs(tmp_path) == [0.5, 1.0, 2.0]
   assert sorted(p.name for p in (tmp_path / 'params').iterdir()) == [
       'epoch_0.5.npz',
       'epoch_1.npz',
@@ -44,14 +45,14 @@ def test_snapshots_are_saved_at_the_requested_epochs_with_a_trial_axis(reference
       'trials.json',
   ]
   # an epoch of params_at that is not an eval epoch becomes one (step 4)
-  rows = workdir_lib.read_metrics(tmp_path)
+  rows = record.read_metrics(tmp_path)
   assert sorted({r['step'] for r in rows}) == [4, 8, 16]
   # shapes: the model's variables with a leading axis of T = 2 trials
   ds = data_lib.load(cfg.data)
   init = models.build(cfg.model, ds.num_classes).init(
       jax.random.key(0), np.zeros((1, *ds.shape), np.float32), train=False
   )
-  tree, arms = workdir_lib.read_params(tmp_path, 2)
+  tree, arms = record.read_params(tmp_path, 2)
   assert arms == ['default'] * 2
   assert set(tree) == {'params', 'batch_stats', 'frozen'}
   for name in tree:
@@ -60,7 +61,7 @@ def test_snapshots_are_saved_at_the_requested_epochs_with_a_trial_axis(reference
     assert got == want, name
   # the weights are those of the evaluation at that step: ||w||^2 of each trial is the row's
   for epoch, step in ((0.5, 4), (1, 8), (2, 16)):
-    tree, _ = workdir_lib.read_params(tmp_path, epoch)
+    tree, _ = record.read_params(tmp_path, epoch)
     sq = sum(
         np.sum(np.asarray(x, np.float64) ** 2, axis=tuple(range(1, x.ndim)))
         for x in jax.tree.leaves(tree['params'])
@@ -90,7 +91,7 @@ def test_resume_neither_loses_nor_duplicates_snapshots(tmp_path, reference):
   experiment.run(tiny_config(**SNAPSHOTS), str(tmp_path / 'c'))
   assert (tmp_path / 'c' / 'params' / 'epoch_2.npz').stat().st_mtime_ns != before  # rewritten
   for run in ('a', 'c'):
-    assert workdir_lib.params_epochs(tmp_path / run) == [0.5, 1.0, 2.0]
+    assert record.params_epochs(tmp_path / run) == [0.5, 1.0, 2.0]
     assert not list((tmp_path / run / 'params').glob('*.tmp*'))
     for epoch in (0.5, 1, 2):
       got, _ = _all_arrays(tmp_path / run, epoch)
@@ -109,7 +110,7 @@ def test_save_and_read_params_round_trip_and_refuse_bad_trees(tmp_path):
   }
   wd.save_params(1.5, tree, ['x', 'y', 'y'])
   wd.save_params(1.5, tree, ['x', 'y', 'y'])  # idempotent
-  got, arms = workdir_lib.read_params(tmp_path, 1.5)
+  got, arms = record.read_params(tmp_path, 1.5)
   assert arms == ['x', 'y', 'y'] and got['batch_stats'] == {}
   np.testing.assert_array_equal(
       got['params']['Dense_0']['kernel'], tree['params']['Dense_0']['kernel']
@@ -120,15 +121,15 @@ def test_save_and_read_params_round_trip_and_refuse_bad_trees(tmp_path):
   with pytest.raises(ValueError, match='unknown collections'):
     wd.save_params(2, {**tree, 'opt_state': {}}, ['x', 'y', 'y'])
   with pytest.raises(FileNotFoundError, match=r'saved epochs: 1\.5'):
-    workdir_lib.read_params(tmp_path, 3)
-  assert workdir_lib.params_epochs(tmp_path) == [1.5]
+    record.read_params(tmp_path, 3)
+  assert record.params_epochs(tmp_path) == [1.5]
 
 
 @pytest.mark.parametrize('value', [(0,), (3,), (-1,), (True,), ('1',)])
 def test_params_at_outside_the_run_is_refused_naming_the_field(value):
   cfg = tiny_config(**{'train.epochs': 2})
   cfg.train.params_at = value
-  with pytest.raises(config_lib.ConfigError, match=r'config\.train\.params_at'):
+  with pytest.raises(ConfigError, match=r'config\.train\.params_at'):
     config_lib.validate(cfg)
 
 

@@ -7,9 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
-from svag_jax import experiment, oracles, schedules
-from svag_jax import workdir as workdir_lib
+from svag_jax import experiment, oracles, record, schedules
+from svag_jax.checks import ConfigError
+from svag_jax.plan import trial_schedules
 from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
@@ -62,10 +64,10 @@ def test_svag_stretched_curve_hits_the_same_values_at_the_same_effective_step():
       'cos': {'lr_curve': 'cosine', 'lr_curve_epochs': (0.25, 2.75)},
       'tri': {'lr_curve': 'triangle'},
   }
-  arms = config_lib.arms(cfg)
+  arms = arms_lib.arms(cfg)
   spe, l = 7, 2
-  sgd, _ = experiment.trial_schedules(arms, 1, spe)
-  svag, _ = experiment.trial_schedules(arms, 1, spe * l, oracles.SvagTime(l))
+  sgd, _ = trial_schedules(arms, 1, spe)
+  svag, _ = trial_schedules(arms, 1, spe * l, oracles.SvagTime(l))
   steps = np.arange(0, 3 * spe + 1)
   for arm in range(len(arms)):
     one = jax.tree.map(lambda x, i=arm: x[i], sgd.lr)
@@ -89,7 +91,7 @@ def test_arms_with_different_curves_train_in_one_program(tmp_path, train_traces)
   result = experiment.run(cfg, str(tmp_path))
   assert result['status'] == 'done'
   assert traces == [cfg.train.steps_per_dispatch], traces  # traced (hence compiled) once
-  lr = {(r['arm'], r['epoch']): r['lr'] for r in workdir_lib.read_metrics(tmp_path)}
+  lr = {(r['arm'], r['epoch']): r['lr'] for r in record.read_metrics(tmp_path)}
   # the logged LR includes the curve: at epoch 1 of 2, cosine 1/2, triangle at its peak
   assert lr[('const', 1.0)] == pytest.approx(0.2) and lr[('const', 2.0)] == pytest.approx(0.2)
   assert lr[('cos', 1.0)] == pytest.approx(0.1, abs=1e-7) and lr[('cos', 2.0)] == 0.0
@@ -119,14 +121,14 @@ def test_bad_curves_are_config_errors(where, fields, match):
       cfg.optim[k] = v
   else:
     cfg.arms = {'a': fields}
-  with pytest.raises(config_lib.ConfigError, match=match):
+  with pytest.raises(ConfigError, match=match):
     config_lib.validate(cfg)
 
 
 def test_curve_defaults_resolve_to_the_whole_run():
   cfg = tiny_config(**{'train.epochs': 4, 'optim.lr_curve': 'triangle'})
   cfg.arms = {'tri': {}, 'cos': {'lr_curve': 'cosine'}, 'flat': {'lr_curve': 'constant'}}
-  arms = {a.name: a for a in config_lib.arms(cfg)}
+  arms = {a.name: a for a in arms_lib.arms(cfg)}
   assert arms['tri'].lr_curve_epochs == (0.0, 2.0, 4.0)
   assert arms['cos'].lr_curve_epochs == (0.0, 4.0)
   assert arms['flat'].lr_curve_epochs == ()

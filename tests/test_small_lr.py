@@ -43,7 +43,7 @@ def run_dir(tmp_path_factory) -> pathlib.Path:
 
 
 def test_results_read_the_phase_before_the_final_decay(run_dir):
-  from svag_jax import workdir as workdir_lib  # noqa: PLC0415
+  from svag_jax import record  # noqa: PLC0415
 
   ref, other = small_lr.results(run_dir, reference='ref')
   assert (ref.arm, other.arm) == ('ref', 'other')
@@ -54,7 +54,7 @@ def test_results_read_the_phase_before_the_final_decay(run_dir):
   assert other.intrinsic_lr == pytest.approx(0.025 * 0.2 / (1 - MOMENTUM), rel=1e-5)
   # window: the last quarter of each arm's own phase, the decay's row included
   assert ref.window == (0.75, 1.0) and other.window == (1.0, 1.0)
-  rows = workdir_lib.read_metrics(run_dir)
+  rows = record.read_metrics(run_dir)
   by = {(r['arm'], r['trial'], r['epoch']): r for r in rows}
   trials = sorted({r['trial'] for r in rows if r['arm'] == 'ref'})
   np.testing.assert_allclose(ref.acc_before, [by['ref', t, 1.0]['test_accuracy'] for t in trials])

@@ -24,8 +24,7 @@ import numpy as np
 import optax
 import pytest
 
-from svag_jax import config as config_lib
-from svag_jax import models, optim, oracles, schedules
+from svag_jax import models, optim, oracles, schedules, schema
 from svag_jax.data import TrainData, normalize
 from svag_jax.train import Trainer
 
@@ -134,7 +133,7 @@ def test_rejects_unstacked_gradients_and_bad_l():
 
 @functools.cache
 def _trainer_setup():
-  cfg = config_lib.defaults().model
+  cfg = schema.defaults().model
   cfg.update(name='cnn', widths=(4, 8), norm='batch')
   model = models.build(cfg, num_classes=4)
   rng = np.random.default_rng(1)

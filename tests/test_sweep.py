@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-from svag_jax import sweep
-from svag_jax import workdir as workdir_lib
+from svag_jax import record, sweep
 from svag_jax.analysis import lsr
 from svag_jax.launch import sweep as sweep_cli
 
@@ -81,8 +80,8 @@ def test_sweep_runs_each_point_resumably_and_the_analyses_read_it(tmp_path, caps
       'optim.lr': 0.05,
   }
   for name, b in zip(names, (16, 32)):
-    assert workdir_lib.read_status(root / name)['status'] == 'done'
-    assert workdir_lib.read_config(root / name)['train']['batch_size'] == b
+    assert record.read_status(root / name)['status'] == 'done'
+    assert record.read_config(root / name)['train']['batch_size'] == b
   mtime = (root / names[0] / 'metrics.jsonl').stat().st_mtime_ns
   capsys.readouterr()
   assert sweep_cli.main(['--config', str(cfg), '--workdir', str(root)]) == 0

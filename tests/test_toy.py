@@ -1,4 +1,5 @@
-"""The 2-d scale-invariant toy L(x, y) = x^2 / (x^2 + y^2) (svag_jax/toy.py) and its run record.
+"""The 2-d scale-invariant toy L(x, y) = x^2 / (x^2 + y^2) (svag_jax/toy.py), its experiment
+(svag_jax/toy_experiment.py) and run record.
 
 Properties of the loss (scale invariance, <grad L, w> = 0, grad L(c w) = grad L(w) / c, the guard
 at the origin), one GD + WD step against the hand formula, gradient flow against its closed form
@@ -14,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from svag_jax import chaos, toy
-from svag_jax.config import ConfigError
+from svag_jax import chaos, toy, toy_experiment
+from svag_jax.checks import ConfigError
 from svag_jax.configs import toy_chaos
 
 _loss, _grad, _step = jax.jit(toy.loss), jax.jit(toy.grad), jax.jit(toy.gd_step)
@@ -170,7 +171,7 @@ def test_validate_names_the_field(field, value, match):
   c = toy_chaos.get_config()
   c[field] = value
   with pytest.raises(ConfigError, match=match):
-    toy.validate(c)
+    toy_experiment.validate(c)
 
 
 def test_validate_unknown_field_suggests():
@@ -178,14 +179,14 @@ def test_validate_unknown_field_suggests():
   c.unlock()
   c.num_pair = 3
   with pytest.raises(ConfigError, match="Did you mean 'num_pairs'"):
-    toy.validate(c)
+    toy_experiment.validate(c)
 
 
 def test_float64_without_x64_is_refused():
   c = toy_chaos.get_config()
   c.steps, c.num_pairs = 10, 1
   with pytest.raises(ConfigError, match='enable_x64'):
-    toy.simulate(c)
+    toy_experiment.simulate(c)
 
 
 def test_launch_and_analysis_end_to_end(tmp_path, capsys):

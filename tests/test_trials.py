@@ -10,7 +10,7 @@ from jax.sharding import NamedSharding
 
 from svag_jax import data as data_lib
 from svag_jax import models, schedules, train, trials
-from svag_jax.config import ConfigError
+from svag_jax.checks import ConfigError
 from tests import numerics
 from tests.helpers import tiny_config
 

@@ -7,8 +7,9 @@ import jax
 import numpy as np
 import pytest
 
+from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
-from svag_jax import experiment
+from svag_jax import experiment, record
 from svag_jax import workdir as workdir_lib
 from svag_jax.analysis import two_phase as two_phase_analysis
 from svag_jax.analysis import weight_distance as swa
@@ -84,15 +85,15 @@ def evaluator(run_dir, compile_bound):
 
 def test_evaluating_a_snapshot_equals_the_runs_own_evaluation(run_dir, evaluator):
   assert evaluator.bn_batches == BN
-  rows = workdir_lib.read_metrics(run_dir)
+  rows = record.read_metrics(run_dir)
   for epoch in (1, 1.5, 2):
-    got = evaluator(workdir_lib.read_params(run_dir, epoch)[0])
+    got = evaluator(record.read_params(run_dir, epoch)[0])
     want = sorted((r for r in rows if r['epoch'] == epoch), key=lambda r: r['trial'])
     np.testing.assert_allclose(got['test_loss'], [r['test_loss'] for r in want], rtol=1e-5)
     np.testing.assert_allclose(got['test_accuracy'], [r['test_accuracy'] for r in want], atol=1e-6)
   # without the refresh the running statistics (lagging the weights) give other numbers
   plain = swa.Evaluator.from_workdir(run_dir, bn_batches=0)
-  last = workdir_lib.read_params(run_dir, 2)[0]
+  last = record.read_params(run_dir, 2)[0]
   assert not np.allclose(plain(last)['test_loss'], evaluator(last)['test_loss'], rtol=1e-4)
 
 
@@ -180,7 +181,7 @@ def test_configs_validate_and_keep_their_design():
   wd_cpu = weight_distance.get_config('cpu')
   assert wd_cpu.train.params_at[-1] == wd_cpu.train.epochs and not wd_cpu.optim.lr_schedule
   assert wd_cpu.trials.num >= 2  # the cross-trial average needs two trials
-  arms = {a.name: a for a in config_lib.arms(two_phase.get_config('cpu'))}
+  arms = {a.name: a for a in arms_lib.arms(two_phase.get_config('cpu'))}
   assert arms['two_phase'].lr_schedule == ((20.0, 0.1),)
   assert arms['two_phase'].wd_schedule == ((20.0, 0.0),)
   assert arms['step_decay'].lr_schedule == ((30.0, 0.1), (45.0, 0.1))
