@@ -1,28 +1,20 @@
 """2020 paper, Fig. 1: five LR/WD schedules on CIFAR-10 reach one equilibrium.
 
-SI PreResNet32 (BatchNorm without affine, fixed head) on CIFAR-10 with crop + flip augmentation,
-SGD without momentum, B = 128. Five arms differ for epochs 0-500 and are identical afterwards:
-
-  - const:        eta = 0.1,   lambda = 5e-4 throughout;
-  - lr_decay:     eta = 0.4, halved at 250 and 375 (0.1 from 375);     lambda = 5e-4;
-  - wd_decay:     eta = 0.1;   lambda = 2e-3, halved at 250 and 375 (5e-4 from 375);
-  - lr_small:     eta = 0.01 until 250, then x10 (0.1);                lambda = 5e-4;
-  - same_lambda_e: eta = 0.025, lambda = 2e-3 (the same eta*lambda = 5e-5) until 500, then eta x4,
-                  lambda / 4.
-From 500 to 1000 every arm trains with eta = 0.1, lambda = 5e-4 (intrinsic LR 5e-5: one mixing
-time 1 / (eta lambda) = 20,000 steps ~ 51 epochs, so 500 epochs are ~10 of them); at 1000 WD is
-removed and the LR divided by 10, until 1100. The paper's claim (Sec. 3): the arms' test accuracy
-and effective LR eta / ||w||^2 meet during 500-1000 whatever happened before, and their fine-tuned
-accuracies agree. (The exact schedules of the paper's figure are not given in the text; these
-five cover its cases: LR and WD decays, a small initial LR and an equal-lambda_e start.)
+Paper (Fig. 1 caption, Sec. 6.1): SI PreResNet32 on CIFAR-10 with augmentation, B = 128, SGD; five
+LR/WD schedules differ for epochs 0-500, then share LR and WD; at 1000 the LR is decayed and WD
+removed. The schedules and their eta, lambda are in the paper's Table 1 (appendix, not available
+here): the five arms in `arms` are this repository's, with eta = 0.1, lambda = 5e-4 from 500 to
+1000, then eta / 10, lambda = 0 until 1100.
 
     python -m svag_jax.launch.main --config=cifar_equilibrium --workdir=runs/cifar_equilibrium
 
-2 trials per arm (10 nets in one program, looped over trials). Runtime on one H100: 15 s per
-epoch for the 10 nets (33k img/s, measured by benchmarks/cifar_runtime.py), ~4.6 h for the 1100
-epochs plus evaluations.
+Runtime on one H100: 15 s per epoch for the 10 nets (5 arms x 2 trials;
+benchmarks/cifar_runtime.py), ~4.6 h for the 1100 epochs plus evaluations. Not run here. Expected
+(paper): test/train accuracy, norm and effective LR eta / ||w||^2 of the arms meet during 500-1000,
+and every arm reaches the same best test accuracy (~95%) after 1000. `get_config('smoke')`: 2 steps
+on a tiny net (tests).
 
-`get_config('smoke')`: the same arms on a tiny net and synthetic CIFAR-shaped data, 2 steps (tests).
+The arms in words and the choice of the 500-1000 phase: docs/experiments.md#cifar_equilibrium.
 """
 
 from svag_jax.arms import set_arms

@@ -1,53 +1,30 @@
 """2021 paper, Fig. 3: where the linear scaling rule (LSR) breaks, predicted from baseline runs.
 
-Batch sizes B with eta = eta0 * B / B0 (lambda fixed, same epochs: the same continuous time
-eta * steps for every B), a zip sweep; every run logs the gradient signal G = ||grad L||^2 and
-noise N = Tr Sigma_B at its own B (metrics.gn_every) and, like the paper, decays the LR by 0.1 once
-after an equilibrium phase. Theorem 5.6 (C^2 = 2): scaling up from a baseline at B whose N/G at
-equilibrium (before the decay) is N/G cannot keep the LSR beyond B* = C^2 (1 + N/G) B (exact
-bound); the paper's figure uses B* ~ C^2 B N/G. LSR "fails" at the B whose final test error
-exceeds the lowest final test error by more than 20% of it:
+Paper (Fig. 3 caption): SI PreResNet-32 and VGG-19 on CIFAR-10, three settings, LR 0.8 decayed by
+0.1 at epoch 250 of 300; G and N at equilibrium before the decay; B* ~ C^2 B N/G (Theorem 5.6,
+approximate form; exact: C^2 (1 + N/G) B) with C^2 = 2; LSR fails where the final test error
+exceeds the lowest by more than 20% of it. Batch sizes, lambda, the three settings' norms and the
+scaling of the LR with B are in Appendix F (not available here); this config: B = 32 ... 8192 with
+eta = 0.8 B / 128, lambda = 5e-4, crop + flip, settings `preresnet32_bn` (default),
+`preresnet32_gn`, `vgg19_gn`. One run per B (a zip sweep):
 
+    python -m svag_jax.launch.sweep --config=lsr:preresnet32_gn --workdir=runs/lsr_preresnet32_gn
     python -m svag_jax.launch.sweep --config=lsr:cpu --workdir=runs/lsr_cpu
     python -m svag_jax.analysis.lsr runs/lsr_cpu            # figure, table, both B* forms
     python -m svag_jax.theory lsr runs/lsr_cpu              # predicted interval vs observed break
     python -m svag_jax.analysis.lsr --baseline runs/lsr_cpu/batch_size=25   # B* of one run
 
-Full scale (`get_config(MODEL)`, MODEL one of `preresnet32_bn` (the default), `preresnet32_gn`,
-`vgg19_gn`), the paper's caption: SI net on CIFAR-10 with crop + flip augmentation, B = 2^k in
-{32, ..., 8192} with eta = 0.8 B / 128, lambda = 5e-4, no momentum, 300 epochs with the LR x 0.1 at
-epoch 250 (G and N from the evals before 250: every 10 epochs, K = max(8, 4096 / B) batches). One
-run per B (`launch.sweep`, or `--print` for a cluster):
+Runtime on one H100 (benchmarks/cifar_runtime.py): PreResNet32-BN 1.5 s/epoch at B = 128, 0.9 at
+1024, 0.8 at 8192 (5-8 min per 300-epoch point from B = 128 up); VGG19-GN 1.1 s/epoch at B = 128.
+Not run here. Expected (paper): test error flat in B up to a critical B, then rising; the max/min B*
+predicted from the baselines bracket where it rises.
+CPU (`:cpu`: bundled MNIST, SI MLP, B = 25 ... 2000 with eta = 0.1 B / 25, lambda = 0.025, 18
+epochs with the LR x 0.1 at 15, 8 trials per B): 1.9 min wall on the quiet 2-core CPU. Expected
+(measured): lowest final test error 3.87%; LSR fails at B = 800 (last B within: 400); predicted
+from B = 25, 50, 100: B* ~ C^2 B N/G in [665, 1092], exact form in [865, 1142].
+`get_config('smoke')`: the PreResNet32-BN point on a tiny net, 2 steps (tests).
 
-    python -m svag_jax.launch.sweep --config=lsr:preresnet32_gn --workdir=runs/lsr_preresnet32_gn
-
-Not checked against the official code: these settings follow the caption only. The full-scale
-runs keep the default per-epoch shuffling, so for B that do not divide 50,000 the partial last
-batch is dropped (at most 8192 / 50000 = 16% of an epoch at B = 8192).
-Expected (paper): test error flat in B up to a critical B, then rising; the max/min B* predicted
-from the baselines bracket where it rises. Runtime on one H100 (benchmarks/cifar_runtime.py):
-PreResNet32-BN 1.5 s/epoch at B = 128, 0.9 at 1024, 0.8 at 8192 (5-8 min per 300-epoch point from
-B = 128 up; smaller B take longer per epoch); VGG19-GN 1.1 s/epoch at B = 128.
-`get_config('smoke')`: the PreResNet32-BN point on a tiny net and synthetic data, 2 steps (tests).
-
-CPU (`get_config('cpu')` / `get_sweep('cpu')`): bundled MNIST digits (4,000 train / 1,000 test),
-SI MLP 784-128-128 with BatchNorm (stationary_lr.mnist_mlp: batches drawn with replacement,
-init_scale 0.25, BatchNorm statistics refreshed before each eval), B in CPU_BATCHES = 25 * 2^k up
-to 800, and 2000 (every B divides 4,000, so an epoch is exactly 4000 / B steps and every B trains
-the same continuous time), eta = 0.1 B / 25, lambda = 0.025 (eta lambda = 1e-4 B per step), 18
-epochs with LR x 0.1 at epoch 15 (the paper's 250/300 ratio, rounded): the equilibrium phase is
-15 * 4000 * 1e-4 = 6 / (eta lambda) steps at every B. G/N every epoch with K = max(4, 3200 / B)
-batches (3,200+ examples per estimate), N/G of a trial = mean N / mean G over the last 25% of its
-G/N evals before the decay (epochs 12-14); 8 trials per B (one vmapped call).
-
-Measured on this 2-core CPU: 1.9 min wall (2.7 min user CPU) for the 7 points on quiet cores (16.6
-min while four other training jobs shared them, load ~6; the same numbers). N/G before the decay
-(95% interval over 8 trials) 21.8 [18.8, 24.9] at B = 25, 9.69 [8.67, 10.72] at 50, 3.32 [3.00,
-3.65] at 100, then 1.56, 0.55, 0.22, 0.054 at 200 ... 2000; final test error 4.07, 3.87, 4.06, 4.19,
-4.46, 6.16, 14.5%. Predicted from the three baselines B = 25, 50, 100: B* ~ C^2 B N/G in [665,
-1092], exact C^2 (1 + N/G) B in [865, 1142]; observed (error > 1.2 x the lowest 3.87% = 4.65%): the
-LSR fails at B = 800 (last B within: 400). The prediction brackets the break to within its factor-2
-grid (800 lies in the approximate interval, just below the exact bound's), as the paper's Fig. 3.
+Settings in full, N/G and error per B: docs/experiments.md#lsr.
 """
 
 from svag_jax.configs import base, stationary_lr

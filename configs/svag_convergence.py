@@ -1,69 +1,30 @@
-"""2021 paper, Fig. 4: SGD vs SVAG (l up to 16) at a batch size where the SDE holds and one past it.
+"""2021 paper, Fig. 4: SGD vs SVAG (l up to 32) at a batch size where the SDE holds and one past it.
 
-SVAG (Li, Malladi & Arora 2021, Sec. 4) steps on c1 L(batch 1) + c2 L(batch 2) with LR eta / l for
-l x the steps, so curves are compared against effective steps = steps / l. Each l is its own run
-(a sweep over optim.svag_l); l = 1 is SGD bit for bit.
-
-Full scale (`get_config(VARIANT)`, VARIANT one of `preresnet32_b128` (the default),
-`preresnet32_b1024`, `vgg19_b128`, `vgg19_b1024` (the 2021 Fig. 4 caption: SI net (BatchNorm) on
-CIFAR-10 with crop + flip augmentation, no momentum, lambda = 5e-4, B = 128 with eta = 0.8 or
-B = 1024 with eta = 6.4, 300 epochs with the LR x 0.1 at 250), the same four with suffix `_160ep`
-(160 epochs, LR x 0.1 at 80 and 120: the schedule this config used before; not the caption's, kept
-as a named variant for comparison), and `preresnet32_cosine` / `preresnet32_triangle` (B = 128 with
-a cosine or triangle LR curve over 160 epochs instead of the step decay; 2021 appendix)). The
-sweep runs SGD and SVAG with l in {1, 2, 4, 8, 16, 32} (l = 32 takes 32 x the steps of SGD, each of
-two batches) and logs G/N (K = 8) every 10 epochs:
+SVAG (2021 paper, Sec. 4) takes l x the steps at LR eta / l on a two-batch combination of losses;
+curves are compared against effective steps = steps / l; each l is its own sweep point (l = 1 is
+SGD bit for bit). Paper (Fig. 4 caption): PreResNet32 with BN on CIFAR-10, 300 epochs, eta x 0.1 at
+250; SVAG matches SGD in one panel and, at B = 1024 where Fig. 3 predicts the LSR break, converges
+to a different limit. The left panel's B, eta, lambda, the VGG19 runs and other LR schedules are in
+Appendix F (not available here). Variants: `preresnet32_b128` (default), `preresnet32_b1024`,
+`vgg19_b128`, `vgg19_b1024` (B = 128 at eta = 0.8 or 1024 at 6.4, lambda = 5e-4), the same with
+`_160ep` (the earlier 160-epoch schedule), `preresnet32_cosine`, `preresnet32_triangle`.
 
     python -m svag_jax.launch.sweep --config=svag_convergence:VARIANT --workdir=runs/svag_VARIANT
-
-Expected (paper): test accuracy and train loss vs effective steps converge as l grows (l = 16 and
-32 overlap), and for B = 128 they match SGD (the SDE is a good model), for B = 1024 they do not.
-Runtime on one H100 (benchmarks/cifar_runtime.py, PreResNet32, B = 128): SGD 1.6 s/epoch, SVAG
-l = 4 12.2 s/epoch (l x the steps, two batches each), so l = 32 ~100 s/epoch and the whole sweep
-~17 h for 300 epochs (~9 h for the `_160ep` variants). `get_config('smoke')`: tiny net, synthetic
-data, 2 steps.
-
-CPU (`get_config('cpu')`, the sweep `get_sweep('cpu')`: SGD and SVAG l in {1, 2, 4, 8, 16, 32} at
-each of B = 50 and B = 1000, 14 points): the bundled MNIST digits (4,000 train, so both B divide it
-and every B trains the same continuous time), the SI MLP 784-128-128 with BatchNorm, no momentum,
-LSR LR eta = 0.002 B (0.1 and 2.0), lambda = 0.1, 10 epochs with the LR x 0.1 at epoch 8 (8 epochs =
-6.4 / (eta lambda) steps of equilibrium phase at either B), 8 vmapped trials per point, an eval
-every 0.5 epoch with BatchNorm statistics refreshed on 8 training batches (so no point's
-evaluation depends on a running average over its own l x the steps), G/N with K = 16 every epoch.
-B = 50 has N/G ~ 8.6 at equilibrium, B = 1000 N/G ~ 0.14 (in a 4-point LSR pilot at 8 epochs the
-final test error was 4.5, 4.9, 6.4, 10.0% for B = 50, 200, 500, 1000):
-
     python -m svag_jax.launch.sweep --config=svag_convergence:cpu --workdir=runs/svag_cpu
     python -m svag_jax.analysis.svag_convergence runs/svag_cpu
 
-Measured on this 2-core CPU, quiet cores: 7.6 min wall for the 13 points without l = 32 at B = 50
-(12.6 min of user CPU; earlier 33.6 + 3.3 min wall while four other jobs shared the cores, bitwise
-the same numbers), 1.9 min for that point: ~9.5 min for the sweep. Test accuracy, mean +- SE over
-8 trials:
-  B = 1000, end: SGD 0.9028 +- 0.0050; SVAG l = 2 0.9380, 4 0.9535, 8 0.9608, 16 0.9616, 32
-  0.9643 +- 0.0005: the steps |acc_2l - acc_l| shrink (0.035, 0.016, 0.007, 0.001, 0.003) to a
-  limit 6 points above SGD (|acc_SGD - acc_16| = 0.059 +- 0.005); SGD's N/G before the decay
-  0.14 +- 0.01 < 1 / (C^2 - 1) = 1, where Theorem 5.2 says the SDE approximation must fail. As
-  the paper.
-  B = 50, end: SGD 0.9590 +- 0.0005, l = 16 0.9625 +- 0.0011, l = 32 0.9628 +- 0.0009,
-  |acc_32 - acc_16| = 0.0002 +- 0.0014, |acc_SGD - acc_32| = 0.0038 +- 0.0011: the test accuracy
-  has converged in l, SGD is near the limit but, at 8 trials, measurably not on it; N/G = 8.6 +-
-  0.7 (the condition does not flag it: it is necessary, not sufficient).
-  Not as the paper: the train loss has not converged in l at l = 32. Before the decay (epoch 8) it
-  falls from 0.234 (SGD) to 0.094 (l = 16) and 0.066 (l = 32) at B = 50, and 0.786 (SGD), 0.164
-  (l = 16), 0.090 (l = 32) at B = 1000; at the end 0.039 (l = 16) -> 0.031 (l = 32) at B = 50 and
-  0.050 -> 0.037 (l = 16 -> 32) at B = 1000. The test accuracy before the decay follows (B = 50:
-  SGD 0.921, l = 16 0.950 +- 0.001, l = 32 0.954 +- 0.002). So at this CPU scale the equilibrium
-  phase at eta = 0.1, B = 50 is not in the regime where SGD, SVAG l = 16 and 32 coincide, as the
-  paper's B = 128 CIFAR curves do; the agreement with SGD at B = 50 appears only in test accuracy
-  after the decay.
-  Probe (B = 50 points SGD and l = 4 ... 32 only, with --config.optim.wd=0.03
-  --config.optim.lr_schedule='((24,0.1),)' --config.train.epochs=30: eta lambda = 3e-3, 5.8 /
-  (eta lambda) steps of equilibrium; 13.4 min): at the end SGD 0.9620 +- 0.0008 vs l = 32 0.9619 +-
-  0.0009 (|acc_SGD - acc_32| = 0.0001 +- 0.0012, on the limit); before the decay |acc_32 - acc_16|
-  = 0.0011 +- 0.0022 with SGD 0.0171 +- 0.0019 below l = 32; train loss before the decay 0.105
-  (SGD), 0.037 (l = 16), 0.029 (l = 32). A smaller intrinsic LR moves SGD towards the SDE: the
-  CPU config's eta lambda = 1e-2 (25x the paper's 4e-4) is the likely cause of the gap above.
+Runtime on one H100 (benchmarks/cifar_runtime.py, PreResNet32, B = 128): SGD 1.6 s/epoch, SVAG l = 4
+12.2 s/epoch, so the sweep with l up to 32 takes ~17 h for 300 epochs. Not run here. Expected
+(paper): the curves converge as l grows; at B = 128 they match SGD, at B = 1024 they do not.
+`get_config('smoke')`: tiny net, synthetic data, 2 steps.
+CPU (`:cpu`: bundled MNIST, SI MLP, B = 50 and 1000 at eta = 0.002 B, lambda = 0.1, 10 epochs with
+the LR x 0.1 at 8, l up to 32, 8 trials per point): ~9.5 min on the quiet 2-core CPU. Expected
+(measured, test accuracy at the end): B = 1000: SGD 0.9028, SVAG l = 32 0.9643, a limit 6 points
+above SGD (N/G = 0.14); B = 50: SGD 0.9590, l = 16 0.9625, l = 32 0.9628 (converged in l; SGD near
+the limit but not on it). Unlike the paper, the train loss has not converged in l at l = 32.
+
+Settings in full, all measurements, a probe at eta lambda = 3e-3:
+docs/experiments.md#svag_convergence.
 """
 
 from svag_jax.configs import base
