@@ -10,8 +10,7 @@ eta = 0.8 B / 128, lambda = 5e-4, crop + flip, settings `preresnet32_bn` (defaul
 
     python -m svag_jax.launch.sweep --config=lsr:preresnet32_gn --workdir=runs/lsr_preresnet32_gn
     python -m svag_jax.launch.sweep --config=lsr:cpu --workdir=runs/lsr_cpu
-    python -m svag_jax.analysis.lsr runs/lsr_cpu            # figure, table, both B* forms
-    python -m svag_jax.theory lsr runs/lsr_cpu              # predicted interval vs observed break
+    python -m svag_jax.analysis.lsr runs/lsr_cpu     # figure, table, both B* forms, the break
     python -m svag_jax.analysis.lsr --baseline runs/lsr_cpu/batch_size=25   # B* of one run
 
 Runtime on one H100 (benchmarks/cifar_runtime.py): PreResNet32-BN 1.5 s/epoch at B = 128, 0.9 at

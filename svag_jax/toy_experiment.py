@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from scipy import stats as scipy_stats
 
 from svag_jax import chaos, toy
 from svag_jax.checks import ConfigError, choice, fail, positive
@@ -127,6 +128,11 @@ def simulate(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
   }
 
 
+def _t975(dof: int) -> float:
+  """The two-sided 95% Student t quantile t_{0.975, dof} (NaN for dof < 1)."""
+  return float(scipy_stats.t.ppf(0.975, dof)) if dof >= 1 else float('nan')
+
+
 def summary(result: dict[str, np.ndarray]) -> dict[str, float]:
   """The numbers of a `simulate` result: divergence rate (mean, std, 95% interval over pairs),
   and the count of |x/y| increases of GD + WD and of gradient flow (mean per trajectory)."""
@@ -137,8 +143,9 @@ def summary(result: dict[str, np.ndarray]) -> dict[str, float]:
   return {
       'rate_mean': mean,
       'rate_std': float(np.std(rate, ddof=1)) if n > 1 else float('nan'),
-      'rate_ci95_low': mean - 1.96 * sem,
-      'rate_ci95_high': mean + 1.96 * sem,
+      # the project's interval convention (analysis/stats.py): mean ± t_{0.975, n-1} SE
+      'rate_ci95_low': mean - _t975(n - 1) * sem,
+      'rate_ci95_high': mean + _t975(n - 1) * sem,
       'rate_min': float(np.min(rate)) if n else float('nan'),
       'rate_max': float(np.max(rate)) if n else float('nan'),
       'num_pairs_fitted': n,

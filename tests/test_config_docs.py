@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from svag_jax import sweep
+from svag_jax.launch import specs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTES = ROOT / 'docs' / 'experiments.md'
@@ -55,7 +55,7 @@ def test_docstring_is_short_and_links_its_notes(name):
 @pytest.mark.parametrize('name', CONFIGS)
 def test_docstring_commands_name_real_modules_configs_and_arguments(name):
   doc = _docstring(name)
-  module = sweep.load_module(str(ROOT / 'configs' / f'{name}.py'))
+  module = specs.load_module(str(ROOT / 'configs' / f'{name}.py'))
   commands = re.findall(r'python -m (svag_jax[\w.]*)(.*)', doc)
   trainers = [(m, rest) for m, rest in commands if m in TRAINERS]
   assert trainers, f'{name}: give the command that trains it'
