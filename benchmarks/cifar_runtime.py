@@ -18,7 +18,7 @@ import jax
 
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import experiment, oracles, sweep, trials
+from svag_jax import experiment, schedules, sweep, trials
 
 DEFAULT_CONFIGS = (
     'configs/cifar_equilibrium.py',
@@ -47,7 +47,7 @@ def time_point(cfg, calls: int) -> dict:
   config_lib.validate(cfg)
   ds = data_lib.load(cfg.data)
   trainer = experiment.make_trainer(cfg, ds)
-  svag_time = oracles.SvagTime.of(cfg.optim)
+  svag_time = schedules.SvagTime.of(cfg.optim)
   steps_per_epoch = svag_time.steps(trainer.steps_per_epoch)
   sched, names = experiment.trial_schedules(
       config_lib.arms(cfg), cfg.trials.num, steps_per_epoch, svag_time

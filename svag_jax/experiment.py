@@ -26,13 +26,14 @@ from jax.experimental import multihost_utils
 
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import models, monitor, oracles
+from svag_jax import models, monitor
 from svag_jax.checkpoint import Checkpointer
 from svag_jax.data import TrainData, make_eval_split
 from svag_jax.evaluate import Evaluator
 from svag_jax.plan import Plan, dispatch_lengths, trial_schedules  # noqa: F401 (re-exported)
 from svag_jax.preemption import Preemption
 from svag_jax.record import scan_metrics
+from svag_jax.schedules import SGD_TIME, SvagTime
 from svag_jax.train import Trainer
 from svag_jax.trials import TrialRunner
 from svag_jax.workdir import DIVERGED_PREDICTION, FINAL_STATUSES, Workdir, complete_eval_step
@@ -55,7 +56,7 @@ METRIC_KEYS = (
 GN_KEYS = ('G', 'N', 'NSR')
 
 
-def _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time=oracles.SGD_TIME, gn=None):
+def _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time=SGD_TIME, gn=None):
   """One row per trial. `effective_step` = step / l (SGD time, `svag_time`); G, N, NSR from `gn`
   (None when not estimated at this eval)."""
   rows = []
@@ -187,7 +188,7 @@ def _run(
   wd.start(record, write=not resuming)  # a resumed record is rewritten once the run goes on
 
   trainer = make_trainer(config, ds)
-  svag_time = oracles.SvagTime.of(config.optim)
+  svag_time = SvagTime.of(config.optim)
   # forward/backward passes per step, for the log
   images_per_step = trainer.spec.images_per_step(trainer.batch_size, ds.num_train)
   plan = Plan.make(config, svag_time.steps(trainer.steps_per_epoch))

@@ -33,11 +33,10 @@ sums the chunks' gradients), so memory is that of one chunk, not of N examples.
 
 `ORACLES` is the table of all of them by name (config.optim.oracle): the function with one common
 signature, how many independent batches of B a step draws (0: the fixed training set) and hence
-its cost in images per step. `SvagTime` is the one place where SVAG's time change (LR / l, l
-times the steps, schedules stretched by l, effective steps = steps / l) is computed.
+its cost in images per step. SVAG's time change (LR / l, l times the steps, schedules stretched by
+l) is `schedules.SvagTime`.
 """
 
-import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -318,38 +317,3 @@ def get(name: str) -> Oracle:
   if name not in ORACLES:
     raise ValueError(f'unknown oracle {name!r}; choose one of {", ".join(ORACLES)}')
   return ORACLES[name]
-
-
-@dataclasses.dataclass(frozen=True)
-class SvagTime:
-  """SVAG's time change (Li, Malladi & Arora 2021, Sec. 4): one unit of SGD time is l steps.
-
-  With amplification l the optimizer runs l times the SGD steps at LR eta / l (WD unchanged), every
-  step-indexed interval (epochs, schedules, evals, checkpoints) is stretched by l, and curves are
-  plotted against effective steps = steps / l. l = 1 (every other oracle) is the identity.
-
-  Attributes:
-    l: the amplification, int >= 1.
-  """
-
-  l: int = 1
-
-  @classmethod
-  def of(cls, optim_config: Any) -> 'SvagTime':
-    """The time change of a config's `optim` group (l = optim.svag_l for svag, else 1)."""
-    return cls(optim_config.svag_l if optim_config.oracle == 'svag' else 1)
-
-  def lr(self, lr: float) -> float:
-    """The per-step LR eta / l of an SGD LR eta."""
-    return lr / self.l
-
-  def steps(self, sgd_steps: int) -> int:
-    """Optimizer steps of `sgd_steps` units of SGD time (e.g. steps per epoch): l x sgd_steps."""
-    return sgd_steps * self.l
-
-  def effective_step(self, step: int) -> float:
-    """SGD time of optimizer step `step`: step / l."""
-    return step / self.l
-
-
-SGD_TIME = SvagTime(1)  # the identity: every oracle but svag

@@ -93,7 +93,7 @@ class Trainer:
       'svag' (two independent batches combined by `optim.svag(svag_l)`), 'ngd' / 'gd' (the whole
       training set, chunks of `chunk_size`). Chosen statically: one compiled program per oracle.
     svag_l: SVAG amplification l. The LR / l and the l-times-longer schedules are the caller's
-      (`oracles.SvagTime`; they are data, `schedules`); batch 1 of step t is the SGD batch of
+      (`schedules.SvagTime`; they are data, `schedules`); batch 1 of step t is the SGD batch of
       step t, so l = 1 is SGD.
     noise_scale: std of the isotropic Gaussian noise added to the gradient (0 = none).
     chunk_size: examples per pass of the full-batch oracles.
@@ -124,7 +124,7 @@ class Trainer:
 
   @property
   def steps_per_epoch(self) -> int:
-    """SGD steps per epoch, floor(N / B) (SVAG's optimizer steps: `oracles.SvagTime.steps`)."""
+    """SGD steps per epoch, floor(N / B) (SVAG's optimizer steps: `schedules.SvagTime.steps`)."""
     return self.sampler.steps_per_epoch
 
   @property

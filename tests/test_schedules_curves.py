@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from svag_jax import config as config_lib
-from svag_jax import experiment, oracles, schedules
+from svag_jax import experiment, schedules
 from svag_jax import workdir as workdir_lib
 from tests.helpers import tiny_config
 
@@ -65,7 +65,7 @@ def test_svag_stretched_curve_hits_the_same_values_at_the_same_effective_step():
   arms = config_lib.arms(cfg)
   spe, l = 7, 2
   sgd, _ = experiment.trial_schedules(arms, 1, spe)
-  svag, _ = experiment.trial_schedules(arms, 1, spe * l, oracles.SvagTime(l))
+  svag, _ = experiment.trial_schedules(arms, 1, spe * l, schedules.SvagTime(l))
   steps = np.arange(0, 3 * spe + 1)
   for arm in range(len(arms)):
     one = jax.tree.map(lambda x, i=arm: x[i], sgd.lr)
