@@ -21,13 +21,16 @@ The loss interface (`LossFn`), shared with the G/N estimators of `svag_jax/metri
     (`optim.add_coupled_weight_decay`).
 
 Oracles (Li, Malladi & Arora 2021, "On the validity of modeling SGD with SDEs"):
-  - `sgd`:  grad L(w; gamma), one batch gamma of size B.
-  - `svag`: grad L(w; gamma_1), grad L(w; gamma_2) for two independent batches of size B, each in
-    its own forward pass (a BatchNorm net normalises each with its own statistics), stacked on a new
-    leading axis of size 2 for `optim.svag(l)` to combine (Section 4).
-  - `ngd`:  grad L(w) + eps, eps ~ N(0, Sigma_1 / B), exactly, from Gaussian per-example loss
+  - `batch_gradient`:      grad L(w; gamma), one batch gamma of size B (oracle 'sgd').
+  - `batch_gradient_pair`: grad L(w; gamma_1), grad L(w; gamma_2) for two independent batches of
+    size B, each in its own forward pass (a BatchNorm net normalises each with its own statistics),
+    stacked on a new leading axis of size 2 for the optax transform `optim.svag(l)` to combine
+    (Section 4; oracle 'svag').
+  - `ngd`: grad L(w) + eps, eps ~ N(0, Sigma_1 / B), exactly, from Gaussian per-example loss
     weights over a fixed subset of N examples (the noisy GD of Fig. 1); derivation in `ngd`.
-  - `gd`:   grad L(w), the full-batch gradient over the same subset.
+  - `gd`:  grad L(w), the full-batch gradient over the same subset.
+The names 'sgd' and 'svag' are the methods (config.optim.oracle) and the optax chains
+(`optim.sgd`, `optim.svag`); the gradient estimators are named for what they return.
 The full-batch oracles run over the subset in chunks of `chunk_size` examples (a `lax.scan` that
 sums the chunks' gradients), so memory is that of one chunk, not of N examples.
 
@@ -62,7 +65,7 @@ def _value_and_grad(
   return grads, (loss, aux)
 
 
-def sgd(
+def batch_gradient(
     loss_fn: LossFn, params: Params, images: Any, labels: jax.Array
 ) -> tuple[Params, tuple[jax.Array, Any]]:
   """The minibatch gradient grad L(w; gamma) of one batch.
@@ -79,7 +82,7 @@ def sgd(
   return _value_and_grad(loss_fn, params, images, labels)
 
 
-def svag(
+def batch_gradient_pair(
     loss_fn: LossFn, params: Params, images: Any, labels: jax.Array
 ) -> tuple[Params, tuple[jax.Array, Any]]:
   """The two independent minibatch gradients that SVAG combines (Li, Malladi & Arora 2021, Sec. 4).
@@ -100,7 +103,7 @@ def svag(
   """
   n = labels.shape[0]
   if n != 2:
-    raise ValueError(f'svag oracle needs two batches stacked on axis 0, got {n}')
+    raise ValueError(f'batch_gradient_pair needs two batches stacked on axis 0, got {n}')
   outs = [
       _value_and_grad(loss_fn, params, jax.tree.map(lambda x: x[j], images), labels[j])
       for j in range(2)
@@ -262,12 +265,12 @@ def gd(
 
 def _sgd_entry(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll):
   del key, batch_size, chunk_size, unroll
-  return sgd(loss_fn, params, images, labels)
+  return batch_gradient(loss_fn, params, images, labels)
 
 
 def _svag_entry(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll):
   del key, batch_size, chunk_size, unroll
-  return svag(loss_fn, params, images, labels)
+  return batch_gradient_pair(loss_fn, params, images, labels)
 
 
 def _ngd_entry(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll):
