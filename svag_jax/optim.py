@@ -167,11 +167,12 @@ def add_isotropic_noise(
   resumed run draws the same noise; under vmap, give each trial its own key.
 
   Why not `optax.add_noise`: the trials of a run are one vmapped program and each trial's noise
-  must come from its OWN key, derived from the trial key (`sampling.STREAM_NOISE`) and indexed by
-  the update count, so that trial i draws the same noise whatever the number of trials, the
-  chunking or a resume. `optax.add_noise` carries a key that it splits every update (the noise of
-  update t depends on the whole chain of splits) and anneals its variance as eta / (1 + t)^gamma;
-  here the noise of update t is a function of (key, t) alone and the scale a float or a schedule.
+  must come from its OWN key, derived from the trial's data key (`sampling.STREAM_NOISE`) and
+  indexed by the update count, so that trial i draws the same noise whatever the number of trials,
+  the chunking or a resume. `optax.add_noise` carries a key that it splits every update (the noise
+  of update t depends on the whole chain of splits) and anneals its variance as
+  eta / (1 + t)^gamma; here the noise of update t is a function of (key, t) alone and the scale a
+  float or a schedule.
 
   Args:
     scale: the noise standard deviation per coordinate (float, or schedule of the update count).

@@ -168,7 +168,7 @@ def test_l1_is_sgd_bit_for_bit_on_a_trainer_step(oracle):
     loss_fn = lambda p, x, y: trainer.loss(p, state, x, y, True)
     oracle_fn = oracles.batch_gradient_pair if oracle == 'svag' else oracles.batch_gradient
     grads, (loss, batch_stats) = oracle_fn(loss_fn, state.params, images, data.labels[idx])
-    tx = trainer.optimizer(state.schedules)
+    tx = trainer.optimizer(state.schedules, state.key)
     opt_state = state.opt_state
     if oracle == 'svag':
       tx = optax.chain(optim.svag(1), tx)
