@@ -148,7 +148,6 @@ def stack(schedules: Sequence[Schedules]) -> Schedules:
   return jax.tree.map(lambda *xs: np.stack(xs), *schedules)
 
 
-
 @dataclasses.dataclass(frozen=True)
 class SvagTime:
   """SVAG's time change (Li, Malladi & Arora 2021, Sec. 4): one unit of SGD time is l steps.
@@ -179,7 +178,6 @@ class SvagTime:
   def effective_step(self, step: int) -> float:
     """SGD time of optimizer step `step`: step / l."""
     return step / self.l
-
 
 
 SGD_TIME = SvagTime(1)  # the identity: every oracle but svag
