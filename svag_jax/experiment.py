@@ -32,7 +32,9 @@ from svag_jax.data import TrainData, make_eval_split
 from svag_jax.evaluate import Evaluator
 from svag_jax.plan import Plan, dispatch_lengths, trial_schedules  # noqa: F401 (re-exported)
 from svag_jax.preemption import Preemption
+from svag_jax.progress import Progress
 from svag_jax.record import scan_metrics
+from svag_jax.runlog import RunLog
 from svag_jax.schedules import SGD_TIME, SvagTime
 from svag_jax.train import Trainer
 from svag_jax.trials import TrialRunner
@@ -167,7 +169,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains every trial of `config`, writing the run record to `workdir`; resumes if possible.
 
   The command's log goes to WORKDIR/log.txt as well, TensorBoard events to WORKDIR/tensorboard/
-  (config.logging; svag_jax.monitor).
+  (config.logging; svag_jax.runlog, svag_jax.monitor).
 
   Returns:
     {'status', 'step', 'metrics': {name: float array [T]} of the last eval, 'arms': [...]}.
@@ -176,13 +178,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ds = data_lib.load(config.data)
   config_lib.validate_with_data(config, ds.num_train)
   wd = Workdir(workdir, writer=jax.process_index() == 0)  # multi-host: process 0 writes
-  with monitor.RunLog(wd.path, enabled=wd.writer) as log:
+  with RunLog(wd.path, enabled=wd.writer) as log:
     return _run(config, ds, wd, log)
 
 
-def _run(
-    config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir, log: monitor.RunLog
-) -> dict:
+def _run(config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir, log: RunLog) -> dict:
   record = config_lib.resolved(config)  # what the run reads, arms resolved
   resuming = wd.config_path.exists()
   wd.start(record, write=not resuming)  # a resumed record is rewritten once the run goes on
@@ -248,9 +248,7 @@ def _run(
   evals, status = None, 'running'
   prior, trained, step, error = wd.status(), False, None, None
   writers = monitor.Writers([])
-  progress_line = monitor.Progress(
-      plan.total_steps, images_per_step, num_trials, config.logging.progress
-  )
+  progress_line = Progress(plan.total_steps, images_per_step, num_trials, config.logging.progress)
   try:
     limit = _record_limit(wd, plan, num_trials)
 
