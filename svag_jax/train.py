@@ -23,9 +23,10 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
-from svag_jax import evaluate, metrics, optim, oracles
+from svag_jax import evaluate, metrics, models, optim, oracles
 from svag_jax import sampling as sampling_lib
 from svag_jax.data import TrainData, normalize
 from svag_jax.schedules import Schedules, value_at
@@ -118,6 +119,27 @@ class Trainer:
   chunk_size: int = 500
   gn_batches: int = 8
   augment: bool = False
+
+  @classmethod
+  def from_config(
+      cls, config: ml_collections.ConfigDict, num_train: int, num_classes: int
+  ) -> 'Trainer':
+    """The trainer a run's config describes, for a data set of `num_train` training examples and
+    `num_classes` classes (its evaluation: `evaluate.Evaluator.from_config`)."""
+    return cls(
+        model=models.build(config.model, num_classes),
+        batch_size=config.train.batch_size,
+        num_train=num_train,
+        sampling=config.train.sampling,
+        momentum=config.optim.momentum,
+        unroll=config.train.unroll,
+        oracle=config.optim.oracle,
+        svag_l=config.optim.svag_l,
+        noise_scale=config.optim.noise_scale,
+        chunk_size=config.optim.chunk_size,
+        gn_batches=config.metrics.gn_batches,
+        augment=config.data.augment,
+    )
 
   @property
   def sampler(self) -> sampling_lib.Sampler:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from svag_jax import data as data_lib
-from svag_jax import experiment, models, sampling, schedules, train
+from svag_jax import models, sampling, schedules, train
+from svag_jax.rows import GN_KEYS
 from tests.helpers import run_tiny, tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
@@ -58,7 +59,7 @@ def test_gradient_noise_columns_leave_the_run_unchanged(tmp_path):
       **{'train.epochs': 2, 'metrics.gn_every': 2.0, 'metrics.gn_batches': 4, 'trials.num': 2},
   )
   _, plain = run_tiny(tmp_path / 'plain', **{'train.epochs': 2, 'trials.num': 2})
-  strip = lambda rs: [{k: v for k, v in r.items() if k not in experiment.GN_KEYS} for r in rs]
+  strip = lambda rs: [{k: v for k, v in r.items() if k not in GN_KEYS} for r in rs]
   assert strip(rows) == strip(plain)  # estimating G/N changes neither weights nor BN statistics
   by_step = {}
   for r in rows:

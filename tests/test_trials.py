@@ -92,7 +92,7 @@ def reference(setup):
 def _run(runner, td, sched):
   states = runner.init(0, sched, td)
   for _ in range(STEPS // 2):
-    states, _ = runner.train(states, td, 2)
+    states = runner.train(states, td, 2)
   return states
 
 
