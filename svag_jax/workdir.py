@@ -42,7 +42,6 @@ from typing import Any
 import ml_collections
 import numpy as np
 from absl import logging
-from flax import traverse_util
 
 # The record's format and readers live in svag_jax.record; re-exported for `workdir_lib.read_*`.
 from svag_jax.record import (  # noqa: F401
@@ -126,6 +125,8 @@ class Workdir:
     """Checks that an existing config.json describes the same run (resumable fields aside), and
     writes config.json if `write` (else `write_config` later, once the run goes on: a refused
     rerun must not change the record)."""
+    from flax import traverse_util  # noqa: PLC0415 (flax imports jax; analysis imports this module)
+
     new = config_to_json(config)
     if self.config_path.exists():
       old = json.loads(self.config_path.read_text())
@@ -321,6 +322,8 @@ class Workdir:
       raise ValueError(
           f'save_params: unknown collections {sorted(unknown)}; ' f'expected {PARAMS_COLLECTIONS}'
       )
+    from flax import traverse_util  # noqa: PLC0415 (flax imports jax; analysis imports this module)
+
     tree = {k: tree[k] for k in PARAMS_COLLECTIONS if k in tree}
     for path in traverse_util.flatten_dict(tree):
       if any('/' in str(k) for k in path):
