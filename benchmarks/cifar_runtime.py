@@ -3,7 +3,7 @@
     python -m benchmarks.cifar_runtime [--configs=configs/cifar_equilibrium.py,...] [--calls=3]
 
 For each full-scale config (each point of its sweep), it builds exactly the run's trainer and trial
-runner (`experiment.make_trainer`, `TrialRunner` with the config's trials and vmap_chunk) on
+runner (`train.Trainer.from_config`, `TrialRunner` with the config's trials and vmap_chunk) on
 synthetic CIFAR-shaped data of CIFAR-10's size (50,000 train images of 32x32x3, so full-batch NGD/GD
 steps cost what they will), times `--calls` dispatches of `train.steps_per_dispatch` steps after a
 warm-up call, and prints steps/s, images/s summed over trials, seconds per epoch and the implied
@@ -19,7 +19,7 @@ import jax
 from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import experiment, oracles, sweep, trials
+from svag_jax import schedules, sweep, train, trials
 from svag_jax.launch import specs
 from svag_jax.plan import trial_schedules
 
@@ -49,8 +49,8 @@ def time_point(cfg, calls: int) -> dict:
   """Measured step rate of one run's training dispatches."""
   config_lib.validate(cfg)
   ds = data_lib.load(cfg.data)
-  trainer = experiment.make_trainer(cfg, ds)
-  svag_time = oracles.SvagTime.of(cfg.optim)
+  trainer = train.Trainer.from_config(cfg, ds.num_train, ds.num_classes)
+  svag_time = schedules.SvagTime.of(cfg.optim)
   steps_per_epoch = svag_time.steps(trainer.steps_per_epoch)
   sched, names = trial_schedules(arms_lib.arms(cfg), cfg.trials.num, steps_per_epoch, svag_time)
   runner = trials.TrialRunner.from_config(trainer, len(names), cfg.trials)
@@ -58,12 +58,12 @@ def time_point(cfg, calls: int) -> dict:
   states = runner.init(cfg.seed, sched, data)
   k = cfg.train.steps_per_dispatch
   t = time.perf_counter()
-  states, _ = runner.train(states, data, k)
+  states = runner.train(states, data, k)
   jax.block_until_ready(states)
   compile_s = time.perf_counter() - t
   t = time.perf_counter()
   for _ in range(calls):
-    states, _ = runner.train(states, data, k)
+    states = runner.train(states, data, k)
   jax.block_until_ready(states)
   rate = calls * k / (time.perf_counter() - t)
   images = {'sgd': trainer.batch_size, 'svag': 2 * trainer.batch_size}.get(

@@ -12,7 +12,7 @@ as skipped). Models, on synthetic data of the real shapes (nothing to download):
                steps), 28x28x1 images, T in {1, 64, 256};
   preresnet32  the SI PreResNet32 of configs/base.py (BatchNorm, B = 128, crop + flip
                augmentation, rolled steps), CIFAR-10's 50,000 32x32x3 images, T in {1, 8}.
-Each model is built as its run builds it (`experiment.make_trainer`). Strategies (`TrialRunner`):
+Each model is built as its run builds it (`train.Trainer.from_config`). Strategies (`TrialRunner`):
   loop    T calls of one trial (trials.vmap_chunk = 1);
   vmap    all T trials in one jit(vmap) call, XLA's convolutions (grouped convs under vmap);
   im2col  the same with model.conv_impl = 'im2col' (batched GEMMs under vmap);
@@ -46,7 +46,7 @@ from benchmarks import cifar_runtime
 from benchmarks import trials as bench
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import experiment, schema
+from svag_jax import schema, train
 from svag_jax.configs import base, mnist_const
 
 STRATEGIES = ('loop', 'vmap', 'im2col', 'sbs')
@@ -169,7 +169,7 @@ def run(args, device) -> None:
     cfg, steps = model_config(name, args.smoke)
     ds = data_lib.load(cfg.data)
     data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
-    xla = experiment.make_trainer(cfg, ds)
+    xla = train.Trainer.from_config(cfg, ds.num_train, ds.num_classes)
     if args.smoke and name == 'preresnet32':
       xla = dataclasses.replace(xla, model=xla.model.clone(depth=SMOKE_DEPTH))
     im2col = dataclasses.replace(xla, model=xla.model.clone(conv_impl='im2col'))

@@ -4,7 +4,7 @@
 
 One trial of the SI CNN (16, 32, 32) with GroupNorm (so that every oracle applies) on the first
 --num_train bundled MNIST digits, batch B. Measured in one run, each after a compile/warm-up call:
-  grad    one batch gradient (oracles.sgd alone, jitted), the unit of the G/N target;
+  grad    one batch gradient (oracles.batch_gradient alone, jitted), the unit of the G/N target;
   sgd     one SGD step (8 unrolled steps per call, per step);
   svag    one SVAG step, l = 2 (two batches, each its own pass);    target <= 2.1 x sgd;
   ngd     one NGD step (a pass over all N examples in chunks of 500 + Gaussian weights);
@@ -69,7 +69,9 @@ def main(argv=None) -> int:
   state = base.init(key, sched, td)
   idx = base.sampler.batch_indices(state.key, state.step)
   grad = jax.jit(
-      lambda s, d, i: oracles.sgd(base.loss_fn(s, d), s.params, d.images[i], d.labels[i])[0]
+      lambda s, d, i: oracles.batch_gradient(
+          base.loss_fn(s, d), s.params, d.images[i], d.labels[i]
+      )[0]
   )
   times['grad'] = _time(lambda: grad(state, td, idx), a.repeats)
   for name, t in [('sgd', base), ('svag', trainer('svag', svag_l=2))]:

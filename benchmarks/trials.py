@@ -171,7 +171,7 @@ def prepare(
     states = [runner.init(0, trial_schedules(trainer, num_trials), data)]
 
     def run():
-      states[0] = jax.block_until_ready(runner.train(states[0], data, steps)[0])
+      states[0] = jax.block_until_ready(runner.train(states[0], data, steps))
 
     # the runner's jitted chunk program (trials.TrialRunner._train_chunk), for its memory
     lower = lambda: runner._train.lower(

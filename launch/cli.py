@@ -22,7 +22,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from svag_jax import config as config_lib
-from svag_jax import monitor
+from svag_jax import runlog
 from svag_jax.arms import shadowed_fields
 from svag_jax.checks import ConfigError
 from svag_jax.launch import specs
@@ -264,7 +264,7 @@ def guarded(fn: Callable[[], Any]) -> Any:
 
 
 def quiet_libraries() -> None:
-  """Keeps the libraries' INFO chatter out of the console (svag_jax.monitor.QuietLibraries; the
+  """Keeps the libraries' INFO chatter out of the console (svag_jax.runlog.QuietLibraries; the
   run's log.txt has the same filter), and Python warnings in the log (and so in log.txt)."""
-  logging.get_absl_handler().addFilter(monitor.QuietLibraries())
+  logging.get_absl_handler().addFilter(runlog.QuietLibraries())
   logging_std.captureWarnings(True)

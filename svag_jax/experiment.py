@@ -16,7 +16,7 @@ that evaluation is recomputed, so the record ends up as an uninterrupted run's. 
 refused or fails before training leaves a `done` or `diverged` status as it is (workdir.py).
 """
 
-import math
+import dataclasses
 
 import jax
 import ml_collections
@@ -27,107 +27,21 @@ from jax.experimental import multihost_utils
 from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import models, monitor, oracles
+from svag_jax import monitor
 from svag_jax.checkpoint import Checkpointer
 from svag_jax.checks import ConfigError
-from svag_jax.data import TrainData, make_eval_split
+from svag_jax.data import EvalSplit, TrainData, make_eval_split
 from svag_jax.evaluate import Evaluator
 from svag_jax.plan import Plan, dispatch_lengths, trial_schedules
 from svag_jax.preemption import Preemption
+from svag_jax.progress import Progress
 from svag_jax.record import DIVERGED_PREDICTION, FINAL_STATUSES, complete_eval_step, scan_metrics
-from svag_jax.train import Trainer
+from svag_jax.rows import metric_rows, summary_line
+from svag_jax.runlog import RunLog
+from svag_jax.schedules import Schedules, SvagTime
+from svag_jax.train import Trainer, TrainState
 from svag_jax.trials import TrialRunner
 from svag_jax.workdir import Workdir
-
-METRIC_KEYS = (
-    'train_step_loss',
-    'train_loss',
-    'train_accuracy',
-    'test_loss',
-    'test_accuracy',
-    'lr',
-    'wd',
-    'w_norm_sq',
-    'effective_lr',
-    'intrinsic_lr',
-    'intrinsic_lr_momentum',
-)
-# Gradient signal/noise estimates (config.metrics): null in the rows of evals without one, and
-# where the estimate is not finite (NSR when Ĝ = 0).
-GN_KEYS = ('G', 'N', 'NSR')
-
-
-def _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time=oracles.SGD_TIME, gn=None):
-  """One row per trial. `effective_step` = step / l (SGD time, `svag_time`); G, N, NSR from `gn`
-  (None when not estimated at this eval)."""
-  rows = []
-  values = {'train_step_loss': step_loss, **evals}
-  for i, arm in enumerate(arm_names):
-    row = {
-        'step': step,
-        'effective_step': svag_time.effective_step(step),
-        'svag_l': svag_time.l,
-        'epoch': epoch,
-        'trial': i,
-        'arm': arm,
-        'diverged': bool(diverged[i]),
-    }
-    for k in METRIC_KEYS:
-      row[k] = None if diverged[i] else float(values[k][i])
-    for k in GN_KEYS:
-      v = None if gn is None or diverged[i] else float(gn[k][i])
-      row[k] = v if v is not None and math.isfinite(v) else None
-    rows.append(row)
-  return rows
-
-
-def _summary_line(evals, diverged, arm_names) -> str:
-  parts = []
-  for arm in dict.fromkeys(arm_names):
-    ok = [i for i, a in enumerate(arm_names) if a == arm and not diverged[i]]
-    if ok:
-      acc = evals['test_accuracy'][ok]
-      parts.append(f'{arm}: test acc {acc.mean():.4f}±{acc.std():.4f}')
-  return '; '.join(parts) + (f' ({int(diverged.sum())} diverged)' if diverged.any() else '')
-
-
-def _record_limit(wd: Workdir, plan: Plan, num_trials: int) -> int:
-  """Repairs a crashed run's record; returns the latest evaluation step it holds completely.
-
-  The step is that of the last evaluation with metrics rows of all `num_trials` trials, lowered
-  to before the evaluation of every predictions/params file that had to be set aside (those
-  files are only rewritten when their evaluation is run again). A checkpoint whose last
-  evaluation is later than this is ahead of the record and must not be resumed from: its rows
-  or files would be missing for good. The same on every process (process 0 decides).
-  """
-  limit = 0
-  if wd.writer:
-    limit = complete_eval_step(wd.repair_metrics(), num_trials)
-    for epochs in wd.repair_files().values():
-      for epoch in epochs:
-        limit = min(limit, max(1, round(epoch * plan.steps_per_epoch)) - 1)
-  if jax.process_count() > 1:
-    limit = int(multihost_utils.broadcast_one_to_all(np.int32(limit)))
-  return limit
-
-
-def make_trainer(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> Trainer:
-  """The one-trial Trainer a config describes, for the data set `ds` (its evaluation:
-  `evaluate.Evaluator.from_config`)."""
-  return Trainer(
-      model=models.build(config.model, ds.num_classes),
-      batch_size=config.train.batch_size,
-      num_train=ds.num_train,
-      sampling=config.train.sampling,
-      momentum=config.optim.momentum,
-      unroll=config.train.unroll,
-      oracle=config.optim.oracle,
-      svag_l=config.optim.svag_l,
-      noise_scale=config.optim.noise_scale,
-      chunk_size=config.optim.chunk_size,
-      gn_batches=config.metrics.gn_batches,
-      augment=config.data.augment,
-  )
 
 
 def describe(config: ml_collections.ConfigDict) -> dict:
@@ -139,7 +53,7 @@ def describe(config: ml_collections.ConfigDict) -> dict:
   """
   ds = data_lib.load(config.data)
   config_lib.validate_with_data(config, ds.num_train)
-  trainer = make_trainer(config, ds)
+  trainer = Trainer.from_config(config, ds.num_train, ds.num_classes)
   plan = Plan.make(config, trainer.steps_per_epoch * config.optim.svag_l)
   arms = arms_lib.arms(config)
   runner = TrialRunner.from_config(trainer, config.trials.num * len(arms), config.trials)
@@ -168,7 +82,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains every trial of `config`, writing the run record to `workdir`; resumes if possible.
 
   The command's log goes to WORKDIR/log.txt as well, TensorBoard events to WORKDIR/tensorboard/
-  (config.logging; svag_jax.monitor).
+  (config.logging; svag_jax.runlog, svag_jax.monitor).
 
   Returns:
     {'status', 'step', 'metrics': {name: float array [T]} of the last eval, 'arms': [...]}.
@@ -177,39 +91,125 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ds = data_lib.load(config.data)
   config_lib.validate_with_data(config, ds.num_train)
   wd = Workdir(workdir, writer=jax.process_index() == 0)  # multi-host: process 0 writes
-  with monitor.RunLog(wd.path, enabled=wd.writer) as log:
+  with RunLog(wd.path, enabled=wd.writer) as log:
     return _run(config, ds, wd, log)
 
 
-def _run(
-    config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir, log: monitor.RunLog
-) -> dict:
+def _run(config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir, log: RunLog) -> dict:
+  """The loop of `run`: resume, train, evaluate, checkpoint; the status in every outcome."""
   record = config_lib.resolved(config)  # what the run reads, arms resolved
   resuming = wd.config_path.exists()
   wd.start(record, write=not resuming)  # a resumed record is rewritten once the run goes on
+  s = _setup(config, ds)
+  plan, runner, arms = s.plan, s.runner, s.arm_names
+  states = runner.init(config.seed, s.schedules, s.data)
+  ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep)
+  evals, status, at, error = None, 'running', None, None
+  prior, trained = wd.status(), False
+  writers = monitor.Writers([])
+  progress = Progress(plan.total_steps, s.images_per_step, len(arms), config.logging.progress)
+  try:
+    states, at = _resume(s, wd, ckpt, states)
+    _rewind_record(wd, plan, at, config.train.epochs)
+    if at.step < plan.total_steps:  # a rerun of a finished run with nothing to do keeps its status
+      writers = _open_record(config, wd, log, record, resuming, at.step, plan.total_steps)
+      trained = True
+    progress.restart(at.step)
+    preemption = Preemption()
+    with preemption.installed():
+      while at.step < plan.total_steps:
+        next_eval = next(e for e in plan.eval_steps if e > at.step)
+        n = min(config.train.steps_per_dispatch, next_eval - at.step)
+        what = f'the train step for {n} steps per call ({len(runner.chunk_sizes)} program(s))'
+        states = progress.call(('train', n), what, runner.train, states, s.data, n, steps=n)
+        at.step += n
+        progress.update(at.step, pending=runner.loss_sums)
+        if at.step == next_eval:
+          evals = _evaluate(s, wd, states, at, writers, progress, config.train.epochs)
+          if at.diverged.all():
+            status = 'diverged'
+            message = (
+                f'All {len(arms)} trials diverged by step {at.step} (non-finite loss). '
+                "Lower optim.lr (or the arms' lr), or check the data normalisation."
+            )
+            wd.write_status(status, step=at.step, message=message)
+            return _outcome(status, at, evals, arms, message=message)
+        if preemption.check() or (at.step == at.last_eval and at.step in plan.checkpoint_steps):
+          writers.flush()
+          ckpt.save(at.step, {'states': states, 'loss': runner.loss_sums, 'progress': at.tree()})
+        if preemption.requested:
+          ckpt.wait()
+          status = 'preempted'
+          wd.write_status(status, step=at.step, total_steps=plan.total_steps)
+          logging.warning('Preempted at step %d; rerun the same command to resume.', at.step)
+          return _outcome(status, at, evals, arms)
+    ckpt.wait()
+    status = 'done'
+    if evals is None:  # resumed a finished run: report its last evaluation again
+      evals, _ = runner.evaluate(states, s.splits, s.data)
+    summary = summary_line(evals, at.diverged, arms)
+    wd.write_status(status, step=at.step, total_steps=plan.total_steps, summary=summary)
+    return _outcome(status, at, evals, arms)
+  except BaseException as e:
+    error = f'{type(e).__name__}: {e}'
+    _record_failure(wd, status, trained, prior, error)
+    status = 'failed'
+    raise
+  finally:
+    progress.clear()
+    writers.close()
+    ckpt.close()
+    step = None if at is None else at.step
+    wd.record_attempt(status, step=step, **({'error': error} if error else {}))
 
-  trainer = make_trainer(config, ds)
-  svag_time = oracles.SvagTime.of(config.optim)
-  # forward/backward passes per step, for the log
-  images_per_step = trainer.spec.images_per_step(trainer.batch_size, ds.num_train)
+
+@dataclasses.dataclass(frozen=True)
+class _Setup:
+  """The pieces a run builds from its config (`_setup`)."""
+
+  plan: Plan
+  runner: TrialRunner
+  schedules: Schedules  # per trial, [T]
+  arm_names: list[str]
+  svag_time: SvagTime
+  data: TrainData
+  splits: dict[str, EvalSplit]
+  images_per_step: int  # forward/backward passes of one step, in images (for the log)
+
+
+@dataclasses.dataclass
+class _Position:
+  """Where the loop is, checkpointed as 'progress': the step, the step of the last evaluation and
+  the trials diverged so far (bool [T])."""
+
+  step: int
+  last_eval: int
+  diverged: np.ndarray
+
+  def tree(self) -> dict:
+    return {
+        'step': np.asarray(self.step),
+        'last_eval': np.asarray(self.last_eval),
+        'diverged': self.diverged,
+    }
+
+
+def _setup(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> _Setup:
+  """The plan, the trial runner and the data of a run (logged)."""
+  trainer = Trainer.from_config(config, ds.num_train, ds.num_classes)
+  svag_time = SvagTime.of(config.optim)
   plan = Plan.make(config, svag_time.steps(trainer.steps_per_epoch))
   sched, arm_names = trial_schedules(
       arms_lib.arms(config), config.trials.num, plan.steps_per_epoch, svag_time
   )
-  num_trials = len(arm_names)
   if config.train.predictions_at and ds.num_classes >= DIVERGED_PREDICTION:
     raise ConfigError(
         f'{ds.name} has {ds.num_classes} classes: predictions are saved as uint8 with '
         f'{DIVERGED_PREDICTION} marking diverged trials, so train.predictions_at needs at most '
         f'{DIVERGED_PREDICTION - 1} classes; set train.predictions_at = ().'
     )
-  runner = TrialRunner.from_config(
-      trainer,
-      num_trials,
-      config.trials,
-      evaluator=Evaluator.from_config(config, ds.num_classes),
-  )
-  data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+  evaluator = Evaluator.from_config(config, ds.num_classes)
+  runner = TrialRunner.from_config(trainer, len(arm_names), config.trials, evaluator=evaluator)
   eb = config.train.eval_batch_size
   splits = {
       'train': make_eval_split(ds.train_images, ds.train_labels, eb),
@@ -221,7 +221,7 @@ def _run(
       ds.name,
       ds.num_train,
       len(ds.test_labels),
-      num_trials,
+      len(arm_names),
       ', '.join(dict.fromkeys(arm_names)),
       len(runner.chunks),
       len(runner.devices),
@@ -230,7 +230,6 @@ def _run(
       plan.steps_per_epoch,
       plan.total_steps,
   )
-
   lengths = dispatch_lengths(plan, config.train.steps_per_dispatch)
   logging.info(
       'compiling the init, the train step for %d program(s) (chunks of %s trials x %s steps '
@@ -239,168 +238,156 @@ def _run(
       '/'.join(map(str, runner.chunk_sizes)),
       '/'.join(map(str, lengths)),
   )
-  states = runner.init(config.seed, sched, data)
-  progress = {
-      'step': np.asarray(0),
-      'last_eval': np.asarray(0),
-      'diverged': np.zeros(num_trials, bool),
-  }
-  ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep)
-  evals, status = None, 'running'
-  prior, trained, step, error = wd.status(), False, None, None
-  writers = monitor.Writers([])
-  progress_line = monitor.Progress(
-      plan.total_steps, images_per_step, num_trials, config.logging.progress
+  data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+  images = trainer.spec.images_per_step(trainer.batch_size, ds.num_train)
+  return _Setup(plan, runner, sched, arm_names, svag_time, data, splits, images)
+
+
+def _record_limit(wd: Workdir, plan: Plan, num_trials: int) -> int:
+  """Repairs a crashed run's record; returns the latest evaluation step it holds completely.
+
+  The step is that of the last evaluation with metrics rows of all `num_trials` trials, lowered
+  to before the evaluation of every predictions/params file that had to be set aside (those
+  files are only rewritten when their evaluation is run again). A checkpoint whose last
+  evaluation is later than this is ahead of the record and must not be resumed from: its rows
+  or files would be missing for good. The same on every process (process 0 decides).
+  """
+  limit = 0
+  if wd.writer:
+    limit = complete_eval_step(wd.repair_metrics(), num_trials)
+    for epochs in wd.repair_files().values():
+      for epoch in epochs:
+        limit = min(limit, max(1, round(epoch * plan.steps_per_epoch)) - 1)
+  if jax.process_count() > 1:
+    limit = int(multihost_utils.broadcast_one_to_all(np.int32(limit)))
+  return limit
+
+
+def _resume(
+    s: _Setup, wd: Workdir, ckpt: Checkpointer, states: list[TrainState]
+) -> tuple[list[TrainState], _Position]:
+  """The states and position to train from: those of the newest checkpoint that the repaired run
+  record holds completely (`_record_limit`), with its loss sums put back in the runner; else the
+  fresh `states` at step 0."""
+  limit = _record_limit(wd, s.plan, len(s.arm_names))
+
+  def ahead_of_record(tree) -> str | None:
+    last = int(tree['progress']['last_eval'])
+    if last > limit:
+      return (
+          f'it is ahead of the run record: its last evaluation is at step {last}, the '
+          f'record (metrics.jsonl rows of all trials, predictions, params) is complete only '
+          f'to step {limit}'
+      )
+    return None
+
+  at = _Position(0, 0, np.zeros(len(s.arm_names), bool))
+  target = {'states': states, 'loss': s.runner.zeros(), 'progress': at.tree()}
+  restored = ckpt.restore_latest(target, accept=ahead_of_record)
+  s.runner.reset_losses()
+  if restored is not None:
+    _, tree = restored
+    states, p = tree['states'], tree['progress']
+    s.runner.reset_losses(tree['loss'])
+    at = _Position(int(p['step']), int(p['last_eval']), np.asarray(p['diverged'], bool).copy())
+    logging.info('Resuming from step %d.', at.step)
+  return states, at
+
+
+def _rewind_record(wd: Workdir, plan: Plan, at: _Position, epochs: float) -> None:
+  """Refuses a run that is already past `epochs`; drops the metric rows written after the
+  checkpoint of `at` (they are recomputed)."""
+  if at.step > plan.total_steps:
+    raise ConfigError(
+        f'config.train.epochs = {epochs}: the run in {wd.path} is already at step {at.step} > '
+        f'{plan.total_steps}; raise train.epochs to continue it or use a new --workdir.'
+    )
+  dropped = wd.truncate_metrics(at.last_eval)
+  if dropped:
+    logging.info(
+        'Dropped %d metric rows written after the checkpoint; they are recomputed.', dropped
+    )
+
+
+def _evaluate(
+    s: _Setup,
+    wd: Workdir,
+    states: list[TrainState],
+    at: _Position,
+    writers: monitor.Writers,
+    progress: Progress,
+    epochs: float,
+) -> dict[str, np.ndarray]:
+  """The evaluation at step `at.step` and its record: one metrics row per trial (metrics.jsonl and
+  the writers), the planned predictions and params files, the log line. Marks the trials found
+  diverged in `at`, restarts the runner's loss sums. Returns the metrics {name: float [T]}."""
+  step, epoch = at.step, at.step / s.plan.steps_per_epoch
+  evals, preds = progress.call(
+      'eval', 'the evaluation', s.runner.evaluate, states, s.splits, s.data
   )
-  try:
-    limit = _record_limit(wd, plan, num_trials)
-
-    def ahead_of_record(tree) -> str | None:
-      last = int(tree['progress']['last_eval'])
-      if last > limit:
-        return (
-            f'it is ahead of the run record: its last evaluation is at step {last}, the '
-            f'record (metrics.jsonl rows of all trials, predictions, params) is complete only '
-            f'to step {limit}'
-        )
-      return None
-
-    restored = ckpt.restore_latest(
-        {'states': states, 'loss': runner.zeros(), 'progress': progress}, accept=ahead_of_record
+  step_loss = s.runner.mean_losses(step - at.last_eval)
+  finite = np.isfinite(step_loss) & np.all([np.isfinite(v) for v in evals.values()], axis=0)
+  for i in np.flatnonzero(~finite & ~at.diverged):
+    logging.warning(
+        'Trial %d (%s) diverged before step %d (non-finite loss).', i, s.arm_names[i], step
     )
-    loss_sums = runner.zeros()
-    if restored is not None:
-      _, tree = restored
-      states, loss_sums, progress = tree['states'], tree['loss'], tree['progress']
-      logging.info('Resuming from step %d.', int(progress['step']))
-    step, last_eval = int(progress['step']), int(progress['last_eval'])
-    diverged = np.asarray(progress['diverged'], bool).copy()
-    if step > plan.total_steps:
-      raise ConfigError(
-          f'config.train.epochs = {config.train.epochs}: the run in {wd.path} is already at step '
-          f'{step} > {plan.total_steps}; raise train.epochs to continue it or use a new --workdir.'
-      )
-    dropped = wd.truncate_metrics(last_eval)
-    if dropped:
-      logging.info(
-          'Dropped %d metric rows written after the checkpoint; they are recomputed.', dropped
-      )
-    if step < plan.total_steps:  # a rerun of a finished run with nothing to do keeps its status
-      if resuming:
-        wd.write_config(record)  # resumable fields (e.g. train.epochs) may have changed
-      wd.write_status('running', step=step, total_steps=plan.total_steps)
-      trained = True
-      log.start()  # the log of a command that trains: WORKDIR/log.txt
-      if wd.writer:  # the event files are rewritten from the record as it now stands
-        writers = monitor.Writers.open(
-            wd.path, config.logging, record, scan_metrics(wd.metrics_path)[0]
-        )
-    k = config.train.steps_per_dispatch
-    progress_line.restart(step)
-    preemption = Preemption()
-    with preemption.installed():
-      while step < plan.total_steps:
-        next_eval = next(s for s in plan.eval_steps if s > step)
-        n = min(k, next_eval - step)
-        states, losses = progress_line.call(
-            ('train', n),
-            f'the train step for {n} steps per call ({len(runner.chunk_sizes)} program(s))',
-            runner.train,
-            states,
-            data,
-            n,
-            steps=n,
-        )
-        loss_sums = [a + b for a, b in zip(loss_sums, losses)]
-        step += n
-        progress_line.update(step, pending=losses)
-        if step == next_eval:
-          evals, preds = progress_line.call(
-              'eval', 'the evaluation', runner.evaluate, states, splits, data
-          )
-          step_loss = runner.join(loss_sums) / (step - last_eval)
-          finite = np.isfinite(step_loss) & np.all([np.isfinite(v) for v in evals.values()], axis=0)
-          for i in np.flatnonzero(~finite & ~diverged):
-            logging.warning(
-                'Trial %d (%s) diverged before step %d (non-finite loss).', i, arm_names[i], step
-            )
-          diverged |= ~finite
-          epoch = step / plan.steps_per_epoch
-          gn = runner.gradient_noise(states, data) if step in plan.gn_steps else None
-          rows = _rows(step, epoch, arm_names, step_loss, evals, diverged, svag_time, gn)
-          wd.append_metrics(rows)
-          writers.write(step, rows)
-          if step in plan.prediction_steps:
-            wd.save_predictions(
-                plan.prediction_steps[step], preds[:, : splits['test'].size], arm_names, diverged
-            )
-          if step in plan.params_steps:
-            wd.save_params(plan.params_steps[step], runner.weights(states), arm_names)
-          loss_sums, last_eval = runner.zeros(), step
-          progress_line.clear()
-          logging.info(
-              'epoch %.2f/%g  %s  %s',
-              epoch,
-              config.train.epochs,
-              progress_line.status(step),
-              _summary_line(evals, diverged, arm_names),
-          )
-          if diverged.all():
-            status = 'diverged'
-            message = (
-                f'All {num_trials} trials diverged by step {step} (non-finite loss). '
-                "Lower optim.lr (or the arms' lr), or check the data normalisation."
-            )
-            wd.write_status(status, step=step, message=message)
-            return {
-                'status': status,
-                'step': step,
-                'metrics': evals,
-                'arms': arm_names,
-                'message': message,
-            }
-        at_ckpt = step == last_eval and step in plan.checkpoint_steps
-        if preemption.check() or at_ckpt:
-          writers.flush()
-          progress = {
-              'step': np.asarray(step),
-              'last_eval': np.asarray(last_eval),
-              'diverged': diverged,
-          }
-          ckpt.save(step, {'states': states, 'loss': loss_sums, 'progress': progress})
-        if preemption.requested:
-          ckpt.wait()
-          status = 'preempted'
-          wd.write_status(status, step=step, total_steps=plan.total_steps)
-          logging.warning('Preempted at step %d; rerun the same command to resume.', step)
-          return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names}
-    ckpt.wait()
-    status = 'done'
-    if evals is None:  # resumed a finished run: report its last evaluation again
-      evals, _ = runner.evaluate(states, splits, data)
-    wd.write_status(
-        status,
-        step=step,
-        total_steps=plan.total_steps,
-        summary=_summary_line(evals, diverged, arm_names),
+  at.diverged |= ~finite
+  gn = s.runner.gradient_noise(states, s.data) if step in s.plan.gn_steps else None
+  rows = metric_rows(step, epoch, s.arm_names, step_loss, evals, at.diverged, s.svag_time, gn)
+  wd.append_metrics(rows)
+  writers.write(step, rows)
+  if step in s.plan.prediction_steps:
+    test_preds = preds[:, : s.splits['test'].size]
+    wd.save_predictions(s.plan.prediction_steps[step], test_preds, s.arm_names, at.diverged)
+  if step in s.plan.params_steps:
+    wd.save_params(s.plan.params_steps[step], s.runner.weights(states), s.arm_names)
+  s.runner.reset_losses()
+  at.last_eval = step
+  progress.clear()
+  logging.info(
+      'epoch %.2f/%g  %s  %s',
+      epoch,
+      epochs,
+      progress.status(step),
+      summary_line(evals, at.diverged, s.arm_names),
+  )
+  return evals
+
+
+def _open_record(
+    config: ml_collections.ConfigDict,
+    wd: Workdir,
+    log: RunLog,
+    record: dict,
+    resuming: bool,
+    step: int,
+    total_steps: int,
+) -> monitor.Writers:
+  """A command that trains: its config and 'running' status in the record, WORKDIR/log.txt, and
+  the metric writers, rewritten from the record as it now stands."""
+  if resuming:
+    wd.write_config(record)  # resumable fields (e.g. train.epochs) may have changed
+  wd.write_status('running', step=step, total_steps=total_steps)
+  log.start()
+  if not wd.writer:
+    return monitor.Writers([])
+  return monitor.Writers.open(wd.path, config.logging, record, scan_metrics(wd.metrics_path)[0])
+
+
+def _record_failure(wd: Workdir, status: str, trained: bool, prior: str | None, error: str) -> None:
+  """Status 'failed' for a command that trained (or a run that was not finished); a finished run
+  that this command did not train keeps its status (the failure is in attempts.jsonl)."""
+  if status == 'running' and (trained or prior not in FINAL_STATUSES):
+    wd.write_status('failed', error=error, **({'previous': prior} if prior else {}))
+  elif status == 'running':
+    logging.warning(
+        'The run in %s keeps its status %r; this attempt failed (%s), see %s.',
+        wd.path,
+        prior,
+        error[:300],
+        wd.attempts_path.name,
     )
-    return {'status': status, 'step': step, 'metrics': evals, 'arms': arm_names}
-  except BaseException as e:
-    error = f'{type(e).__name__}: {e}'
-    if status == 'running' and (trained or prior not in FINAL_STATUSES):
-      wd.write_status('failed', error=error, **({'previous': prior} if prior else {}))
-    elif status == 'running':
-      logging.warning(
-          'The run in %s keeps its status %r; this attempt failed (%s), see %s.',
-          wd.path,
-          prior,
-          error[:300],
-          wd.attempts_path.name,
-      )
-    status = 'failed'
-    raise
-  finally:
-    progress_line.clear()
-    writers.close()
-    ckpt.close()
-    wd.record_attempt(status, step=step, **({'error': error} if error else {}))
+
+
+def _outcome(status: str, at: _Position, evals: dict | None, arms: list[str], **extra) -> dict:
+  return {'status': status, 'step': at.step, 'metrics': evals, 'arms': arms, **extra}

@@ -76,7 +76,7 @@ def batch_gradients(
 ) -> tuple[Any, jax.Array]:
   """The K minibatch gradients of one trial at fixed weights: data loss only, nothing updated.
 
-  Each batch is one `oracles.sgd` pass (a BatchNorm net normalises it with its own batch
+  Each batch is one `oracles.batch_gradient` pass (a BatchNorm net normalises it with its own batch
   statistics, as in training), the model_aux (new running statistics) is dropped, so the trial's
   state is untouched; no WD term is added (`loss_fn` is the data loss).
 
@@ -93,7 +93,7 @@ def batch_gradients(
 
   def body(_, batch):
     x, y = batch
-    grads, (loss, _) = oracles.sgd(loss_fn, params, x, y)
+    grads, (loss, _) = oracles.batch_gradient(loss_fn, params, x, y)
     return None, (grads, loss)
 
   _, (grads, losses) = jax.lax.scan(body, None, (images, labels), unroll=unroll)

@@ -10,9 +10,11 @@ decoupled as in AdamW; it is optax's `add_decayed_weights` (`add_coupled_weight_
 the updates' dtypes). The LR and WD schedules each keep their own step count.
 
 The SDE toolkit of Li, Malladi & Arora 2021 adds two transforms that go in front of that chain:
-  - `svag(l)` combines the two stacked batch gradients of `oracles.svag` into c1 g1 + c2 g2;
+  - `svag(l)` combines the two stacked batch gradients of `oracles.batch_gradient_pair` into
+    c1 g1 + c2 g2;
   - `add_isotropic_noise(scale, key)` adds scale * N(0, I) (the "fixed Gaussian" view of NGD).
-E.g. SVAG: `optax.chain(svag(l), sgd(lr / l, wd))`; NGD: the `oracles.ngd` gradient into `sgd`.
+E.g. SVAG: `optax.chain(svag(l), sgd(lr / l, wd))` on `oracles.batch_gradient_pair`; NGD: the
+`oracles.ngd` gradient into `sgd`.
 
 Where other optax transforms go (e.g. in a training loop of your own):
   - `svag(l)` must come FIRST: its input is the stacked pair [2, *shape] of batch gradients, which
@@ -117,8 +119,8 @@ def svag(l: float) -> optax.GradientTransformation:
 
   Returns:
     A GradientTransformation whose input updates have every leaf stacked on a new leading axis of
-    size 2 ([2, *param_shape], from `oracles.svag`) and whose output updates have the parameters'
-    shapes. State: `SvagState()` (empty).
+    size 2 ([2, *param_shape], from `oracles.batch_gradient_pair`) and whose output updates have
+    the parameters' shapes. State: `SvagState()` (empty).
   """
   c1, c2 = svag_coefficients(l)
 
@@ -132,7 +134,7 @@ def svag(l: float) -> optax.GradientTransformation:
       if leaf.ndim == 0 or leaf.shape[0] != 2:
         raise ValueError(
             'svag expects every gradient leaf stacked on a leading axis of size 2 '
-            f'(two batches, see oracles.svag); got a leaf of shape {leaf.shape}'
+            f'(two batches, see oracles.batch_gradient_pair); got a leaf of shape {leaf.shape}'
         )
     if l == 1:
       return jax.tree.map(lambda g: g[0], updates), state
@@ -165,11 +167,12 @@ def add_isotropic_noise(
   resumed run draws the same noise; under vmap, give each trial its own key.
 
   Why not `optax.add_noise`: the trials of a run are one vmapped program and each trial's noise
-  must come from its OWN key, derived from the trial key (`sampling.STREAM_NOISE`) and indexed by
-  the update count, so that trial i draws the same noise whatever the number of trials, the
-  chunking or a resume. `optax.add_noise` carries a key that it splits every update (the noise of
-  update t depends on the whole chain of splits) and anneals its variance as eta / (1 + t)^gamma;
-  here the noise of update t is a function of (key, t) alone and the scale a float or a schedule.
+  must come from its OWN key, derived from the trial's data key (`sampling.STREAM_NOISE`) and
+  indexed by the update count, so that trial i draws the same noise whatever the number of trials,
+  the chunking or a resume. `optax.add_noise` carries a key that it splits every update (the noise
+  of update t depends on the whole chain of splits) and anneals its variance as
+  eta / (1 + t)^gamma; here the noise of update t is a function of (key, t) alone and the scale a
+  float or a schedule.
 
   Args:
     scale: the noise standard deviation per coordinate (float, or schedule of the update count).

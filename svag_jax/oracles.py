@@ -21,23 +21,25 @@ The loss interface (`LossFn`), shared with the G/N estimators of `svag_jax/metri
     (`optim.add_coupled_weight_decay`).
 
 Oracles (Li, Malladi & Arora 2021, "On the validity of modeling SGD with SDEs"):
-  - `sgd`:  grad L(w; gamma), one batch gamma of size B.
-  - `svag`: grad L(w; gamma_1), grad L(w; gamma_2) for two independent batches of size B, each in
-    its own forward pass (a BatchNorm net normalises each with its own statistics), stacked on a new
-    leading axis of size 2 for `optim.svag(l)` to combine (Section 4).
-  - `ngd`:  grad L(w) + eps, eps ~ N(0, Sigma_1 / B), exactly, from Gaussian per-example loss
+  - `batch_gradient`:      grad L(w; gamma), one batch gamma of size B (oracle 'sgd').
+  - `batch_gradient_pair`: grad L(w; gamma_1), grad L(w; gamma_2) for two independent batches of
+    size B, each in its own forward pass (a BatchNorm net normalises each with its own statistics),
+    stacked on a new leading axis of size 2 for the optax transform `optim.svag(l)` to combine
+    (Section 4; oracle 'svag').
+  - `ngd`: grad L(w) + eps, eps ~ N(0, Sigma_1 / B), exactly, from Gaussian per-example loss
     weights over a fixed subset of N examples (the noisy GD of Fig. 1); derivation in `ngd`.
-  - `gd`:   grad L(w), the full-batch gradient over the same subset.
+  - `gd`:  grad L(w), the full-batch gradient over the same subset.
+The names 'sgd' and 'svag' are the methods (config.optim.oracle) and the optax chains
+(`optim.sgd`, `optim.svag`); the gradient estimators are named for what they return.
 The full-batch oracles run over the subset in chunks of `chunk_size` examples (a `lax.scan` that
 sums the chunks' gradients), so memory is that of one chunk, not of N examples.
 
 `ORACLES` is the table of all of them by name (config.optim.oracle): the function with one common
 signature, how many independent batches of B a step draws (0: the fixed training set) and hence
-its cost in images per step. `SvagTime` is the one place where SVAG's time change (LR / l, l
-times the steps, schedules stretched by l, effective steps = steps / l) is computed.
+its cost in images per step. SVAG's time change (LR / l, l times the steps, schedules stretched by
+l) is `schedules.SvagTime`.
 """
 
-import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -63,7 +65,7 @@ def _value_and_grad(
   return grads, (loss, aux)
 
 
-def sgd(
+def batch_gradient(
     loss_fn: LossFn, params: Params, images: Any, labels: jax.Array
 ) -> tuple[Params, tuple[jax.Array, Any]]:
   """The minibatch gradient grad L(w; gamma) of one batch.
@@ -80,7 +82,7 @@ def sgd(
   return _value_and_grad(loss_fn, params, images, labels)
 
 
-def svag(
+def batch_gradient_pair(
     loss_fn: LossFn, params: Params, images: Any, labels: jax.Array
 ) -> tuple[Params, tuple[jax.Array, Any]]:
   """The two independent minibatch gradients that SVAG combines (Li, Malladi & Arora 2021, Sec. 4).
@@ -101,7 +103,7 @@ def svag(
   """
   n = labels.shape[0]
   if n != 2:
-    raise ValueError(f'svag oracle needs two batches stacked on axis 0, got {n}')
+    raise ValueError(f'batch_gradient_pair needs two batches stacked on axis 0, got {n}')
   outs = [
       _value_and_grad(loss_fn, params, jax.tree.map(lambda x: x[j], images), labels[j])
       for j in range(2)
@@ -263,12 +265,12 @@ def gd(
 
 def _sgd_entry(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll):
   del key, batch_size, chunk_size, unroll
-  return sgd(loss_fn, params, images, labels)
+  return batch_gradient(loss_fn, params, images, labels)
 
 
 def _svag_entry(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll):
   del key, batch_size, chunk_size, unroll
-  return svag(loss_fn, params, images, labels)
+  return batch_gradient_pair(loss_fn, params, images, labels)
 
 
 def _ngd_entry(loss_fn, params, images, labels, key, batch_size, chunk_size, unroll):
@@ -318,38 +320,3 @@ def get(name: str) -> Oracle:
   if name not in ORACLES:
     raise ValueError(f'unknown oracle {name!r}; choose one of {", ".join(ORACLES)}')
   return ORACLES[name]
-
-
-@dataclasses.dataclass(frozen=True)
-class SvagTime:
-  """SVAG's time change (Li, Malladi & Arora 2021, Sec. 4): one unit of SGD time is l steps.
-
-  With amplification l the optimizer runs l times the SGD steps at LR eta / l (WD unchanged), every
-  step-indexed interval (epochs, schedules, evals, checkpoints) is stretched by l, and curves are
-  plotted against effective steps = steps / l. l = 1 (every other oracle) is the identity.
-
-  Attributes:
-    l: the amplification, int >= 1.
-  """
-
-  l: int = 1
-
-  @classmethod
-  def of(cls, optim_config: Any) -> 'SvagTime':
-    """The time change of a config's `optim` group (l = optim.svag_l for svag, else 1)."""
-    return cls(optim_config.svag_l if optim_config.oracle == 'svag' else 1)
-
-  def lr(self, lr: float) -> float:
-    """The per-step LR eta / l of an SGD LR eta."""
-    return lr / self.l
-
-  def steps(self, sgd_steps: int) -> int:
-    """Optimizer steps of `sgd_steps` units of SGD time (e.g. steps per epoch): l x sgd_steps."""
-    return sgd_steps * self.l
-
-  def effective_step(self, step: int) -> float:
-    """SGD time of optimizer step `step`: step / l."""
-    return step / self.l
-
-
-SGD_TIME = SvagTime(1)  # the identity: every oracle but svag

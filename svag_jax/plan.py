@@ -4,7 +4,7 @@ import dataclasses
 
 import ml_collections
 
-from svag_jax import oracles, schedules
+from svag_jax import schedules
 from svag_jax.arms import Arm
 
 
@@ -43,7 +43,7 @@ def trial_schedules(
     arms: list[Arm],
     trials_per_arm: int,
     steps_per_epoch: int,
-    svag_time: oracles.SvagTime = oracles.SGD_TIME,
+    svag_time: schedules.SvagTime = schedules.SGD_TIME,
 ) -> tuple[schedules.Schedules, list[str]]:
   """Per-trial schedules (stacked, [T]) and the arm name of each trial, arm-major.
 

@@ -93,17 +93,6 @@ def live_trials(predictions: np.ndarray, num_classes: int | None = None) -> np.n
   return ~np.all(predictions == DIVERGED_PREDICTION, axis=1)
 
 
-def _unflatten_arrays(flat: dict[str, np.ndarray]) -> dict:
-  tree: dict = {}
-  for name, value in flat.items():
-    *path, last = name.split('/')
-    node = tree
-    for p in path:
-      node = node.setdefault(p, {})
-    node[last] = value
-  return tree
-
-
 def read_status(path: str | os.PathLike) -> dict:
   return json.loads((pathlib.Path(path) / 'status.json').read_text())
 
@@ -181,7 +170,9 @@ def read_params(path: str | os.PathLike, epoch: float) -> tuple[dict, list[str]]
         f'{file} does not exist (saved epochs: {saved}); set '
         'train.params_at to the epochs you need.'
     )
+  from flax import traverse_util  # noqa: PLC0415 (flax imports jax: only readers of weights pay)
+
   with np.load(file) as npz:
-    tree = _unflatten_arrays({k: npz[k] for k in npz.files})
+    tree = traverse_util.unflatten_dict({k: npz[k] for k in npz.files}, sep='/')
   arms = json.loads((d / 'trials.json').read_text())['arm']
   return {k: tree.get(k, {}) for k in PARAMS_COLLECTIONS}, arms

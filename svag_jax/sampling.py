@@ -17,8 +17,8 @@ from svag_jax.data import TrainData
 
 # Independent random streams derived from a trial's key with fold_in.
 STREAM_INIT, STREAM_DATA, STREAM_BATCH, STREAM_SHUFFLE = 0, 1, 2, 3
-# SVAG's second batch (a data key of its own), isotropic noise (from the trial key), NGD's z and
-# the G/N estimates' batches (from the data key).
+# SVAG's second batch (a data key of its own), isotropic noise, NGD's z and the G/N estimates'
+# batches (all from the data key).
 STREAM_SVAG, STREAM_NOISE, STREAM_NGD, STREAM_GN = 4, 5, 6, 7
 # Crop + flip augmentation of a batch: fold_in(fold_in(data key, STREAM_AUG), step) with the data
 # key of that batch (SVAG's second batch: its own data key; G/N batches: the G/N key).

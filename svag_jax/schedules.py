@@ -13,11 +13,12 @@ multiplied by a *curve* c(t) in [0, 1] (Li, Malladi & Arora 2021 run SVAG under 
 Everything is converted once, on the host, into arrays over optimizer steps (the curve's kind is an
 int32 code, its start/peak/end float32 steps), so that trials with different schedules and curves
 are just different inputs of one compiled program (the arms of the Fast Equilibrium experiment),
-and checkpoints hold them.
+and checkpoints hold them. `SvagTime` stretches them for SVAG (l times the steps at LR / l).
 """
 
+import dataclasses
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -146,6 +147,40 @@ def stack(schedules: Sequence[Schedules]) -> Schedules:
   """Stacks per-trial schedules (equal lengths: use `num_boundaries`) along a new trial axis."""
   return jax.tree.map(lambda *xs: np.stack(xs), *schedules)
 
+
+@dataclasses.dataclass(frozen=True)
+class SvagTime:
+  """SVAG's time change (Li, Malladi & Arora 2021, Sec. 4): one unit of SGD time is l steps.
+
+  With amplification l the optimizer runs l times the SGD steps at LR eta / l (WD unchanged), every
+  step-indexed interval (epochs, schedules, evals, checkpoints) is stretched by l, and curves are
+  plotted against effective steps = steps / l. l = 1 (every other oracle) is the identity.
+
+  Attributes:
+    l: the amplification, int >= 1.
+  """
+
+  l: int = 1
+
+  @classmethod
+  def of(cls, optim_config: Any) -> 'SvagTime':
+    """The time change of a config's `optim` group (l = optim.svag_l for svag, else 1)."""
+    return cls(optim_config.svag_l if optim_config.oracle == 'svag' else 1)
+
+  def lr(self, lr: float) -> float:
+    """The per-step LR eta / l of an SGD LR eta."""
+    return lr / self.l
+
+  def steps(self, sgd_steps: int) -> int:
+    """Optimizer steps of `sgd_steps` units of SGD time (e.g. steps per epoch): l x sgd_steps."""
+    return sgd_steps * self.l
+
+  def effective_step(self, step: int) -> float:
+    """SGD time of optimizer step `step`: step / l."""
+    return step / self.l
+
+
+SGD_TIME = SvagTime(1)  # the identity: every oracle but svag
 
 # ---- The named schedules of the 2020 paper (Li, Lyu & Arora), as (init, changes) pairs. ----
 

@@ -53,13 +53,9 @@ def apply(config: ml_collections.ConfigDict, point: dict) -> ml_collections.Conf
   """A copy of `config` with the point's overrides applied; an unknown key is a ConfigError."""
   cfg = ml_collections.ConfigDict(config.to_dict())
   for key, value in overrides(point).items():
-    config_lib.check_field(cfg, key)
-    *parents, last = key.split('.')
-    node = cfg
-    for p in parents:
-      node = node[p]
-    try:
-      node[last] = value
+    config_lib.check_field(cfg, key)  # update_from_flattened_dict would add an unknown leaf
+    try:  # one key at a time, so that a type error names its key
+      cfg.update_from_flattened_dict({key: value})
     except TypeError as e:
       raise ConfigError(f'config.{key} = {value!r}: {e}') from None
   return cfg

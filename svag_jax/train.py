@@ -23,9 +23,10 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
-from svag_jax import evaluate, metrics, optim, oracles
+from svag_jax import evaluate, metrics, models, optim, oracles
 from svag_jax import sampling as sampling_lib
 from svag_jax.data import TrainData, normalize
 from svag_jax.schedules import Schedules, value_at
@@ -41,7 +42,9 @@ class TrainState:
     batch_stats: BatchNorm running statistics ({} for batch-independent norms).
     frozen: the fixed random head (never trained).
     opt_state: optax state of `Trainer.optimizer` (`optim.sgd`, preceded by svag / noise).
-    key: typed PRNG key of the trial's data order; step t draws from fold_in(key, t).
+    key: the trial's typed data key: every random number of a step (its batches, SVAG's second
+      batch, augmentation, NGD's z, isotropic noise, G/N batches) comes from a stream of it
+      (`svag_jax.sampling`), drawn at the step.
     schedules: the trial's LR and WD schedules (arrays, so trials may differ).
   """
 
@@ -93,7 +96,7 @@ class Trainer:
       'svag' (two independent batches combined by `optim.svag(svag_l)`), 'ngd' / 'gd' (the whole
       training set, chunks of `chunk_size`). Chosen statically: one compiled program per oracle.
     svag_l: SVAG amplification l. The LR / l and the l-times-longer schedules are the caller's
-      (`oracles.SvagTime`; they are data, `schedules`); batch 1 of step t is the SGD batch of
+      (`schedules.SvagTime`; they are data, `schedules`); batch 1 of step t is the SGD batch of
       step t, so l = 1 is SGD.
     noise_scale: std of the isotropic Gaussian noise added to the gradient (0 = none).
     chunk_size: examples per pass of the full-batch oracles.
@@ -117,6 +120,27 @@ class Trainer:
   gn_batches: int = 8
   augment: bool = False
 
+  @classmethod
+  def from_config(
+      cls, config: ml_collections.ConfigDict, num_train: int, num_classes: int
+  ) -> 'Trainer':
+    """The trainer a run's config describes, for a data set of `num_train` training examples and
+    `num_classes` classes (its evaluation: `evaluate.Evaluator.from_config`)."""
+    return cls(
+        model=models.build(config.model, num_classes),
+        batch_size=config.train.batch_size,
+        num_train=num_train,
+        sampling=config.train.sampling,
+        momentum=config.optim.momentum,
+        unroll=config.train.unroll,
+        oracle=config.optim.oracle,
+        svag_l=config.optim.svag_l,
+        noise_scale=config.optim.noise_scale,
+        chunk_size=config.optim.chunk_size,
+        gn_batches=config.metrics.gn_batches,
+        augment=config.data.augment,
+    )
+
   @property
   def sampler(self) -> sampling_lib.Sampler:
     """How this trial draws its batches."""
@@ -124,7 +148,7 @@ class Trainer:
 
   @property
   def steps_per_epoch(self) -> int:
-    """SGD steps per epoch, floor(N / B) (SVAG's optimizer steps: `oracles.SvagTime.steps`)."""
+    """SGD steps per epoch, floor(N / B) (SVAG's optimizer steps: `schedules.SvagTime.steps`)."""
     return self.sampler.steps_per_epoch
 
   @property
@@ -132,13 +156,17 @@ class Trainer:
     """The oracle's entry of `oracles.ORACLES`."""
     return oracles.get(self.oracle)
 
-  def optimizer(
-      self, schedules: Schedules, noise_key: jax.Array | None = None
-  ) -> optax.GradientTransformation:
-    """`[svag(l)] + [add_isotropic_noise] + sgd(lr, wd, momentum)`; the bracketed parts only for
-    the svag oracle / a non-zero noise scale (plain SGD keeps the foundation's chain). The LR is
-    the schedule's (already divided by l for SVAG). `noise_key` is only read by `init` (the
-    noise transform keeps it in its state)."""
+  def optimizer(self, schedules: Schedules, key: jax.Array) -> optax.GradientTransformation:
+    """The trial's optimizer: `[svag(l)] + [add_isotropic_noise] + sgd(lr, wd, momentum)`.
+
+    The bracketed parts only for the svag oracle / a non-zero noise scale (plain SGD keeps the
+    foundation's chain). The LR is the schedule's (already divided by l for SVAG). A function of
+    the trial's `TrainState.schedules` and data key `TrainState.key` alone, so `init` and every
+    `train_step` build the same transform. The isotropic noise of update t is drawn from
+    stream_key(key, STREAM_NOISE, t) (`add_isotropic_noise` keeps fold_in(key, STREAM_NOISE) in
+    its state and folds in its count, which equals the step), a stream of the data key like
+    NGD's z.
+    """
     base = optim.sgd(
         functools.partial(value_at, schedules.lr),
         functools.partial(value_at, schedules.wd),
@@ -148,25 +176,25 @@ class Trainer:
     if self.spec.batches == 2:
       front.append(optim.svag(self.svag_l))
     if self.noise_scale:
-      key = jax.random.key(0) if noise_key is None else noise_key
-      front.append(optim.add_isotropic_noise(self.noise_scale, key))
+      noise_key = sampling_lib.stream_key(key, sampling_lib.STREAM_NOISE)
+      front.append(optim.add_isotropic_noise(self.noise_scale, noise_key))
     return optax.chain(*front, base) if front else base
 
   def init(self, key: jax.Array, schedules: Schedules, data: TrainData) -> TrainState:
-    """A fresh trial: weights from fold_in(key, STREAM_INIT), data order from STREAM_DATA,
-    isotropic noise (if any) from STREAM_NOISE (`svag_jax.sampling`)."""
+    """A fresh trial of trial key `key`: weights from fold_in(key, STREAM_INIT), every random
+    number of training from the data key fold_in(key, STREAM_DATA) (`svag_jax.sampling`)."""
     init_key = jax.random.fold_in(key, sampling_lib.STREAM_INIT)
+    data_key = jax.random.fold_in(key, sampling_lib.STREAM_DATA)
     x = jnp.zeros((1, *data.images.shape[1:]), jnp.float32)
     variables = self.model.init({'params': init_key}, x, train=False)
     params = variables['params']
-    noise_key = jax.random.fold_in(key, sampling_lib.STREAM_NOISE)
     return TrainState(
         step=jnp.zeros([], jnp.int32),
         params=params,
         batch_stats=variables.get('batch_stats', {}),
         frozen=variables['frozen'],
-        opt_state=self.optimizer(schedules, noise_key).init(params),
-        key=jax.random.fold_in(key, sampling_lib.STREAM_DATA),
+        opt_state=self.optimizer(schedules, data_key).init(params),
+        key=data_key,
         schedules=schedules,
     )
 
@@ -249,7 +277,7 @@ class Trainer:
         self.sampler.batch_indices(k, state.step) if i is None else i for i, k in zip(given, keys)
     ]
     grads, loss, batch_stats = self._gradient(state, data, idx_list)
-    updates, opt_state = self.optimizer(state.schedules).update(
+    updates, opt_state = self.optimizer(state.schedules, state.key).update(
         grads, state.opt_state, state.params
     )
     new_state = state.replace(

@@ -79,6 +79,8 @@ class TrialRunner:
   """Initialises, trains and evaluates T trials as a list of chunks of mapped trials.
 
   The states are a list with one `TrainState` per chunk, each leaf with a leading trial axis.
+  `train` adds each trial's step losses to the runner's `loss_sums` (per chunk, on the device),
+  which the loop reads as mean losses at an evaluation (`mean_losses`) and checkpoints.
   Evaluation is `evaluator.trials` (the one mapped form of `svag_jax.evaluate`; in mode
   'side_by_side' `evaluator.one` side by side) on the states' variables, plus the schedule
   metrics of `Trainer.schedule_metrics`; `evaluator` defaults to the trainer's model without a
@@ -119,6 +121,7 @@ class TrialRunner:
     if self.multiprocess:
       self._check_multiprocess_chunks(chunk)
     self.shardings = [self._sharding(i, n) for i, (_, n) in enumerate(self.chunks)]
+    self.loss_sums = self.zeros()
     self._data_cache: dict = {}
     # XLA:CPU: convolutions on Eigen's thread pool instead of single-threaded YNNPACK kernels
     # (a PreResNet32 step 1.7-2.6x faster on 2 cores; svag_jax/models/conv.py). {} elsewhere.
@@ -245,19 +248,28 @@ class TrialRunner:
 
     return init_chunk
 
-  def train(
-      self, states: list[TrainState], data: TrainData, num_steps: int
-  ) -> tuple[list[TrainState], list[jax.Array]]:
+  def train(self, states: list[TrainState], data: TrainData, num_steps: int) -> list[TrainState]:
     """Advances every trial `num_steps` steps (one dispatch per chunk, without waiting).
 
-    Returns the new states (the old ones are donated) and, per chunk, the sum over the steps
-    of each trial's batch loss (float32 [chunk size], still on the device).
+    Returns the new states (the old ones are donated). The sum over the steps of each trial's
+    batch loss is added to `loss_sums` (float32 [chunk size] per chunk, still on the device).
     """
     out = [
         self._train(s, self.place(data, c), num_steps, self._sharded(c))
         for c, s in enumerate(states)
     ]
-    return [s for s, _ in out], [loss for _, loss in out]
+    self.loss_sums = [total + loss for total, (_, loss) in zip(self.loss_sums, out)]
+    return [s for s, _ in out]
+
+  def reset_losses(self, loss_sums: list | None = None) -> None:
+    """Starts `loss_sums` again from zeros, or from `loss_sums` (per chunk, e.g. restored from a
+    checkpoint)."""
+    self.loss_sums = self.zeros() if loss_sums is None else list(loss_sums)
+
+  def mean_losses(self, num_steps: int) -> np.ndarray:
+    """Each trial's mean batch loss over the `num_steps` steps summed in `loss_sums` (host
+    float32 [T], fetched: waits for the device)."""
+    return self.join(self.loss_sums) / num_steps
 
   def evaluate(
       self, states: list[TrainState], splits: dict[str, EvalSplit], data: TrainData
@@ -279,7 +291,7 @@ class TrialRunner:
     return {k: np.concatenate([m[k] for m in outs]) for k in outs[0]}
 
   def zeros(self) -> list[np.ndarray]:
-    """Per-chunk float32 zeros [chunk size]: accumulators of per-trial values (e.g. losses)."""
+    """Per-chunk float32 zeros [chunk size]: accumulators of per-trial values (`loss_sums`)."""
     return [np.zeros(n, np.float32) for _, n in self.chunks]
 
   def join(self, per_chunk: list) -> np.ndarray:

@@ -79,15 +79,6 @@ def _aside_path(path: pathlib.Path, tag: str) -> pathlib.Path:
   return dest
 
 
-def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
-  if isinstance(tree, dict):
-    out = {}
-    for k, v in tree.items():
-      out.update(_flatten(v, f'{prefix}{k}.'))
-    return out
-  return {prefix[:-1]: tree}
-
-
 def config_to_json(config: ml_collections.ConfigDict | dict) -> dict:
   """A JSON-able dict of the config (tuples become lists)."""
   tree = config if isinstance(config, dict) else config.to_dict()
@@ -98,18 +89,6 @@ def _atomic_write(path: pathlib.Path, text: str) -> None:
   tmp = path.with_name(path.name + '.tmp')
   tmp.write_text(text)
   os.replace(tmp, path)
-
-
-def _flatten_arrays(tree: Any, prefix: str = '') -> dict[str, np.ndarray]:
-  """{'a/b/c': array} of a tree of nested dicts (Flax Linen variables); empty dicts vanish."""
-  if isinstance(tree, dict):
-    out = {}
-    for k, v in tree.items():
-      if '/' in str(k):
-        raise ValueError(f'tree key {k!r} contains "/", the separator of saved parameter names')
-      out.update(_flatten_arrays(v, f'{prefix}{k}/'))
-    return out
-  return {prefix[:-1]: np.asarray(tree)}
 
 
 class Workdir:
@@ -136,10 +115,12 @@ class Workdir:
     """Checks that an existing config.json describes the same run (resumable fields aside), and
     writes config.json if `write` (else `write_config` later, once the run goes on: a refused
     rerun must not change the record)."""
+    from flax import traverse_util  # noqa: PLC0415 (flax imports jax; analysis imports this module)
+
     new = config_to_json(config)
     if self.config_path.exists():
       old = json.loads(self.config_path.read_text())
-      a, b = _flatten(old), _flatten(new)
+      a, b = (traverse_util.flatten_dict(c, sep='.') for c in (old, new))
       diff = [
           f'{k}: {a.get(k)!r} -> {b.get(k)!r}'
           for k in sorted(set(a) | set(b))
@@ -331,7 +312,14 @@ class Workdir:
       raise ValueError(
           f'save_params: unknown collections {sorted(unknown)}; ' f'expected {PARAMS_COLLECTIONS}'
       )
-    flat = _flatten_arrays({k: tree[k] for k in PARAMS_COLLECTIONS if k in tree})
+    from flax import traverse_util  # noqa: PLC0415 (flax imports jax; analysis imports this module)
+
+    tree = {k: tree[k] for k in PARAMS_COLLECTIONS if k in tree}
+    for path in traverse_util.flatten_dict(tree):
+      if any('/' in str(k) for k in path):
+        raise ValueError(f'tree path {path} contains "/", the separator of saved parameter names')
+    # {'params/Dense_0/kernel': array}; empty dicts (batch_stats of a net without BatchNorm) vanish
+    flat = {k: np.asarray(v) for k, v in traverse_util.flatten_dict(tree, sep='/').items()}
     bad = {k: v.shape for k, v in flat.items() if v.ndim == 0 or v.shape[0] != len(arms)}
     if bad:
       raise ValueError(f'save_params: every leaf needs a leading trial axis of {len(arms)}; {bad}')

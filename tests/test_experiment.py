@@ -7,6 +7,7 @@ import pytest
 
 from svag_jax import experiment, record
 from svag_jax.record import WorkdirError
+from svag_jax.rows import METRIC_KEYS
 from tests.helpers import tiny_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ def test_run_writes_the_run_record(tmp_path):
   assert resolved['arms']['default']['lr'] == cfg.optim.lr and resolved['optim']['lr'] is None
   rows = _rows(tmp_path)
   assert [(r['step'], r['trial']) for r in rows] == [(8, 0), (8, 1), (16, 0), (16, 1)]
-  assert all(np.isfinite(r[k]) for r in rows for k in experiment.METRIC_KEYS)
+  assert all(np.isfinite(r[k]) for r in rows for k in METRIC_KEYS)
   assert rows[-1]['test_accuracy'] > 0.5  # 4 learnable classes; chance is 0.25
   r = rows[0]
   assert r['intrinsic_lr'] == pytest.approx(r['lr'] * r['wd'], rel=1e-6)

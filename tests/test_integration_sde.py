@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from svag_jax import config as config_lib
-from svag_jax import experiment
 from svag_jax.checks import ConfigError
+from svag_jax.rows import METRIC_KEYS
 from tests.helpers import run_tiny, tiny_config
 
 pytestmark = pytest.mark.usefixtures('compile_bound')  # compile-bound runs
@@ -27,7 +27,7 @@ def test_full_batch_oracles_train_end_to_end(tmp_path, oracle):
       },
   )
   assert result['status'] == 'done' and result['step'] == 6  # 200 // 32 steps per epoch
-  assert all(np.isfinite(r[k]) for r in rows for k in experiment.METRIC_KEYS)
+  assert all(np.isfinite(r[k]) for r in rows for k in METRIC_KEYS)
   assert rows[-1]['train_loss'] < np.log(4)  # it learns (chance = log 4)
 
 

@@ -1,5 +1,5 @@
-"""Watching a run (svag_jax.monitor): TensorBoard events read back with TensorBoard's reader, the
-W&B writer in offline mode, WORKDIR/log.txt and the progress line's rate.
+"""Watching a run (svag_jax.monitor, .runlog, .progress): TensorBoard events read back with
+TensorBoard's reader, the W&B writer in offline mode, WORKDIR/log.txt and the progress line's rate.
 
 The resume after SIGTERM / SIGKILL (no duplicate steps in the events, the log rotated) is checked
 in tests/test_faults.py::test_killed_mid_run_then_resumed_gives_the_uninterrupted_numbers.
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from svag_jax import monitor, record
+from svag_jax import monitor, progress, record
 from svag_jax.checks import ConfigError
 from tests import helpers
 from tests.helpers import ARMS, TRIALS_PER_ARM, event_steps, make_tiny_workdir, tiny_config
@@ -153,7 +153,7 @@ class FakeClock:
 def test_progress_rate_and_eta_leave_compilation_out():
   clock = FakeClock()
   stream = io.StringIO()
-  p = monitor.Progress(1000, 10.0, 4, 'always', stream=stream, clock=clock, min_interval=0)
+  p = progress.Progress(1000, 10.0, 4, 'always', stream=stream, clock=clock, min_interval=0)
 
   def compile_and_run():
     clock.now += 30.0  # a 30 s compile with its first 10 steps
@@ -175,7 +175,7 @@ def test_progress_rate_and_eta_leave_compilation_out():
 
 def test_progress_is_quiet_when_not_a_terminal():
   stream = io.StringIO()  # isatty() is False: CI, SLURM, a redirected log
-  p = monitor.Progress(100, 1.0, 1, 'auto', stream=stream)
+  p = progress.Progress(100, 1.0, 1, 'auto', stream=stream)
   p.update(50)
   p.clear()
   assert not p.live and stream.getvalue() == ''

@@ -125,6 +125,46 @@ def test_save_and_read_params_round_trip_and_refuse_bad_trees(tmp_path):
   assert record.params_epochs(tmp_path) == [1.5]
 
 
+def test_params_files_keep_their_format(tmp_path):
+  """params/epoch_<E>.npz names each leaf by its '/'-joined path, depth first (the format of the
+  files written before flax.traverse_util flattened the trees): save_params writes the bytes of
+  np.savez of those names, read_params reads such a file back to the nested dicts, and a '/' in a
+  name is refused."""
+  a = lambda *shape: np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+  tree = {
+      'params': {
+          'Block_0': {'Conv_0': {'kernel': a(2, 3, 3, 1, 4)}},
+          'Dense_0': {'kernel': a(2, 4, 3), 'bias': a(2, 3)},
+      },
+      'batch_stats': {'Block_0': {'BatchNorm_0': {'mean': a(2, 4), 'var': a(2, 4)}}, 'Empty_0': {}},
+      'frozen': {'FixedDense_0': {'kernel': a(2, 3, 2)}},
+  }
+  names = {
+      'params/Block_0/Conv_0/kernel': tree['params']['Block_0']['Conv_0']['kernel'],
+      'params/Dense_0/kernel': tree['params']['Dense_0']['kernel'],
+      'params/Dense_0/bias': tree['params']['Dense_0']['bias'],
+      'batch_stats/Block_0/BatchNorm_0/mean': tree['batch_stats']['Block_0']['BatchNorm_0']['mean'],
+      'batch_stats/Block_0/BatchNorm_0/var': tree['batch_stats']['Block_0']['BatchNorm_0']['var'],
+      'frozen/FixedDense_0/kernel': tree['frozen']['FixedDense_0']['kernel'],
+  }
+  path = workdir_lib.Workdir(tmp_path / 'new').save_params(1, tree, ['x', 'y'])
+  with (tmp_path / 'old.npz').open('wb') as f:
+    np.savez(f, **names)
+  assert path.read_bytes() == (tmp_path / 'old.npz').read_bytes()
+  old = tmp_path / 'old_run' / 'params'
+  old.mkdir(parents=True)
+  shutil.copy(tmp_path / 'old.npz', old / 'epoch_1.npz')
+  (old / 'trials.json').write_text(json.dumps({'arm': ['x', 'y']}))
+  got, arms = workdir_lib.read_params(tmp_path / 'old_run', 1)
+  del tree['batch_stats']['Empty_0']  # an empty dict has no leaf to save
+  assert arms == ['x', 'y']
+  assert jax.tree.structure(got) == jax.tree.structure(tree)
+  for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(tree)):
+    np.testing.assert_array_equal(x, y)
+  with pytest.raises(ValueError, match='separator'):
+    workdir_lib.Workdir(tmp_path / 'bad').save_params(1, {'params': {'a/b': a(2)}}, ['x', 'y'])
+
+
 @pytest.mark.parametrize('value', [(0,), (3,), (-1,), (True,), ('1',)])
 def test_params_at_outside_the_run_is_refused_naming_the_field(value):
   cfg = tiny_config(**{'train.epochs': 2})

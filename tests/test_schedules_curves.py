@@ -9,7 +9,7 @@ import pytest
 
 from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
-from svag_jax import experiment, oracles, record, schedules
+from svag_jax import experiment, record, schedules
 from svag_jax.checks import ConfigError
 from svag_jax.plan import trial_schedules
 from tests.helpers import tiny_config
@@ -67,7 +67,7 @@ def test_svag_stretched_curve_hits_the_same_values_at_the_same_effective_step():
   arms = arms_lib.arms(cfg)
   spe, l = 7, 2
   sgd, _ = trial_schedules(arms, 1, spe)
-  svag, _ = trial_schedules(arms, 1, spe * l, oracles.SvagTime(l))
+  svag, _ = trial_schedules(arms, 1, spe * l, schedules.SvagTime(l))
   steps = np.arange(0, 3 * spe + 1)
   for arm in range(len(arms)):
     one = jax.tree.map(lambda x, i=arm: x[i], sgd.lr)

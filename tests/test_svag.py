@@ -60,7 +60,7 @@ def _svag_steps(l, key):
 
   def one(k):
     idx = jax.random.randint(k, (2, B), 0, N)
-    grads, _ = oracles.svag(_loss_fn, params, x[idx], y[idx])
+    grads, _ = oracles.batch_gradient_pair(_loss_fn, params, x[idx], y[idx])
     updates, _ = tx.update(grads, tx.init(params), params)
     return updates['w']
 
@@ -153,8 +153,9 @@ def _trainer_setup():
 
 @pytest.mark.parametrize('oracle', ['sgd', 'svag'])
 def test_l1_is_sgd_bit_for_bit_on_a_trainer_step(oracle):
-  """oracles.sgd + optim.sgd and oracles.svag + optim.svag(1) + optim.sgd reproduce
-  Trainer.train_step (BatchNorm CNN, jitted) exactly: params, BatchNorm statistics, loss."""
+  """oracles.batch_gradient + optim.sgd and oracles.batch_gradient_pair + optim.svag(1) + optim.sgd
+  reproduce Trainer.train_step (BatchNorm CNN, jitted) exactly: params, BatchNorm statistics,
+  loss."""
   trainer, data, state, ref, ref_loss = _trainer_setup()
 
   def step(state, data):
@@ -164,9 +165,9 @@ def test_l1_is_sgd_bit_for_bit_on_a_trainer_step(oracle):
       idx = jnp.stack([idx, other])
     images = normalize(data.images[idx], data.mean, data.std)
     loss_fn = lambda p, x, y: trainer.loss(p, state, x, y, True)
-    oracle_fn = oracles.svag if oracle == 'svag' else oracles.sgd
+    oracle_fn = oracles.batch_gradient_pair if oracle == 'svag' else oracles.batch_gradient
     grads, (loss, batch_stats) = oracle_fn(loss_fn, state.params, images, data.labels[idx])
-    tx = trainer.optimizer(state.schedules)
+    tx = trainer.optimizer(state.schedules, state.key)
     opt_state = state.opt_state
     if oracle == 'svag':
       tx = optax.chain(optim.svag(1), tx)

@@ -7,7 +7,7 @@ Arora 2020, Lemma 5.2).
 
 Toy: l_i(w) = (x_i.w / ||w|| - y_i)^2 / 2 on N = 16 fixed examples in d = 4 (exactly scale
 invariant), SGD with coupled WD (optim.sgd) on batches of B = 2 drawn with replacement
-(oracles.sgd), 32 vmapped trials. At every step G(w) = ||grad L(w)||^2 and
+(oracles.batch_gradient), 32 vmapped trials. At every step G(w) = ||grad L(w)||^2 and
 N(w) = Tr Sigma_1(w) / B are computed exactly from per-example gradients, so the only randomness
 left is the trajectory. The relation is checked on the second half of the run (from 20 to 300
 multiples of 1/(eta lambda) after the start, far past the O(1/(eta lambda)) relaxation), averaged
@@ -117,7 +117,7 @@ def _run(lr, wd, steps, momentum=0.0, sizes=(N, D, B, TRIALS)):
     def body(carry, step):
       params, opt_state = carry
       idx = jax.random.randint(jax.random.fold_in(key, step + 1), (batch,), 0, n_examples)
-      grads, _ = oracles.sgd(_loss_fn, params, x[idx], y[idx])
+      grads, _ = oracles.batch_gradient(_loss_fn, params, x[idx], y[idx])
       updates, opt_state = tx.update(grads, opt_state, params)
       g, n, cos = exact_g_n(params['w'])
       new = jax.tree.map(jnp.add, params, updates)

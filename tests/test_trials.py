@@ -92,7 +92,7 @@ def reference(setup):
 def _run(runner, td, sched):
   states = runner.init(0, sched, td)
   for _ in range(STEPS // 2):
-    states, _ = runner.train(states, td, 2)
+    states = runner.train(states, td, 2)
   return states
 
 
@@ -223,3 +223,29 @@ def test_side_by_side_maps_like_vmap():
   chex.assert_trees_all_equal(got, want)
   with pytest.raises(ValueError, match='one common leading size'):
     trials.side_by_side(f, (0, 0, None))(x, np.ones(2), z)
+
+
+def test_the_runner_keeps_each_trials_loss_sums(setup, reference):
+  """`train` adds each trial's summed step losses to the runner's per-chunk `loss_sums`;
+  `mean_losses(n)` is their mean over the n steps in trial order; `reset_losses` starts them
+  again from zeros or from given sums (a checkpoint's)."""
+  trainer, td, sched, _ = setup
+  tol = reference[1]
+  runner = trials.TrialRunner(trainer, T, 1)  # 4 chunks of 1 trial
+  states = runner.init(0, sched, td)
+  for _ in range(2):
+    states = runner.train(states, td, 2)
+  assert [s.shape for s in runner.loss_sums] == [(1,)] * T
+  got = runner.mean_losses(4)
+  step = jax.jit(trainer.train_steps, static_argnums=2)
+  want = []
+  for i in range(T):
+    state = trainer.init(trials.trial_keys(0, i, 1)[0], jax.tree.map(lambda x: x[i], sched), td)
+    want.append(float(step(state, td, 4)[1]) / 4)
+  np.testing.assert_allclose(got, want, rtol=tol)
+  assert len(set(got.tolist())) == T  # every trial its own loss
+  saved = runner.loss_sums
+  runner.reset_losses()
+  np.testing.assert_array_equal(runner.mean_losses(1), np.zeros(T, np.float32))
+  runner.reset_losses(saved)
+  np.testing.assert_array_equal(runner.mean_losses(4), got)

@@ -1,0 +1,75 @@
+"""One evaluation's lines of metrics.jsonl, one row per trial, and its summary for the log.
+
+A row holds the bookkeeping (step, effective_step, svag_l, epoch, trial, arm, diverged), the
+metrics `METRIC_KEYS` (null once the trial has diverged) and the gradient signal / noise estimates
+`GN_KEYS` (null where not estimated). svag_jax.record reads them.
+"""
+
+import math
+
+import numpy as np
+
+from svag_jax.schedules import SGD_TIME, SvagTime
+
+METRIC_KEYS = (
+    'train_step_loss',
+    'train_loss',
+    'train_accuracy',
+    'test_loss',
+    'test_accuracy',
+    'lr',
+    'wd',
+    'w_norm_sq',
+    'effective_lr',
+    'intrinsic_lr',
+    'intrinsic_lr_momentum',
+)
+# Gradient signal/noise estimates (config.metrics): null in the rows of evals without one, and
+# where the estimate is not finite (NSR when Ĝ = 0).
+GN_KEYS = ('G', 'N', 'NSR')
+
+
+def metric_rows(
+    step: int,
+    epoch: float,
+    arm_names: list[str],
+    step_loss: np.ndarray,
+    evals: dict[str, np.ndarray],
+    diverged: np.ndarray,
+    svag_time: SvagTime = SGD_TIME,
+    gn: dict[str, np.ndarray] | None = None,
+) -> list[dict]:
+  """The rows of the evaluation at `step` (`epoch`), one per trial: `step_loss` [T] the mean
+  batch loss since the last evaluation, `evals` the evaluation's metrics {name: [T]}, null values
+  where `diverged` [T]. `effective_step` = step / l (SGD time, `svag_time`); G, N, NSR from `gn`
+  (None when not estimated at this eval)."""
+  rows = []
+  values = {'train_step_loss': step_loss, **evals}
+  for i, arm in enumerate(arm_names):
+    row = {
+        'step': step,
+        'effective_step': svag_time.effective_step(step),
+        'svag_l': svag_time.l,
+        'epoch': epoch,
+        'trial': i,
+        'arm': arm,
+        'diverged': bool(diverged[i]),
+    }
+    for k in METRIC_KEYS:
+      row[k] = None if diverged[i] else float(values[k][i])
+    for k in GN_KEYS:
+      v = None if gn is None or diverged[i] else float(gn[k][i])
+      row[k] = v if v is not None and math.isfinite(v) else None
+    rows.append(row)
+  return rows
+
+
+def summary_line(evals: dict[str, np.ndarray], diverged: np.ndarray, arm_names: list[str]) -> str:
+  """Test accuracy (mean ± std over the live trials) per arm, and the number diverged."""
+  parts = []
+  for arm in dict.fromkeys(arm_names):
+    ok = [i for i, a in enumerate(arm_names) if a == arm and not diverged[i]]
+    if ok:
+      acc = evals['test_accuracy'][ok]
+      parts.append(f'{arm}: test acc {acc.mean():.4f}±{acc.std():.4f}')
+  return '; '.join(parts) + (f' ({int(diverged.sum())} diverged)' if diverged.any() else '')
