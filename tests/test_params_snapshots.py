@@ -155,7 +155,7 @@ def test_params_files_keep_their_format(tmp_path):
   old.mkdir(parents=True)
   shutil.copy(tmp_path / 'old.npz', old / 'epoch_1.npz')
   (old / 'trials.json').write_text(json.dumps({'arm': ['x', 'y']}))
-  got, arms = workdir_lib.read_params(tmp_path / 'old_run', 1)
+  got, arms = record.read_params(tmp_path / 'old_run', 1)
   del tree['batch_stats']['Empty_0']  # an empty dict has no leaf to save
   assert arms == ['x', 'y']
   assert jax.tree.structure(got) == jax.tree.structure(tree)
