@@ -1,16 +1,21 @@
-"""Mixing time (Li, Lyu & Arora 2020; configs/mixing_time.py).
+"""Mixing time in weight space and in function space (Li, Lyu & Arora 2020, Fig. 11;
+configs/mixing_time.py).
 
-    python -m svag_jax.analysis.mixing_time WORKDIR [--tol 0.1] [--window-evals 5]
-        [--error-tol 0.15] [--error-window-evals 5]
+    python -m svag_jax.analysis.mixing_time WORKDIR [--out DIR] [--permutations 200]
 
-Steps until the effective LR and the test error return to equilibrium after eta / 10, lambda x 10
-at once (lambda_e unchanged), against 1 / lambda_e, with a linear fit and R^2
-(`stats.steps_to_equilibrium` is the detector). Draws the figure `mixing_time` into
-WORKDIR/figures (or --out), as PNG and PDF: the detector's three panels and, beside them, the two
-of `analysis.relaxation` (the fitted relaxation of ||w||^4 and TV to the unchanged control); prints
-the numbers of both. Intervals over trials are `stats.interval` (95%); the mixing times of the
-trial-mean test error use a percentile bootstrap over trials (95%). Reads workdirs only; nothing
-here trains.
+After eta / 10 and lambda x 10 at once (lambda_e unchanged), two relaxation times per lambda_e,
+each fitted without a smoothing window or a tolerance:
+  - weight space: ||w||^4 relaxes exactly exponentially at constant sigma (time constant
+    1 / (4 lambda_e)); fitted per trial (`analysis.relaxation`), interval over trials;
+  - function space: the trial-mean test error of the changed arm minus that of its unchanged
+    control `ctl_<arm>` (the equilibrium at the same lambda_e) dips and comes back; from the
+    bottom of the dip on it is fitted as A exp(-(t - t_dip) / tau_f) (least squares, asymptote 0:
+    the control), with the fit's R^2; tau_f's interval is the jackknife over trials
+    (`stats.jackknife_interval`: trial i of both arms left out together).
+Each against 1 / lambda_e with a linear fit and its R^2. TV(changed arm, control) at the saved
+prediction epochs is set against its permutation null (`tv.permutation_test`: both arms' trials
+pooled and shuffled), so "the change is resolved" is a p-value. Draws the figure `mixing_time`
+into WORKDIR/figures (or --out), as PNG and PDF, and prints the numbers. Reads workdirs only.
 """
 
 import dataclasses
@@ -20,270 +25,261 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from scipy import optimize
 
 from svag_jax import theory
 from svag_jax.analysis import common, plots, relaxation, stats
 
-BAND = common.BAND
+CONTROL_PREFIX = 'ctl_'  # configs/mixing_time.py: the unchanged arm of `arm` is ctl_<arm>
+DIP_WINDOW = 3  # evaluations in the running mean that locates the bottom of the dip
+MIN_FIT_POINTS = 4  # evaluations after the dip needed for a fit
 
 
 @dataclasses.dataclass(frozen=True)
-class MixingArm:
-  """Mixing times of one arm after eta / 10, lambda x 10 at `perturb_step`.
+class ErrorRelaxation:
+  """The test error of one changed arm against its control after the change.
 
   Attributes:
-    arm, intrinsic_lr, perturb_step: as named.
-    eff_steps: per trial [T], steps until eta/||w||^2 is back (NaN where it never is).
-    error_steps: steps until the trial-mean test error is back (None: never).
-    error_interval: 95% percentile bootstrap interval over trials of `error_steps` (NaN bounds
-      when more than 5% of the resamples never return).
+    arm, intrinsic_lr: the changed arm.
+    dt: float [E], steps after the change (0: the evaluation at the change).
+    changed, control: float [T, E] and [Tc, E], the per-trial test errors (fractions).
+    t_dip: dt of the bottom of the dip of the trial-mean difference (the fit starts there).
+    amplitude, tau, r2: the fit A exp(-(dt - t_dip) / tau) to the trial-mean difference
+      changed - control on dt >= t_dip (NaN when it fails), and its R^2 there.
+    tau_interval: (low, high), the jackknife interval over trials of tau.
   """
 
   arm: str
   intrinsic_lr: float
-  perturb_step: float
-  eff_steps: np.ndarray
-  error_steps: float | None
-  error_interval: tuple[float, float]
+  dt: np.ndarray
+  changed: np.ndarray
+  control: np.ndarray
+  t_dip: float
+  amplitude: float
+  tau: float
+  r2: float
+  tau_interval: tuple[float, float]
+
+  @property
+  def difference(self) -> np.ndarray:
+    """float [E]: trial-mean test error, changed arm minus control."""
+    return stats.nanmean(self.changed, 0) - stats.nanmean(self.control, 0)
 
 
-def mixing(
-    run: common.RunLike,
-    tol: float = 0.1,
-    window_evals: int = 5,
-    error_tol: float = 0.15,
-    error_window_evals: int = 5,
-    ref_fraction: float = 0.25,
-    num_resamples: int = 200,
-    seed: int = 0,
-) -> list[MixingArm]:
-  """Steps to equilibrium per arm of a mixing_time run (`steps_to_equilibrium`, stay=True).
+def fit_decay(dt: np.ndarray, d: np.ndarray, t0: float) -> tuple[float, float, float]:
+  """(A, tau, R^2) of the least-squares fit d = A exp(-(dt - t0) / tau) on dt >= t0 (NaN when
+  fewer than MIN_FIT_POINTS evaluations are there or the fit fails)."""
+  keep = (dt >= t0) & np.isfinite(d)
+  x, y = dt[keep] - t0, d[keep]
+  if x.size < MIN_FIT_POINTS or not np.any(y):
+    return math.nan, math.nan, math.nan
+  a0 = float(y[0]) if y[0] else float(y[np.argmax(np.abs(y))])
+  # a first guess: where |d| first falls below |A| / e
+  below = np.flatnonzero(np.abs(y) < abs(a0) / math.e)
+  tau0 = float(x[below[0]]) if below.size and x[below[0]] > 0 else float(x[-1]) / 3
+  try:
+    (a, tau), _ = optimize.curve_fit(
+        lambda t, a, tau: a * np.exp(-t / tau),
+        x,
+        y,
+        p0=(a0, max(tau0, 1e-3)),
+        bounds=((-np.inf, 1e-6), (np.inf, np.inf)),
+    )
+  except (RuntimeError, ValueError):
+    return math.nan, math.nan, math.nan
+  resid = y - a * np.exp(-x / tau)
+  ss_tot = float(np.sum((y - y.mean()) ** 2))
+  return float(a), float(tau), 1 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else math.nan
 
-  Args:
-    run: the run, or its workdir.
-    tol, window_evals: relative tolerance and running-mean window (in evaluation intervals) of
-      the detector on each trial's eta / ||w||^2.
-    error_tol, error_window_evals: the same for the trial-mean test error. It is noisier (a few
-      test examples flip per eval: on the CPU run ~±0.5% absolute on 6-14% for a mean of 8
-      trials), hence the wider default band: at 10% one arm's curve left the band again late
-      in the run (no return detected) and the bootstrap intervals of three arms were open.
-    ref_fraction: the reference window is the last `ref_fraction` of the steps before the change.
-    num_resamples, seed: of the bootstrap over trials for the test error.
-  """
+
+def dip_step(dt: np.ndarray, d: np.ndarray) -> float:
+  """dt of the largest |running mean over DIP_WINDOW evaluations| of d: where the fit starts."""
+  kernel = np.ones(DIP_WINDOW) / DIP_WINDOW
+  smooth = np.convolve(np.nan_to_num(d), kernel, mode='same')
+  return float(dt[int(np.argmax(np.abs(smooth)))])
+
+
+def error_relaxation(run: common.RunLike) -> list[ErrorRelaxation]:
+  """The function-space relaxation of every changing arm that has its control, by lambda_e."""
   run = common.as_run(run)
-  rng = np.random.default_rng(seed)
   result = []
   for arm, m, change in common.changing_arms(run, 'mixing_time'):
-    steps = m.effective_steps
-    every = float(np.median(np.diff(steps)))
-    eff_kw = dict(ref_window=ref_fraction * change, window=window_evals * every, tol=tol)
-    err_kw = dict(
-        ref_window=ref_fraction * change, window=error_window_evals * every, tol=error_tol
-    )
+    control = run.arms.get(CONTROL_PREFIX + arm)
+    if control is None:
+      continue
+    post = m.effective_steps >= change
+    dt = m.effective_steps[post] - change
+    changed = 1 - m.values['test_accuracy'][:, post]
+    ctl = 1 - control.values['test_accuracy'][:, post]  # one run: the arms share evaluations
+    n = min(len(changed), len(ctl))
 
-    def detect(values, kw):
-      t = stats.steps_to_equilibrium(steps, values, change, **kw)
-      return np.nan if t is None else t
+    def diff(keep, changed=changed, ctl=ctl, n=n):
+      return stats.nanmean(changed[:n][keep], 0) - stats.nanmean(ctl[:n][keep], 0)
 
-    eff = np.array([detect(row, eff_kw) for row in m.values['effective_lr']])
-    error = 1 - m.values['test_accuracy']
-    main = stats.steps_to_equilibrium(steps, stats.nanmean(error, 0), change, **err_kw)
-    boot = np.array(
-        [
-            detect(stats.nanmean(error[rng.integers(0, len(error), len(error))], 0), err_kw)
-            for _ in range(num_resamples)
-        ]
-    )
-    if np.isnan(boot).mean() > 0.05:
-      interval = (math.nan, math.nan)
-    else:
-      interval = tuple(float(q) for q in np.nanpercentile(boot, [2.5, 97.5]))
-    row = int(np.flatnonzero(steps >= change)[0])
-    result.append(MixingArm(arm, m.constant('intrinsic_lr', row), change, eff, main, interval))
-  return sorted(result, key=lambda a: a.intrinsic_lr)
+    t_dip = dip_step(dt, diff(np.ones(n, bool)))
+    a, tau, r2 = fit_decay(dt, diff(np.ones(n, bool)), t_dip)
+    _, lo, hi = stats.jackknife_interval(lambda keep: fit_decay(dt, diff(keep), t_dip)[1], n)
+    row = int(np.flatnonzero(post)[0])
+    le = m.constant('intrinsic_lr', row)
+    result.append(ErrorRelaxation(arm, le, dt, changed, ctl, t_dip, a, tau, r2, (lo, hi)))
+  return sorted(result, key=lambda r: r.intrinsic_lr)
 
 
-def _fit_line(x: np.ndarray, y: np.ndarray) -> stats.LinearFit | None:
-  ok = np.isfinite(y)
-  return stats.linear_fit(x[ok], y[ok]) if ok.sum() >= 2 and np.ptp(x[ok]) > 0 else None
-
-
-def mixing_fits(arms: list[MixingArm]) -> dict[str, stats.LinearFit | None]:
-  """Linear fits of steps-to-equilibrium vs 1 / lambda_e: 'effective_lr' (per-arm mean over
-  trials that return) and 'test_error' (trial-mean curve)."""
+def tau_line(
+    arms: list[ErrorRelaxation],
+) -> tuple[stats.LinearFit, tuple[float, float]] | None:
+  """tau_f = slope / lambda_e + intercept over the arms' fitted tau_f, and the jackknife interval
+  of the slope (trial i of every arm left out together); None with fewer than two fitted arms."""
+  arms = [a for a in arms if np.isfinite(a.tau)]
+  if len(arms) < 2:
+    return None
   inv = np.array([1 / a.intrinsic_lr for a in arms])
-  eff = np.array(
-      [np.nanmean(a.eff_steps) if np.isfinite(a.eff_steps).any() else np.nan for a in arms]
-  )
-  err = np.array([np.nan if a.error_steps is None else a.error_steps for a in arms])
-  return {'effective_lr': _fit_line(inv, eff), 'test_error': _fit_line(inv, err)}
+  fit = stats.linear_fit(inv, np.array([a.tau for a in arms]))
+  n = min(min(len(a.changed), len(a.control)) for a in arms)
+
+  def slope(keep):
+    taus = []
+    for a in arms:
+      d = stats.nanmean(a.changed[:n][keep], 0) - stats.nanmean(a.control[:n][keep], 0)
+      taus.append(fit_decay(a.dt, d, a.t_dip)[1])
+    return stats.linear_fit(inv, np.array(taus)).slope if np.isfinite(taus).all() else math.nan
+
+  _, lo, hi = stats.jackknife_interval(slope, n)
+  return fit, (lo, hi)
 
 
-def mixing_summary(
-    arms: list[MixingArm], tol: float, window_evals: int, error_tol: float, error_window_evals: int
+def summary(
+    errors: list[ErrorRelaxation],
+    norms: list[relaxation.RelaxationArm],
+    tvs: list[relaxation.TVAfterChange],
 ) -> list[str]:
-  lines = [
-      f'Steps to equilibrium after eta/10, lambda x10 (detector: first step from which the '
-      f'centred running mean stays within tol of the pre-change mean; eff. LR per trial: '
-      f'{window_evals} evals, tol {tol:.0%}; trial-mean test error: {error_window_evals} '
-      f'evals, tol {error_tol:.0%})',
-      f'{"lambda_e":>9} {"1/lambda_e":>10} {"eff. LR: steps, mean [" + stats.INTERVAL + "]":>32} '
-      f'{"returned":>8} {"test error: steps [95% bootstrap]":>36}',
+  lines = relaxation.relaxation_summary(norms, [])
+  lines += [
+      'Function space: trial-mean test error, changed arm minus its control, fitted as '
+      'A exp(-(t - t_dip) / tau_f) from the bottom of the dip (jackknife 95% interval over '
+      'trials):',
+      f'{"lambda_e":>9} {"trials":>7} {"t_dip":>6} {"A (%)":>7} {"tau_f [95%]":>22} {"R^2":>6} '
+      f'{"tau_f * 4 lambda_e":>18}',
   ]
-  for a in arms:
-    n_ok = int(np.isfinite(a.eff_steps).sum())
-    err = 'never' if a.error_steps is None else f'{a.error_steps:g}'
+  for a in errors:
+    iv = f'{a.tau:.1f} [{a.tau_interval[0]:.1f}, {a.tau_interval[1]:.1f}]'
     lines.append(
-        f'{a.intrinsic_lr:>9.4g} {1 / a.intrinsic_lr:>10.1f} '
-        f'{stats.fmt_interval(a.eff_steps):>32} {n_ok:>4}/{len(a.eff_steps):<3} '
-        f'{err + f" [{a.error_interval[0]:g}, {a.error_interval[1]:g}]":>36}'
+        f'{a.intrinsic_lr:>9.4g} {len(a.changed):>3}/{len(a.control):<3} {a.t_dip:>6.0f} '
+        f'{100 * a.amplitude:>7.3f} {iv:>22} {a.r2:>6.3f} {4 * a.intrinsic_lr * a.tau:>18.2f}'
     )
-  for name, fit in mixing_fits(arms).items():
-    if fit is None:
-      lines.append(f'fit {name}: too few arms returned')
-    else:
-      lines.append(
-          f'fit {name}: steps = {fit.slope:.3f} / lambda_e + {fit.intercept:.1f}, '
-          f'R^2 = {fit.r2:.4f}'
-      )
+  line = tau_line(errors)
+  if line is None:
+    lines.append('fit tau_f: fewer than two arms fitted')
+  else:
+    fit, (lo, hi) = line
+    lines.append(
+        f'fit tau_f = {fit.slope:.3f} [{lo:.3f}, {hi:.3f}] / lambda_e {fit.intercept:+.1f}, '
+        f'R^2 = {fit.r2:.4f} (slope: jackknife 95% interval)'
+    )
+  lines += relaxation.tv_summary(tvs)
   lines.append(
-      f'SDE at constant sigma (theory.mixing_time_slope): eta/||w||^2 returns within '
-      f'{tol:.0%} after {theory.mixing_time_slope(tol):.3f} / lambda_e steps'
+      f'SDE at constant sigma: ||w||^4 relaxes with tau = 0.25 / lambda_e; eta/||w||^2 is back '
+      f'within 10% after {theory.mixing_time_slope(0.1):.2f} / lambda_e steps'
   )
   return lines
 
 
-def plot_mixing(
+def plot(
     run: common.RunLike,
-    arms: list[MixingArm] | None = None,
+    errors: list[ErrorRelaxation],
+    norms: list[relaxation.RelaxationArm],
+    tvs: list[relaxation.TVAfterChange],
     axes: Sequence[Axes] | None = None,
-    tol: float | None = None,
 ) -> np.ndarray:
-  """Three panels: eta/||w||^2 over its pre-change level and the trial-mean test error vs steps
-  after the change, per lambda_e (detected times marked); steps to equilibrium vs 1/lambda_e
-  with the linear fits and the constant-sigma SDE line for the eta/||w||^2 tolerance `tol`
-  (default 0.1, the detector's default)."""
-  axes = common.check_axes(axes, 3, 'plot_mixing')
+  """Four panels: eta/||w||^2 over its pre-change level; the test error difference with its fit;
+  both relaxation times vs 1 / lambda_e with their fits; TV to the control over its permutation
+  null (filled: p < 0.05)."""
+  axes = common.check_axes(axes, 4, 'mixing_time.plot', max_cols=2)
   run = common.as_run(run)
-  arms = mixing(run) if arms is None else arms
-  metrics = run.arms
-  for i, a in enumerate(arms):
-    m, color = metrics[a.arm], f'C{i % 10}'
-    steps = m.effective_steps
-    pre = (steps < a.perturb_step) & (steps >= 0.75 * a.perturb_step)
+  span = max(float(a.dt[-1]) for a in errors) if errors else 1.0
+  for i, a in enumerate(errors):
+    m, color = run.arms[a.arm], f'C{i % 10}'
+    change = m.change_step()
+    pre = (m.effective_steps < change) & (m.effective_steps >= 0.75 * change)
     eff = m.values['effective_lr']
     level = stats.nanmean(eff[:, pre], 1)[:, None]
-    x = steps - a.perturb_step
-    plots.plot_mean_band(axes[0], x, eff / level, color, f'λe={a.intrinsic_lr:g}')
-    axes[1].plot(
-        x,
-        100 * stats.nanmean(1 - m.values['test_accuracy'], 0),
-        color=color,
-        label=f'λe={a.intrinsic_lr:g}',
+    plots.plot_mean_band(
+        axes[0], m.effective_steps - change, eff / level, color, f'λe={a.intrinsic_lr:g}'
     )
-    if np.isfinite(a.eff_steps).any():
-      axes[0].axvline(np.nanmean(a.eff_steps), color=color, linestyle=':', linewidth=0.8)
-    if a.error_steps is not None:
-      axes[1].axvline(a.error_steps, color=color, linestyle=':', linewidth=0.8)
-  span = max(float(metrics[a.arm].effective_steps[-1] - a.perturb_step) for a in arms)
-  for ax in axes[:2]:
-    ax.set_xlim(-0.15 * span, span)
+    mean, lo, hi = (100 * x for x in _difference_band(a))
+    axes[1].plot(a.dt, mean, color=color, linewidth=0.8, label=f'λe={a.intrinsic_lr:g}')
+    axes[1].fill_between(a.dt, lo, hi, color=color, alpha=0.15, linewidth=0)
+    if np.isfinite(a.tau):
+      t = np.linspace(a.t_dip, a.dt[-1], 200)
+      axes[1].plot(t, 100 * a.amplitude * np.exp(-(t - a.t_dip) / a.tau), color=color, ls='--')
   axes[0].set_yscale('log')
-  axes[0].set_xlabel('steps after the change')
   axes[0].set_ylabel('η/‖w‖² ÷ pre-change level')
-  axes[0].set_title('Effective LR after η/10, λ×10 (·· detected)', fontsize='medium')
-  axes[0].legend(fontsize='small')
-  axes[1].set_xlabel('steps after the change')
-  axes[1].set_ylabel('test error (%), mean over trials')
-  axes[1].set_title('Test error (·· detected)', fontsize='medium')
-  ax = axes[2]
-  inv = np.array([1 / a.intrinsic_lr for a in arms])
-  fits = mixing_fits(arms)
-  eff = plots.plot_intervals(
-      ax,
-      inv,
-      [a.eff_steps for a in arms],
-      marker='o',
-      linestyle='none',
-      color='C0',
-      label=f'η/‖w‖² (mean, {stats.INTERVAL})',
-  )
-  err = np.array([np.nan if a.error_steps is None else a.error_steps for a in arms])
-  lo = np.array([a.error_interval[0] for a in arms])
-  hi = np.array([a.error_interval[1] for a in arms])
-  ax.errorbar(
-      inv,
-      err,
-      yerr=[np.nan_to_num(err - lo), np.nan_to_num(hi - err)],
-      marker='s',
-      linestyle='none',
-      capsize=3,
-      color='C3',
-      label='test error (95% bootstrap)',
-  )
-  xs = np.linspace(0, inv.max() * 1.05, 50)
-  tol = 0.1 if tol is None else tol
-  ax.plot(
-      xs,
-      theory.mixing_time_slope(tol) * xs,
-      color='k',
-      linestyle=':',
-      linewidth=1,
-      label=f'SDE, constant σ, tol {tol:.0%}: {theory.mixing_time_slope(tol):.2f}/λe',
-  )
-  for (name, fit), color in zip(fits.items(), ('C0', 'C3'), strict=True):
-    if fit is not None:
-      ax.plot(
-          xs,
-          fit.slope * xs + fit.intercept,
-          color=color,
-          linestyle='--',
-          linewidth=1,
-          label=f'{name}: {fit.slope:.2f}/λe {fit.intercept:+.0f}, R²={fit.r2:.3f}',
-      )
-  points = np.concatenate([eff[:, 0], err])
-  if np.isfinite(points).any():  # open-ended bootstrap bars would squash the points
-    ax.set_ylim(0, 1.4 * np.nanmax(points))
-  ax.set_xlabel('1 / λe (steps)')
-  ax.set_ylabel('steps to equilibrium')
-  ax.set_title('Mixing time vs 1/λe', fontsize='medium')
-  ax.legend(fontsize='small')
+  axes[0].set_title('Effective LR after η/10, λ×10 (10–90% band)', fontsize='medium')
+  axes[1].axhline(0, color='k', linewidth=0.8)
+  axes[1].set_ylabel('test error − control (points)')
+  axes[1].set_title(f'Function space (mean, {stats.INTERVAL}); -- fit', fontsize='medium')
+  for ax in axes[:2]:
+    ax.set_xlim(-0.1 * span, span)
+    ax.set_xlabel('steps after the change')
+    ax.legend(fontsize='small')
+  _plot_taus(axes[2], errors, norms)
+  relaxation.plot_tv(axes[3], tvs)
   return axes
+
+
+def _difference_band(a: ErrorRelaxation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """The trial-mean difference and its Welch interval at every evaluation."""
+  ivs = np.array(
+      [stats.difference_interval(a.changed[:, j], a.control[:, j]) for j in range(a.dt.size)]
+  )
+  return ivs[:, 0], ivs[:, 1], ivs[:, 2]
+
+
+def _plot_taus(
+    ax: Axes, errors: list[ErrorRelaxation], norms: list[relaxation.RelaxationArm]
+) -> None:
+  inv_n = np.array([1 / a.intrinsic_lr for a in norms])
+  inv_e = np.array([1 / a.intrinsic_lr for a in errors])
+  xs = np.linspace(0, max([*inv_n, *inv_e, 1.0]) * 1.05, 50)
+  if norms:
+    plots.plot_intervals(
+        ax, inv_n, [a.taus for a in norms], fmt='o', color='C0', label='‖w‖⁴ (per-trial fits)'
+    )
+    fitted = relaxation.relaxation_fit(norms)
+    if fitted is not None:
+      f = fitted[0]
+      ax.plot(xs, f.slope * xs + f.intercept, 'C0--', label=f'{f.slope:.3f}/λe, R²={f.r2:.4f}')
+  if errors:
+    tau = np.array([a.tau for a in errors])
+    lo, hi = (np.array([a.tau_interval[k] for a in errors]) for k in (0, 1))
+    yerr = [np.nan_to_num(tau - lo), np.nan_to_num(hi - tau)]
+    ax.errorbar(
+        inv_e, tau, yerr=yerr, fmt='s', color='C3', capsize=3, label='test error (jackknife)'
+    )
+    line = tau_line(errors)
+    if line is not None:
+      f = line[0]
+      label = f'{f.slope:.3f}/λe {f.intercept:+.0f}, R²={f.r2:.3f}'
+      ax.plot(xs, f.slope * xs + f.intercept, 'C3--', label=label)
+  ax.plot(xs, theory.norm4_relaxation_time(1.0) * xs, 'k:', linewidth=1, label='SDE: 1/(4λe)')
+  ax.set_xlabel('1 / λe (steps)')
+  ax.set_ylabel('relaxation time (steps)')
+  ax.set_title(f'Relaxation times vs 1/λe (mean, {stats.INTERVAL})', fontsize='medium')
+  ax.legend(fontsize='small')
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = common.figure_parser('mixing_time', __doc__)
-  parser.add_argument('--tol', type=float, default=0.1, help='detector tolerance for eta/||w||^2')
   parser.add_argument(
-      '--window-evals',
-      type=int,
-      default=5,
-      help='detector running-mean window for eta/||w||^2, in evals',
-  )
-  parser.add_argument(
-      '--error-tol',
-      type=float,
-      default=0.15,
-      help='detector tolerance for the trial-mean test error',
-  )
-  parser.add_argument(
-      '--error-window-evals',
-      type=int,
-      default=5,
-      help='detector running-mean window for the test error, in evals',
+      '--permutations', type=int, default=200, help='shuffles of each TV permutation test'
   )
   args = parser.parse_args(argv)
 
   def make():
-    detector = (args.tol, args.window_evals, args.error_tol, args.error_window_evals)
     run = common.load_run(args.workdir)
-    arms = mixing(run, *detector)
-    relax, tvs = relaxation.relaxation(run), relaxation.tv_after_change(run)
-    axes = common.new_axes(5)
-    plot_mixing(run, arms, axes[:3], tol=args.tol)
-    relaxation.plot_relaxation(relax, tvs, axes[3:])
-    lines = mixing_summary(arms, *detector) + relaxation.relaxation_summary(relax, tvs)
-    return axes, lines
+    errors, norms = error_relaxation(run), relaxation.relaxation(run)
+    tvs = relaxation.tv_after_change(run, CONTROL_PREFIX, args.permutations)
+    return plot(run, errors, norms, tvs), summary(errors, norms, tvs)
 
   return common.run_figure(args, make)
 

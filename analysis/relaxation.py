@@ -7,10 +7,10 @@ After eta / 10, lambda x 10 at once (lambda_e unchanged), ||w||^4 relaxes exactl
 at constant sigma, with time constant `theory.norm4_relaxation_time` = 1 / (4 lambda_e): fitted per
 trial (no smoothing window, no tolerance), then tau against 1 / lambda_e with a 95% percentile
 bootstrap over trials of the fit. In function space: TV between each changed arm and its
-unchanged control (same lambda_e) at the saved prediction epochs, over its level before the
-change. Draws the figure `relaxation` into WORKDIR/figures (or --out), as PNG and PDF, and prints
-the numbers; `analysis.mixing_time` draws the same two panels beside its own. Intervals over trials
-are `stats.interval` (95%). Reads workdirs only; nothing here trains.
+unchanged control (same lambda_e) at the saved prediction epochs, against its permutation null
+(`tv.permutation_test`). Draws the figure `relaxation` into WORKDIR/figures (or --out), as PNG and
+PDF, and prints the numbers; `analysis.mixing_time` draws the same two panels beside its own.
+Intervals over trials are `stats.interval` (95%). Reads workdirs only; nothing here trains.
 """
 
 import dataclasses
@@ -100,22 +100,27 @@ class TVAfterChange:
 
   Attributes:
     arm, intrinsic_lr: the changed arm.
-    steps: [P] steps after the change (negative: before it); tv: [P] TV(arm, control);
-    null: TV's mean over the saved epochs before the change (the two arms are then the same
-      process: the finite-sample level of TV at these trial counts).
+    steps: [P] steps after the change (negative: before it); tv: [P] TV(arm, control) with all
+      their trials;
+    null: [P] the mean of TV's permutation null at each epoch (`tv.permutation_test`: the two
+      arms' trials pooled and shuffled; what TV reads at these trial counts when the two arms are
+      one distribution), p_value: [P] its one-sided p-value.
   """
 
   arm: str
   intrinsic_lr: float
   steps: np.ndarray
   tv: np.ndarray
-  null: float
+  null: np.ndarray
+  p_value: np.ndarray
 
 
-def tv_after_change(run: common.RunLike, control_prefix: str = 'ctl_') -> list[TVAfterChange]:
-  """TV(changed arm, its control `control_prefix + arm`) at every saved prediction epoch; `null`
-  is its mean over the epochs before the change, where the two arms are the same process and TV
-  is finite-sample noise at these trial counts. Empty when no predictions or no controls."""
+def tv_after_change(
+    run: common.RunLike, control_prefix: str = 'ctl_', num_permutations: int = 200
+) -> list[TVAfterChange]:
+  """TV(changed arm, its control `control_prefix + arm`) at every saved prediction epoch, with
+  its permutation test there (`num_permutations` shuffles). Empty when no predictions or no
+  controls."""
   run = common.as_run(run)
   if not (run.path / 'predictions' / 'trials.json').exists():
     return []
@@ -123,7 +128,7 @@ def tv_after_change(run: common.RunLike, control_prefix: str = 'ctl_') -> list[T
   trial_arms = np.asarray(trial_arms)
   metrics = run.arms
   epochs = np.array(sorted(predictions))
-  num_classes = int(max(p.max() for p in predictions.values())) + 1
+  num_classes = int(max(p[p != record.DIVERGED_PREDICTION].max() for p in predictions.values()))
   result = []
   for arm, m, change in common.changing_arms(run):
     if control_prefix + arm not in metrics:
@@ -131,15 +136,71 @@ def tv_after_change(run: common.RunLike, control_prefix: str = 'ctl_') -> list[T
     a = np.flatnonzero(trial_arms == arm)
     b = np.flatnonzero(trial_arms == control_prefix + arm)
     steps_per_epoch = float(m.effective_steps[-1] / m.epochs[-1])
-    dt = epochs * steps_per_epoch - change
-    tv = np.array(
-        [tv_lib.tv_distance(predictions[e][a], predictions[e][b], num_classes) for e in epochs]
-    )
-    before = dt < 0
-    null = float(tv[before].mean()) if before.any() else math.nan
+    tests = [
+        tv_lib.permutation_test(
+            predictions[e][a], predictions[e][b], num_classes + 1, num_permutations
+        )
+        for e in epochs
+    ]
     row = int(np.flatnonzero(m.effective_steps >= change)[0])
-    result.append(TVAfterChange(arm, m.constant('intrinsic_lr', row), dt, tv, null))
+    result.append(
+        TVAfterChange(
+            arm,
+            m.constant('intrinsic_lr', row),
+            epochs * steps_per_epoch - change,
+            np.array([t.tv for t in tests]),
+            np.array([t.null_mean for t in tests]),
+            np.array([t.p_value for t in tests]),
+        )
+    )
   return sorted(result, key=lambda r: r.intrinsic_lr)
+
+
+def tv_summary(tvs: list[TVAfterChange], level: float = 0.05) -> list[str]:
+  """Per lambda_e: TV over its permutation null before the change, and after it the first and
+  last saved steps with p < `level` and the largest TV / null."""
+  if not tvs:
+    return []
+  lines = [
+      'TV(changed arm, unchanged control at the same lambda_e) over its permutation null (the two '
+      f'arms pooled and shuffled); "differs": p < {level:g}'
+  ]
+  for r in tvs:
+    before, after = r.steps < 0, r.steps >= 0
+    ratio = r.tv / r.null
+    hits = r.steps[after][r.p_value[after] < level]
+    k = int(np.argmax(ratio[after]))
+    differs = (
+        f'differs at {hits.size}/{after.sum()} saved steps after it, first {hits[0]:+.0f}, last '
+        f'{hits[-1]:+.0f}'
+        if hits.size
+        else f'differs at none of the {after.sum()} saved steps after it'
+    )
+    lines.append(
+        f'  lambda_e {r.intrinsic_lr:<7.4g} before the change: TV/null {ratio[before].min():.2f}-'
+        f'{ratio[before].max():.2f}x, {int(np.sum(r.p_value[before] < level))}/{before.sum()} '
+        f'with p < {level:g}; {differs}; largest {ratio[after][k]:.2f}x (p = '
+        f'{r.p_value[after][k]:.3g}) at step {r.steps[after][k]:+.0f}'
+    )
+  return lines
+
+
+def plot_tv(ax: Axes, tvs: list[TVAfterChange], level: float = 0.05) -> None:
+  """TV to the control over its permutation null vs steps after the change, one line per
+  lambda_e; filled markers where p < `level`."""
+  for i, r in enumerate(tvs):
+    color = f'C{i % 10}'
+    ratio = r.tv / r.null
+    ax.plot(r.steps, ratio, color=color, linewidth=0.8, label=f'λe={r.intrinsic_lr:g}')
+    hit = r.p_value < level
+    ax.plot(r.steps[hit], ratio[hit], 'o', color=color, markersize=3)
+  ax.axhline(1.0, color='k', linewidth=0.8)
+  ax.axvline(0.0, color='grey', linestyle=':', linewidth=0.8)
+  ax.set_xlabel('steps after the change')
+  ax.set_ylabel('TV(changed, control) ÷ permutation null')
+  ax.set_title(f'Function space: TV to the unchanged arm (● p < {level:g})', fontsize='medium')
+  if tvs:
+    ax.legend(fontsize='small')
 
 
 def relaxation_summary(arms: list[RelaxationArm], tvs: list[TVAfterChange]) -> list[str]:
@@ -165,21 +226,7 @@ def relaxation_summary(arms: list[RelaxationArm], tvs: list[TVAfterChange]) -> l
         f'{fit.intercept:+.1f} [{intercept_iv[0]:+.1f}, {intercept_iv[1]:+.1f}], R^2 = '
         f'{fit.r2:.4f} (95% bootstrap over trials; predicted 0.25 / lambda_e + 0)'
     )
-  if tvs:
-    lines.append(
-        'TV(changed arm, unchanged control at the same lambda_e) after the change, over its mean '
-        'before the change (the finite-sample level at these trial counts):'
-    )
-    for r in tvs:
-      after = r.steps >= 0
-      ratio = r.tv[after] / r.null
-      k = int(np.argmax(np.abs(ratio - 1)))
-      lines.append(
-          f'  lambda_e {r.intrinsic_lr:<7.4g} null {r.null:.4f}; after: min {ratio.min():.2f}x, '
-          f'max {ratio.max():.2f}x, largest departure {ratio[k]:.2f}x at step '
-          f'{r.steps[after][k]:+.0f}'
-      )
-  return lines
+  return lines + tv_summary(tvs)
 
 
 def plot_relaxation(
@@ -209,16 +256,7 @@ def plot_relaxation(
   ax.set_ylabel('relaxation time τ (steps)')
   ax.set_title('‖w‖⁴ relaxation time vs 1/λe', fontsize='medium')
   ax.legend(fontsize='small')
-  ax = axes[1]
-  for i, r in enumerate(tvs):
-    ax.plot(r.steps, r.tv / r.null, color=f'C{i % 10}', label=f'λe={r.intrinsic_lr:g}')
-  ax.axhline(1.0, color='k', linewidth=0.8)
-  ax.axvline(0.0, color='grey', linestyle=':', linewidth=0.8)
-  ax.set_xlabel('steps after the change')
-  ax.set_ylabel('TV(changed, control) ÷ pre-change level')
-  ax.set_title('Function space: TV to the unchanged arm', fontsize='medium')
-  if tvs:
-    ax.legend(fontsize='small')
+  plot_tv(axes[1], tvs)
   return axes
 
 

@@ -1,5 +1,5 @@
 """The statistics of the analyses (NumPy, unit-tested): summaries over trials (means, bands,
-intervals), the equilibrium detector and linear fits.
+intervals) and linear fits.
 
 Every interval over trials is `interval`: the mean ± t × SE of the trials' values, SE = sample
 standard deviation (ddof 1) / sqrt(n) over the n trials with a value (diverged trials are NaN and
@@ -8,7 +8,9 @@ trials, 2.13 for 16, 1.96 for many). A difference of two independent arms is
 `difference_interval` (the same t × SE, Welch's SE and degrees of freedom); a paired difference
 (trial i against trial i, e.g. the same init) is `interval` of the differences. Other summaries
 say what they are: quantile bands of the spread of the trials (`mean_and_band`), standard errors
-(`mean_se`), percentile bootstrap intervals (analysis/mixing_time.py, analysis/relaxation.py).
+(`mean_se`), percentile bootstrap intervals (analysis/relaxation.py). A statistic of the trials
+together (a fit to a trial-mean curve) gets `jackknife_interval`: the same mean ± t × SE over its
+leave-one-trial-out pseudo-values.
 """
 
 import dataclasses
@@ -123,115 +125,35 @@ def fmt_interval(values: np.ndarray, digits: int = 4) -> str:
   return format_interval(*interval(values), f'.{digits}g')
 
 
-# ---- The equilibrium detector. ----
-
-
-def centered_running_mean(steps: np.ndarray, values: np.ndarray, window: float) -> np.ndarray:
-  """Mean of `values` over the rows with |step - s| <= window / 2, for every row step s.
-
-  The window is truncated at both ends of the series (fewer rows there); NaN values are ignored
-  (a row whose window holds only NaN gives NaN).
+def jackknife_interval(
+    estimate, num_trials: int, level: float = LEVEL
+) -> tuple[float, float, float]:
+  """The interval of a statistic of all trials together (e.g. a fit to a trial-mean curve):
+  `interval` of its jackknife pseudo-values n theta - (n - 1) theta_(-i).
 
   Args:
-    steps: float [E], increasing (optimizer steps).
-    values: float [E].
-    window: width of the window, in steps (>= 0; 0 = the values themselves).
+    estimate: a function of a bool mask [num_trials] (the trials to use) returning the statistic
+      (float; NaN where it cannot be computed: such leave-one-out values are left out).
+    num_trials: n; trial i of every arm is left out together (arms of equal trial counts).
+    level: the confidence level.
 
   Returns:
-    float [E].
+    (the statistic on all trials, low, high): the estimate itself with the half-width
+    t_{(1 + level) / 2, n - 1} x SE_jackknife (NaN bounds with fewer than two finite values).
   """
-  steps, values = np.asarray(steps, float), np.asarray(values, float)
-  finite = np.isfinite(values)
-  sums = np.concatenate([[0.0], np.cumsum(np.where(finite, values, 0.0))])
-  counts = np.concatenate([[0], np.cumsum(finite)])
-  lo = np.searchsorted(steps, steps - window / 2, side='left')
-  hi = np.searchsorted(steps, steps + window / 2, side='right')
-  n = counts[hi] - counts[lo]
-  with np.errstate(invalid='ignore', divide='ignore'):
-    return np.where(n > 0, (sums[hi] - sums[lo]) / np.maximum(n, 1), np.nan)
+  full = float(estimate(np.ones(num_trials, bool)))
+  loo = np.empty(num_trials)
+  for i in range(num_trials):
+    keep = np.ones(num_trials, bool)
+    keep[i] = False
+    loo[i] = estimate(keep)
+  pseudo = num_trials * full - (num_trials - 1) * loo
+  _, low, high = interval(pseudo, level=level)
+  half = (high - low) / 2
+  return full, full - half, full + half
 
 
-def steps_to_equilibrium(
-    steps: np.ndarray,
-    values: np.ndarray,
-    perturb_step: float,
-    *,
-    ref_window: float,
-    window: float,
-    tol: float = 0.1,
-    stay: bool = True,
-) -> float | None:
-  """Steps after a perturbation until a curve is back at its pre-perturbation equilibrium level.
-
-  The detector:
-    1. reference level ref = mean of `values` over the rows with
-       perturb_step - ref_window <= step < perturb_step (the equilibrium before the perturbation);
-    2. after it, only the rows with step >= perturb_step are used (the row at the perturbation
-       itself counts as "after": metric rows give the LR the *next* step uses); each is smoothed
-       by a centred running mean over `window` steps of post-perturbation rows
-       (`centered_running_mean`: no lag for a smooth curve, truncated at the perturbation and at
-       the end of the run, so no pre-perturbation row leaks in);
-    3. a row is "in equilibrium" when |running mean - ref| <= tol |ref|;
-    4. stay=True (default): the answer is the first post row from which every later row is in
-       equilibrium, provided at least `window` steps of the run follow it (so that the
-       return is confirmed, not a last-row accident); stay=False: the first post row in
-       equilibrium (first crossing).
-  The result is that row's step minus `perturb_step`; 0 if the curve never left the band.
-
-  For an exponential relaxation ref (1 + g exp(-t / tau)) with |g| > tol and noise well below
-  tol |ref| / sqrt(rows per window), the answer is ~ tau ln(|g| / tol) (up to the eval spacing
-  and a (window / tau)^2 / 24 relative smoothing bias).
-
-  Args:
-    steps: float [E], increasing row steps (optimizer steps; NaN values are ignored).
-    values: float [E], the quantity (e.g. eta / ||w||^2 of one trial, or a trial-mean test error).
-    perturb_step: the step of the perturbation (the schedule change).
-    ref_window: steps before the perturbation over which the reference is averaged (> 0).
-    window: width in steps of the centred running mean after the perturbation (>= 0).
-    tol: relative tolerance x of "within x% of the reference" (> 0).
-    stay: require the curve to stay in the band until the end of the run (see above).
-
-  Returns:
-    Steps from the perturbation to equilibrium (float), or None when the curve does not return
-    (stay=True: the last rows are out of the band, or the return is not followed by `window`
-    steps; stay=False: no post row is in the band).
-
-  Raises:
-    ValueError: no finite row in the reference window, no row after the perturbation, a
-      reference of 0, or bad `tol` / windows.
-  """
-  steps, values = np.asarray(steps, float), np.asarray(values, float)
-  if steps.shape != values.shape or steps.ndim != 1:
-    raise ValueError(f'steps {steps.shape} and values {values.shape} must be equal 1-D shapes')
-  if not tol > 0 or not ref_window > 0 or not window >= 0:
-    raise ValueError(
-        f'need tol > 0, ref_window > 0, window >= 0; got {tol}, {ref_window}, ' f'{window}'
-    )
-  before = (steps >= perturb_step - ref_window) & (steps < perturb_step) & np.isfinite(values)
-  if not before.any():
-    raise ValueError(
-        f'no finite row in the reference window [{perturb_step - ref_window:g}, '
-        f'{perturb_step:g}) steps: widen ref_window or evaluate more often'
-    )
-  ref = float(values[before].mean())
-  if ref == 0:
-    raise ValueError('the reference level is 0: a relative tolerance is undefined')
-  after = steps >= perturb_step
-  if not after.any():
-    raise ValueError(f'no row at or after the perturbation step {perturb_step:g}')
-  post_steps, post_values = steps[after], values[after]
-  smooth = centered_running_mean(post_steps, post_values, window)
-  inside = np.abs(smooth - ref) <= tol * abs(ref)  # NaN compares False: not in equilibrium
-  if not stay:
-    hits = np.flatnonzero(inside)
-    return float(post_steps[hits[0]] - perturb_step) if hits.size else None
-  if not inside[-1]:
-    return None
-  outside = np.flatnonzero(~inside)
-  first = outside[-1] + 1 if outside.size else 0
-  if post_steps[-1] - post_steps[first] < window:
-    return None
-  return float(post_steps[first] - perturb_step)
+# ---- Fits. ----
 
 
 @dataclasses.dataclass(frozen=True)

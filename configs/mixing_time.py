@@ -26,8 +26,8 @@ from svag_jax.configs import base, stationary_lr
 
 ARGS = ('cpu',)  # get_config arguments besides none (the full-scale variant)
 
-CPU_INTRINSIC_LRS = (0.0025, 0.0035, 0.005, 0.007, 0.01, 0.014, 0.02)
-FULL_INTRINSIC_LRS = (2e-4, 3e-4, 5e-4, 8e-4, 1.2e-3, 2e-3)
+CPU_INTRINSIC_LRS = (0.0025, 0.0035, 0.005, 0.01, 0.02)
+FULL_INTRINSIC_LRS = (5e-4, 1e-3, 2e-3)
 CONTROL_PREFIX = 'ctl_'  # the unperturbed arm of lambda_e: CONTROL_PREFIX + its perturbed arm
 
 # Steps after the change at which the CPU run evaluates and saves predictions: dense where the
@@ -59,7 +59,7 @@ def get_config(arg: str | None = None):
   if arg == 'cpu':
     stationary_lr.mnist_mlp(c)
     set_arms(c, arms(0.1, CPU_INTRINSIC_LRS, change_epoch=8, controls=True))
-    c.trials.num = 8
+    c.trials.num = 32
     c.train.epochs = 16
     c.train.eval_every = 0.4
     pre = tuple(round(5.6 + 0.4 * i, 6) for i in range(6))  # 5.6 ... 7.6: TV's null before
@@ -67,12 +67,12 @@ def get_config(arg: str | None = None):
     c.checkpoint.every = 4.0
   elif arg in (None, '', 'full'):
     base.cifar10_preresnet32(c)
-    set_arms(c, arms(0.8, FULL_INTRINSIC_LRS, change_epoch=100, controls=True))
-    c.trials.num = 4
-    c.train.epochs = 200
+    set_arms(c, arms(0.8, FULL_INTRINSIC_LRS, change_epoch=50, controls=True))
+    c.trials.num = 32
+    c.train.epochs = 100
     c.train.eval_every = 0.5
     c.train.predictions_at = prediction_epochs(
-        100, tuple(range(0, 4000, 200)) + tuple(range(4000, 39001, 1000)), 391, (90, 95)
+        50, tuple(range(0, 4000, 200)) + tuple(range(4000, 19501, 1000)), 391, (40, 45)
     )
   else:
     raise ValueError(f'unknown config argument {arg!r}; use "cpu" or nothing')

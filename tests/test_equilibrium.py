@@ -1,6 +1,6 @@
-"""analysis/stats.py (the equilibrium detector, the fits) on synthetic curves, and the
-stationary_lr / lr_drop / mixing_time analyses on synthetic workdirs whose answers are known in
-closed form (no training: fast)."""
+"""analysis/stats.py (fits, intervals) on synthetic curves, and the stationary_lr / lr_drop /
+mixing_time analyses on synthetic workdirs whose answers are known in closed form (no training:
+fast)."""
 
 import json
 import math
@@ -17,107 +17,6 @@ from svag_jax.analysis import relaxation as relaxation_analysis
 from svag_jax.analysis import stationary_lr as stationary_analysis
 from svag_jax.analysis import stats
 from svag_jax.configs import lr_drop, mixing_time, stationary_lr
-
-PERTURB = 1000.0
-EVERY = 10.0  # steps between synthetic evaluations
-
-
-def relaxation(
-    tau: float, gap: float, noise: float = 0.0, end: float = 5000.0, ref: float = 1.0, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-  """ref before PERTURB; ref (1 + gap exp(-(t - PERTURB) / tau)) after it; relative noise."""
-  steps = np.arange(EVERY, end + EVERY / 2, EVERY)
-  t = steps - PERTURB
-  values = np.where(t < 0, ref, ref * (1 + gap * np.exp(-np.maximum(t, 0) / tau)))
-  rng = np.random.default_rng(seed)
-  return steps, values * (1 + noise * rng.standard_normal(steps.shape))
-
-
-def detect(steps, values, **kw):
-  kw = {'ref_window': 500.0, 'window': 5 * EVERY, 'tol': 0.1, **kw}
-  return stats.steps_to_equilibrium(steps, values, PERTURB, **kw)
-
-
-@pytest.mark.parametrize('gap', [-0.9, 2.0])
-@pytest.mark.parametrize('tau', [30.0, 100.0, 300.0, 600.0])
-def test_detected_time_is_tau_log_gap_over_tol(tau, gap):
-  steps, values = relaxation(tau, gap, noise=0.01, seed=int(tau))
-  expected = tau * math.log(abs(gap) / 0.1)
-  found = detect(steps, values)
-  assert found is not None
-  # eval spacing (10 steps) plus a few % of tau for the noise and the smoothing
-  assert abs(found - expected) <= EVERY + 0.06 * expected, (found, expected)
-
-
-def test_detected_time_scales_linearly_with_tau():
-  taus = np.array([40.0, 80.0, 160.0, 320.0, 640.0])
-  found = np.array(
-      [detect(*relaxation(t, -0.9, noise=0.02, end=8000.0, seed=i)) for i, t in enumerate(taus)]
-  )
-  fit = stats.linear_fit(taus, found)
-  assert fit.r2 > 0.999
-  assert fit.slope == pytest.approx(math.log(9.0), rel=0.03)
-  assert abs(fit.intercept) < 3 * EVERY
-
-
-def test_a_curve_that_never_recovers_gives_none():
-  steps, values = relaxation(100.0, -0.9, noise=0.01)
-  stuck = np.where(steps >= PERTURB, 0.5 * values, values)  # settles at half the reference
-  assert detect(steps, stuck) is None
-  assert detect(steps, stuck, stay=False) is None
-  slow = relaxation(5000.0, -0.9, noise=0.01)  # recovers, but long after the run ends
-  assert detect(*slow) is None
-
-
-def test_return_in_the_last_window_is_not_confirmed():
-  steps, values = relaxation(100.0, -0.9, end=PERTURB + 100 * math.log(9.0) + 2 * EVERY)
-  assert detect(steps, values, window=0.0) is not None
-  assert detect(steps, values, window=5 * EVERY) is None
-
-
-def test_stay_requires_the_curve_to_remain_in_the_band():
-  steps = np.arange(EVERY, 4000.0 + 1, EVERY)
-  t = steps - PERTURB
-  # drops to 0.2, is back at t = 300, dips out again during [800, 1200), back for good after
-  values = np.where(t < 0, 1.0, np.where(t < 300, 0.2, 1.0))
-  values = np.where((t >= 800) & (t < 1200), 0.7, values)
-  assert detect(steps, values, window=0.0, stay=False) == 300.0
-  assert detect(steps, values, window=0.0) == 1200.0
-
-
-def test_the_reference_ignores_rows_after_the_perturbation_and_nan():
-  steps, values = relaxation(100.0, -0.9)
-  values[steps < PERTURB - 200] = 50.0  # outside ref_window: ignored
-  values[(steps >= PERTURB - 100) & (steps < PERTURB)] = np.nan  # diverged rows: ignored
-  assert detect(steps, values, ref_window=200.0) == pytest.approx(100 * math.log(9), abs=2 * EVERY)
-
-
-def test_noise_within_the_band_does_not_fool_the_detector():
-  # noise of 5% per row with a 10% band: the running mean over 5 rows keeps it inside
-  steps, values = relaxation(200.0, -0.9, noise=0.05, seed=3)
-  found = detect(steps, values)
-  assert found == pytest.approx(200 * math.log(9), rel=0.1)
-
-
-def test_bad_inputs_are_reported():
-  steps, values = relaxation(100.0, -0.9)
-  with pytest.raises(ValueError, match='reference window'):
-    stats.steps_to_equilibrium(steps, values, 5.0, ref_window=1.0, window=0.0)
-  with pytest.raises(ValueError, match='after the perturbation'):
-    stats.steps_to_equilibrium(steps, values, 1e9, ref_window=1e10, window=0.0)
-  with pytest.raises(ValueError, match='tol'):
-    stats.steps_to_equilibrium(steps, values, PERTURB, ref_window=100.0, window=0.0, tol=0.0)
-
-
-def test_centered_running_mean_matches_brute_force():
-  rng = np.random.default_rng(0)
-  steps = np.cumsum(rng.integers(1, 20, 50)).astype(float)
-  values = rng.standard_normal(50)
-  values[7] = np.nan
-  got = stats.centered_running_mean(steps, values, 30.0)
-  for i, s in enumerate(steps):
-    sel = (np.abs(steps - s) <= 15.0) & np.isfinite(values)
-    assert got[i] == pytest.approx(values[sel].mean())
 
 
 def test_linear_fit_and_interval():
@@ -181,19 +80,30 @@ def stationary_rows(sigma2: float = 40.0, lr: float = 0.1) -> list[dict]:
   return rows
 
 
+TAU_F_SLOPE = 0.5  # mixing_rows: the test error comes back with tau_f = 0.5 / lambda_e
+
+
 def mixing_rows(change: int = 3000, r0: float = 10.0) -> list[dict]:
-  """eta / 10, lambda x 10 at step `change`; ||w||^2 relaxes to R0 / 10 at rate 2 lambda_e."""
+  """eta / 10, lambda x 10 at step `change`; ||w||^4 relaxes to R0^2 / 100 at rate 4 lambda_e
+  (the constant-sigma SDE); the test error drops by 1 point at once and comes back with
+  tau_f = TAU_F_SLOPE / lambda_e; an unchanged control arm `ctl_<arm>` per lambda_e."""
   rows, trial = [], 0
   for le in (0.004, 0.008, 0.016):
-    for _ in range(4):
-      for step in range(10, 7001, 10):
-        t = step - change
-        lr, wd = (0.1, le / 0.1) if t < 0 else (0.01, 10 * le / 0.1)
-        # eta / ||w||^2 = ref (1 - 0.9 exp(-2 le t)) after the change; test error likewise
-        ratio = 1.0 if t < 0 else 1 - 0.9 * math.exp(-2 * le * t)
-        r = lr / (0.1 / r0 * ratio)
-        rows.append(row(step, trial, f'le{le}', lr, wd, r, test_error=0.05 * ratio))
-      trial += 1
+    for control in (False, True):
+      for k in range(4):
+        spread = 0.01 * (k - 1.5)
+        for step in range(10, 7001, 10):
+          t = step - change
+          changed = t >= 0 and not control
+          lr, wd = (0.01, 10 * le / 0.1) if changed else (0.1, le / 0.1)
+          # ||w||^4 = R0^2 (1/100 + 99/100 exp(-4 le t)) after the change
+          r = r0 * math.sqrt(0.01 + 0.99 * math.exp(-4 * le * t)) if changed else r0
+          error = 0.05 + 0.001 * spread
+          if changed and t > 0:
+            error -= 0.01 * (1 + spread) * math.exp(-t * le / TAU_F_SLOPE)
+          name = ('ctl_' if control else '') + f'le{le}'
+          rows.append(row(step, trial, name, lr, wd, r * (1 + spread), test_error=error))
+        trial += 1
   return rows
 
 
@@ -235,50 +145,57 @@ def test_lr_drop_ratios(tmp_path):
   assert lr_drop_analysis.main([str(tmp_path)]) == 0
 
 
-def test_mixing_time_is_linear_in_inverse_intrinsic_lr(tmp_path):
-  """eta / 10, lambda x 10 with ||w||^2 relaxing to R0 / 10 at rate 2 lambda_e: the detector's
-  times are ln(9) / (2 lambda_e) and the fit finds that slope with R^2 ~ 1."""
+def test_mixing_time_fits_both_relaxation_times_against_inverse_intrinsic_lr(tmp_path):
+  """||w||^4 relaxes with tau = 1 / (4 lambda_e) and the test error (against its control) with
+  tau_f = 0.5 / lambda_e: both fits find their slope with R^2 ~ 1, inside their intervals."""
   change = 3000
   workdir = write_rows(tmp_path, mixing_rows(change))
-  arms = mixing_analysis.mixing(
-      workdir, tol=0.1, window_evals=3, error_tol=0.1, error_window_evals=3, num_resamples=20
-  )
-  for a in arms:
-    assert a.perturb_step == change
-    expected = math.log(9) / (2 * a.intrinsic_lr)
-    np.testing.assert_allclose(a.eff_steps, expected, atol=EVERY)
-    assert a.error_steps == pytest.approx(expected, abs=EVERY)
-  fits = mixing_analysis.mixing_fits(arms)
-  for fit in fits.values():
-    assert fit.slope == pytest.approx(math.log(9) / 2, rel=0.03)
-    assert fit.r2 > 0.999
-  assert mixing_analysis.main([str(workdir), '--error-window-evals', '3']) == 0
-  assert (workdir / 'figures' / 'mixing_time.pdf').stat().st_size > 0
-  relax = relaxation_analysis.relaxation(workdir)  # per trial; the fit: test_svag_analysis.py
-  assert [a.intrinsic_lr for a in relax] == [a.intrinsic_lr for a in arms]
+  errors = mixing_analysis.error_relaxation(workdir)
+  assert [a.arm for a in errors] == ['le0.004', 'le0.008', 'le0.016']
+  for a in errors:
+    assert a.dt[0] == 0 and a.changed.shape == a.control.shape == (4, a.dt.size)
+    assert a.tau == pytest.approx(TAU_F_SLOPE / a.intrinsic_lr, rel=1e-3)
+    assert a.amplitude < 0 and a.r2 > 0.999
+    assert a.tau_interval[0] <= a.tau <= a.tau_interval[1]
+  fit, (lo, hi) = mixing_analysis.tau_line(errors)
+  assert fit.slope == pytest.approx(TAU_F_SLOPE, rel=1e-3) and fit.r2 > 0.9999
+  assert lo <= fit.slope <= hi and hi - lo < 0.01
+  relax = relaxation_analysis.relaxation(workdir)
+  for a in relax:
+    np.testing.assert_allclose(a.taus, theory.norm4_relaxation_time(a.intrinsic_lr), rtol=0.03)
   assert relaxation_analysis.tv_after_change(workdir) == []  # no predictions saved
+  assert mixing_analysis.main([str(workdir)]) == 0
+  assert (workdir / 'figures' / 'mixing_time.pdf').stat().st_size > 0
   assert relaxation_analysis.main([str(workdir)]) == 0
   assert (workdir / 'figures' / 'relaxation.png').stat().st_size > 0
 
 
-def test_detector_on_the_exact_norm_recursion_matches_the_predicted_mixing_slope():
+def test_fit_decay_and_the_jackknife_interval():
+  dt = np.arange(0.0, 500.0, 5.0)
+  a, tau, r2 = mixing_analysis.fit_decay(dt, -0.02 * np.exp(-(dt - 20) / 40.0), 20.0)
+  assert (a, tau, r2) == pytest.approx((-0.02, 40.0, 1.0), rel=1e-6)
+  assert np.isnan(mixing_analysis.fit_decay(dt[:3], np.ones(3), 0.0)[1])  # too few points
+  # the jackknife of a mean is the t interval of the values themselves
+  x = np.array([1.0, 4.0, 2.0, 8.0, 5.0])
+  got = stats.jackknife_interval(lambda keep: x[keep].mean(), x.size)
+  np.testing.assert_allclose(got, stats.interval(x))
+
+
+def test_exact_norm_recursion_returns_after_the_predicted_mixing_slope():
   """||w_{k+1}||^2 = (1 - le)^2 ||w_k||^2 + eta^2 sigma^2 / ||w_k||^2 (SGD on a scale-invariant
-  loss with a constant unit-norm noise trace), eta / 10 and lambda x 10 at equilibrium: the
-  detected return of eta / ||w||^2 is theory.mixing_time_slope(0.1) / le steps."""
+  loss with a constant unit-norm noise trace), eta / 10 and lambda x 10 at equilibrium: eta /
+  ||w||^2 is first back within 10% of its level after theory.mixing_time_slope(0.1) / le steps."""
   assert theory.mixing_time_slope(0.1) == pytest.approx(math.log(99 / (1 / 0.81 - 1)) / 4)
   sigma2, lr0 = 50.0, 0.1
   for le in (0.001, 0.002, 0.004):
     r = math.sqrt(lr0 * sigma2 / ((2 - le) * le / lr0))  # the discrete equilibrium
-    steps, eff = [], []
-    for k in range(1, 3000 + int(8 / le)):
-      lr = lr0 if k < 3000 else lr0 / 10
-      r = (1 - le) ** 2 * r + lr**2 * sigma2 / r
-      steps.append(k)
-      eff.append(lr / r)
-    found = stats.steps_to_equilibrium(
-        np.array(steps, float), np.array(eff), 3000.0, ref_window=1000.0, window=0.0, tol=0.1
-    )
-    assert found == pytest.approx(theory.mixing_time_slope(0.1) / le, rel=0.02)
+    level, k = lr0 / r, 0
+    while True:
+      r = (1 - le) ** 2 * r + (lr0 / 10) ** 2 * sigma2 / r
+      k += 1
+      if lr0 / 10 / r >= 0.9 * level:
+        break
+    assert k == pytest.approx(theory.mixing_time_slope(0.1) / le, rel=0.02)
 
 
 def test_closed_forms_agree_with_the_equilibrium_and_the_theorem():
