@@ -24,7 +24,6 @@ to draw into your own (e.g. pyplot inline) figure.
 """
 
 import dataclasses
-import os
 import sys
 from collections.abc import Sequence
 
@@ -336,47 +335,19 @@ def summary(
   return lines
 
 
-def weight_distances(workdir: str | os.PathLike) -> dict[float, dict[tuple[str, str], np.ndarray]]:
-  """Relative distances between trials' trained weights at each saved epoch (train.params_at).
-
-  For trials i, j: `weights.relative_distance` ||w_i - w_j|| / sqrt((||w_i||^2 + ||w_j||^2) / 2)
-  over all trained parameters (`params`; the frozen head and BatchNorm statistics left out). Two
-  trials with independent directions read sqrt(2), equal weights 0. Returns {epoch: {(arm_a,
-  arm_b): distances of every pair (i < j when the arms are the same)}}; empty when the run saved
-  no weights.
-  """
-  if not record.params_epochs(workdir):
+def trajectory(run: common.RunLike) -> dict[str, dict[float, tuple]]:
+  """How far each trial's weights move along its own trajectory while its arm's intrinsic LR is
+  constant, from each saved prediction epoch T (`weights.trajectory_distances`: ||W_i(T) -
+  W_i(T + delta)|| / ||W||, the trainable weights only); {} when the run saved no weights."""
+  run = common.as_run(run)
+  if not record.params_epochs(run.path):
     return {}
-  snapshots = weights.Snapshots(workdir)
-  arms = np.asarray(snapshots.arms)
-  names = list(dict.fromkeys(snapshots.arms))
-  result = {}
-  for epoch in snapshots.epochs:
-    flat = weights.trial_vectors(snapshots[epoch]['params'])
-    rel = np.stack([weights.relative_distance(row, flat) for row in flat])  # [T, T]
-    pairs = {}
-    for ia, a in enumerate(names):
-      for b in names[ia:]:
-        ta, tb = np.flatnonzero(arms == a), np.flatnonzero(arms == b)
-        block = rel[np.ix_(ta, tb)]
-        pairs[(a, b)] = block[np.triu_indices(len(ta), 1)] if a == b else block.ravel()
-    result[float(epoch)] = pairs
-  return result
-
-
-def weight_distance_lines(distances: dict[float, dict[tuple[str, str], np.ndarray]]) -> list[str]:
-  """One line per saved epoch: the mean [10%, 90% of pairs] relative distance within each arm and
-  across each pair of arms (pairs share trials, so no standard error is given)."""
-  lines = []
-  for epoch, pairs in distances.items():
-    parts = [
-        f'{a if a == b else a + "-" + b} {d.mean():.3f} [{np.quantile(d, 0.1):.3f}, '
-        f'{np.quantile(d, 0.9):.3f}]'
-        for (a, b), d in pairs.items()
-        if d.size
-    ]
-    lines.append(f'weights, epoch {epoch:g}: ||w_i - w_j|| / ||w||: ' + '; '.join(parts))
-  return lines
+  snapshots = weights.Snapshots(run.path)
+  lambda_e = {
+      arm: (m.epochs, np.nanmedian(m.values['intrinsic_lr'], 0), m.trials)
+      for arm, m in run.arms.items()
+  }
+  return weights.trajectory_distances(snapshots, lambda_e, run.config['train']['predictions_at'])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -388,9 +359,12 @@ def main(argv: Sequence[str] | None = None) -> int:
   def make():
     run = common.load_run(args.workdir)
     curves = tv_curves(run, args.resamples, args.seed)
-    return figures(run, curves), summary(run, curves) + weight_distance_lines(
-        weight_distances(args.workdir)
-    )
+    result, distances = figures(run, curves), trajectory(run)
+    if distances:
+      m = next(iter(run.arms.values()))
+      steps_per_epoch = float(m.effective_steps[-1] / m.epochs[-1])
+      result['trajectory'] = weights.plot_trajectory(distances, steps_per_epoch)
+    return result, summary(run, curves) + weights.trajectory_lines(distances)
 
   return common.run_figure(args, make)
 

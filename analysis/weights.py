@@ -1,6 +1,7 @@
 """Weights as pytrees: averages, norms and distances, one trial's slice, and the saved snapshots of
-a run (`svag_jax.record.read_params`). Host-side NumPy; nothing here evaluates a network
-(analysis/weight_distance.py does, for its SWA panel)."""
+a run (`svag_jax.record.read_params`), distances along each trial's trajectory and their panel.
+Host-side NumPy; nothing here evaluates a network (analysis/weight_distance.py does, for its SWA
+panel)."""
 
 import os
 from collections.abc import Sequence
@@ -8,8 +9,10 @@ from typing import Any
 
 import jax
 import numpy as np
+from matplotlib.axes import Axes
 
 from svag_jax import record
+from svag_jax.analysis import common, plots, stats
 
 Tree = Any
 
@@ -102,3 +105,89 @@ class Snapshots:
   def window(self, start: float, delta: float) -> list[float]:
     """Saved epochs in [start, start + delta]."""
     return [e for e in self.epochs if start - 1e-9 <= e <= start + delta + 1e-9]
+
+
+# ---- Distances along each trial's trajectory. ----
+
+
+def trajectory_distances(
+    snapshots: Snapshots, lambda_e: dict[str, np.ndarray], starts: Sequence[float]
+) -> dict[str, dict[float, tuple[np.ndarray, np.ndarray, float]]]:
+  """How far each trial's weights move along its own trajectory at a constant intrinsic LR.
+
+  Args:
+    snapshots: the run's saved weights (rows in the order of the global trials).
+    lambda_e: {arm: (epochs [E], intrinsic LR [E], trials int [T_arm])}: the arm's evaluation
+      epochs, its intrinsic LR there (the value the next step uses) and its global trial indices.
+    starts: the start epochs T (those not saved are skipped).
+
+  Returns:
+    {arm: {T: (deltas float [K] epochs, rel float [T_arm, K], lambda_e)}}: `relative_distance`
+    of W_i(T) and W_i(T + delta) for every saved T + delta > T up to which the arm's intrinsic LR
+    stays its value at T (evaluations in [T, T + delta)); starts without such a T + delta are
+    left out.
+  """
+  result: dict[str, dict[float, tuple[np.ndarray, np.ndarray, float]]] = {}
+  saved = [e for e in snapshots.epochs]
+  for arm, (epochs, values, trials) in lambda_e.items():
+    for start in (s for s in starts if s in saved):
+      at_start = float(values[int(np.argmin(np.abs(epochs - start)))])
+      later = []
+      for end in (e for e in saved if e > start):
+        during = values[(epochs >= start - 1e-9) & (epochs < end - 1e-9)]
+        if not np.allclose(during, at_start, rtol=1e-6):
+          break
+        later.append(end)
+      if not later:
+        continue
+      v0 = trial_vectors(snapshots[start]['params'])[trials]
+      rel = np.stack(
+          [relative_distance(v0, trial_vectors(snapshots[e]['params'])[trials]) for e in later],
+          axis=1,
+      )
+      result.setdefault(arm, {})[float(start)] = (np.asarray(later) - start, rel, at_start)
+  return result
+
+
+def trajectory_lines(distances: dict[str, dict[float, tuple]]) -> list[str]:
+  """Per arm and start T: the relative distance at each delta, mean [95% interval] over trials."""
+  lines = []
+  for arm, by_start in distances.items():
+    for start, (deltas, rel, le) in by_start.items():
+      parts = [
+          f'{d:g} {stats.format_interval(*stats.interval(rel[:, k]), ".3f")}'
+          for k, d in enumerate(deltas)
+      ]
+      lines.append(
+          f'weights, {arm} from epoch {start:g} (lambda_e {le:g}): ||W_i(T) - W_i(T+delta)|| / '
+          f'||W|| at delta (epochs) ' + '; '.join(parts)
+      )
+  return lines
+
+
+def plot_trajectory(
+    distances: dict[str, dict[float, tuple]],
+    steps_per_epoch: float,
+    axes: Sequence[Axes] | None = None,
+) -> np.ndarray:
+  """The relative distance along each trajectory vs delta in units of 1 / lambda_e (log x), one
+  line per arm and start T (mean and interval over trials), and sqrt(2), independent directions."""
+  (ax,) = common.check_axes(axes, 1, 'plot_trajectory')
+  colors = {arm: f'C{i % 10}' for i, arm in enumerate(distances)}
+  for arm, by_start in distances.items():
+    for k, (start, (deltas, rel, le)) in enumerate(by_start.items()):
+      x = deltas * steps_per_epoch * le
+      label = f'{arm}, T = {start:g}'
+      plots.plot_mean_interval(
+          ax, x, rel, color=colors[arm], ls=('-', '--', ':')[k % 3], label=label
+      )
+  ax.axhline(np.sqrt(2), color='0.5', linestyle=':', label='√2: independent directions')
+  ax.set_xscale('log')
+  ax.set_xlabel('Δ in units of 1/λe (steps × λe)')
+  ax.set_ylabel('‖W_i(T) − W_i(T+Δ)‖ / ‖W‖')
+  ax.set_title(
+      f'Weights along one trajectory at constant λe (mean, {stats.INTERVAL})', fontsize='medium'
+  )
+  ax.legend(fontsize='small')
+  ax.grid(alpha=0.3)
+  return np.asarray([ax])

@@ -69,9 +69,11 @@ def get_config(arg: str | None = None):
     c.train.steps_per_dispatch = 125  # one epoch per call
     c.train.unroll = False  # an MLP: a rolled scan is as fast and compiles in seconds
     c.checkpoint.every = 3.0
-    if arg == 'cpu_weights':  # the weights too, of fewer trials (48 x 4 snapshots: ~90 MB)
+    if arg == 'cpu_weights':  # the weights too, of fewer trials (48 x 9 snapshots: ~200 MB)
       c.trials.num = 16
-      c.train.params_at = c.train.predictions_at
+      # every prediction epoch, and from 12 (all arms at eta lambda = 0.01 until 18) after
+      # 0.2 ... 3.2 epochs = 25 ... 400 steps = 0.25 ... 4 / (eta lambda)
+      c.train.params_at = (6, 12, 12.2, 12.4, 12.8, 13.6, 15.2, 18, 30)
   elif arg in (None, '', 'full'):
     c.data.source = 'tfds'
     c.data.name = 'mnist'

@@ -87,26 +87,36 @@ def test_relaxation_time_recovers_an_exponential_and_ignores_the_noise_floor():
   assert np.isnan(relaxation.trial_relaxation_time(dt[:3], np.ones(3)))  # nothing relaxes
 
 
-def test_fast_equilibrium_weight_distances_on_known_weights(tmp_path):
+def test_distances_along_each_trajectory_on_known_weights(tmp_path):
   from svag_jax import workdir as workdir_lib
-  from svag_jax.analysis import fast_equilibrium
+  from svag_jax.analysis import weights
 
-  # trials 0, 1 of arm a: equal weights; trial 2 (arm b): orthogonal to them, the same norm
-  w = np.array([[3.0, 0.0, 0.0, 4.0], [3.0, 0.0, 0.0, 4.0], [0.0, 5.0, 0.0, 0.0]])
-  tree = {
-      'params': {'dense': {'kernel': w[:, :2].reshape(3, 1, 2), 'bias': w[:, 2:]}},
-      'batch_stats': {'bn': {'mean': np.ones((3, 2))}},
-      'frozen': {'head': 7.0 * np.ones((3, 2))},
+  # trials 0, 1 (arm a) rotate by 90 degrees from epoch 2 to 4 (norm 5 throughout); trial 2
+  # (arm b) does not move, but its intrinsic LR changes at epoch 2.5
+  def tree(angle):
+    w = np.array([[5 * np.cos(angle), 5 * np.sin(angle)]] * 2 + [[3.0, 4.0]])
+    return {
+        'params': {'dense': {'kernel': w[:, None, :]}},
+        'batch_stats': {'bn': {'mean': np.ones((3, 2))}},
+        'frozen': {'head': 7.0 * np.ones((3, 2))},
+    }
+
+  for epoch, angle in ((2.0, 0.0), (3.0, np.pi / 3), (4.0, np.pi / 2)):
+    workdir_lib.Workdir(tmp_path).save_params(epoch, tree(angle), ['a', 'a', 'b'])
+  epochs = np.array([1.0, 2.0, 2.5, 3.0, 4.0])
+  lambda_e = {
+      'a': (epochs, np.full(5, 0.01), np.array([0, 1])),
+      'b': (epochs, np.array([0.04, 0.01, 0.02, 0.02, 0.02]), np.array([2])),
   }
-  workdir_lib.Workdir(tmp_path).save_params(2.0, tree, ['a', 'a', 'b'])
-  d = fast_equilibrium.weight_distances(tmp_path)
-  assert list(d) == [2.0] and set(d[2.0]) == {('a', 'a'), ('a', 'b'), ('b', 'b')}
-  np.testing.assert_allclose(d[2.0][('a', 'a')], [0.0], atol=1e-12)
-  np.testing.assert_allclose(d[2.0][('a', 'b')], [np.sqrt(2)] * 2)  # head, BN stats left out
-  assert d[2.0][('b', 'b')].size == 0
-  (line,) = fast_equilibrium.weight_distance_lines(d)
-  assert line.startswith('weights, epoch 2:') and 'a-b 1.414' in line
-  assert fast_equilibrium.weight_distances(tmp_path / 'none') == {}
+  d = weights.trajectory_distances(weights.Snapshots(tmp_path), lambda_e, (2.0, 3.0, 9.0))
+  deltas, rel, le = d['a'][2.0]
+  np.testing.assert_allclose(deltas, [1.0, 2.0])
+  np.testing.assert_allclose(rel, [[1.0, np.sqrt(2)]] * 2)  # 2 sin(angle / 2); head left out
+  assert le == 0.01 and list(d['a']) == [2.0, 3.0]
+  assert list(d['b']) == [3.0]  # from 2 its lambda_e changes before the next snapshot
+  np.testing.assert_allclose(d['b'][3.0][1], [[0.0]])
+  lines = weights.trajectory_lines(d)
+  assert lines[0].startswith('weights, a from epoch 2 (lambda_e 0.01)') and ' 2 1.414 ' in lines[0]
 
 
 def test_ngd_paired_difference_is_taken_trial_by_trial():
