@@ -1,5 +1,4 @@
-"""Small initial LR vs step decay, and the equilibrium before the final decay (configs/small_lr.py;
-Li, Lyu & Arora 2020, Fig. 2 and 2d).
+"""Small initial LR vs step decay (configs/small_lr.py; Li, Lyu & Arora 2020, Fig. 2a-c).
 
     python -m svag_jax.analysis.small_lr WORKDIR [--out DIR]
 
@@ -12,7 +11,7 @@ end, and the final test accuracy minus the reference arm's (`REFERENCE`, the ste
 --reference); intervals are `stats.interval`, 95% over trials (for a difference of two
 independent arms: `stats.difference_interval`). Draws `small_lr.png/.pdf` into WORKDIR/figures
 (or DIR): test accuracy, ||w||^2 and eta / ||w||^2 vs epoch (mean over trials, 10-90% band), and
-the final test accuracy against the lambda_e of the phase before the final decay.
+the final test accuracy against the final test accuracy of every arm.
 
 Reads the workdir only (metrics.jsonl, config.json); nothing here trains.
 """
@@ -120,23 +119,12 @@ def summary(arms: list[ArmResult]) -> list[str]:
     if a is not ref:
       diff = stats.difference_interval(a.acc_final, ref.acc_final)
       lines.append(f'  final test accuracy - {ref.arm}: {stats.format_interval(*diff, "+.4f")}')
-  by_le: dict[float, list[ArmResult]] = {}
-  for a in arms:
-    by_le.setdefault(round(a.intrinsic_lr, 12), []).append(a)
-  if len(by_le) > 1:
-    lines.append('Final test accuracy by lambda_e before the final decay (Fig. 2d):')
-    for le in sorted(by_le):
-      group = by_le[le]
-      acc = np.concatenate([a.acc_final for a in group])
-      lines.append(
-          f'  lambda_e {le:.3g}: {stats.fmt_interval(acc)} ({", ".join(a.arm for a in group)})'
-      )
   return lines
 
 
 def plot(run: common.RunLike, arms: list[ArmResult] | None = None, axes=None) -> np.ndarray:
-  """Four panels: test accuracy, ||w||^2, eta/||w||^2 vs epoch per arm; final test accuracy vs
-  the lambda_e before the final decay (mean and interval; hollow: just before the final decay)."""
+  """Four panels: test accuracy, ||w||^2, eta/||w||^2 vs epoch per arm; the final test accuracy
+  of every arm (mean and interval; hollow: just before the final decay)."""
   axes = common.check_axes(axes, len(CURVES) + 1, 'small_lr.plot')
   run = common.as_run(run)
   arms = results(run) if arms is None else arms
@@ -155,15 +143,14 @@ def plot(run: common.RunLike, arms: list[ArmResult] | None = None, axes=None) ->
     for values, fill in ((a.acc_final, True), (a.acc_before, False)):
       plots.plot_intervals(
           ax,
-          [a.intrinsic_lr * (1 + 0.06 * (c - (len(arms) - 1) / 2))],
+          [c + (0.0 if fill else 0.2)],
           [values],
           fmt='o',
           color=f'C{c % 10}',
           mfc=f'C{c % 10}' if fill else 'none',
           label=a.arm if fill else None,
       )
-  ax.set_xscale('log')
-  ax.set_xlabel(r'$\lambda_e = \eta\lambda/(1-\beta)$ before the final decay')
+  ax.set_xticks(range(len(arms)), [a.arm for a in arms], fontsize='small')
   ax.set_ylabel(f'test accuracy (mean, {stats.INTERVAL})')
   ax.set_title('filled: final; hollow: just before the final decay', fontsize='medium')
   ax.grid(alpha=0.3)

@@ -1,13 +1,9 @@
-"""2020 paper, Fig. 2 (CW 2, "a small initial LR generalises as well") and Fig. 2d (an equilibrium
-at a smaller intrinsic LR gives better test accuracy after the final decay), momentum 0.9.
+"""2020 paper, Fig. 2a-c (CW 2, "a small initial LR generalises as well"), momentum 0.9.
 
 Paper (Fig. 2 caption): (a)-(c) SGD with momentum 0.9, initial LR 0.1, WD 5e-4, a small initial LR
-reaching the step decay's test accuracy; (d) PreResNet32 on CIFAR, SGD without momentum, WD 5e-4:
-the smaller the intrinsic LR of the equilibrium before an LR decay by 10, the higher the test
-accuracy after it. The rest is in the appendix (not available here). Arms (`arms`): `step_decay`,
-`small_lr_div10`, `small_lr_div100` (items (a)-(c)); `eq_0p01`, `eq_0p003` and `step_decay` (d).
-Unlike the caption of (d), these run with momentum 0.9 and end with a decay by 100 or 30, so that
-every arm shares one final phase.
+reaching the step decay's test accuracy. The rest is in the appendix (not available here). Arms
+(`arms`): `step_decay`, `small_lr_div10`, `small_lr_div100`. Fig. 2d (no momentum, each
+equilibrium's own LR / 10) is configs/equilibrium_decay.py.
 
     python -m svag_jax.launch.main --config=small_lr:cpu --workdir=runs/small_lr_cpu
     python -m svag_jax.analysis.small_lr runs/small_lr_cpu
@@ -16,10 +12,9 @@ every arm shares one final phase.
 CPU (`:cpu`: bundled MNIST, SI MLP 784-128-128, eta_0 = 0.1, lambda = 0.01, E1 = 10, E2 = 50 of 60
 epochs, 16 trials per arm): 3.2 min wall on the quiet 2-core CPU. Expected (measured, mean [2 SE]):
 final test accuracy step_decay 0.9636 [0.9629, 0.9643], small_lr_div10 0.9614, small_lr_div100
-0.9626 (within 0.2 points of the step decay); (d): eq_0p01 0.9530, eq_0p003 0.9631, step_decay
-0.9636 (better from lambda_e = 1e-2 to 3e-3, flat to 1e-3). Full scale (SI PreResNet32 on CIFAR-10,
-eta_0 = 0.1, lambda = 5e-4, E1 = 40, E2 = 300 of 330 epochs, 2 trials): not run; ~1.6 s per epoch
-per net on one H100 (benchmarks/cifar_runtime.py), ~7.5 h for the 10 nets.
+0.9626 (within 0.2 points of the step decay). Full scale (SI PreResNet32 on CIFAR-10, eta_0 = 0.1,
+lambda = 5e-4, E1 = 40, E2 = 300 of 330 epochs, 2 trials): not run; ~1.6 s per epoch per net on
+one H100 (benchmarks/cifar_runtime.py), ~4.5 h for the 6 nets.
 
 The arms in words, the phase lengths, all measurements: docs/experiments.md#small_lr.
 """
@@ -32,7 +27,7 @@ MOMENTUM = 0.9
 
 
 def arms(lr: float, wd: float, e1: float, e2: float) -> dict:
-  """The five arms (module docstring) for the initial LR `lr`, WD `wd` and epochs E1, E2."""
+  """The three arms (module docstring) for the initial LR `lr`, WD `wd` and epochs E1, E2."""
 
   def arm(lr0, lr_schedule, wd0=wd):
     return dict(lr=lr0, lr_schedule=tuple(lr_schedule), wd=wd0, wd_schedule=())
@@ -41,8 +36,6 @@ def arms(lr: float, wd: float, e1: float, e2: float) -> dict:
       'step_decay': arm(lr, ((e1, 0.1), (e2, 0.1))),
       'small_lr_div10': arm(lr / 10, ((e2, 0.1),)),
       'small_lr_div100': arm(lr / 100, ((e2, 0.1),), wd * 10),
-      'eq_0p01': arm(lr, ((e2, 0.01),)),
-      'eq_0p003': arm(lr, ((e1, 0.3), (e2, 1 / 30))),
   }
 
 
