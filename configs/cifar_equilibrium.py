@@ -7,12 +7,15 @@ here): the five arms in `arms` are this repository's, with eta = 0.1, lambda = 5
 1000, then eta / 10, lambda = 0 until 1100.
 
     python -m svag_jax.launch.main --config=cifar_equilibrium --workdir=runs/cifar_equilibrium
+    python -m svag_jax.launch.main --config=cifar_equilibrium:VARIANT --workdir=runs/ce_VARIANT
 
 Runtime on one H100: 15 s per epoch for the 10 nets (5 arms x 2 trials;
 benchmarks/cifar_runtime.py), ~4.6 h for the 1100 epochs plus evaluations. Not run here. Expected
 (paper): test/train accuracy, norm and effective LR eta / ||w||^2 of the arms meet during 500-1000,
-and every arm reaches the same best test accuracy (~95%) after 1000. `get_config('smoke')`: 2 steps
-on a tiny net (tests).
+and every arm reaches the same best test accuracy (~95%) after 1000. VARIANT `vgg16`: SI VGG16 on
+CIFAR-10 (Fig. 12), `cifar100`: PreResNet32 on CIFAR-100 (Fig. 13), the same arms (the figures'
+settings are in the appendix, not available here); not run, no runtime measured.
+`get_config('smoke')`: 2 steps on a tiny net (tests).
 
 The arms in words and the choice of the 500-1000 phase: docs/experiments.md#cifar_equilibrium.
 """
@@ -20,7 +23,7 @@ The arms in words and the choice of the 500-1000 phase: docs/experiments.md#cifa
 from svag_jax.arms import set_arms
 from svag_jax.configs import base
 
-ARGS = ('smoke',)
+ARGS = ('smoke', 'vgg16', 'cifar100')
 
 
 def arms(lr: float = 0.1, wd: float = 5e-4, split: float = 500, switch: float = 1000) -> dict:
@@ -48,7 +51,9 @@ def arms(lr: float = 0.1, wd: float = 5e-4, split: float = 500, switch: float = 
 def get_config(arg: str | None = None):
   if arg not in (None, '', 'full') + ARGS:
     raise ValueError(f'unknown config argument {arg!r}; use one of {ARGS} or nothing')
-  c = base.cifar(base.get_config())
+  model = 'vgg16' if arg == 'vgg16' else 'preresnet32'
+  name = 'cifar100' if arg == 'cifar100' else 'cifar10'
+  c = base.cifar(base.get_config(), model=model, name=name)
   c.optim.lr, c.optim.wd = 0.1, 5e-4
   set_arms(c, arms())
   c.trials.num = 2

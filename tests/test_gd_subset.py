@@ -80,16 +80,17 @@ def test_full_batch_step_does_not_depend_on_the_order(name):
   assert diff > 1e-3 and abs(float(loss_a - loss_c)) > 1e-4
 
 
-@pytest.mark.parametrize('arg', [None, 'cpu'])
+@pytest.mark.parametrize('arg', [None, 'cpu', 'cnn'])
 def test_configs_validate_and_are_full_batch(arg):
   c = gd_config.get_config(arg)
   config_lib.validate(c)
   assert c.train.batch_size == c.data.num_train and c.optim.oracle == 'sgd'
   assert c.model.norm == 'batch' and c.optim.momentum == 0
   arms = {a.name: a for a in arms_lib.arms(c)}
-  assert arms['wd'].wd_schedule == () and arms['wd_off'].wd_schedule == ((gd_config.WD_OFF, 0.0),)
+  wd_off = gd_config.CIFAR_WD_OFF if arg is None else gd_config.WD_OFF
+  assert arms['wd'].wd_schedule == () and arms['wd_off'].wd_schedule == ((wd_off, 0.0),)
   assert arms['wd'].lr == arms['wd_off'].lr and arms['wd'].wd == arms['wd_off'].wd > 0
-  assert gd_config.WD_OFF < c.train.epochs
+  assert wd_off < c.train.epochs
   with pytest.raises(ValueError, match='unknown config argument'):
     gd_config.get_config('gpu')
 
