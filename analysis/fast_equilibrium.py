@@ -350,6 +350,23 @@ def trajectory(run: common.RunLike) -> dict[str, dict[float, tuple]]:
   return weights.trajectory_distances(snapshots, lambda_e, run.config['train']['predictions_at'])
 
 
+def plot_tv_ratio(curves: dict[float, dict[str, tv_lib.TVCurve]], ax: Axes) -> None:
+  """TV(reference, arm) over its permutation null vs prediction epoch, per arm (filled: p < 0.05):
+  function space, beside the weights' panel."""
+  arms = list(dict.fromkeys(a for by_arm in curves.values() for a in by_arm))
+  for i, arm in enumerate(arms):
+    pts = [(e, c[arm].permutation) for e, c in curves.items() if c.get(arm) and c[arm].permutation]
+    e = np.array([x for x, _ in pts])
+    ratio, p = (np.array([(t.tv / t.null_mean, t.p_value)[k] for _, t in pts]) for k in (0, 1))
+    ax.plot(e, ratio, '-', color=f'C{i + 1}', label=arm)
+    ax.plot(e[p < 0.05], ratio[p < 0.05], 'o', color=f'C{i + 1}')
+    ax.plot(e[p >= 0.05], ratio[p >= 0.05], 'o', color=f'C{i + 1}', mfc='none')
+  ax.axhline(1, color='k', linewidth=0.8)
+  plots.label_epoch_panel(ax, 'TV(reference, arm) ÷ permutation null')
+  ax.set_title('Function space (filled: p < 0.05)', fontsize='medium')
+  ax.legend(fontsize='small')
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   parser = common.figure_parser('fast_equilibrium', __doc__)
   parser.add_argument('--resamples', type=int, default=5, help='TV resamples per trial count')
@@ -363,7 +380,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if distances:
       m = next(iter(run.arms.values()))
       steps_per_epoch = float(m.effective_steps[-1] / m.epochs[-1])
-      result['trajectory'] = weights.plot_trajectory(distances, steps_per_epoch)
+      axes = common.new_axes(2)
+      weights.plot_trajectory(distances, steps_per_epoch, axes[:1])
+      plot_tv_ratio(curves, axes[1])
+      result['trajectory'] = axes
     return result, summary(run, curves) + weights.trajectory_lines(distances)
 
   return common.run_figure(args, make)

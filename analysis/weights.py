@@ -171,16 +171,17 @@ def plot_trajectory(
     axes: Sequence[Axes] | None = None,
 ) -> np.ndarray:
   """The relative distance along each trajectory vs delta in units of 1 / lambda_e (log x), one
-  line per arm and start T (mean and interval over trials), and sqrt(2), independent directions."""
+  line per arm and start T with lambda_e > 0 (mean and interval over trials; a marker where there
+  is one delta), and sqrt(2), independent directions."""
   (ax,) = common.check_axes(axes, 1, 'plot_trajectory')
   colors = {arm: f'C{i % 10}' for i, arm in enumerate(distances)}
   for arm, by_start in distances.items():
     for k, (start, (deltas, rel, le)) in enumerate(by_start.items()):
+      if le <= 0:  # no intrinsic time scale (lambda = 0): listed in the summary only
+        continue
       x = deltas * steps_per_epoch * le
-      label = f'{arm}, T = {start:g}'
-      plots.plot_mean_interval(
-          ax, x, rel, color=colors[arm], ls=('-', '--', ':')[k % 3], label=label
-      )
+      style = dict(color=colors[arm], ls=('-', '--', ':')[k % 3], label=f'{arm}, T = {start:g}')
+      plots.plot_mean_interval(ax, x, rel, marker='o' if x.size == 1 else None, **style)
   ax.axhline(np.sqrt(2), color='0.5', linestyle=':', label='√2: independent directions')
   ax.set_xscale('log')
   ax.set_xlabel('Δ in units of 1/λe (steps × λe)')
