@@ -156,6 +156,16 @@ def tv_after_change(
   return sorted(result, key=lambda r: r.intrinsic_lr)
 
 
+def tv_return_step(r: TVAfterChange, level: float = 0.05) -> float:
+  """The saved step after the change that ends the last run of two or more consecutive saved steps
+  with p < `level`: from there on TV reads as its null (single later hits are the tests' 5%);
+  NaN if no two consecutive steps differ."""
+  after = r.steps >= 0
+  steps, differs = r.steps[after], r.p_value[after] < level
+  runs = np.flatnonzero(differs[:-1] & differs[1:])
+  return float(steps[runs[-1] + 1]) if runs.size else math.nan
+
+
 def tv_summary(tvs: list[TVAfterChange], level: float = 0.05) -> list[str]:
   """Per lambda_e: TV over its permutation null before the change, and after it the first and
   last saved steps with p < `level` and the largest TV / null."""
@@ -176,11 +186,21 @@ def tv_summary(tvs: list[TVAfterChange], level: float = 0.05) -> list[str]:
         if hits.size
         else f'differs at none of the {after.sum()} saved steps after it'
     )
+    back = tv_return_step(r, level)
     lines.append(
         f'  lambda_e {r.intrinsic_lr:<7.4g} before the change: TV/null {ratio[before].min():.2f}-'
         f'{ratio[before].max():.2f}x, {int(np.sum(r.p_value[before] < level))}/{before.sum()} '
         f'with p < {level:g}; {differs}; largest {ratio[after][k]:.2f}x (p = '
-        f'{r.p_value[after][k]:.3g}) at step {r.steps[after][k]:+.0f}'
+        f'{r.p_value[after][k]:.3g}) at step {r.steps[after][k]:+.0f}; back at the null after '
+        f'{back:.0f} steps = {back * r.intrinsic_lr:.2f} / lambda_e'
+    )
+  backs = np.array([tv_return_step(r, level) for r in tvs])
+  inv = np.array([1 / r.intrinsic_lr for r in tvs])
+  if np.isfinite(backs).sum() >= 2:
+    fit = stats.linear_fit(inv, backs)
+    lines.append(
+        f'  back at the null (the end of the last run of >= 2 saved steps with p < {level:g}): '
+        f'{fit.slope:.3f} / lambda_e {fit.intercept:+.1f} steps, R^2 = {fit.r2:.4f}'
     )
   return lines
 

@@ -10,15 +10,16 @@ about linear in 1 / (eta lambda). Arms: one per lambda_e plus its unchanged cont
     python -m svag_jax.launch.main --config=mixing_time --workdir=runs/mixing_time
 
 CPU (`:cpu`: the stationary_lr.py:cpu setting, lambda_e = 0.0025 ... 0.02, the change at epoch 8 of
-16, 8 trials per arm): 2.1 min wall on the quiet 2-core CPU. Expected (measured): the time
-constant of ||w||^4 is tau = 0.242 [0.242, 0.242] / lambda_e + 0.4 [0.3, 0.4] steps (R^2 = 0.9999)
-against the constant-sigma SDE's 0.25 / lambda_e; at 8 trials the change is not visible in the TV
-of the predictions (0.71-1.32x of its level before), so the function-space mixing time is not read.
-Full scale (SI PreResNet32 on CIFAR-10, eta = 0.8, lambda_e = 2e-4 ... 2e-3, the change at epoch
-100 of 200, 4 trials): not run, no runtime measured.
+16, 32 trials per arm): 29.6 min wall at load 8-11 on the shared 2-core CPU, 9.8 min user CPU
+(~6 min on 2 quiet cores by the wall / user ratio of the 8-trial run).
+Expected (measured): ||w||^4 relaxes with tau = 0.242 [0.242, 0.242] / lambda_e (R^2 = 0.9999;
+SDE: 0.25 / lambda_e); the test error against the control with tau_f = 0.750 [0.668, 0.831] /
+lambda_e - 11 (R^2 = 0.954); TV to the control above its permutation null (p < 0.05) from 5-15
+steps after the change. Full scale (SI PreResNet32 on CIFAR-10, eta = 0.8, lambda_e = 5e-4, 1e-3,
+2e-3, the change at epoch 50 of 100, 32 trials): not run; ~1.6 s per epoch per net on one H100,
+~8.5 h for the 192 nets.
 
-The prediction (1.51 / lambda_e to return within 10%), the detectors, all measurements:
-docs/experiments.md#mixing_time.
+The fits, the TV test, what was tried before, all measurements: docs/experiments.md#mixing_time.
 """
 
 from svag_jax.arms import set_arms

@@ -2,6 +2,7 @@
 mixing_time analyses on synthetic workdirs whose answers are known in closed form (no training:
 fast)."""
 
+import dataclasses
 import json
 import math
 import pathlib
@@ -237,3 +238,12 @@ def test_configs_validate(module, arg):
     pytest.skip(f'full-scale variant needs model {c.model.name!r}, not built yet')
   config_lib.validate(c)
   assert len(c.arms) >= (5 if module is mixing_time else 1)
+
+
+def test_tv_returns_to_its_null_after_the_last_run_of_differing_steps():
+  steps = np.array([-20.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0])
+  p = np.array([0.01, 0.5, 0.01, 0.01, 0.3, 0.01, 0.01, 0.6])  # runs end at 10 and 25
+  r = relaxation_analysis.TVAfterChange('a', 0.01, steps, np.ones(8), np.ones(8), p)
+  assert relaxation_analysis.tv_return_step(r) == 25.0
+  single = dataclasses.replace(r, p_value=np.where(steps == 15.0, 0.01, 0.5))  # one hit: chance
+  assert math.isnan(relaxation_analysis.tv_return_step(single))
