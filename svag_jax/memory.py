@@ -23,6 +23,7 @@ or the host's memory (its cgroup limit where lower) shared by the process's CPU 
 """
 
 import dataclasses
+import json
 import math
 import os
 import pathlib
@@ -205,26 +206,39 @@ def _eval_split(ds_images: np.ndarray, batch_size: int) -> data_lib.EvalSplit:
   )
 
 
-def estimate(
-    config: ml_collections.ConfigDict, ds: data_lib.Dataset, compiled: bool = True
-) -> Estimate:
-  """The memory estimate of a valid `config` on data `ds` (module docstring); `compiled=False`:
-  the upper bound where it fits, XLA's analysis where it does not."""
+# Fields that do not change the one-trial programs (how long, how many, what is logged).
+_NOT_PROGRAMS = ('trials', 'logging', 'checkpoint', 'seed', 'train.epochs', 'train.eval_every')
+_NOT_PROGRAMS += ('train.predictions_at', 'train.params_at', 'train.steps_per_dispatch')
+_MEASURED: dict = {}  # (programs, method) -> (state, work): a process measures each program once
+
+
+def _programs_key(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> str:
+  tree = config.to_dict()
+  for field in _NOT_PROGRAMS:
+    *groups, name = field.split('.')
+    node = tree
+    for g in groups:
+      node = node.get(g, {})
+    node.pop(name, None)
+  shapes = [ds.train_images.shape, ds.test_images.shape, ds.num_classes]
+  flags = [jax.devices()[0].device_kind, jax.config.read('jax_disable_most_optimizations')]
+  return json.dumps([tree, shapes, flags], sort_keys=True, default=str)
+
+
+def _measure(config: ml_collections.ConfigDict, ds: data_lib.Dataset, method: str) -> tuple:
+  """(state, work) of one trial, by `method` (UPPER_BOUND: (state, None) where the lowered
+  programs have no cost analysis)."""
   trainer = Trainer.from_config(config, ds.num_train, ds.num_classes)
   evaluator = Evaluator.from_config(config, ds.num_classes)
   svag_time = SvagTime.of(config.optim)
-  steps_per_epoch = svag_time.steps(trainer.steps_per_epoch)
-  check_limits(config, steps_per_epoch)
-  arms = arms_lib.arms(config)
-  sched, _ = trial_schedules(arms, 1, steps_per_epoch, svag_time)
+  sched, _ = trial_schedules(
+      arms_lib.arms(config), 1, svag_time.steps(trainer.steps_per_epoch), svag_time
+  )
   sched = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), sched)
-  data = _abstract(data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std))
-  eb = config.train.eval_batch_size
-  splits = {'train': _eval_split(ds.train_images, eb), 'test': _eval_split(ds.test_images, eb)}
+  data, splits = _abstract_data(config, ds)
   key = jax.eval_shape(lambda: jax.random.key(0))
   state = jax.eval_shape(trainer.init, key, sched, data)
-  devices = jax.devices()
-  options = conv.cpu_compiler_options(devices[0].platform)
+  options = conv.cpu_compiler_options(jax.devices()[0].platform)
   jit = lambda f, **kw: jax.jit(f, compiler_options=options, **kw)
   lowered = [
       jit(trainer.train_step, donate_argnums=0).lower(state, data),
@@ -232,30 +246,56 @@ def estimate(
   ]
   if config.metrics.gn_every:
     lowered.append(jit(trainer.gradient_noise).lower(state, data))
+  if method == UPPER_BOUND:
+    costs = [low.cost_analysis() for low in lowered]
+    costs = [c[0] if isinstance(c, list) and c else c for c in costs]
+    if not all(c and c.get('bytes accessed') for c in costs):
+      return _tree_bytes(state), None
+    return _tree_bytes(state), int(max(c['bytes accessed'] for c in costs))
+  work = 0
+  for low in lowered:
+    m = low.compile().memory_analysis()
+    work = max(work, m.temp_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes)
+  return _tree_bytes(state), int(work)
+
+
+def _abstract_data(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> tuple:
+  """The shapes of the training data and of the evaluation splits (`TrainData`, {split:
+  EvalSplit}) that every device holding trials gets."""
+  data = _abstract(data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std))
+  eb = config.train.eval_batch_size
+  splits = {'train': _eval_split(ds.train_images, eb), 'test': _eval_split(ds.test_images, eb)}
+  return data, splits
+
+
+def estimate(
+    config: ml_collections.ConfigDict, ds: data_lib.Dataset, compiled: bool = True
+) -> Estimate:
+  """The memory estimate of a valid `config` on data `ds` (module docstring); `compiled=False`:
+  the upper bound where it fits, XLA's analysis where it does not. Each program is measured once
+  per process (a resumed or repeated run reuses the numbers)."""
+  trainer = Trainer.from_config(config, ds.num_train, ds.num_classes)
+  check_limits(config, SvagTime.of(config.optim).steps(trainer.steps_per_epoch))
+  devices = jax.devices()
   result = dict(
-      state=_tree_bytes(state),
-      data=_tree_bytes(data) + _tree_bytes(splits),
+      data=sum(_tree_bytes(t) for t in _abstract_data(config, ds)),
       per_arm=config.trials.num,
-      arms=len(arms),
+      arms=len(arms_lib.arms(config)),
       chunk=config.trials.vmap_chunk,
       devices=len(devices),
       device_memory=device_memory(devices[0]),
       device_kind=devices[0].device_kind,
   )
-  if not compiled:
-    costs = [low.cost_analysis() for low in lowered]
-    costs = [c[0] if isinstance(c, list) and c else c for c in costs]
-    if all(c and c.get('bytes accessed') for c in costs):
-      bound = Estimate(
-          work=int(max(c['bytes accessed'] for c in costs)), method=UPPER_BOUND, **result
-      )
-      if bound.fits:
-        return bound
-  work = 0
-  for low in lowered:
-    m = low.compile().memory_analysis()
-    work = max(work, m.temp_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes)
-  return Estimate(work=int(work), method=XLA, **result)
+  key = _programs_key(config, ds)
+  for method in (XLA,) if compiled else (UPPER_BOUND, XLA):
+    if (key, method) not in _MEASURED:
+      _MEASURED[key, method] = _measure(config, ds, method)
+    state, work = _MEASURED[key, method]
+    if work is not None:
+      est = Estimate(state=state, work=work, method=method, **result)
+      if est.fits or method == XLA:
+        return est
+  raise AssertionError('unreachable: the XLA estimate is always returned')
 
 
 def check(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> Estimate:

@@ -20,39 +20,19 @@ import pytest
 from svag_jax import monitor, record
 from svag_jax.analysis import common
 from svag_jax.analysis import fast_equilibrium as fe
-from tests.helpers import one_line, run_cli, snapshot
+from tests.helpers import SHORT, TINY, one_line, run_cli, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY = '--config=tests/tiny_config.py'
-SHORT = [
-    '--config.train.epochs=1',
-    '--config.trials.num=1',
-    '--config.train.eval_every=0.5',
-    '--config.checkpoint.every=0.5',
-]  # 8 steps; evals and checkpoints at 4 and 8
 FAST = {**os.environ, 'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'}  # subprocesses: compile fast
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
 
 
-@pytest.fixture(scope='module')
-def finished(tmp_path_factory):
-  """A finished tiny run (1 epoch, 1 trial): its workdir."""
-  workdir = tmp_path_factory.mktemp('finished') / 'run'
-  cwd = os.getcwd()
-  os.chdir(ROOT)
-  try:
-    assert run_cli([TINY, f'--workdir={workdir}', *SHORT]) == 0
-  finally:
-    os.chdir(cwd)
-  return workdir
-
-
 @pytest.fixture
-def run(finished, tmp_path, monkeypatch):
+def run(finished_tiny, tmp_path, monkeypatch):
   monkeypatch.chdir(ROOT)
   copy = tmp_path / 'run'
-  shutil.copytree(finished, copy)
+  shutil.copytree(finished_tiny, copy)
   return copy
 
 

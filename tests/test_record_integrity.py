@@ -17,40 +17,20 @@ import pytest
 from svag_jax import record
 from svag_jax.lock import WorkdirLock
 from svag_jax.software import COMPARED
-from tests.helpers import one_line, run_cli, snapshot
+from tests.helpers import SHORT, TINY, one_line, run_cli, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY = '--config=tests/tiny_config.py'
-SHORT = [
-    '--config.train.epochs=1',
-    '--config.trials.num=1',
-    '--config.train.eval_every=0.5',
-    '--config.checkpoint.every=0.5',
-]  # 8 steps; evals and checkpoints at 4 and 8
 LONGER = '--config.train.epochs=1.5'  # resumes the finished run: 4 more steps
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
 
 
-@pytest.fixture(scope='module')
-def finished(tmp_path_factory):
-  """A finished tiny run (1 epoch, 1 trial): its workdir."""
-  workdir = tmp_path_factory.mktemp('finished') / 'run'
-  cwd = os.getcwd()
-  os.chdir(ROOT)
-  try:
-    assert run_cli([TINY, f'--workdir={workdir}', *SHORT]) == 0
-  finally:
-    os.chdir(cwd)
-  return workdir
-
-
 @pytest.fixture
-def run(finished, tmp_path, monkeypatch):
+def run(finished_tiny, tmp_path, monkeypatch):
   """A copy of the finished run, the current directory at the repository."""
   monkeypatch.chdir(ROOT)
   copy = tmp_path / 'run'
-  shutil.copytree(finished, copy)
+  shutil.copytree(finished_tiny, copy)
   return copy
 
 
@@ -165,11 +145,11 @@ def test_a_missing_config_json_is_never_rebuilt_from_another_command(run, capsys
   assert _attempts(run)[-1]['outcome'] == 'failed'
 
 
-def test_a_missing_config_json_is_rebuilt_from_the_checkpoint(run, finished, caplog):
+def test_a_missing_config_json_is_rebuilt_from_the_checkpoint(run, finished_tiny, caplog):
   (run / 'config.json').unlink()
   assert run_cli([TINY, f'--workdir={run}', *SHORT]) == 0
-  assert record.read_config(run) == record.read_config(finished)
-  assert record.read_record_config(run)[1] == record.read_record_config(finished)[1]
+  assert record.read_config(run) == record.read_config(finished_tiny)
+  assert record.read_record_config(run)[1] == record.read_record_config(finished_tiny)[1]
   assert 'rebuilt from checkpoint 8' in caplog.text
   assert _attempts(run)[-1]['rebuilt_config'] == {'from_checkpoint': 8}
 
@@ -198,16 +178,16 @@ def test_checkpoints_that_cannot_tell_their_config_are_not_resumed_without_confi
 # ---- 3. Versions in the record ----
 
 
-def test_the_record_states_the_software_it_was_made_with(finished):
+def test_the_record_states_the_software_it_was_made_with(finished_tiny):
   import jax  # noqa: PLC0415
 
-  config, header = record.read_record_config(finished)
+  config, header = record.read_record_config(finished_tiny)
   software = header['software']
   assert set(COMPARED) | {'git', 'device_count', 'process_count'} <= set(software)
   assert software['jax'] == jax.__version__ and software['device_count'] == jax.device_count()
   assert 'software' not in config and '_record' not in config  # readers get the config alone
-  assert all(a['software'] == software for a in _attempts(finished))
-  meta = json.loads((finished / 'checkpoints' / '8' / '_CHECKPOINT_METADATA').read_text())
+  assert all(a['software'] == software for a in _attempts(finished_tiny))
+  meta = json.loads((finished_tiny / 'checkpoints' / '8' / '_CHECKPOINT_METADATA').read_text())
   assert meta['custom_metadata']['software'] == software
   assert meta['custom_metadata']['config_sha256'] == header['config_sha256']
 
