@@ -134,13 +134,16 @@ def test_ngd_paired_difference_is_taken_trial_by_trial():
   sgd = np.array([0.80, 0.90, 0.85, 0.95])
   runs = [oracle_run('sgd', sgd), oracle_run('ngd', sgd - 0.01), oracle_run('gd', sgd[::-1])]
   diffs = ngd.paired_differences(runs)
-  assert list(diffs) == ['NGD', 'GD']
-  m, lo, hi = diffs['NGD']
+  assert list(diffs) == ['NGD − SGD', 'GD − SGD', 'NGD − GD']
+  m, lo, hi, detectable = diffs['NGD − SGD']
   assert m == pytest.approx(-0.01) and lo == pytest.approx(-0.01) and hi == pytest.approx(-0.01)
+  assert detectable == pytest.approx(0.0, abs=1e-12)  # no spread: any difference is detected
   assert ngd.inside_sgd_band(ngd.final_intervals(runs))['NGD']
-  m, lo, hi = diffs['GD']
+  m, lo, hi, detectable = diffs['GD − SGD']
   assert m == pytest.approx(0.0, abs=1e-12) and lo < -0.05 and hi > 0.05
-  assert ngd.paired_differences(runs[1:]) == {}
+  d = sgd[::-1] - sgd  # (t_0.975,3 + t_0.8,3) SD / 2
+  assert detectable == pytest.approx((3.182446 + 0.978472) * d.std(ddof=1) / 2, rel=1e-5)
+  assert list(ngd.paired_differences(runs[1:])) == ['NGD − GD']
 
 
 def test_log_band_is_the_geometric_mean_and_stays_positive():
