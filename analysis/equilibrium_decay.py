@@ -16,6 +16,7 @@ WORKDIR/figures (or DIR). Reads the workdir only; nothing here trains.
 
 import dataclasses
 import sys
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,7 +33,10 @@ class Decay:
   Attributes:
     arm: name; decay: its decay epoch E; steps_per_epoch: SGD steps per epoch.
     intrinsic_lr, after: lambda_e before and after the decay.
-    before: test accuracy at E; at: {delta: test accuracy at E + delta} (deltas the run reaches);
+    before: test accuracy at E, or at the last evaluation before it (NaN where none is);
+    at: {delta: test accuracy at E + delta} (deltas the run reaches), read at the first
+    evaluation at or after E + delta; offsets: {delta: the epochs after E of that evaluation}
+    (delta itself where the evaluations fall on E + delta), and None for `before`'s;
     best: each trial's highest post-decay test accuracy.
   """
 
@@ -44,6 +48,7 @@ class Decay:
   before: np.ndarray
   at: dict[float, np.ndarray]
   best: np.ndarray
+  offsets: dict[float | None, float] = dataclasses.field(default_factory=dict)
 
   @property
   def decay_time(self) -> float:
@@ -51,36 +56,82 @@ class Decay:
     return self.decay * self.steps_per_epoch * self.intrinsic_lr
 
 
+def _first_change(run: common.Run, arm: str) -> tuple[float, float] | None:
+  """(epoch, LR factor x WD factor) of the arm's first LR or WD change in the recorded config
+  (config.json's resolved arms), or None where the record has no schedule for the arm."""
+  spec = run.config.get('arms', {}).get(arm) if isinstance(run.config, dict) else None
+  if not spec or 'lr_schedule' not in spec:
+    return None
+  changes = [(float(e), float(f)) for e, f in spec.get('lr_schedule') or () if f != 1]
+  changes += [(float(e), float(f)) for e, f in spec.get('wd_schedule') or () if f != 1]
+  if not changes:
+    return (np.inf, 1.0)
+  first = min(e for e, _ in changes)
+  return first, float(np.prod([f for e, f in changes if e == first]))
+
+
 def decays(run: common.RunLike, deltas: Sequence[float] = DELTAS) -> list[Decay]:
-  """The `Decay` of every arm whose LR changes, ordered by decay epoch, then lambda_e."""
+  """The `Decay` of every arm whose LR or WD changes, ordered by decay epoch, then lambda_e.
+
+  The decay step is the recorded config's (round(epoch x steps per epoch), the trainer's rule)
+  where config.json has the arm's schedules, else the first evaluation whose LR or WD differs
+  (`ArmMetrics.change_step`: exact only where an evaluation falls on the decay). Evaluations need
+  not fall on the decay or on E + delta (eval_every = 0.5 epoch of 125 steps evaluates every 62
+  steps): each reading is taken at the first evaluation at or after its epoch and its actual
+  offset is kept.
+  """
   run = common.as_run(run)
   result = []
-  for arm, m, change in common.changing_arms(run, 'equilibrium_decay'):
-    i = int(np.flatnonzero(m.effective_steps >= change)[0])  # the row at the decay
-    decay = float(m.epochs[i])
+  for arm, m in run.arms.items():
+    steps = m.effective_steps
+    per_epoch = float(steps[-1] / m.epochs[-1])
+    change = _first_change(run, arm)
+    if change is None:
+      if (b := m.change_step()) is None:
+        continue
+      factor = None
+    elif np.isfinite(change[0]):
+      b, factor = float(round(change[0] * per_epoch)), change[1]
+    else:
+      continue
+    after_rows = np.flatnonzero(steps >= b - 1e-9)
+    if not after_rows.size:
+      continue
+    i = int(after_rows[0])  # the first evaluation at or after the decay: it carries eta / 10
     acc = m.values['test_accuracy']
+    after = m.constant('intrinsic_lr', i)
+    if i > 0:
+      intrinsic_lr = m.constant('intrinsic_lr', i - 1)
+    else:  # no evaluation before the decay: lambda_e before it from the recorded factors
+      intrinsic_lr = after / factor if factor else np.nan
+    decay = b / per_epoch
+    offsets: dict[float | None, float] = {}
+    if np.isclose(steps[i], b):
+      before, offsets[None] = acc[:, i], 0.0  # the weights after b steps at the old LR
+    elif i > 0:
+      before, offsets[None] = acc[:, i - 1], float((steps[i - 1] - b) / per_epoch)
+    else:
+      before = np.full(len(acc), np.nan)
     at = {}
     for d in deltas:
-      j = np.flatnonzero(np.isclose(m.epochs, decay + d))
+      j = np.flatnonzero(steps >= b + d * per_epoch - 1e-6)
       if j.size:
         at[float(d)] = acc[:, int(j[0])]
-    with np.errstate(all='ignore'):
-      best = (
-          np.nanmax(acc[:, i + 1 :], axis=1) if acc.shape[1] > i + 1 else np.full(len(acc), np.nan)
-      )
-    result.append(
-        Decay(
-            arm,
-            decay,
-            float(m.effective_steps[-1] / m.epochs[-1]),
-            m.constant('intrinsic_lr', i - 1),
-            m.constant('intrinsic_lr', i),
-            acc[:, i],
-            at,
-            best,
-        )
-    )
+        offsets[float(d)] = float((steps[int(j[0])] - b) / per_epoch)
+    later = steps > b + 1e-9
+    with np.errstate(all='ignore'), warnings.catch_warnings():
+      warnings.simplefilter('ignore', RuntimeWarning)
+      best = np.nanmax(acc[:, later], axis=1) if later.any() else np.full(len(acc), np.nan)
+    result.append(Decay(arm, decay, per_epoch, intrinsic_lr, after, before, at, best, offsets))
   return sorted(result, key=lambda d: (d.decay, d.intrinsic_lr))
+
+
+def _when(a: Decay, d: float | None) -> str:
+  """'' where `a` was read at E + d itself, else ' (read at E+x)'."""
+  off = a.offsets.get(d)
+  if off is None or np.isclose(off, d or 0.0, atol=1e-6):
+    return ''
+  return f' (read at E{off:+.3g})'
 
 
 def split(arms: list[Decay]) -> tuple[list[Decay], list[Decay]]:
@@ -99,20 +150,19 @@ def summary(arms: list[Decay]) -> list[str]:
   lines = [f'Test accuracy after LR / 10 (mean [{stats.INTERVAL}] over trials):']
 
   def row(a: Decay) -> str:
-    parts = [f'at E {stats.fmt_interval(a.before)}']
-    parts += [f'E+{d:g} {stats.fmt_interval(v)}' for d, v in a.at.items()]
+    parts = [f'at E{_when(a, None)} {stats.fmt_interval(a.before)}']
+    parts += [f'E+{d:g}{_when(a, d)} {stats.fmt_interval(v)}' for d, v in a.at.items()]
     parts.append(f'best after E {stats.fmt_interval(a.best)}')
     return (
         f'  {a.arm}: lambda_e {a.intrinsic_lr:.4g} -> {a.after:.4g}, E = {a.decay:g} '
-        f'({a.decay_time:.3g} / lambda_e), {np.isfinite(a.before).sum()} trials: '
-        + '; '.join(parts)
+        f'({a.decay_time:.3g} / lambda_e), {np.isfinite(a.best).sum()} trials: ' + '; '.join(parts)
     )
 
   lines.append('Equilibria decayed at the same epoch (Fig. 2d):')
   lines += [row(a) for a in eq]
   for d in eq[0].at if eq else ():
     ref = eq[0]
-    for a in eq[1:]:
+    for a in (a for a in eq[1:] if d in a.at):
       diff = stats.difference_interval(a.at[d], ref.at[d])
       lines.append(f'  E+{d:g}: {a.arm} - {ref.arm} {stats.format_interval(*diff, "+.4f")}')
   if early:
@@ -122,6 +172,11 @@ def summary(arms: list[Decay]) -> list[str]:
     for a in early[:-1]:
       parts = [
           f'E+{d:g} {stats.format_interval(*stats.difference_interval(a.at[d], ref.at[d]), "+.4f")}'
+          + (
+              f' (read at E{a.offsets[d]:+.3g} vs E{ref.offsets[d]:+.3g})'
+              if not np.isclose(a.offsets.get(d, d), ref.offsets.get(d, d), atol=1e-6)
+              else ''
+          )
           for d in a.at
           if d in ref.at
       ]
@@ -163,6 +218,8 @@ def plot(run: common.RunLike, arms: list[Decay], axes=None) -> np.ndarray:
       )
     if group:
       ax.set_xscale('log')
+      ax.set_xticks(x, [f'{v:.3g}' for v in x])
+      ax.minorticks_off()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f'test accuracy (mean, {stats.INTERVAL})')
     ax.legend(fontsize='small')

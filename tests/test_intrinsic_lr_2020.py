@@ -43,6 +43,39 @@ def test_equilibrium_decay_reads_each_arm_at_its_own_decay(tmp_path):
   assert (tmp_path / 'figures' / 'equilibrium_decay.png').stat().st_size > 0
 
 
+def test_equilibrium_decay_reads_decays_between_evaluations_from_the_config(tmp_path):
+  """125 steps per epoch, an evaluation every 62 steps (eval_every = 0.5): the decays at epochs 0.5
+  (step round(62.5) = 62, on an evaluation; no evaluation before it) and 16 (step 2000, between
+  124 and 125 evaluations) come from config.json; each reading is the first evaluation at or
+  after its epoch, with its offset."""
+  import json  # noqa: PLC0415
+
+  arms = {'drop_0p5': (0.5, 0.93), 'eq_0p01': (16.0, 0.95)}
+  rows, trial = [], 0
+  for arm, (epoch, acc) in arms.items():
+    b = round(epoch * 125)
+    for k in range(3):
+      for step in [*range(62, 3000, 62), 3000]:
+        value = (0.9 if step <= b else acc) + 0.004 * (k - 1)
+        r = row(step, trial, arm, 0.1 if step < b else 0.01, 0.1, 5.0, test_error=1 - value)
+        rows.append(r | {'epoch': step / 125})
+      trial += 1
+  write_rows(tmp_path, rows)
+  schedule = {a: {'lr_schedule': [[e, 0.1]], 'wd_schedule': []} for a, (e, _) in arms.items()}
+  (tmp_path / 'config.json').write_text(json.dumps({'arms': schedule}))
+  drop, eq = equilibrium_decay.decays(tmp_path)
+  assert (drop.arm, drop.decay, eq.decay) == ('drop_0p5', 0.496, 16.0)
+  assert drop.intrinsic_lr == pytest.approx(0.01) and drop.after == pytest.approx(0.001)
+  np.testing.assert_allclose(drop.before, [0.896, 0.9, 0.904])  # the evaluation at step 62
+  np.testing.assert_allclose(eq.before, [0.896, 0.9, 0.904])  # at step 1984, E - 0.128
+  assert eq.offsets[None] == pytest.approx(-0.128) and eq.offsets[1.0] == pytest.approx(1.36)
+  assert eq.offsets[8.0] == 8.0 and drop.offsets[8.0] == pytest.approx(8.432)
+  np.testing.assert_allclose(eq.at[1.0], [0.946, 0.95, 0.954])
+  lines = equilibrium_decay.summary([drop, eq])
+  assert any('E+1 (read at E+1.36) 0.95' in line for line in lines)
+  assert any(line.startswith('  drop_0p5 - eq_0p01: E+1 -0.0200') for line in lines)
+
+
 @pytest.mark.parametrize('norm', ['batch', 'layer'])
 def test_init_scale_and_initial_lr_are_one_knob_in_the_trainer(tmp_path, norm):
   """(eta, lambda, c w_0) and (eta / c^2, lambda c^2, w_0) train the same functions (2020 paper,
