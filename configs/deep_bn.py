@@ -14,7 +14,10 @@ CPU (`:cpu`: bundled MNIST, 50 hidden layers of 64 units, B = 32, eta = lambda =
 fast_equilibrium.py:cpu, decays at 6 and 12, fine-tuning from 18 to 24, 16 trials per arm).
 Expected (paper's conjecture, if it holds at depth): TV at its floor once eta lambda agree (18)
 and after fine-tuning. Full scale (tfds MNIST, 100 hidden layers of 256 units, the paper's epochs
-40 / 80 / 120 / 200, B = 128, 32 trials per arm): not run, no runtime measured.
+40 / 80 / 120 / 200, B = 128, 32 trials per arm): not run, no runtime measured. Measured (`:cpu`,
+13.6 min wall at load 11-12 on the shared 2 cores): no arm trains (test accuracy 0.10 at epoch 18,
+0.11-0.12 after fine-tuning); ||w||^2 jumps from ~3e3 at init to up to 1e10, WD shrinks it 10x
+per epoch, and each time it is back below ~1e3 it explodes again: no equilibrium.
 
 Measured numbers, runtime and the choices: docs/experiments.md#deep_bn.
 """
