@@ -19,6 +19,10 @@ LayerNorm, B = 25 and 100, eta_25 = 0.025, 15 epochs, 16 trials per arm). Expect
 LSR holds for GroupNorm and LayerNorm; b and b_eq meet for every norm. Full scale (SI PreResNet32,
 CIFAR-10, B = 128 and 512, eta_128 = 0.1, lambda = 5e-4, 200 epochs, 2 trials): not run; ~1.6 s
 per epoch per net at B = 128 on one H100 (benchmarks/cifar_runtime.py), ~16 h for all points.
+Measured (`:cpu`, 12.2 min wall at load 10-12 on the shared 2 cores): b and b_eq agree at B = 25
+for every norm and in TV everywhere; the LSR fails for all three norms, least for BatchNorm (a:
++0.010, b: +0.033 for B = 25 over 100) and most for GroupNorm / LayerNorm (+0.04; +0.14, +0.21):
+against the paper's expectation, at these LRs (lambda_e up to 0.04 per step).
 
 Measured numbers, runtime and the choices: docs/experiments.md#norm_batch.
 """
