@@ -98,7 +98,10 @@ SLURM = {
         'slurm.mem_gb', None, "Memory of each task in GB (default: the cluster's)."
     ),
     'array_parallelism': flags.DEFINE_integer(
-        'slurm.array_parallelism', None, 'At most this many tasks run at once.', lower_bound=1
+        'slurm.array_parallelism',
+        None,
+        "At most this many tasks run at once (default: submitit's, 256).",
+        lower_bound=1,
     ),
     'max_timeouts': flags.DEFINE_integer(
         'slurm.max_timeouts',
