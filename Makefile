@@ -51,7 +51,7 @@ test: $(STAMP)
 PYTHON_VERSIONS := 3.11 3.12 3.13
 FAST_TESTS := $(addprefix tests/test_,$(addsuffix .py,imports release config config_docs arms \
   schedules_curves optim transforms svag tv theory toy models augment data estimators experiment \
-  sweep cluster bad_inputs analysis_shape))
+  sweep cluster bad_inputs analysis_shape help lock))
 python_of = $(shell python$(1) -c 'import sys; print(sys.executable)' 2>/dev/null || \
   PYENV_VERSION=$$(pyenv latest $(1) 2>/dev/null) pyenv which python 2>/dev/null)
 .PRECIOUS: .venv-py%/.installed
