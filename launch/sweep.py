@@ -30,9 +30,11 @@ diverged) is skipped; an interrupted one resumes from its checkpoint. How the po
 `--status ROOT` prints each point's state (done / running / preempted / failed / not started), step
 and last test accuracy, and the command that resumes the unfinished ones (launch/status.py).
 `--print` emits the equivalent `python -m svag_jax.launch.main ...` commands instead (one per
-line). ROOT/sweep.json lists the points (name -> overrides) for analysis, and the command. Exit
-code: 0 when every point run here is done or diverged (slurm: when the array is submitted), 75
-when one was preempted (rerun to resume), 1 on an error.
+line). ROOT/sweep.json lists the points (name -> overrides) for analysis, and the command. One
+sweep command writes a root at a time (ROOT/lock, as a workdir's: svag_jax.lock; with
+`--executor=slurm` only while it submits, and each point's run locks its own workdir). Exit code: 0
+when every point run here is done or diverged (slurm: when the array is submitted), 75 when one was
+preempted (rerun to resume), 1 on an error.
 """
 
 import json
@@ -49,7 +51,9 @@ from svag_jax import config as config_lib
 from svag_jax import sweep as sweep_lib
 from svag_jax.checks import ConfigError
 from svag_jax.launch import cli, specs, status
+from svag_jax.lock import WorkdirLock
 from svag_jax.record import EXIT_CODES, FINAL_STATUSES
+from svag_jax.workdir import check_path
 
 _PRINT = flags.DEFINE_bool(
     'print', False, 'Print the launch.main command of every point; do not run.'
@@ -155,9 +159,11 @@ def plan(spec: str, config, cli_overrides: dict) -> list[tuple[str, dict, object
 
 
 def point_args(spec: str, root: str | os.PathLike, name: str, overrides: dict, cli_overrides: dict):
-  """The `launch.main` arguments of one point (command-line overrides first)."""
+  """The `launch.main` arguments of one point (command-line overrides first), with this command's
+  --allow_version_change."""
   args = [f'--config={spec}', f'--workdir={pathlib.Path(root) / name}']
-  return args + [f'--config.{k}={v}' for k, v in {**cli_overrides, **overrides}.items()]
+  args += [f'--config.{k}={v}' for k, v in {**cli_overrides, **overrides}.items()]
+  return args + ['--allow_version_change'] * bool(cli.ALLOW_VERSION_CHANGE.value)
 
 
 def commands(spec: str, root: str, points, cli_overrides: dict) -> list[str]:
@@ -166,7 +172,7 @@ def commands(spec: str, root: str, points, cli_overrides: dict) -> list[str]:
   return [head + shlex.join(point_args(spec, root, n, ov, cli_overrides)) for n, ov, _ in points]
 
 
-def run_sweep(root: str, points) -> dict[str, str]:
+def run_sweep(root: str, points, allow_version_change: bool = False) -> dict[str, str]:
   """Runs every point not yet finished into ROOT/<name>, in this process; returns {name: status}."""
   from svag_jax import experiment  # noqa: PLC0415 (heavy import only when training)
 
@@ -179,7 +185,7 @@ def run_sweep(root: str, points) -> dict[str, str]:
       continue
     print(f'[{i}/{len(points)}] {name}: running into {workdir}', flush=True)
     status.note_task(root, name, os.getpid())
-    out = experiment.run(cfg, str(workdir))
+    out = experiment.run(cfg, str(workdir), allow_version_change)
     result[name] = out['status']
     if out['status'] == 'preempted':
       break
@@ -359,23 +365,28 @@ def _main() -> int:
     _cluster()
     resources = slurm_resources() if _EXECUTOR.value == 'slurm' else None
   root = pathlib.Path(cli.WORKDIR.value)
+  check_path(root)
   root.mkdir(parents=True, exist_ok=True)
-  (root / 'sweep.json').write_text(
-      json.dumps(
-          {
-              'config': spec,
-              'overrides': cli_overrides,
-              'points': {name: overrides for name, overrides, _ in points},
-              'command': _command_args(sys.argv[1:]),
-              'cwd': os.getcwd(),
-          },
-          indent=2,
-          default=list,
-      )
-  )
-  if _EXECUTOR.value != 'sequential':
-    return _submit(root, spec, selected, cli_overrides, resources)
-  statuses = run_sweep(str(root), selected)
+  with WorkdirLock(root, what='sweep root'):
+    (root / 'sweep.json').write_text(
+        json.dumps(
+            {
+                'config': spec,
+                'overrides': cli_overrides,
+                'points': {name: overrides for name, overrides, _ in points},
+                'command': _command_args(sys.argv[1:]),
+                'cwd': os.getcwd(),
+            },
+            indent=2,
+            default=list,
+        )
+    )
+    if _EXECUTOR.value != 'sequential':
+      return _submit(root, spec, selected, cli_overrides, resources)
+    from svag_jax import preemption  # noqa: PLC0415 (jax: only when training here)
+
+    preemption.PROCESS_ENDS_WITH_RUN = True  # a preempted point exits 75, whatever signals follow
+    statuses = run_sweep(str(root), selected, cli.ALLOW_VERSION_CHANGE.value)
   print(json.dumps(statuses, indent=2))
   return _exit_code(statuses)
 

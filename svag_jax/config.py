@@ -270,7 +270,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     fail(
         'train.sampling',
         t.sampling,
-        "SVAG simulates the SDE of i.i.d. batches (2021, Theorem 4.3); with shuffled epochs each "
+        'SVAG simulates the SDE of i.i.d. batches (2021, Theorem 4.3); with shuffled epochs each '
         'of its two batch streams covers the data once per epoch, so their noise cancels over '
         'every epoch, l times sooner in SDE time, and SVAG drifts to a colder limit than the SDE '
         "(tests/test_svag.py): set train.sampling = 'replacement' (for the SGD it is compared "

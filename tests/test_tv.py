@@ -149,8 +149,8 @@ def test_bad_counts_and_labels_raise():
 def test_permutation_test_keeps_its_level_and_detects_a_shift():
   """Two arms of one distribution: p-values over 40 independent pairs are roughly uniform (at
   most 5 of 40 below 0.05 with 40 x 0.05 = 2 expected) and the null's mean is the observed TV's
-  (the estimator's bias at these trial counts). A shift of 40% of the mass of every input (TV of the distributions 0.1) is
-  rejected (p = the smallest possible)."""
+  (the estimator's bias at these trial counts). A shift of 40% of the mass of every input (TV of
+  the distributions 0.1) is rejected (p = the smallest possible)."""
   probs = _class_probs()
   ps, ratios = [], []
   for seed in range(40):
