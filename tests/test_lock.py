@@ -54,7 +54,7 @@ def test_the_installed_packages_are_exactly_the_locked_versions():
   }
   assert not differ, (
       f'{{name: (installed, locked)}} differ: {differ}. `make install` installs the lock into '
-      '.venv; packages that the lock no longer holds stay: `make clean install`.'
+      '.venv; packages that the lock no longer holds stay: `rm -rf .venv && make install`.'
   )
 
 
