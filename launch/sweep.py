@@ -43,6 +43,7 @@ import os
 import pathlib
 import re
 import shlex
+import shutil
 import sys
 
 from absl import flags, logging
@@ -364,6 +365,12 @@ def _main() -> int:
   if _EXECUTOR.value != 'sequential':  # refused before anything is written
     _cluster()
     resources = slurm_resources() if _EXECUTOR.value == 'slurm' else None
+    if _EXECUTOR.value == 'slurm' and shutil.which('srun') is None:  # submitit's own test
+      raise cli.InputError(
+          'UsageError',
+          "--executor=slurm needs SLURM's commands (srun, sbatch) on PATH: run it on the "
+          "cluster's login node; --executor=local runs the same tasks on this machine",
+      )
   root = pathlib.Path(cli.WORKDIR.value)
   check_path(root)
   root.mkdir(parents=True, exist_ok=True)

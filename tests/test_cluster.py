@@ -215,6 +215,17 @@ def test_sweep_flags_that_would_not_be_read_are_refused(extra, match, tmp_path, 
   assert not root.exists()
 
 
+def test_slurm_off_a_cluster_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
+  monkeypatch.setenv('PATH', str(tmp_path / 'no_slurm_here'))  # no srun, no sbatch
+  monkeypatch.chdir(ROOT)
+  root = tmp_path / 'root'
+  argv = [f'--config={_sweep_file(tmp_path)}', f'--workdir={root}', '--executor=slurm']
+  assert run_cli([*argv, '--slurm.time=1:00:00'], entry='sweep') == 1
+  line = one_line(capsys.readouterr().err)
+  assert "UsageError: --executor=slurm needs SLURM's commands (srun, sbatch) on PATH" in line
+  assert not root.exists()
+
+
 @pytest.mark.parametrize(
     'text,minutes',
     [('90', 90), ('1:30', 2), ('2:00:00', 120), ('1-0', 1440), ('1-2:30', 1590), ('0-0:0:1', 1)],
