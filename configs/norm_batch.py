@@ -22,7 +22,7 @@ per epoch per net at B = 128 on one H100 (benchmarks/cifar_runtime.py), ~16 h fo
 Measured (`:cpu`, 12.2 min wall at load 10-12 on the shared 2 cores): b and b_eq agree at B = 25
 for every norm and in TV everywhere; the LSR fails for all three norms, least for BatchNorm (a:
 +0.010, b: +0.033 for B = 25 over 100) and most for GroupNorm / LayerNorm (+0.04; +0.14, +0.21):
-against the paper's expectation, at these LRs (lambda_e up to 0.04 per step).
+against the paper's expectation, at these LRs (lambda_e up to 0.04 per step; at eta / 4 smaller).
 
 Measured numbers, runtime and the choices: docs/experiments.md#norm_batch.
 """
