@@ -17,6 +17,10 @@
                                  its '/'-joined path, e.g. 'params/Dense_0/kernel' (the fixed head,
                                  'frozen/...', is saved too, so one file defines the networks);
                                  trials.json: arm of each trial. `read_params` rebuilds the dicts.
+    <workdir>/groups.json        the scale-invariant groups of the per-group metrics, written at
+                                 the start (declared by a built-in model, or found: members and
+                                 evidence; `svag_jax.invariance.Groups.to_json`); a resumed run
+                                 reads them back
     <workdir>/checkpoints/       orbax checkpoints
     <workdir>/corrupt_checkpoints/  checkpoints set aside on resume (`<step>`, `<step>.reason.txt`)
 
@@ -46,6 +50,7 @@ from absl import logging
 
 from svag_jax.record import (
     DIVERGED_PREDICTION,
+    GROUPS_FILE,
     PARAMS_COLLECTIONS,
     WorkdirError,
     epoch_name,
@@ -139,6 +144,11 @@ class Workdir:
   def write_config(self, config: ml_collections.ConfigDict | dict) -> None:
     if self.writer:
       _atomic_write(self.config_path, json.dumps(config_to_json(config), indent=2, sort_keys=True))
+
+  def write_groups(self, groups: dict) -> None:
+    """WORKDIR/groups.json (`svag_jax.record.read_groups` reads it)."""
+    if self.writer:
+      _atomic_write(self.path / GROUPS_FILE, json.dumps(groups, indent=2))
 
   def append_metrics(self, rows: list[dict]) -> None:
     if not self.writer:
