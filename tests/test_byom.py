@@ -104,7 +104,8 @@ def test_a_model_by_import_path_trains_through_svag_train_resumes_bitwise_and_dr
 
 
 def test_an_nnx_model_and_a_model_without_train_flag_or_fixed_head(tmp_path):
-  common = {'model.widths': (32, 64, 64), 'model.init_scale': 1.0}  # the defaults: unread here
+  # the model fields at their defaults (not read here), per-group metrics on
+  common = {'model.widths': (32, 64, 64), 'model.init_scale': 1.0, 'metrics.groups': 'auto'}
   _, rows = run_tiny(tmp_path / 'nnx', **common, **{'model.name': 'tests.foreign_models:NNXNet'})
   found = record.read_groups(tmp_path / 'nnx')
   assert [g['members'] for g in found['groups']] == [['dense/kernel']]  # BN without affine
