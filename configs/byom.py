@@ -11,11 +11,12 @@ model is the built-in scale-invariant MNIST CNN (its groups are declared: every 
         --config.model.name=my_model.py:Net
     python -m svag_jax.analysis.groups runs/byom_cpu
 
-cpu: the 4,000 bundled digits, B = 32, eta = 0.1, lambda = 0.01 (eta lambda = 1e-3), 6 epochs =
-750 SGD steps (0.75 / (eta lambda)), an evaluation every half epoch, G/N from 4 batches every 2
-epochs, every trial in its own program (vmap_chunk = 1). The default (no argument): the same, every
-trial in one vmapped program (an accelerator). The notebook analysis/notebooks/byom.ipynb runs the
-CPU sweep on a small ResNet with affine BatchNorm written in the notebook.
+cpu: the 4,000 bundled digits, B = 32 drawn with replacement, eta = 0.1, lambda = 0.01 (eta lambda =
+1e-3), 6 epochs = 750 SGD steps (0.75 / (eta lambda)), an evaluation every half epoch, G/N from 4
+batches every 2 epochs, every trial in its own program (vmap_chunk = 1). The default (no argument):
+the same, every trial in one vmapped program (an accelerator). The notebook
+analysis/notebooks/byom.ipynb runs the CPU sweep on a small ResNet with affine BatchNorm written in
+the notebook.
 Runtime: not measured yet (SVAG's point costs about 8x SGD's: 4x the steps, 2 gradients each).
 Expected (theory, not measured yet): for every group, SGD and SVAG agree in SGD time; ||w_S||^2
 settles within about 1 / (2 eta lambda) = 500 SGD steps, and then the angular update per SGD step
@@ -38,6 +39,7 @@ def get_config(arg: str | None = None):
   c.optim.lr = 0.1
   c.optim.wd = 0.01
   c.train.batch_size = 32
+  c.train.sampling = 'replacement'  # i.i.d. batches: SVAG's SDE (and the SGD it is compared with)
   c.train.epochs = 6.0
   c.train.eval_every = 0.5
   c.metrics.gn_every = 2.0

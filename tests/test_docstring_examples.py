@@ -68,3 +68,7 @@ def test_the_readme_model_of_your_own_validates(tmp_path, capsys, monkeypatch):
   argv = ['--config=byom:cpu', f'--config.model.name={model}:Net', '--print_config']
   assert run_cli(argv) == 0
   assert '"groups": "found at start"' in capsys.readouterr().out
+  # the README's sweep command: both points (SGD, SVAG) validate on the model
+  argv = [*argv[:2], f'--workdir={tmp_path / "runs"}', '--print']
+  assert run_cli(argv, entry='sweep') == 0
+  assert capsys.readouterr().out.count(f'--config.model.name={model}:Net') == 2
