@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from svag_jax import models
+from svag_jax import models, precision
 from svag_jax.data import EvalSplit, TrainData, normalize
 
 Variables = dict[str, Any]  # {'params', 'batch_stats', 'frozen'}
@@ -122,7 +122,7 @@ class Evaluator:
   """How networks are evaluated: the model and the optional BatchNorm refresh.
 
   Attributes:
-    model: a Flax Linen module `(x, train) -> logits`.
+    model: a Flax Linen module `(x, train) -> logits` (or `precision.LowPrecision` around one).
     bn_batches: refresh BatchNorm statistics with this many training batches before each
       evaluation (`refreshed_batch_stats`; 0 = evaluate with the running averages as they are;
       ignored for batch-independent norms).
@@ -142,7 +142,8 @@ class Evaluator:
     k = config.train.eval_bn_batches if bn_batches is None else bn_batches
     if k < 0:
       raise ValueError(f'bn_batches = {k}: must be >= 0')
-    return cls(models.build(config.model, num_classes), int(k), config.train.batch_size)
+    model = precision.wrap(models.build(config.model, num_classes), config.train.precision)
+    return cls(model, int(k), config.train.batch_size)
 
   def one(
       self, variables: Variables, splits: dict[str, EvalSplit], data: TrainData
