@@ -19,6 +19,7 @@ from svag_jax import models, precision, schedules, schema, train, trials
 from svag_jax.checks import ConfigError
 from svag_jax.evaluate import Evaluator
 from svag_jax.metrics import tree_sq_norm
+from svag_jax.models.cnn import CNN
 from tests import numerics
 from tests.helpers import tiny_config
 
@@ -52,14 +53,14 @@ def test_fp32_trains_and_evaluates_the_model_itself():
   model = models.build(cfg.model, 4)
   assert precision.wrap(model, 'fp32') is model  # nothing wrapped: as before
   for module in (train.Trainer.from_config(cfg, 256, 4).model, Evaluator.from_config(cfg, 4).model):
-    assert type(module) is models.CNN
+    assert type(module) is CNN
   for prec in ('tf32', 'bf16'):
     for wrapped in (
         train.Trainer.from_config(_config(prec), 256, 4).model,
         Evaluator.from_config(_config(prec), 4).model,
     ):
       assert isinstance(wrapped, precision.LowPrecision) and wrapped.precision == prec
-      assert type(wrapped.module) is models.CNN
+      assert type(wrapped.module) is CNN
 
 
 @functools.cache
@@ -190,9 +191,10 @@ def test_bf16_keeps_weights_optimizer_state_and_statistics_float32():
 # BatchNorm over batch x positions, N_MAX terms) per layer; the mean cross-entropy moves by at most
 # 2 max|logit| per unit relative change of the logits. The gradient's error is such a relative
 # error of its P entries in random directions: its projection on w / |w| is LAMBDA u / sqrt(P)
-# of |g|, plus the float32 term. Observed on CPU: bf16 |L(c w) - L(w)| / L <= 1.4e-3 (bounds
-# >= 3e-2) and |cos| <= 8e-5 (bounds >= 1.8e-4); fp32 and tf32 (the same arithmetic on CPU)
-# ~1e-7 and ~3e-8. A model that is not scale invariant (norm 'none') is off by O(1) in both.
+# of |g|, plus the float32 term. Observed on CPU, bf16: |L(c w) - L(w)| / L from 3e-4 (MLP) to
+# 7.7e-3 (VGG11), bounds >= 0.1; |cos| <= 8e-5, bounds from 1.0e-4 (VGG11) to 8.6e-4 (CNN).
+# fp32 and tf32 (the same arithmetic on CPU): ~1e-7 and ~3e-8. A model that is not scale
+# invariant (norm 'none') is off by O(1) in both.
 INVARIANCE = [
     ('cnn', 'batch'),
     ('mlp', 'layer'),
