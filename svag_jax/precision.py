@@ -14,9 +14,9 @@ precision; only how the network's function is computed changes:
           convolutions (forward and, through their transposes, backward) round their float32
           inputs to TF32 (10-bit mantissa) and accumulate in float32 on GPUs that have TF32;
           elsewhere float32. XLA:CPU ignores the precision, so on CPU this is the arithmetic of
-          'fp32', bit for bit (tested). The backward pass of a custom-VJP convolution
-          (model.conv_impl = 'im2col' / 'split') is traced outside the context and keeps the
-          default precision.
+          'fp32', bit for bit (tested). The kernel gradient of model.conv_impl = 'split' (a
+          custom VJP, traced after `apply` returns) keeps the default precision; 'xla' and
+          'im2col' are TF32 throughout (their jaxprs checked).
   'bf16'  mixed precision: the forward and backward passes run on bfloat16 copies of the
           parameters, the fixed head and the normalised images (activations bfloat16, 8-bit
           mantissa); Flax's norms reduce their statistics in float32 and the running statistics

@@ -141,8 +141,9 @@ def test_tf32_is_fp32_arithmetic_on_cpu():
     np.testing.assert_array_equal(tf32[metric], values, err_msg=metric)
 
 
-def _step_jaxpr(prec):
+def _step_jaxpr(prec, conv_impl='xla'):
   cfg = _config(prec)
+  cfg.model.conv_impl = conv_impl
   trainer = train.Trainer.from_config(cfg, 256, 4)
   sched = schedules.Schedules(schedules.from_epochs(LR, (), 8), schedules.from_epochs(0.1, (), 8))
   ds = data_lib.load(cfg.data)
@@ -158,6 +159,7 @@ def test_each_precision_is_in_the_compiled_step():
   assert 'precision=None' in fp32 and 'bf16' not in fp32
   assert 'precision=(Precision.HIGH, Precision.HIGH)' in tf32 and 'bf16' not in tf32
   assert 'precision=None' not in tf32  # every conv and dot, forward and backward
+  assert 'precision=None' not in _step_jaxpr('tf32', 'im2col')  # its convs are dots
   # bf16: convolutions and dots of bfloat16 operands
   convs = [line for line in bf16.splitlines() if 'conv_general_dilated' in line]
   assert convs and all('bf16[' in line for line in convs), convs
