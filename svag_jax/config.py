@@ -216,6 +216,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Checks a config on its own; raises ConfigError naming the first bad field."""
   from svag_jax import models  # noqa: PLC0415 (models import flax: only when validating)
   from svag_jax.models.conv import CONV_IMPLS  # noqa: PLC0415
+  from svag_jax.precision import PRECISIONS  # noqa: PLC0415
   from svag_jax.trials import CHUNK_MODES  # noqa: PLC0415
 
   check_keys(config, defaults(), '')
@@ -312,6 +313,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   positive('train.eval_batch_size', t.eval_batch_size, integer=True)
   positive('train.eval_bn_batches', t.eval_bn_batches, allow_zero=True, integer=True)
   positive('train.steps_per_dispatch', t.steps_per_dispatch, integer=True)
+  choice('train.precision', t.precision, PRECISIONS)
   for field in ('predictions_at', 'params_at'):
     epochs = t[field]
     if not isinstance(epochs, Sequence) or isinstance(epochs, str):

@@ -29,7 +29,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from svag_jax import models
+from svag_jax import models, precision
 from svag_jax.data import EvalSplit, TrainData, normalize
 from svag_jax.models.external import train_kwargs
 
@@ -126,7 +126,8 @@ class Evaluator:
   """How networks are evaluated: the model and the optional BatchNorm refresh.
 
   Attributes:
-    model: a Flax Linen module `(x[, train]) -> logits` (module docstring).
+    model: a Flax Linen module `(x[, train]) -> logits` (module docstring), or
+      `precision.LowPrecision` around one (train.precision 'tf32' / 'bf16').
     bn_batches: refresh BatchNorm statistics with this many training batches before each
       evaluation (`refreshed_batch_stats`; 0 = evaluate with the running averages as they are;
       ignored for batch-independent norms).
@@ -146,7 +147,8 @@ class Evaluator:
     k = config.train.eval_bn_batches if bn_batches is None else bn_batches
     if k < 0:
       raise ValueError(f'bn_batches = {k}: must be >= 0')
-    return cls(models.build(config.model, num_classes), int(k), config.train.batch_size)
+    model = precision.wrap(models.build(config.model, num_classes), config.train.precision)
+    return cls(model, int(k), config.train.batch_size)
 
   def one(
       self, variables: Variables, splits: dict[str, EvalSplit], data: TrainData

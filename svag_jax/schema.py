@@ -82,6 +82,13 @@ def defaults() -> ml_collections.ConfigDict:
   c.train.eval_bn_batches = 0  # BatchNorm: refresh running stats on k train batches before eval
   c.train.steps_per_dispatch = 8  # SGD steps per host->device call
   c.train.unroll = True  # unroll the steps of a dispatch (needed on CPU, jax#12868)
+  # The arithmetic of the forward/backward passes (svag_jax/precision.py); weights, optimizer state,
+  # gradients and metrics stay float32 in all: 'fp32' (as before: jax's default matmul precision,
+  # float32 on CPU, TF32 tensor cores on NVIDIA GPUs since Ampere unless
+  # JAX_DEFAULT_MATMUL_PRECISION=highest) | 'tf32' (dots and convs explicitly at TF32; on CPU the
+  # same arithmetic as 'fp32') | 'bf16' (bfloat16 activations and weight copies, float32 master
+  # weights and norm statistics).
+  c.train.precision = 'fp32'
   c.train.predictions_at = ()  # epochs at which each trial's test predictions are saved
   # epochs at which every trial's params, batch_stats and frozen head are saved (params/,
   # Workdir.save_params): the weights themselves, e.g. for weight distances and averaging

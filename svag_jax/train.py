@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from svag_jax import evaluate, metrics, models, optim, oracles
+from svag_jax import evaluate, metrics, models, optim, oracles, precision
 from svag_jax import sampling as sampling_lib
 from svag_jax.data import TrainData, normalize
 from svag_jax.models.external import COLLECTIONS, train_kwargs
@@ -101,7 +101,8 @@ class Trainer:
   Attributes:
     model: a Flax Linen module `(x[, train]) -> logits` with variables 'params' and optionally
       'batch_stats' and 'frozen' (`svag_jax.models.external`: any model, by import path or an
-      NNX model through `external.from_nnx`).
+      NNX model through `external.from_nnx`), or `precision.LowPrecision` around one
+      (train.precision 'tf32' / 'bf16').
     batch_size: B, examples per step.
     num_train: N, training-set size (for sampling).
     sampling: 'shuffle' or 'replacement' (`svag_jax.sampling.Sampler`).
@@ -147,7 +148,7 @@ class Trainer:
     """The trainer a run's config describes, for a data set of `num_train` training examples and
     `num_classes` classes (its evaluation: `evaluate.Evaluator.from_config`)."""
     return cls(
-        model=models.build(config.model, num_classes),
+        model=precision.wrap(models.build(config.model, num_classes), config.train.precision),
         batch_size=config.train.batch_size,
         num_train=num_train,
         sampling=config.train.sampling,

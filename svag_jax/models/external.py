@@ -135,6 +135,8 @@ def train_kwargs(model: nn.Module, train: bool) -> dict[str, bool]:
   """The keyword arguments that tell `model` whether it is training: {'train': train} (or
   {'training': train}) when its `__call__` (an NNX model's, through `from_nnx`) takes one, else {}.
   """
+  if not isinstance(model, nn.Module) and isinstance(getattr(model, 'module', None), nn.Module):
+    model = model.module  # a wrapper around the module (precision.LowPrecision)
   call = getattr(model, 'nnx_class', type(model)).__call__
   flag = _train_flag(call)
   return {flag: train} if flag else {}
