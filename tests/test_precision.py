@@ -275,6 +275,6 @@ def test_the_train_flag_reaches_the_module_through_the_wrapper(prec):
   """BatchNorm trains on batch statistics in every precision: the wrapper hides no train flag."""
   from svag_jax.models.external import train_kwargs  # noqa: PLC0415
 
-  model = precision.wrap(CNN(num_classes=10), prec)
+  model = precision.wrap(CNN(num_classes=10, norm='batch'), prec)
   assert train_kwargs(model, True) == {'train': True}
   assert train_kwargs(model, False) == {'train': False}
