@@ -356,10 +356,13 @@ class Trainer:
 
   def schedule_metrics(self, state: TrainState) -> dict[str, jax.Array]:
     """lr, wd at the trial's step and the norm / learning-rate metrics of
-    `metrics.learning_rates` (float32 scalars)."""
-    return metrics.learning_rates(
-        value_at(state.schedules.lr, state.step),
-        value_at(state.schedules.wd, state.step),
-        state.params,
-        self.momentum,
-    )
+    `metrics.learning_rates` (float32 scalars); for an adaptive optimizer also
+    `metrics.adaptive_learning_rates` (its effective and intrinsic LR)."""
+    lr = value_at(state.schedules.lr, state.step)
+    wd = value_at(state.schedules.wd, state.step)
+    out = metrics.learning_rates(lr, wd, state.params, self.momentum)
+    if self.optimizer_name != 'sgd':
+      s = self.settings
+      settings = metrics.AdaptiveSettings(self.optimizer_name, s.beta2, s.eps)
+      out.update(metrics.adaptive_learning_rates(lr, wd, state.params, state.opt_state, settings))
+    return out
