@@ -1,5 +1,5 @@
 """2021 Fig. 4: SGD and SVAG l vs effective steps (steps / l), per batch size, with Theorem 5.2's
-N/G condition.
+N/G condition; the same for an adaptive optimizer and its SVAG (2022, `configs/svag_adam.py`).
 
     python -m svag_jax.analysis.svag_convergence SWEEP_ROOT [--out DIR] [--c2 2]
 
@@ -7,7 +7,9 @@ For each batch size of the sweep and each phase end (the last evaluation before 
 decay, and the end), prints every point's test accuracy (mean ± SE over trials), the convergence
 in l (|acc_l - acc_2l|) and the gap to SGD (|acc_SGD - acc_lmax|), each with the SE of the
 difference of two independent means, and SGD's N/G before the decay next to the threshold
-1 / (C^2 - 1) below which Theorem 5.2 says the SDE approximation must fail. Draws test accuracy,
+1 / (C^2 - 1) below which Theorem 5.2 says the SDE approximation must fail. For an adaptive
+optimizer (config.optim.optimizer) the run without SVAG takes SGD's place under its own name
+(Adam, RMSprop, AdamW), and the threshold (a theorem about SGD) is not applied. Draws test accuracy,
 train loss and N/G vs effective steps (mean and 95% interval bands, `stats.interval`; log panels:
 of the log values) to the figure `svag_convergence` in
 SWEEP_ROOT/figures (or DIR), as PNG and PDF.
@@ -29,9 +31,17 @@ def svag_l(run: common.Run) -> int | None:
   return int(o.get('svag_l', 1)) if o.get('oracle', 'sgd') == 'svag' else None
 
 
+NAMES = {'sgd': 'SGD', 'rmsprop': 'RMSprop', 'adam': 'Adam', 'adamw': 'AdamW'}
+
+
+def optimizer_name(run: common.Run) -> str:
+  """The run's optimizer as printed: SGD, RMSprop, Adam or AdamW."""
+  return NAMES[run.config['optim'].get('optimizer') or 'sgd']
+
+
 def label(run: common.Run) -> str:
   l = svag_l(run)
-  return 'SGD' if l is None else f'SVAG l={l}'
+  return optimizer_name(run) if l is None else f'SVAG l={l}'
 
 
 def batch_size(run: common.Run) -> int:
@@ -109,9 +119,9 @@ def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
       l_steps = [
           (l, 2 * l, acc[f'SVAG l={2 * l}'].minus(acc[f'SVAG l={l}'])) for l in ls if 2 * l in ls
       ]
-      gap = None
-      if 'SGD' in acc and ls:
-        gap = (ls[-1], acc['SGD'].minus(acc[f'SVAG l={ls[-1]}']))
+      gap, name = None, optimizer_name(group[0])
+      if name in acc and ls:
+        gap = (ls[-1], acc[name].minus(acc[f'SVAG l={ls[-1]}']))
       phases[phase] = {'acc': acc, 'l_steps': l_steps, 'sgd_gap': gap}
     sgd = next((r for r in group if svag_l(r) is None), None)
     nsr = None
@@ -122,10 +132,16 @@ def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
       per_trial = np.nanmean(np.where(window, sgd.metrics.values['NSR'], np.nan), axis=1)
       if np.isfinite(per_trial).any():
         nsr = Estimate.of(per_trial)
+    applies = optimizer_name(group[0]) == 'SGD'  # Theorem 5.2 is about SGD
     out[b] = {
         'phases': phases,
         'nsr': nsr,
-        'sde_fails': None if nsr is None else bool(theory.sde_approximation_fails(nsr.mean, c2)),
+        'sde_fails': (
+            None
+            if nsr is None or not applies
+            else bool(theory.sde_approximation_fails(nsr.mean, c2))
+        ),
+        'optimizer': optimizer_name(group[0]),
     }
   return out
 
@@ -162,12 +178,17 @@ def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
       ax.grid(alpha=0.3)
       if metric in LOG_METRICS:
         ax.set_yscale('log')
-      if metric == 'NSR':
+      if metric == 'NSR' and optimizer_name(group[0]) == 'SGD':
         ax.axhline(theory.sde_nsr_threshold(c2), color='r', lw=1, label=f'1/(C²−1), C² = {c2:g}')
     row[0].legend(fontsize=7)
     row[-1].legend(fontsize=7)
   fig = axes[0].figure
-  fig.suptitle('SVAG converges in l; it matches SGD only where N/G is large (2021, Fig. 4)')
+  name = optimizer_name(runs[0])
+  fig.suptitle(
+      'SVAG converges in l; it matches SGD only where N/G is large (2021, Fig. 4)'
+      if name == 'SGD'
+      else f'SVAG-{name} converges in l; {name} on or off its limit (Malladi et al. 2022)'
+  )
   fig.tight_layout()
   return axes
 
@@ -187,8 +208,10 @@ def summary(runs: list[common.Run], c2: float = 2.0) -> list[str]:
         lines.append(f'    |acc_{l2} - acc_{l}| = {d}')
       if p['sgd_gap']:
         lmax, d = p['sgd_gap']
-        lines.append(f'    |acc_SGD - acc_{lmax}| = {d}')
-    if entry['nsr'] is not None:
+        lines.append(f'    |acc_{entry["optimizer"]} - acc_{lmax}| = {d}')
+    if entry['nsr'] is not None and entry['sde_fails'] is None:
+      lines.append(f'  {entry["optimizer"]} N/G before the decay {entry["nsr"]}')
+    elif entry['nsr'] is not None:
       verdict = 'below: the SDE approximation must fail' if entry['sde_fails'] else 'above'
       lines.append(
           f'  SGD N/G before the decay {entry["nsr"]} (trials {entry["nsr"].n}); threshold '
