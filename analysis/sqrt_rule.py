@@ -29,6 +29,8 @@ FAIL_FACTOR = lsr.FAIL_FACTOR
 RULES = ('none', 'linear', 'sqrt')
 _NAME = re.compile(r'^(?P<model>\w+?)_(?P<rule>base|none|linear|sqrt)_b(?P<batch>\d+)$')
 COLORS = {'none': 'tab:grey', 'linear': 'tab:red', 'sqrt': 'tab:blue'}
+TITLES = {'adam': 'Adam + L2', 'adamw': 'AdamW', 'rmsprop': 'RMSprop + L2', 'sgd': 'SGD'}
+MODEL_TITLES = {'si': 'SI MLP (BatchNorm)', 'plain': 'plain MLP (no norm)'}
 
 
 def parse(name: str) -> tuple[str, str, int] | None:
@@ -163,23 +165,26 @@ def plot(s: dict) -> np.ndarray:
     ax.set_yscale('log')
     ax.set_xlabel('batch size B')
     ax.set_ylabel('final test error')
-    ax.set_title(f'{s["optimizer"]}, {model} MLP')
+    ax.set_title(f'{TITLES.get(s["optimizer"], s["optimizer"])}, {MODEL_TITLES.get(model, model)}')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
   ax = axes[-1]
-  for model in names:
-    noise = s[model]['noise']
+  for i, model in enumerate(names):
+    noise, color = s[model]['noise'], f'C{i}'
     if not noise:
       continue
     b = np.asarray([x['B'] for x in noise], float)
     v = np.asarray([x['nsr'] for x in noise])
     iv = np.asarray([x['nsr_interval'] for x in noise])
-    ax.errorbar(b, v, yerr=np.nan_to_num(np.abs(np.stack([v - iv[:, 0], iv[:, 1] - v]))), fmt='o')
+    yerr = np.nan_to_num(np.abs(np.stack([v - iv[:, 0], iv[:, 1] - v])))
+    ax.errorbar(b, v, yerr=yerr, fmt='o', color=color, label=f'{model}: measured')
     grid = np.geomspace(b.min(), 4000, 20)
-    ax.plot(grid, v[0] * b[0] / grid, ls=':', label=f'{model}: N/G x B fixed (from B = {b[0]:g})')
-    brk = s[model]['breaks']['sqrt'][0]
+    ax.plot(grid, v[-1] * b[-1] / grid, ls=':', color=color, label=f'{model}: N/G x B fixed')
+    brk, ok = s[model]['breaks']['sqrt']
     if brk is not None:
-      ax.axvline(brk, ls='--', lw=0.8, color=ax.lines[-1].get_color(), label=f'{model}: sqrt fails')
+      ax.axvspan(
+          ok, brk, color=color, alpha=0.12, label=f'{model}: sqrt holds at {ok}, fails at {brk}'
+      )
   ax.axhline(1.0, color='r', lw=1, label='N/G = 1')
   ax.set_xscale('log', base=2)
   ax.set_yscale('log')
