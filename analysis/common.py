@@ -276,11 +276,20 @@ def check_axes(axes: Sequence[Axes] | None, num: int, what: str, **style) -> np.
 
 
 def save_figure(fig: Figure, out_prefix: str | os.PathLike) -> list[pathlib.Path]:
-  """Writes the figure to `out_prefix`.png and .pdf (creating the folder); returns the paths."""
+  """Writes the figure to `out_prefix`.png and .pdf (creating the folder); returns the paths.
+
+  Each file is written atomically (a temporary file beside it, then renamed): an interrupt or a
+  full disk leaves the earlier figure, never a truncated one.
+  """
   paths = [pathlib.Path(f'{out_prefix}.{fmt}') for fmt in FIGURE_FORMATS]
   paths[0].parent.mkdir(parents=True, exist_ok=True)
   for p in paths:
-    fig.savefig(p, dpi=120, bbox_inches='tight')
+    tmp = p.with_name(f'.{p.name}.tmp-{os.getpid()}')
+    try:
+      fig.savefig(tmp, format=p.suffix[1:], dpi=120, bbox_inches='tight')
+      os.replace(tmp, p)
+    finally:
+      tmp.unlink(missing_ok=True)
   return paths
 
 
@@ -328,7 +337,8 @@ def run_figure(args: argparse.Namespace, make: Callable[[], tuple[Figures, list[
   and prints where, the run's status where it has one, and the summary.
 
   Returns:
-    The exit code: 0, or 2 when the source cannot be analysed (the reason on stderr).
+    The exit code: 0, 2 when the source cannot be analysed (the reason, naming the file, on
+    stderr), 130 when interrupted (figures already written stay whole: `save_figure`).
   """
   name = args.analysis
   source = pathlib.Path(getattr(args, 'workdir', None) or args.root)
@@ -340,8 +350,16 @@ def run_figure(args: argparse.Namespace, make: Callable[[], tuple[Figures, list[
     for figure, axes in figures.items():
       save_axes(axes, out, figure)
   except (OSError, ValueError, record.WorkdirError) as e:
-    print(f'analysis.{name}: {e}', file=sys.stderr)
+    where = f'{e.strerror}: {e.filename}' if isinstance(e, OSError) and e.filename else e
+    print(f'analysis.{name}: {" ".join(str(where).split())}', file=sys.stderr)
     return 2
+  except KeyError as e:  # a record without a field this analysis reads
+    message = f'{source} has no {e} in its record: not a run of this analysis?'
+    print(f'analysis.{name}: {message}', file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print(f'analysis.{name}: interrupted; no figure was left half-written.', file=sys.stderr)
+    return 130
   formats = '/'.join(FIGURE_FORMATS)
   names = list(figures)
   head = (

@@ -174,7 +174,10 @@ def tv_curves(
         curve = tv_lib.tv_vs_trials(
             kept[ref], kept[arm], None, num_classes, num_resamples=num_resamples, seed=seed
         )
-        curves[arm] = dataclasses.replace(curve, error_a=errors[ref], error_b=errors[arm])
+        test = tv_lib.permutation_test(kept[ref], kept[arm], num_classes, seed=seed)
+        curves[arm] = dataclasses.replace(
+            curve, error_a=errors[ref], error_b=errors[arm], permutation=test
+        )
     result[epoch] = curves
   return result
 
@@ -292,6 +295,8 @@ def summary(
 
   Where the arms' distributions differ (before their intrinsic LRs agree) TV stands well above
   the floor at the same t; where they are equal it reads as the floor (finite-sample noise).
+  Each TV at the most trials comes with its permutation test (`tv.permutation_test`: the trials
+  of both arms pooled and shuffled between them), the null's mean and the p-value.
   """
   run = common.as_run(run)
   metrics = run.arms
@@ -323,6 +328,9 @@ def summary(
         ratio = f' ({c.tv[i] / c.floor[i]:.1f}x)' if c.floor[i] > 0 else ''
         part += f'{c.tv[i]:.4f} vs floor {c.floor[i]:.4f} at t={c.trials[i]}{ratio}, '
       part += f'{c.tv[-1]:.4f} at t={c.trials[-1]} [error sum {c.error_sum:.4f}]'
+      if c.permutation is not None:  # the arms pooled: TV's null at their own trial counts
+        p = c.permutation
+        part += f', permutation null {p.null_mean:.4f}, p = {p.p_value:.3g}'
       parts.append(part)
     lines.append(f'TV({ref}, {arm}): ' + ('; '.join(parts) if parts else 'no surviving trials'))
   return lines

@@ -273,7 +273,10 @@ def plot(s: dict) -> np.ndarray:
     ax.legend(fontsize=7)
   fig = axes[0].figure
   fig.suptitle(
-      f'LSR break vs B* from baselines B = {bases} (Li, Malladi & Arora 2021, Fig. 3)', fontsize=9
+      f'LSR break vs B* from baselines B = {bases} (Li, Malladi & Arora 2021, Fig. 3).\n'
+      "G/N is drawn against C²: where a baseline's G/N at κB would exceed C², the approximate "
+      'Theorem 5.6 says LSR fails (B* ≈ C² B N/G).',
+      fontsize=9,
   )
   fig.tight_layout()
   return axes

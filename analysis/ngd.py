@@ -3,9 +3,10 @@
     python -m svag_jax.analysis.ngd SWEEP_ROOT [--out DIR]
 
 Prints the final accuracies (mean and 95% interval over trials, `stats.interval`), for each
-oracle whether its final test accuracy lies inside SGD's interval, and its paired difference to
-SGD (trial i of every oracle starts from the same init, so the difference is taken trial by trial:
-the interval of acc_oracle,i − acc_SGD,i); draws the accuracy and effective-LR curves with their
+oracle whether its final test accuracy lies inside SGD's interval, and the paired differences
+NGD − SGD, GD − SGD and NGD − GD (trial i of every oracle starts from the same init, so each is
+taken trial by trial: the interval of acc_A,i − acc_B,i) with the difference the trials detect at
+80% power; draws the accuracy and effective-LR curves with their
 interval bands to the figure `ngd` in SWEEP_ROOT/figures (or DIR), as PNG and PDF.
 """
 
@@ -39,19 +40,25 @@ def inside_sgd_band(finals: dict) -> dict[str, bool]:
   return {k: bool(lo <= v['test'][0] <= hi) for k, v in finals.items() if k != 'SGD'}
 
 
-def paired_differences(runs: list[common.Run]) -> dict[str, tuple[float, float, float]]:
-  """{oracle: (mean, low, high)} of the final test accuracy minus SGD's, trial by trial.
+PAIRS = (('NGD', 'SGD'), ('GD', 'SGD'), ('NGD', 'GD'))
 
-  Trial i of each oracle shares its init with SGD's trial i; runs with a different number of
-  live trials than SGD are compared on the first min(n) trials. No SGD run: {}."""
+
+def paired_differences(
+    runs: list[common.Run], pairs=PAIRS
+) -> dict[str, tuple[float, float, float, float]]:
+  """{'A − B': (mean, low, high, detectable)} of the final test accuracy of oracle A minus B's,
+  trial by trial, for the `pairs` whose two oracles ran; `detectable` is the difference these
+  trials detect with 80% power (`stats.detectable_difference`).
+
+  Trial i of each oracle shares its init with trial i of the others; runs with different numbers
+  of live trials are compared on the first min(n) trials."""
   final = {label(r): r.metrics.values['test_accuracy'][:, -1] for r in runs}
-  if 'SGD' not in final:
-    return {}
-  sgd = final.pop('SGD')
   out = {}
-  for oracle, acc in final.items():
-    n = min(acc.size, sgd.size)
-    out[oracle] = stats.interval(acc[:n] - sgd[:n])
+  for a, b in pairs:
+    if a in final and b in final:
+      n = min(final[a].size, final[b].size)
+      d = final[a][:n] - final[b][:n]
+      out[f'{a} − {b}'] = (*stats.interval(d), stats.detectable_difference(d))
   return out
 
 
@@ -94,9 +101,12 @@ def summary(runs: list[common.Run]) -> list[str]:
   for oracle, inside in inside_sgd_band(finals).items():
     where = 'inside' if inside else 'outside'
     lines.append(f'{oracle}: final test accuracy {where} the SGD {stats.INTERVAL}')
-  for oracle, (m, lo, hi) in paired_differences(runs).items():
+  for pair, (m, lo, hi, detectable) in paired_differences(runs).items():
     diff = stats.format_interval(m, lo, hi, '+.4f')
-    lines.append(f'{oracle} − SGD, paired by init: {diff} (mean [{stats.INTERVAL}])')
+    lines.append(
+        f'{pair}, paired by init: {diff} (mean [{stats.INTERVAL}]); detectable with 80% power: '
+        f'{detectable:.4f}'
+    )
   return lines
 
 

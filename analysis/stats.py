@@ -113,6 +113,21 @@ def difference_interval(
   return d, d - half, d + half
 
 
+def detectable_difference(
+    differences: np.ndarray, power: float = 0.8, level: float = LEVEL
+) -> float:
+  """The true mean difference that a paired comparison of these trials detects (its `level`
+  interval excludes 0) with probability `power`: (t_{(1+level)/2} + t_{power}) SD / sqrt(n) with
+  n - 1 degrees of freedom (the normal-approximation power of a paired t test); NaN for n < 2."""
+  x = np.asarray(differences, float)
+  x = x[np.isfinite(x)]
+  if x.size < 2:
+    return math.nan
+  dof = x.size - 1
+  t_power = float(scipy_stats.t.ppf(power, dof))
+  return float((t_quantile(dof, level) + t_power) * x.std(ddof=1) / math.sqrt(x.size))
+
+
 def format_interval(mean: float, low: float, high: float, spec: str = '.4g') -> str:
   """'mean [low, high]', each number in the format `spec` (e.g. '.4g', '+.4f', '>8.3f')."""
   return f'{mean:{spec}} [{low:{spec}}, {high:{spec}}]'

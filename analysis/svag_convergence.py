@@ -1,22 +1,38 @@
-"""2021 Fig. 4: SGD and SVAG l vs effective steps (steps / l), per batch size, with Theorem 5.2's
-N/G condition; the same for an adaptive optimizer and its SVAG (2022, `configs/svag_adam.py`).
+"""2021 Fig. 4: SGD and SVAG(l) against effective steps, and the equilibrium values against l; the
+same for an adaptive optimizer and its SVAG (2022, `configs/svag_adam.py`).
 
-    python -m svag_jax.analysis.svag_convergence SWEEP_ROOT [--out DIR] [--c2 2]
+    python -m svag_jax.analysis.svag_convergence SWEEP_ROOT [--also ROOT ...] [--out DIR] [--c2 2]
 
-For each batch size of the sweep and each phase end (the last evaluation before the first LR
-decay, and the end), prints every point's test accuracy (mean ± SE over trials), the convergence
-in l (|acc_l - acc_2l|) and the gap to SGD (|acc_SGD - acc_lmax|), each with the SE of the
-difference of two independent means, and SGD's N/G before the decay next to the threshold
-1 / (C^2 - 1) below which Theorem 5.2 says the SDE approximation must fail. For an adaptive
-optimizer (config.optim.optimizer) the run without SVAG takes SGD's place under its own name
-(Adam, RMSprop, AdamW), and the threshold (a theorem about SGD) is not applied. Draws test accuracy,
-train loss and N/G vs effective steps (mean and 95% interval bands, `stats.interval`; log panels:
-of the log values) to the figure `svag_convergence` in
-SWEEP_ROOT/figures (or DIR), as PNG and PDF.
+The sweep's points are SGD and SVAG with several l at one or more batch sizes (configs/
+svag_convergence.py). For each batch size and two phases, every point's value per trial is
+
+- the equilibrium phase: the mean over the evaluations of the last mixing time 1 / (eta lambda)
+  effective steps before the first LR decay (not a single noisy evaluation), and
+- the end: the last evaluation,
+
+and over the trials its mean with the 95% interval (`stats.interval`: mean ± t SE). Printed per
+batch size and phase, for test accuracy (the paper's axis), train loss and ||w||^2:
+
+- convergence in l: acc_lmax - acc_lmax/2 with its interval (Welch, `stats.difference_interval`);
+- the SDE limit: a + b / l fitted over the SVAG l (Theorem 4.3's O(1/l) weak error), a with its
+  interval (bootstrap over each point's trials), and SGD - a;
+- SGD on the limit: acc_SGD - acc_lmax with its interval, and the train-loss ratio SGD / lmax;
+- SGD's N/G in the equilibrium window against 1 / (C^2 - 1), below which Theorem 5.2 says SGD's
+  and the SDE's equilibria are not C-close.
+
+The figure `svag_convergence` (SWEEP_ROOT/figures, or DIR) has one row per batch size: test
+accuracy, train loss and N/G against effective steps (mean and 95% band; the log panels: geometric
+mean), then the equilibrium test accuracy and ||w||^2 against 1/l with the a + b/l fit (SGD drawn
+at 1/l = 1).
+
+For an adaptive optimizer (config.optim.optimizer) the run without SVAG takes SGD's place under its
+own name (Adam, RMSprop, AdamW) and N/G's threshold (Theorem 5.2 is about SGD) is not applied. Its
+equilibrium window: for AdamW, whose intrinsic LR is eta lambda as for SGD (`svag_jax.theory`), the
+same 1 / (eta lambda) steps; for RMSprop and Adam with coupled L2 the intrinsic LR depends on the
+preconditioner (no closed form from the config), so the last quarter of the phase before the decay.
 """
 
 import dataclasses
-import math
 import sys
 
 import numpy as np
@@ -24,19 +40,23 @@ import numpy as np
 from svag_jax import theory
 from svag_jax.analysis import common, plots, stats
 
-
-def svag_l(run: common.Run) -> int | None:
-  """SVAG's l, or None for plain SGD."""
-  o = run.config['optim']
-  return int(o.get('svag_l', 1)) if o.get('oracle', 'sgd') == 'svag' else None
-
-
+METRICS = (('test_accuracy', 'test accuracy'), ('train_loss', 'train loss'), ('w_norm_sq', '‖w‖²'))
+LOG_METRICS = ('train_loss', 'NSR')  # drawn on log axes: geometric mean, band from log values
+BOOTSTRAP = 2000  # resamples of the limit fit
 NAMES = {'sgd': 'SGD', 'rmsprop': 'RMSprop', 'adam': 'Adam', 'adamw': 'AdamW'}
+# Adam / RMSprop with coupled L2: the equilibrium window is this fraction of the pre-decay phase.
+COUPLED_WINDOW = 0.25
 
 
 def optimizer_name(run: common.Run) -> str:
   """The run's optimizer as printed: SGD, RMSprop, Adam or AdamW."""
   return NAMES[run.config['optim'].get('optimizer') or 'sgd']
+
+
+def svag_l(run: common.Run) -> int | None:
+  """SVAG's l, or None for the plain optimizer (SGD, or the adaptive one)."""
+  o = run.config['optim']
+  return int(o.get('svag_l', 1)) if o.get('oracle', 'sgd') == 'svag' else None
 
 
 def label(run: common.Run) -> str:
@@ -54,36 +74,65 @@ def decay_epoch(run: common.Run) -> float | None:
   return epochs[0] if epochs else None
 
 
-def phase_ends(run: common.Run) -> dict[str, int]:
-  """{phase name: eval index}: the last eval before (or at) the first decay, and the last eval."""
-  ends = {}
-  decay, epochs = decay_epoch(run), run.metrics.epochs
+def mixing_epochs(run: common.Run) -> float:
+  """One mixing time 1 / (eta lambda) of the equilibrium phase, in epochs (SGD time)."""
+  arm = next(iter(run.config['arms'].values()))
+  steps_per_epoch = run.metrics.steps[-1] / run.metrics.epochs[-1] / (svag_l(run) or 1)
+  return 1.0 / (arm['lr'] * arm['wd']) / steps_per_epoch
+
+
+def phase_windows(run: common.Run) -> dict[str, np.ndarray]:
+  """{phase: bool [E]}: 'equilibrium' = the evaluations in the last mixing time before (and at)
+  the first decay, 'end' = the last evaluation."""
+  epochs = run.metrics.epochs
+  windows = {}
+  decay = decay_epoch(run)
   if decay is not None and epochs[0] <= decay:
-    ends['before decay'] = int(np.nonzero(epochs <= decay + 1e-9)[0][-1])
-  ends['end'] = len(epochs) - 1
-  return ends
+    if optimizer_name(run) in ('SGD', 'AdamW'):
+      start = decay - mixing_epochs(run)
+    else:
+      start = (1 - COUPLED_WINDOW) * decay
+    windows['equilibrium'] = (epochs <= decay + 1e-9) & (epochs >= start - 1e-9)
+  windows['end'] = np.arange(len(epochs)) == len(epochs) - 1
+  return windows
+
+
+def per_trial(run: common.Run, metric: str, window: np.ndarray) -> np.ndarray:
+  """float [T]: each trial's mean of `metric` over the evaluations in `window` (NaN if none)."""
+  values = run.metrics.values.get(metric)
+  if values is None:
+    return np.full(len(run.metrics.trials), np.nan)
+  return stats.nanmean(values[:, window], axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
-class Estimate:
-  """Mean and standard error over trials."""
+class LimitFit:
+  """y(l) = a + b / l over the SVAG points: a (the l -> infinity limit) with its interval."""
 
-  mean: float
-  se: float
-  n: int
+  a: float
+  a_low: float
+  a_high: float
+  b: float
 
-  @classmethod
-  def of(cls, values: np.ndarray) -> 'Estimate':
-    return cls(*stats.mean_se(values))
 
-  def minus(self, other: 'Estimate') -> 'Estimate':
-    """|self - other| with the SE of the difference of two independent means."""
-    return Estimate(
-        abs(self.mean - other.mean), math.hypot(self.se, other.se), min(self.n, other.n)
-    )
-
-  def __str__(self) -> str:
-    return f'{self.mean:.4f} ± {self.se:.4f}'
+def fit_limit(ls: list[int], samples: list[np.ndarray], seed: int = 0) -> LimitFit | None:
+  """Least squares of the trial means on (1, 1/l); the interval of a from `BOOTSTRAP` resamples of
+  each point's trials (percentiles at the `stats.LEVEL` level). None with fewer than two l."""
+  samples = [np.asarray(s, float)[np.isfinite(s)] for s in samples]
+  keep = [i for i, s in enumerate(samples) if s.size]
+  if len({ls[i] for i in keep}) < 2:
+    return None
+  x = np.stack([np.ones(len(keep)), 1.0 / np.asarray([ls[i] for i in keep], float)], axis=1)
+  pinv = np.linalg.pinv(x)
+  a, b = pinv @ np.array([samples[i].mean() for i in keep])
+  rng = np.random.default_rng(seed)
+  means = np.stack(
+      [rng.choice(samples[i], (BOOTSTRAP, samples[i].size)).mean(axis=1) for i in keep], axis=1
+  )
+  boot = means @ pinv[0]
+  tail = 50 * (1 - stats.LEVEL)
+  low, high = np.percentile(boot, [tail, 100 - tail])
+  return LimitFit(float(a), float(low), float(high), float(b))
 
 
 def by_batch_size(runs: list[common.Run]) -> dict[int, list[common.Run]]:
@@ -98,77 +147,107 @@ def by_batch_size(runs: list[common.Run]) -> dict[int, list[common.Run]]:
 
 
 def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
-  """Per batch size and phase end: accuracies, the l-convergence and the SGD gap (see module doc).
+  """Per batch size and phase, the numbers of the module docstring.
 
-  Returns {B: {'phases': {phase: {'acc': {label: Estimate}, 'l_steps': [(l, 2l, Estimate)],
-  'sgd_gap': (lmax, Estimate) or None}}, 'nsr': Estimate (SGD's N/G at the first phase end, or
-  None), 'sde_fails': bool or None}} and 'threshold' = 1 / (C^2 - 1).
+  Returns {'threshold': 1 / (C^2 - 1), B: {'optimizer': the plain run's name (SGD, Adam, ...),
+  'nsr': its N/G interval in the equilibrium window (or None), 'sde_fails': bool (SGD only) or
+  None, 'phases': {phase: {metric: {'points': {label: per-trial values}, 'l_step': (l, 2l,
+  difference interval) or None, 'sgd_gap': (lmax, difference interval) or None, 'ratio': plain /
+  lmax mean ratio or None, 'limit': LimitFit or None}}}}}.
   """
-  threshold = theory.sde_nsr_threshold(c2)
-  out = {'threshold': threshold}
+  out = {'threshold': theory.sde_nsr_threshold(c2)}
   for b, group in by_batch_size(runs).items():
-    phases = {}
-    for phase, j in phase_ends(group[0]).items():
-      acc = {
-          label(r): Estimate.of(
-              r.metrics.values['test_accuracy'][:, min(j, len(r.metrics.epochs) - 1)]
-          )
-          for r in group
-      }
-      ls = sorted(l for r in group if (l := svag_l(r)) is not None)
-      l_steps = [
-          (l, 2 * l, acc[f'SVAG l={2 * l}'].minus(acc[f'SVAG l={l}'])) for l in ls if 2 * l in ls
-      ]
-      gap, name = None, optimizer_name(group[0])
-      if name in acc and ls:
-        gap = (ls[-1], acc[name].minus(acc[f'SVAG l={ls[-1]}']))
-      phases[phase] = {'acc': acc, 'l_steps': l_steps, 'sgd_gap': gap}
+    svag = [r for r in group if svag_l(r) is not None]
     sgd = next((r for r in group if svag_l(r) is None), None)
+    ls = [svag_l(r) for r in svag]
+    phases = {}
+    for phase in phase_windows(group[0]):
+      phases[phase] = {}
+      for metric, _ in METRICS:
+        points = {label(r): per_trial(r, metric, phase_windows(r)[phase]) for r in group}
+        entry = {'points': points, 'l_step': None, 'sgd_gap': None, 'ratio': None, 'limit': None}
+        if len(ls) >= 2 and ls[-1] == 2 * ls[-2]:
+          entry['l_step'] = (
+              ls[-2],
+              ls[-1],
+              stats.difference_interval(points[label(svag[-1])], points[label(svag[-2])]),
+          )
+        if sgd is not None and svag:
+          top, base = points[label(svag[-1])], points[label(sgd)]
+          entry['sgd_gap'] = (ls[-1], stats.difference_interval(base, top))
+          entry['ratio'] = float(np.nanmean(base) / np.nanmean(top))
+        entry['limit'] = fit_limit(ls, [points[label(r)] for r in svag])
+        phases[phase][metric] = entry
     nsr = None
-    if sgd is not None and 'NSR' in sgd.metrics.values:
-      j = next(iter(phase_ends(sgd).values()))
-      epochs = sgd.metrics.epochs
-      window = (epochs <= epochs[j] + 1e-9) & (epochs >= 0.75 * epochs[j])
-      per_trial = np.nanmean(np.where(window, sgd.metrics.values['NSR'], np.nan), axis=1)
-      if np.isfinite(per_trial).any():
-        nsr = Estimate.of(per_trial)
-    applies = optimizer_name(group[0]) == 'SGD'  # Theorem 5.2 is about SGD
+    if sgd is not None and 'equilibrium' in phases:
+      values = per_trial(sgd, 'NSR', phase_windows(sgd)['equilibrium'])
+      if np.isfinite(values).sum() > 1:
+        nsr = stats.interval(values)
+    name = optimizer_name(group[0])
+    applies = name == 'SGD'  # Theorem 5.2 is about SGD
     out[b] = {
         'phases': phases,
         'nsr': nsr,
         'sde_fails': (
-            None
-            if nsr is None or not applies
-            else bool(theory.sde_approximation_fails(nsr.mean, c2))
+            None if nsr is None or not applies else bool(theory.sde_approximation_fails(nsr[0], c2))
         ),
-        'optimizer': optimizer_name(group[0]),
+        'optimizer': name,
     }
   return out
 
 
-LOG_METRICS = ('train_loss', 'NSR')  # drawn on log axes: geometric mean, band from log values
+def _plot_against_l(ax, group: list[common.Run], entry: dict, name: str) -> None:
+  """The equilibrium values of `entry` against 1/l (SGD at 1/l = 1) with the a + b/l fit."""
+  ls = [svag_l(r) or 1 for r in group]
+  samples = [entry['points'][label(r)] for r in group]
+  is_sgd = [svag_l(r) is None for r in group]
+  for sgd_point in (False, True):
+    idx = [i for i, s in enumerate(is_sgd) if s == sgd_point]
+    if idx:
+      plain = dict(fmt='s', color='k', label=optimizer_name(group[0]))
+      style = plain if sgd_point else dict(fmt='o', label='SVAG')
+      plots.plot_intervals(
+          ax, 1.0 / np.array([ls[i] for i in idx]), [samples[i] for i in idx], **style
+      )
+  fit = entry['limit']
+  if fit is not None:
+    x = np.linspace(0, 1, 50)
+    ax.plot(x, fit.a + fit.b * x, color='C1', lw=1, label='a + b/l')
+    ax.errorbar(
+        [0],
+        [fit.a],
+        yerr=[[fit.a - fit.a_low], [fit.a_high - fit.a]],
+        fmt='D',
+        color='C1',
+        capsize=3,
+        label='limit a (95%)',
+    )
+  ax.set_xlabel('1 / l')
+  ax.set_title(f'equilibrium {name} vs 1/l')
+  ax.grid(alpha=0.3)
 
 
 def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
-  """One row per batch size: test accuracy, train loss and N/G vs effective steps (mean and
-  interval bands; the log panels: geometric mean), SGD dashed black."""
+  """One row per batch size: test accuracy, train loss and N/G vs effective steps (mean and 95%
+  bands; log panels: geometric mean), SGD dashed black; equilibrium accuracy and ||w||^2 vs 1/l."""
   groups = by_batch_size(runs)
-  metrics = [('test_accuracy', 'test accuracy'), ('train_loss', 'train loss'), ('NSR', 'N/G')]
-  metrics = [m for m in metrics if any(m[0] in r.metrics.values for r in runs)]
-  axes = common.new_axes(
-      len(groups) * len(metrics), len(metrics), panel_size=(4.2, 3.4), layout=None
-  )
-  for row, (b, group) in zip(axes.reshape(len(groups), len(metrics)), groups.items()):
+  summary_ = summarize(runs, c2)
+  curves = [('test_accuracy', 'test accuracy'), ('train_loss', 'train loss'), ('NSR', 'N/G')]
+  cols = len(curves) + 2
+  axes = common.new_axes(len(groups) * cols, cols, panel_size=(4.0, 3.3), layout=None)
+  for row, (b, group) in zip(axes.reshape(len(groups), cols), groups.items()):
     for run in group:
       style = dict(ls='--', color='k', zorder=5) if svag_l(run) is None else {}
-      for ax, (metric, _) in zip(row, metrics):
+      for ax, (metric, _) in zip(row, curves):
         if metric in run.metrics.values:
           x, v = run.metrics.effective_steps, run.metrics.values[metric]
           keep = np.isfinite(v).any(axis=0)
-          log = metric in LOG_METRICS
-          plots.plot_mean_interval(ax, x[keep], v[:, keep], log, label=label(run), **style)
+          plots.plot_mean_interval(
+              ax, x[keep], v[:, keep], metric in LOG_METRICS, label=label(run), **style
+          )
     decay = decay_epoch(group[0])
-    for ax, (metric, name) in zip(row, metrics):
+    nsr = summary_[b]['nsr']
+    for ax, (metric, name) in zip(row, curves):
       if decay is not None:
         m = group[0].metrics
         spe = m.steps[-1] / m.epochs[-1] / (svag_l(group[0]) or 1)
@@ -178,43 +257,82 @@ def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
       ax.grid(alpha=0.3)
       if metric in LOG_METRICS:
         ax.set_yscale('log')
-      if metric == 'NSR' and optimizer_name(group[0]) == 'SGD':
-        ax.axhline(theory.sde_nsr_threshold(c2), color='r', lw=1, label=f'1/(C²−1), C² = {c2:g}')
+      if metric == 'NSR':
+        name = summary_[b]['optimizer']
+        if name == 'SGD':  # Theorem 5.2 is about SGD
+          ax.axhline(summary_['threshold'], color='r', lw=1, label=f'1/(C²−1), C² = {c2:g}')
+        if nsr is not None:
+          ax.set_title(f'B = {b}: N/G ({name} {nsr[0]:.2g} at equilibrium)')
+    phases = summary_[b]['phases']
+    if 'equilibrium' in phases:
+      _plot_against_l(row[-2], group, phases['equilibrium']['test_accuracy'], 'test accuracy')
+      _plot_against_l(row[-1], group, phases['equilibrium']['w_norm_sq'], '‖w‖²')
     row[0].legend(fontsize=7)
-    row[-1].legend(fontsize=7)
+    row[2].legend(fontsize=7)
+    row[-2].legend(fontsize=7)
   fig = axes[0].figure
   name = optimizer_name(runs[0])
   fig.suptitle(
-      'SVAG converges in l; it matches SGD only where N/G is large (2021, Fig. 4)'
+      (
+          'SGD and SVAG(l) vs effective steps (mean, 95% band); equilibrium values vs 1/l with '
+          'the a + b/l fit (2021 Fig. 4).\nN/G is drawn against 1/(C²−1): below it Theorem 5.2 '
+          'says SGD and the SDE are not C-close.'
+      )
       if name == 'SGD'
-      else f'SVAG-{name} converges in l; {name} on or off its limit (Malladi et al. 2022)'
+      else (
+          f'{name} and SVAG-{name}(l) vs effective steps (mean, 95% band); equilibrium values vs '
+          f'1/l with the a + b/l fit.\nSVAG-{name} converges in l; {name} on or off its limit '
+          '(Malladi et al. 2022).'
+      ),
+      fontsize=9,
   )
   fig.tight_layout()
   return axes
 
 
+def _fmt(iv, spec='+.4f') -> str:
+  return stats.format_interval(*iv, spec)
+
+
 def summary(runs: list[common.Run], c2: float = 2.0) -> list[str]:
-  """The printed numbers of `summarize`, per batch size and phase end."""
+  """The printed numbers of `summarize`, per batch size and phase."""
   s = summarize(runs, c2)
   lines = []
   for b, entry in s.items():
     if b == 'threshold':
       continue
     lines.append(f'B = {b}')
-    for phase, p in entry['phases'].items():
-      accs = ', '.join(f'{k} {v}' for k, v in p['acc'].items())
-      lines.append(f'  {phase}: test acc (mean ± SE) {accs}')
-      for l, l2, d in p['l_steps']:
-        lines.append(f'    |acc_{l2} - acc_{l}| = {d}')
-      if p['sgd_gap']:
-        lmax, d = p['sgd_gap']
-        lines.append(f'    |acc_{entry["optimizer"]} - acc_{lmax}| = {d}')
+    for phase, metrics in entry['phases'].items():
+      lines.append(f'  {phase}:')
+      for metric, name in METRICS:
+        e = metrics[metric]
+        points = ', '.join(
+            f'{k} {stats.fmt_interval(v, 4)}'
+            for k, v in e['points'].items()
+            if np.isfinite(v).any()
+        )
+        lines.append(f'    {name}: {points}')
+        if e['l_step']:
+          l, l2, d = e['l_step']
+          lines.append(f'      {name}_{l2} - {name}_{l} = {_fmt(d)}')
+        if e['limit']:
+          f = e['limit']
+          sgd = e['points'].get(entry['optimizer'])
+          gap = '' if sgd is None else f'; {entry["optimizer"]} - a = {np.nanmean(sgd) - f.a:+.4f}'
+          a = _fmt((f.a, f.a_low, f.a_high), '.4f')
+          lines.append(f'      limit a + b/l: a = {a}, b = {f.b:+.4f}{gap}')
+        if e['sgd_gap']:
+          lmax, d = e['sgd_gap']
+          n = entry['optimizer']
+          lines.append(f'      {n} - l={lmax}: {_fmt(d)} (ratio {n} / l={lmax}: {e["ratio"]:.3f})')
     if entry['nsr'] is not None and entry['sde_fails'] is None:
-      lines.append(f'  {entry["optimizer"]} N/G before the decay {entry["nsr"]}')
+      lines.append(
+          f'  {entry["optimizer"]} N/G in the equilibrium window {_fmt(entry["nsr"], ".3g")}'
+      )
     elif entry['nsr'] is not None:
       verdict = 'below: the SDE approximation must fail' if entry['sde_fails'] else 'above'
       lines.append(
-          f'  SGD N/G before the decay {entry["nsr"]} (trials {entry["nsr"].n}); threshold '
+          f'  SGD N/G in the equilibrium window {_fmt(entry["nsr"], ".3g")}; threshold '
           f'1/(C^2 - 1) = {s["threshold"]:g}: {verdict}'
       )
   return lines
@@ -223,10 +341,16 @@ def summary(runs: list[common.Run], c2: float = 2.0) -> list[str]:
 def main(argv=None) -> int:
   parser = common.figure_parser('svag_convergence', __doc__, source='root')
   parser.add_argument('--c2', type=float, default=2.0, help="Theorem 5.2's C^2 (the paper: 2)")
+  parser.add_argument(
+      '--also',
+      nargs='*',
+      default=[],
+      help='more sweep roots whose points join (e.g. the :cpu_large_batch variant)',
+  )
   args = parser.parse_args(argv)
 
   def make():
-    runs = common.load_sweep(args.root)
+    runs = [r for root in (args.root, *args.also) for r in common.load_sweep(root)]
     return plot(runs, args.c2), summary(runs, args.c2)
 
   return common.run_figure(args, make)

@@ -1,41 +1,42 @@
-"""2021 paper, Fig. 4: SGD vs SVAG (l up to 32) at a batch size where the SDE holds and one past it.
+"""2021 paper, Fig. 4: SGD vs SVAG (l up to 32) where the SDE describes SGD, and where N/G < 1.
 
-SVAG (2021 paper, Sec. 4) takes l x the steps at LR eta / l on a two-batch combination of losses;
-curves are compared against effective steps = steps / l; each l is its own sweep point (l = 1 is
-SGD bit for bit). Paper (Fig. 4 caption): PreResNet32 with BN on CIFAR-10, 300 epochs, eta x 0.1 at
-250; SVAG matches SGD in one panel and, at B = 1024 where Fig. 3 predicts the LSR break, converges
-to a different limit. The left panel's B, eta, lambda, the VGG19 runs and other LR schedules are in
-Appendix F (not available here). Variants: `preresnet32_b128` (default), `preresnet32_b1024`,
-`vgg19_b128`, `vgg19_b1024` (B = 128 at eta = 0.8 or 1024 at 6.4, lambda = 5e-4), the same with
-`_160ep` (the earlier 160-epoch schedule), `preresnet32_cosine`, `preresnet32_triangle`.
+SVAG (2021, Sec. 4) takes l x the steps at LR eta / l on a two-batch combination of losses; curves
+are compared against effective steps = steps / l; each l is a sweep point (l = 1 is SGD bit for
+bit). Batches are i.i.d. (train.sampling = 'replacement', Theorem 4.3's assumption; shuffled SVAG
+is refused, see docs/experiments.md). Paper (Fig. 4 caption): PreResNet32 with BN on CIFAR-10,
+300 epochs, eta x 0.1 at 250; SVAG matches SGD in one panel and, at B = 1024, converges to another
+limit. The left panel's B, eta, lambda and the VGG19 runs are in Appendix F (not available here).
+Variants `preresnet32_b128` (default), `preresnet32_b1024`, `vgg19_b128`, `vgg19_b1024` (B = 128 at
+eta = 0.8, 1024 at 6.4, lambda = 5e-4), with `_160ep`, `preresnet32_cosine`, `preresnet32_triangle`.
 
     python -m svag_jax.launch.sweep --config=svag_convergence:VARIANT --workdir=runs/svag_VARIANT
     python -m svag_jax.launch.sweep --config=svag_convergence:cpu --workdir=runs/svag_cpu
-    python -m svag_jax.analysis.svag_convergence runs/svag_cpu
+    python -m svag_jax.launch.sweep --config=svag_convergence:cpu_large_batch --workdir=runs/svag_lb
+    python -m svag_jax.analysis.svag_convergence runs/svag_cpu --also runs/svag_lb
 
-Runtime on one H100 (benchmarks/cifar_runtime.py, PreResNet32, B = 128): SGD 1.6 s/epoch, SVAG l = 4
-12.2 s/epoch, so the sweep with l up to 32 takes ~17 h for 300 epochs. Not run here. Expected
-(paper): the curves converge as l grows; at B = 128 they match SGD, at B = 1024 they do not.
-`get_config('smoke')`: tiny net, synthetic data, 2 steps.
-CPU (`:cpu`: bundled MNIST, SI MLP, B = 50 and 1000 at eta = 0.002 B, lambda = 0.1, 10 epochs with
-the LR x 0.1 at 8, l up to 32, 8 trials per point): ~9.5 min on the quiet 2-core CPU. Expected
-(measured, test accuracy at the end): B = 1000: SGD 0.9028, SVAG l = 32 0.9643, a limit 6 points
-above SGD (N/G = 0.14); B = 50: SGD 0.9590, l = 16 0.9625, l = 32 0.9628 (converged in l; SGD near
-the limit but not on it). Unlike the paper, the train loss has not converged in l at l = 32.
+Runtime on one H100 (benchmarks/cifar_runtime.py): SGD 1.6 s/epoch, SVAG l = 4 12.2 s/epoch, the
+sweep ~17 h (not run here). CPU: SI MLP 784-64-64 (BN) on the bundled digits, eta = 0.1, lambda =
+0.03 (eta lambda = 3e-3 per step, as the paper's B = 1024 panel), 2000 steps (6 / (eta lambda)) of
+equilibrium then LR x 0.1 for 400, 8 trials per point; `:cpu` B = 50, l up to 32; `:cpu_large_batch`
+B = 800, l up to 4 (same eta, lambda: only N/G differs). Expected (probes, docs/experiments.md):
+at B = 50 (N/G ~ 13) SGD and SVAG l = 4 ... 16 agree in test accuracy and train loss during the
+equilibrium and at the end; at B = 800 N/G ~ 1 and SGD's equilibrium has loss spikes.
 
-Settings in full, all measurements, a probe at eta lambda = 3e-3:
-docs/experiments.md#svag_convergence.
+Settings, the search that led here, all measurements: docs/experiments.md#svag_convergence.
 """
 
 from svag_jax.configs import base
 
-L_VALUES = (1, 2, 4, 8, 16)
 FULL_L_VALUES = (1, 2, 4, 8, 16, 32)
-# CPU: the two batch sizes (LSR-scaled LR eta = CPU_LR_PER_EXAMPLE * B): B = 50 has N/G ~ 8 at
-# equilibrium (LSR holds), B = 1000 has N/G ~ 0.1 (past the break; see the docstring).
-CPU_BATCHES = (50, 1000)
-CPU_LR_PER_EXAMPLE = 0.002
-CPU_EXTRA_L = {50: (32,), 1000: (32,)}  # l = 32 at both B: is l = 16 converged?
+# CPU: one SI MLP (784-64-64, BatchNorm) and one per-step intrinsic LR eta lambda = 3e-3 (the 2021
+# Fig. 4 failure panel's, eta = 6.4 and lambda = 5e-4 at B = 1024) at two batch sizes, so that
+# only the noise, N/G, differs between them; i.i.d. batches (Theorem 4.3's assumption).
+CPU_LR, CPU_WD = 0.1, 0.03
+CPU_EQUILIBRIUM_STEPS = 2000  # 6 / (eta lambda): the equilibrium phase, then LR x 0.1
+CPU_DECAY_STEPS = 400
+CPU_TRAIN = 4000  # the bundled digits' training split
+# variant: (batch size, the SVAG l values of its sweep)
+CPU_VARIANTS = {'cpu': (50, (2, 4, 8, 16, 32)), 'cpu_large_batch': (800, (2, 4))}
 # Full-scale variants: (model, batch size, LR, LR curve). The constant curve comes with the
 # caption's single decay (x0.1 at 250 of 300 epochs; `_160ep`: x0.1 at 80 and 120 of 160); a
 # cosine or triangle curve replaces it (2021 appendix: SVAG with other schedules).
@@ -49,28 +50,34 @@ VARIANTS = {
 }
 SHORT = '_160ep'  # suffix of the 160-epoch, two-decay schedule of each constant-curve variant
 VARIANTS |= {k + SHORT: v for k, v in VARIANTS.items() if v[3] == 'constant'}
-ARGS = ('cpu', 'smoke', *VARIANTS)
+ARGS = (*CPU_VARIANTS, 'smoke', *VARIANTS)
 
 
 def get_config(arg: str | None = None):
   c = base.get_config()
   c.optim.momentum = 0.0
   c.train.batch_size = 128
+  c.train.sampling = 'replacement'  # SVAG simulates the SDE of i.i.d. batches (config validation)
   c.trials.num = 1
-  if arg == 'cpu':
+  if arg in CPU_VARIANTS:
+    batch, _ = CPU_VARIANTS[arg]
+    epoch = CPU_TRAIN / batch  # SGD steps per epoch
     base.mnist_mlp(c)
-    c.train.batch_size = CPU_BATCHES[0]
-    c.optim.lr, c.optim.wd = CPU_LR_PER_EXAMPLE * CPU_BATCHES[0], 0.1
-    c.optim.lr_schedule = ((8, 0.1),)
-    c.train.epochs = 10
-    c.train.eval_every = 0.5
+    c.model.widths = (64, 64)
+    c.model.init_scale = 0.25  # ||w||^2 starts near its equilibrium
+    c.train.batch_size = batch
+    c.train.sampling = 'replacement'
+    c.optim.lr, c.optim.wd = CPU_LR, CPU_WD
+    c.optim.lr_schedule = ((CPU_EQUILIBRIUM_STEPS / epoch, 0.1),)
+    c.train.epochs = (CPU_EQUILIBRIUM_STEPS + CPU_DECAY_STEPS) / epoch
+    c.train.eval_every = 80 / epoch  # 80 SGD steps: 4 evaluations per mixing time 1/(eta lambda)
     c.train.eval_bn_batches = 8  # the same BN statistics for every l (no EMA over l x the steps)
     c.train.steps_per_dispatch = 4000  # rolled: one call per evaluation interval
-    c.metrics.gn_every = 1.0
+    c.metrics.gn_every = 160 / epoch
     c.metrics.gn_batches = 16
     c.trials.num = 8
     c.trials.vmap_chunk = 8
-    c.checkpoint.every = 2.0
+    c.checkpoint.every = 800 / epoch
   elif arg in (None, '', 'full', 'smoke', *VARIANTS):
     model, batch_size, lr, curve = VARIANTS.get(arg, VARIANTS['preresnet32_b128'])
     base.cifar10_preresnet32(c)
@@ -92,19 +99,16 @@ def get_config(arg: str | None = None):
   return c
 
 
-def oracle_points(ls) -> list[dict]:
-  """SGD, then SVAG for each l (l = 1 is SGD bit for bit: the check that the SVAG path is exact)."""
-  return [{'name': 'sgd', 'optim.oracle': 'sgd'}] + [
-      {'name': f'svag_l{l}', 'optim.oracle': 'svag', 'optim.svag_l': l} for l in ls
+def oracle_points(ls, prefix: str = '') -> list[dict]:
+  """SGD, then SVAG for each l (l = 1 is SGD bit for bit: the check that the SVAG path is exact);
+  point names start with `prefix` (the CPU variants': the batch size, so both can share a root)."""
+  return [{'name': f'{prefix}sgd', 'optim.oracle': 'sgd'}] + [
+      {'name': f'{prefix}svag_l{l}', 'optim.oracle': 'svag', 'optim.svag_l': l} for l in ls
   ]
 
 
 def get_sweep(arg: str | None = None):
-  if arg != 'cpu':
-    return oracle_points({'smoke': (2,)}.get(arg, FULL_L_VALUES))
-  points = []
-  for b in CPU_BATCHES:
-    for p in oracle_points(L_VALUES + CPU_EXTRA_L.get(b, ())):
-      over = {'train.batch_size': b, 'optim.lr': CPU_LR_PER_EXAMPLE * b}
-      points.append({**p, **over, 'name': f'b{b}_{p["name"]}'})
-  return points
+  if arg in CPU_VARIANTS:
+    batch, ls = CPU_VARIANTS[arg]
+    return oracle_points(ls, f'b{batch}_')
+  return oracle_points({'smoke': (2,)}.get(arg, FULL_L_VALUES))

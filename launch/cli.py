@@ -56,6 +56,13 @@ class _ConfigFileParser(flags.ArgumentParser):
 flags.FLAGS['config'].parser = _ConfigFileParser()
 WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run record (resumes if present).')
 VERBOSE = flags.DEFINE_bool('verbose', False, 'Show tracebacks (also: SVAG_DEBUG=1).')
+ALLOW_VERSION_CHANGE = flags.DEFINE_bool(
+    'allow_version_change',
+    False,
+    'Resume a run that was made with other versions of python / jax / jaxlib / flax / optax / '
+    'orbax / numpy / svag_jax or another device kind (refused by default; the change is recorded '
+    "in config.json's header and attempts.jsonl).",
+)
 
 
 _OVERRIDE = re.compile(r'^--config\.([^=]+)(?:=(.*))?$')

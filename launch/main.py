@@ -107,7 +107,7 @@ def distributed_args() -> dict | None:
 
 def _train() -> int:
   from svag_jax import config as config_lib  # noqa: PLC0415 (jax-heavy imports after flags)
-  from svag_jax import experiment  # noqa: PLC0415
+  from svag_jax import experiment, preemption  # noqa: PLC0415
 
   config = cli.CONFIG.value
   cli.check_read(config, list(cli.override_values()))
@@ -130,7 +130,8 @@ def _train() -> int:
       jax.process_count(),
       jax.local_devices(),
   )
-  result = experiment.run(config, cli.WORKDIR.value)
+  preemption.PROCESS_ENDS_WITH_RUN = True  # a preempted run exits 75, whatever signals follow
+  result = experiment.run(config, cli.WORKDIR.value, cli.ALLOW_VERSION_CHANGE.value)
   logging.info('Finished with status %s at step %d.', result['status'], result['step'])
   if result['status'] != 'done':
     message = result.get('message') or f'status {result["status"]} at step {result["step"]}'

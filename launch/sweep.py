@@ -12,9 +12,9 @@ Points whose shapes differ (batch sizes, models) cannot share one compiled progr
 own run in ROOT/<name>. Runs are sequential here and resumable point by point: a point whose
 workdir says status done (or diverged) is skipped; an interrupted one resumes from its checkpoint.
 `--print` emits the equivalent `python -m svag_jax.launch.main ...` commands instead (one per
-line, for a cluster). ROOT/sweep.json lists the points (name -> overrides) for analysis. Exit
-code: 0 when every point is done or diverged, 75 when one was preempted (rerun to resume), 1 on an
-error.
+line, for a cluster). ROOT/sweep.json lists the points (name -> overrides) for analysis. One sweep
+runs on a root at a time (ROOT/lock, as a workdir's: svag_jax.lock). Exit code: 0 when every point
+is done or diverged, 75 when one was preempted (rerun to resume), 1 on an error.
 """
 
 import json
@@ -28,7 +28,9 @@ from svag_jax import config as config_lib
 from svag_jax import sweep as sweep_lib
 from svag_jax.checks import ConfigError
 from svag_jax.launch import cli, specs
+from svag_jax.lock import WorkdirLock
 from svag_jax.record import EXIT_CODES
+from svag_jax.workdir import check_path
 
 _PRINT = flags.DEFINE_bool(
     'print', False, 'Print the launch.main command of every point; do not ' 'run.'
@@ -87,7 +89,7 @@ def commands(spec: str, root: str, points, cli_overrides: dict) -> list[str]:
   return out
 
 
-def run_sweep(root: str, points) -> dict[str, str]:
+def run_sweep(root: str, points, allow_version_change: bool = False) -> dict[str, str]:
   """Runs every point not yet finished into ROOT/<name>; returns {name: status}."""
   from svag_jax import experiment  # noqa: PLC0415 (heavy import only when training)
 
@@ -99,7 +101,7 @@ def run_sweep(root: str, points) -> dict[str, str]:
       result[name] = _status(workdir)
       continue
     print(f'[{i}/{len(points)}] {name}: running into {workdir}', flush=True)
-    out = experiment.run(cfg, str(workdir))
+    out = experiment.run(cfg, str(workdir), allow_version_change)
     result[name] = out['status']
     if out['status'] == 'preempted':
       break
@@ -119,20 +121,25 @@ def _main() -> int:
   if _PRINT.value:
     print('\n'.join(commands(spec, cli.WORKDIR.value, points, cli_overrides)))
     return 0
+  from svag_jax import preemption  # noqa: PLC0415 (jax: only when training)
+
+  preemption.PROCESS_ENDS_WITH_RUN = True  # a preempted point exits 75, whatever signals follow
   root = pathlib.Path(cli.WORKDIR.value)
+  check_path(root)
   root.mkdir(parents=True, exist_ok=True)
-  (root / 'sweep.json').write_text(
-      json.dumps(
-          {
-              'config': spec,
-              'overrides': cli_overrides,
-              'points': {name: overrides for name, overrides, _ in points},
-          },
-          indent=2,
-          default=list,
-      )
-  )
-  statuses = run_sweep(str(root), points)
+  with WorkdirLock(root, what='sweep root'):
+    (root / 'sweep.json').write_text(
+        json.dumps(
+            {
+                'config': spec,
+                'overrides': cli_overrides,
+                'points': {name: overrides for name, overrides, _ in points},
+            },
+            indent=2,
+            default=list,
+        )
+    )
+    statuses = run_sweep(str(root), points, cli.ALLOW_VERSION_CHANGE.value)
   print(json.dumps(statuses, indent=2))
   if 'preempted' in statuses.values():
     return EXIT_CODES['preempted']

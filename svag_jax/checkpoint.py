@@ -10,10 +10,21 @@ Multi-process runs: every process creates the Checkpointer and calls save / rest
 same points (orbax writes each process's shards and lets process 0 write the metadata and finalize
 the step), so the directory must be on a filesystem all processes share. Moving a corrupt
 checkpoint aside is done by process 0 alone, between barriers.
+
+Every checkpoint carries a JSON dict of metadata beside its tree (orbax's per-step custom metadata;
+svag_jax.provenance: the config, its hash and the software), read without restoring the tree
+(`step_metadata`). A full disk during a save (TensorStore's RESOURCE_EXHAUSTED) is an OSError ENOSPC
+naming the checkpoint directory, as any other full disk.
 """
 
+import contextlib
+import errno
+import logging as logging_std
 import pathlib
 import shutil
+import sys
+import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -27,12 +38,86 @@ class CheckpointError(RuntimeError):
   """No checkpoint in the directory can be restored."""
 
 
-class Checkpointer:
-  """Saves and restores pytrees under `directory/<step>/` (async saves; `wait` before reading)."""
+def _one_line(text: str, limit: int) -> str:
+  return ' '.join(str(text).split())[:limit]
 
-  def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 2):
+
+def _quiet_closed_loop(unraisable) -> None:
+  """sys.unraisablehook: drops the 'Event loop is closed' errors that TensorStore's callbacks raise
+  when they fire after orbax closed the event loop of a failed restore or save (a callback of a
+  future nobody waits for any more); everything else goes to the previous hook."""
+  value = unraisable.exc_value
+  if isinstance(value, RuntimeError) and str(value) == 'Event loop is closed':
+    return
+  _previous_unraisablehook(unraisable)
+
+
+_previous_unraisablehook = sys.unraisablehook
+sys.unraisablehook = _quiet_closed_loop
+
+
+class _AbandonedOrbaxFutures(logging_std.Filter):
+  """Drops asyncio's 'exception was never retrieved' reports of the futures orbax abandons when a
+  restore fails (the failure itself is reported by `Checkpointer.restore_latest`)."""
+
+  def filter(self, record: logging_std.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    frames = traceback.extract_tb(error.__traceback__) if error is not None else []
+    return not any('/orbax/' in f.filename for f in frames)
+
+
+logging_std.getLogger('asyncio').addFilter(_AbandonedOrbaxFutures())
+# ... and the coroutines of those futures, never awaited (svag_jax itself runs no coroutine).
+warnings.filterwarnings('ignore', r"coroutine '.*' was never awaited", RuntimeWarning)
+
+
+class _NoOrbaxWarnings(logging_std.Filter):
+
+  def filter(self, record: logging_std.LogRecord) -> bool:
+    return '/orbax/' not in record.pathname
+
+
+@contextlib.contextmanager
+def _disk_full_is_oserror(directory: pathlib.Path):
+  """Turns TensorStore's 'No space left on device' (a ValueError of a background write) into
+  OSError(ENOSPC) naming the checkpoint directory."""
+  try:
+    yield
+  except OSError:
+    raise
+  except Exception as e:
+    if 'No space left on device' in str(e) or "os_error_code='28'" in str(e):
+      raise OSError(errno.ENOSPC, 'No space left on device', str(directory)) from e
+    raise
+
+
+def step_metadata(directory: str | pathlib.Path, step: int) -> dict | None:
+  """The metadata dict saved with checkpoint `step` of `directory` (None if it has none: an empty
+  or partial step folder, or a checkpoint written before checkpoints carried metadata)."""
+  path = pathlib.Path(directory).absolute() / str(step)
+  quiet = _NoOrbaxWarnings()
+  logging_std.getLogger('absl').addFilter(quiet)  # "Metadata file does not exist"
+  try:
+    metadata = ocp.metadata.get_step_metadata(path).custom_metadata
+  except (OSError, ValueError):
+    return None
+  finally:
+    logging_std.getLogger('absl').removeFilter(quiet)
+  return metadata or None
+
+
+class Checkpointer:
+  """Saves and restores pytrees under `directory/<step>/` (async saves; `wait` before reading).
+
+  `metadata`: the JSON dict saved with every checkpoint (`step_metadata` reads it back).
+  """
+
+  def __init__(
+      self, directory: str | pathlib.Path, max_to_keep: int = 2, metadata: dict | None = None
+  ):
     self.directory = pathlib.Path(directory).absolute()  # orbax needs absolute paths
     self.max_to_keep = max_to_keep
+    self.metadata = metadata
     self._manager = self._open()
 
   def _open(self) -> ocp.CheckpointManager:
@@ -40,15 +125,24 @@ class Checkpointer:
     return ocp.CheckpointManager(self.directory, options=options)
 
   def save(self, step: int, tree: Any) -> None:
-    """Starts saving `tree` as checkpoint `step` (returns before the write finishes)."""
-    self._manager.save(step, args=ocp.args.StandardSave(tree), force=True)
+    """Starts saving `tree` as checkpoint `step`, with `metadata` beside it (returns before the
+    write finishes; a failed earlier save raises here or in `wait`)."""
+    with _disk_full_is_oserror(self.directory):
+      args = ocp.args.StandardSave(tree)
+      self._manager.save(step, args=args, force=True, custom_metadata=self.metadata)
 
   def wait(self) -> None:
-    self._manager.wait_until_finished()
+    with _disk_full_is_oserror(self.directory):
+      self._manager.wait_until_finished()
 
   def close(self) -> None:
-    self._manager.wait_until_finished()
-    self._manager.close()
+    """Waits for a save in flight and closes; never raises (it runs in a `finally`, after an
+    error of its own has been raised by `save` or `wait`, or after another error)."""
+    try:
+      self._manager.wait_until_finished()
+      self._manager.close()
+    except Exception as e:  # noqa: BLE001
+      logging.warning('%s: closing the checkpoints failed (%s).', self.directory, _one_line(e, 300))
 
   def steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
@@ -86,9 +180,9 @@ class Checkpointer:
             step,
             self.directory,
             type(e).__name__,
-            str(e)[:300],
+            _one_line(e, 300),
         )
-        failed.append((step, f'cannot be restored: {type(e).__name__}: {str(e)[:2000]}'))
+        failed.append((step, f'cannot be restored: {type(e).__name__}: {_one_line(e, 2000)}'))
         continue
       finally:
         manager.close()

@@ -287,6 +287,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
   positive('train.batch_size', t.batch_size, integer=True)
   positive('train.epochs', t.epochs)
   choice('train.sampling', t.sampling, names['SAMPLING'])
+  if o.oracle == 'svag' and t.sampling == 'shuffle':
+    fail(
+        'train.sampling',
+        t.sampling,
+        'SVAG simulates the SDE of i.i.d. batches (2021, Theorem 4.3); with shuffled epochs each '
+        'of its two batch streams covers the data once per epoch, so their noise cancels over '
+        'every epoch, l times sooner in SDE time, and SVAG drifts to a colder limit than the SDE '
+        "(tests/test_svag.py): set train.sampling = 'replacement' (for the SGD it is compared "
+        'with too)',
+    )
   positive('train.eval_every', t.eval_every)
   positive('train.eval_batch_size', t.eval_batch_size, integer=True)
   positive('train.eval_bn_batches', t.eval_bn_batches, allow_zero=True, integer=True)

@@ -9,6 +9,10 @@ Sources (`config.data.source`):
     it was looked for and how to get it; it is downloaded only if `data.download` is True.
   - 'synthetic': deterministic class-template images of any shape, for tests and smoke runs.
 
+Every source is checked as it is read (`check_values`): pixels finite integers in 0..255, labels
+integers in [0, num_classes); anything else is a DataError naming the file (or the tfds split) and
+the first bad row, never a silent wrap to uint8 (300 -> 44) or a dropped example.
+
 Normalisation (per-channel mean/std of the training split) is applied on the device, inside the
 jitted step, so the arrays stay uint8 (4x less memory on the accelerator). The device-side forms
 the step and the evaluation read are `TrainData` (the training split) and `EvalSplit` (a split cut
@@ -37,6 +41,42 @@ SOURCES = ('mnist5k', 'tfds', 'synthetic')
 
 class DataError(RuntimeError):
   """A data set cannot be loaded; the message says what was looked for and how to get it."""
+
+
+def check_values(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int | None,
+    where: str,
+    row: str = 'row',
+    first: int = 1,
+) -> None:
+  """Refuses pixels that are not finite integers in 0..255 and labels that are not integers in
+  [0, num_classes) (None: >= 0): a DataError naming `where` and the first bad `row` (numbered
+  from `first`)."""
+  images, labels = np.asarray(images), np.asarray(labels)
+  bad = np.zeros(len(labels), bool)
+  if images.dtype != np.uint8:
+    flat = images.reshape(len(images), -1)
+    with np.errstate(invalid='ignore'):
+      wrong = ~np.isfinite(flat) | (flat < 0) | (flat > 255) | (flat != np.round(flat))
+    bad |= wrong.any(axis=1)
+  with np.errstate(invalid='ignore'):
+    bad_label = ~np.isfinite(labels) | (labels < 0) | (labels >= (num_classes or np.inf))
+    bad_label |= labels != np.round(labels)
+  bad |= bad_label
+  if not bad.any():
+    return
+  i = int(np.argmax(bad))
+  if bad_label[i]:
+    classes = f'0..{num_classes - 1} ({num_classes} classes)' if num_classes else '>= 0'
+    what = f'label {float(labels[i]):g}; labels must be integers {classes}'
+  else:
+    j = int(np.argmax(wrong[i]))
+    what = f'pixel {j} is {float(flat[i, j]):g}; pixels must be finite integers 0..255'
+  n = int(bad.sum())
+  more = f' ({n:,} {row}s in all are bad)' if n > 1 else ''
+  raise DataError(f'{where}, {row} {i + first}: {what}{more}. Fix the data; nothing was trained.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,8 +177,15 @@ def mnist5k_path() -> pathlib.Path:
 
 def load_mnist5k() -> Dataset:
   """5,000 real MNIST digits: a stratified 4,000/1,000 split, shuffled with a fixed seed."""
-  with gzip.open(mnist5k_path(), 'rt') as f:
-    table = np.loadtxt(f, delimiter=',', dtype=np.float32)
+  path = mnist5k_path()
+  try:
+    with gzip.open(path, 'rt') as f:
+      table = np.loadtxt(f, delimiter=',', dtype=np.float32, ndmin=2)
+  except (OSError, ValueError, EOFError) as e:
+    raise DataError(f'{path}: not the CSV of mnist5k ({type(e).__name__}: {e})') from e
+  if table.shape[1] != 28 * 28 + 1:
+    raise DataError(f'{path}: {table.shape[1]} columns, not 785 (784 pixels and the label)')
+  check_values(table[:, :-1], table[:, -1], 10, str(path))
   images = table[:, :-1].astype(np.uint8).reshape(-1, 28, 28, 1)
   labels = table[:, -1].astype(np.int32)
   rng = np.random.default_rng(_SPLIT_SEED)
@@ -166,7 +213,10 @@ def make_synthetic(shape, num_classes: int, num_train: int, num_test: int) -> Da
     return images, labels
 
   (xtr, ytr), (xte, yte) = split(num_train), split(num_test)
-  return Dataset(xtr, ytr, xte, yte, num_classes, f'synthetic{tuple(shape)}')
+  name = f'synthetic{tuple(shape)}'
+  for which, (x, y) in (('train', (xtr, ytr)), ('test', (xte, yte))):
+    check_values(x, y, num_classes, f'{name} {which} split', 'example', 0)
+  return Dataset(xtr, ytr, xte, yte, num_classes, name)
 
 
 def _tfds_missing_message(name: str, data_dir: str, error: Exception) -> str:
@@ -182,8 +232,14 @@ def _tfds_missing_message(name: str, data_dir: str, error: Exception) -> str:
   )
 
 
+def _tfds_where(name: str, split: str, data_dir: str) -> str:
+  return f'tfds data set {name!r} split {split!r} in {data_dir or "~/tensorflow_datasets"}'
+
+
 def _read_tfds_split(name: str, split: str, data_dir: str, download: bool):
   import tensorflow_datasets as tfds  # heavy import, only for this source
+
+  where = _tfds_where(name, split, data_dir)
 
   try:
     source = tfds.data_source(name, split=split, data_dir=data_dir or None, download=download)
@@ -196,15 +252,20 @@ def _read_tfds_split(name: str, split: str, data_dir: str, download: bool):
       examples = source.__getitems__(keys)  # batched reads: much faster on array_record
     except TypeError:  # some sources (e.g. tfds.testing.mock_data) only read one at a time
       examples = [source[k] for k in keys]
-    for example in examples:
-      images.append(np.asarray(example['image'], np.uint8))
-      labels.append(int(example['label']))
+    for k, example in zip(keys, examples):
+      image = np.asarray(example['image'])
+      if image.dtype != np.uint8:  # checked before the cast, which would wrap 300 to 44
+        check_values(image[None], np.zeros(1), 1, where, 'example', k)
+      images.append(image.astype(np.uint8))
+      labels.append(example['label'])
   if not images:
     raise DataError(f'tfds data set {name!r} split {split!r} in {data_dir or "default"} is empty')
+  labels = np.asarray(labels)
+  check_values(np.zeros(len(labels), np.uint8), labels, None, where, 'example', 0)
   images = np.stack(images)
   if images.ndim == 3:
     images = images[..., None]
-  return images, np.asarray(labels, np.int32)
+  return images, labels.astype(np.int32)
 
 
 def load_tfds(name: str, data_dir: str = '', download: bool = False) -> Dataset:
@@ -218,6 +279,9 @@ def load_tfds(name: str, data_dir: str = '', download: bool = False) -> Dataset:
     num_classes = int(info.features['label'].num_classes)
   except Exception:  # mock or custom builders may lack full metadata: fall back to the labels
     num_classes = int(max(ytr.max(), yte.max())) + 1
+  for split, y in (('train', ytr), ('test', yte)):
+    where = _tfds_where(name, split, data_dir)
+    check_values(np.zeros(len(y), np.uint8), y, num_classes, where, 'example', 0)
   return Dataset(xtr, ytr, xte, yte, num_classes, name)
 
 

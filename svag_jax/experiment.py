@@ -27,12 +27,12 @@ from jax.experimental import multihost_utils
 from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import monitor
+from svag_jax import memory, monitor, provenance, software
 from svag_jax.checkpoint import Checkpointer
 from svag_jax.checks import ConfigError
 from svag_jax.data import EvalSplit, TrainData, make_eval_split
 from svag_jax.evaluate import Evaluator
-from svag_jax.plan import Plan, dispatch_lengths, trial_schedules
+from svag_jax.plan import Plan, dispatch_lengths, listed, trial_schedules
 from svag_jax.preemption import Preemption
 from svag_jax.progress import Progress
 from svag_jax.record import DIVERGED_PREDICTION, FINAL_STATUSES, complete_eval_step, scan_metrics
@@ -65,24 +65,29 @@ def describe(config: ml_collections.ConfigDict) -> dict:
           'trials': {a.name: config.trials.num for a in arms},
           'steps_per_epoch': plan.steps_per_epoch,
           'total_steps': plan.total_steps,
-          'eval_steps': list(plan.eval_steps),
-          'checkpoint_steps': sorted(plan.checkpoint_steps),
+          'eval_steps': listed(plan.eval_steps),
+          'checkpoint_steps': listed(plan.checkpoint_steps),
           'prediction_epochs': sorted(plan.prediction_steps.values()),
           'params_epochs': sorted(plan.params_steps.values()),
-          'gn_steps': sorted(plan.gn_steps),
+          'gn_steps': listed(plan.gn_steps),
           'chunks': [n for _, n in runner.chunks],
           'devices': len(runner.devices),
           'steps_per_dispatch': lengths,
           'train_programs': len(runner.chunk_sizes) * len(lengths),
+          'memory': (est := memory.estimate(config, ds)).summary(),
+          'memory_bytes': est.numbers(),
       },
   }
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def run(
+    config: ml_collections.ConfigDict, workdir: str, allow_version_change: bool = False
+) -> dict:
   """Trains every trial of `config`, writing the run record to `workdir`; resumes if possible.
 
   The command's log goes to WORKDIR/log.txt as well, TensorBoard events to WORKDIR/tensorboard/
-  (config.logging; svag_jax.runlog, svag_jax.monitor).
+  (config.logging; svag_jax.runlog, svag_jax.monitor). Limits, lock and the record's checks:
+  svag_jax.memory, svag_jax.provenance (`allow_version_change`: resume under other software).
 
   Returns:
     {'status', 'step', 'metrics': {name: float array [T]} of the last eval, 'arms': [...]}.
@@ -90,26 +95,27 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   config_lib.validate(config)
   ds = data_lib.load(config.data)
   config_lib.validate_with_data(config, ds.num_train)
-  wd = Workdir(workdir, writer=jax.process_index() == 0)  # multi-host: process 0 writes
-  with RunLog(wd.path, enabled=wd.writer) as log:
-    return _run(config, ds, wd, log)
+  memory.check(config, ds)
+  wd = Workdir(workdir, jax.process_index() == 0, software.versions())  # process 0 writes
+  with provenance.holding(wd), RunLog(wd.path, enabled=wd.writer) as log:
+    return _run(config, ds, wd, log, allow_version_change)
 
 
-def _run(config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir, log: RunLog) -> dict:
+def _run(
+    config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir, log: RunLog, allow: bool
+) -> dict:
   """The loop of `run`: resume, train, evaluate, checkpoint; the status in every outcome."""
   record = config_lib.resolved(config)  # what the run reads, arms resolved
-  resuming = wd.config_path.exists()
-  wd.start(record, write=not resuming)  # a resumed record is rewritten once the run goes on
+  resuming, meta = provenance.start(wd, record, allow)  # refusals write nothing else
   s = _setup(config, ds)
   plan, runner, arms = s.plan, s.runner, s.arm_names
-  states = runner.init(config.seed, s.schedules, s.data)
-  ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep)
+  ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep, meta)
   evals, status, at, error = None, 'running', None, None
   prior, trained = wd.status(), False
   writers = monitor.Writers([])
   progress = Progress(plan.total_steps, s.images_per_step, len(arms), config.logging.progress)
   try:
-    states, at = _resume(s, wd, ckpt, states)
+    states, at = _resume(s, wd, ckpt, runner.init(config.seed, s.schedules, s.data))
     _rewind_record(wd, plan, at, config.train.epochs)
     if at.step < plan.total_steps:  # a rerun of a finished run with nothing to do keeps its status
       writers = _open_record(config, wd, log, record, resuming, at.step, plan.total_steps)

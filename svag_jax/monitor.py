@@ -31,7 +31,8 @@ from collections.abc import Iterable, Sequence
 import ml_collections
 import numpy as np
 
-from svag_jax.record import scan_metrics
+from svag_jax.lock import WorkdirLock
+from svag_jax.record import WorkdirError, read_config, scan_metrics
 
 QUANTILES = (10, 50, 90)
 TENSORBOARD_DIR = 'tensorboard'
@@ -216,7 +217,7 @@ def write_tensorboard(workdir: str | os.PathLike) -> pathlib.Path:
   rows, _, _, _ = scan_metrics(workdir / 'metrics.jsonl')
   if not rows:
     raise FileNotFoundError(f'{workdir / "metrics.jsonl"} has no metric rows to write.')
-  config = json.loads((workdir / 'config.json').read_text())
+  config = read_config(workdir)
   settings = ml_collections.ConfigDict({'tensorboard': True, 'wandb': False})
   Writers.open(workdir, settings, config, rows).close()
   return workdir / TENSORBOARD_DIR
@@ -230,8 +231,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         'events of finished or running workdirs from their metrics.jsonl.'
     )
     return 0 if args else 2
-  for w in args:
-    print(write_tensorboard(w))
+  for w in args:  # a writer of the record: it holds the workdir's lock (svag_jax.lock)
+    try:
+      if not pathlib.Path(w).is_dir():
+        raise FileNotFoundError(f'{w} is not a directory: give the workdir of a run.')
+      with WorkdirLock(w):
+        print(write_tensorboard(w))
+    except (OSError, ValueError, WorkdirError) as e:
+      where = f'{e.strerror}: {e.filename}' if isinstance(e, OSError) and e.filename else e
+      print(f'svag_jax: {type(e).__name__}: {" ".join(str(where).split())}', file=sys.stderr)
+      return 1
   return 0
 
 

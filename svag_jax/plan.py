@@ -1,4 +1,8 @@
-"""When things happen in a run, in optimizer steps, and the per-trial schedules of the arms."""
+"""When things happen in a run, in optimizer steps, and the per-trial schedules of the arms.
+
+Limits (`check_limits`, before anything is built): the step counters are int32 (`MAX_STEPS`), and a
+run evaluates at most `MAX_EVALUATIONS` times (each writes a metrics row per trial).
+"""
 
 import dataclasses
 
@@ -6,6 +10,41 @@ import ml_collections
 
 from svag_jax import schedules
 from svag_jax.arms import Arm
+from svag_jax.checks import ConfigError
+
+MAX_STEPS = 2**31 - 1  # TrainState.step, the schedules' and optax's counts are int32
+MAX_EVALUATIONS = 1_000_000
+LISTED = 100  # `listed`: longer step lists are summarised (--print_config)
+
+
+def check_limits(config: ml_collections.ConfigDict, steps_per_epoch: int) -> None:
+  """Refuses a run whose step count overflows the int32 step counters, or that evaluates more
+  than MAX_EVALUATIONS times; computed from the config, before any list of steps is built."""
+  t = config.train
+  total = max(1, round(t.epochs * steps_per_epoch))
+  if total > MAX_STEPS:
+    raise ConfigError(
+        f'config.train.epochs = {t.epochs:g}: {total:,} optimizer steps ({steps_per_epoch:,} per '
+        f'epoch) exceed {MAX_STEPS:,}, the most the int32 step counters hold; lower '
+        f'train.epochs to at most {MAX_STEPS // steps_per_epoch:,} (or raise train.batch_size).'
+    )
+  every = max(1, round(t.eval_every * steps_per_epoch))
+  evals = total // every + len(t.predictions_at) + len(t.params_at) + 1
+  if evals > MAX_EVALUATIONS:
+    raise ConfigError(
+        f'config.train.eval_every = {t.eval_every:g}: {evals:,} evaluations (one every {every:,} '
+        f'of {total:,} steps), more than {MAX_EVALUATIONS:,}, each a metrics row per trial; raise '
+        f'train.eval_every to at least {t.epochs / MAX_EVALUATIONS:.3g} epochs.'
+    )
+
+
+def listed(steps) -> list[int] | str:
+  """`steps` (sorted ints) as a list, or a one-line summary where longer than LISTED."""
+  steps = sorted(steps)
+  if len(steps) <= LISTED:
+    return list(steps)
+  head = ', '.join(f'{s}' for s in steps[:3])
+  return f'{len(steps):,} steps: {head}, ..., {steps[-1]}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +63,7 @@ class Plan:
   def make(cls, config: ml_collections.ConfigDict, steps_per_epoch: int) -> 'Plan':
     """`steps_per_epoch` is in optimizer steps: for SVAG, l x the SGD steps per epoch, so every
     interval given in epochs (evals, checkpoints, schedules) is stretched by l."""
+    check_limits(config, steps_per_epoch)
     t = config.train
     total = max(1, round(t.epochs * steps_per_epoch))
     every = max(1, round(t.eval_every * steps_per_epoch))
@@ -75,11 +115,13 @@ def trial_schedules(
 
 
 def dispatch_lengths(plan: Plan, steps_per_dispatch: int) -> list[int]:
-  """The distinct numbers of steps per train call of the loop (one compiled program each)."""
+  """The distinct numbers of steps per train call of the loop (one compiled program each): between
+  two evaluations L steps apart, calls of `steps_per_dispatch` steps and one of the remainder."""
   lengths, step = set(), 0
   for next_eval in plan.eval_steps:
-    while step < next_eval:
-      n = min(steps_per_dispatch, next_eval - step)
-      lengths.add(n)
-      step += n
+    gap, step = next_eval - step, next_eval
+    if gap >= steps_per_dispatch:
+      lengths.add(steps_per_dispatch)
+    if gap % steps_per_dispatch:
+      lengths.add(gap % steps_per_dispatch)
   return sorted(lengths)

@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,10 @@ DIVERGED_PREDICTION = 255
 
 # Statuses that no later failed or refused command overwrites.
 FINAL_STATUSES = ('done', 'diverged')
+
+
+# The key of config.json's header (`read_record_config`); every other key is a config field.
+HEADER = '_record'
 
 
 class WorkdirError(RuntimeError):
@@ -93,12 +98,45 @@ def live_trials(predictions: np.ndarray, num_classes: int | None = None) -> np.n
   return ~np.all(predictions == DIVERGED_PREDICTION, axis=1)
 
 
+def read_json(file: str | os.PathLike) -> Any:
+  """The JSON value of a record file; a file that is not JSON is a WorkdirError naming it.
+
+  Raises:
+    FileNotFoundError: no such file.
+  """
+  file = pathlib.Path(file)
+  try:
+    return json.loads(file.read_bytes())
+  except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    raise WorkdirError(
+        f'{file}: not a JSON file of a run record ({type(e).__name__}: {e}); was it edited or '
+        'copied incompletely? Nothing was changed.'
+    ) from e
+
+
 def read_status(path: str | os.PathLike) -> dict:
-  return json.loads((pathlib.Path(path) / 'status.json').read_text())
+  return read_json(pathlib.Path(path) / 'status.json')
+
+
+def read_record_config(path: str | os.PathLike) -> tuple[dict, dict]:
+  """(the config, the header) of WORKDIR/config.json.
+
+  config.json is the resolved config (what the run read) plus one entry, `HEADER` ("_record",
+  first when sorted): {"format", "config_sha256" (svag_jax.provenance.config_hash), "software"
+  (svag_jax.software.versions of the latest command that trained), "software_changes" (the
+  changes allowed by --allow_version_change: [{"time", "step", "changes"}])}. A record written
+  before the header existed has the header {}.
+  """
+  config = read_json(pathlib.Path(path) / 'config.json')
+  if not isinstance(config, dict):
+    raise WorkdirError(f'{pathlib.Path(path) / "config.json"}: not a JSON object')
+  header = config.pop(HEADER, None)
+  return config, header if isinstance(header, dict) else {}
 
 
 def read_config(path: str | os.PathLike) -> dict:
-  return json.loads((pathlib.Path(path) / 'config.json').read_text())
+  """The config of WORKDIR/config.json (its header left out: `read_record_config`)."""
+  return read_record_config(path)[0]
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
@@ -136,7 +174,7 @@ def read_predictions(path: str | os.PathLike) -> tuple[dict[float, np.ndarray], 
   the others with `live_trials(predictions[epoch])` before using them.
   """
   d = pathlib.Path(path) / 'predictions'
-  arms = json.loads((d / 'trials.json').read_text())['arm']
+  arms = read_json(d / 'trials.json')['arm']
   preds = {
       float(p.stem.removeprefix('epoch_')): np.load(p, mmap_mode='r')
       for p in sorted(d.glob('epoch_*.npy'))
@@ -174,5 +212,5 @@ def read_params(path: str | os.PathLike, epoch: float) -> tuple[dict, list[str]]
 
   with np.load(file) as npz:
     tree = traverse_util.unflatten_dict({k: npz[k] for k in npz.files}, sep='/')
-  arms = json.loads((d / 'trials.json').read_text())['arm']
+  arms = read_json(d / 'trials.json')['arm']
   return {k: tree.get(k, {}) for k in PARAMS_COLLECTIONS}, arms

@@ -7,6 +7,7 @@
 the console (launch/cli.py installs it there).
 """
 
+import contextlib
 import logging as logging_std
 import pathlib
 
@@ -26,14 +27,17 @@ def _rotate(path: pathlib.Path) -> None:
 
 class QuietLibraries(logging_std.Filter):
   """Drops INFO records of orbax (its per-save chatter) and of JAX's backend probing ("Unable to
-  initialize backend 'tpu'" on a machine without one); warnings and errors pass."""
+  initialize backend 'tpu'" on a machine without one); warnings and errors pass, as one line
+  each: without the tracebacks of orbax's background threads (the error reaches the run, which
+  reports it in one line)."""
 
   QUIET = ('/orbax/', 'xla_bridge.py')
 
   def filter(self, record: logging_std.LogRecord) -> bool:
-    return record.levelno >= logging_std.WARNING or not any(
-        q in record.pathname for q in self.QUIET
-    )
+    if not any(q in record.pathname for q in self.QUIET):
+      return True
+    record.exc_info = record.exc_text = record.stack_info = None
+    return record.levelno >= logging_std.WARNING
 
 
 class RunLog:
@@ -52,6 +56,7 @@ class RunLog:
     self.enabled = enabled
     self.handler: logging_std.Handler | None = None
     self._held: list[logging_std.LogRecord] | None = []
+    self._file = None
 
   def __enter__(self) -> 'RunLog':
     if self.enabled:
@@ -72,8 +77,13 @@ class RunLog:
       self.write(self.handler.format(record))
 
   def write(self, line: str) -> None:
-    self._file.write(line + '\n')
-    self._file.flush()
+    if self._file is None:
+      return
+    try:
+      self._file.write(line + '\n')
+      self._file.flush()
+    except OSError:  # e.g. a full disk: the console still has the log, the error is reported
+      self._file = None
 
   def emit(self, record: logging_std.LogRecord) -> None:
     """Holds `record` until the log starts, then writes it."""
@@ -86,8 +96,9 @@ class RunLog:
     if self.handler is not None:
       logging_std.getLogger().removeHandler(self.handler)
       self.handler = None
-      if self._held is None:
-        self._file.close()
+      if self._held is None and self._file is not None:
+        with contextlib.suppress(OSError):
+          self._file.close()
 
 
 class _Handler(logging_std.Handler):

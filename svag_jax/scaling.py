@@ -185,16 +185,17 @@ def batch_overrides(config: Any, rule: str, batch_size: int) -> dict[str, Any]:
   'sqrt', wd) gets its own override `arms.<name>.lr` (`.wd`). Schedules are in epochs and need
   no change. Values are rounded to 12 significant digits.
   """
-  from svag_jax.arms import shadowed_fields  # noqa: PLC0415 (config-level, on use)
-
   optimizer = config.optim.optimizer
   kappa = batch_size / config.train.batch_size
   base = settings_of(config.optim)
   new = scale(base, rule, kappa, optimizer)
-  shadowed = shadowed_fields(config)
+  # The optim fields that every arm sets (`svag_jax.arms.shadowed_fields`; not imported: arms
+  # imports schedules, which imports this module).
+  arms = list(config.arms.values())
+  shadowed = {f for f in ('lr', 'wd') if arms and all(f in arm for arm in arms)}
   out: dict[str, Any] = {'train.batch_size': int(batch_size)}
   for field in uses(optimizer):
-    if f'optim.{field}' not in shadowed and getattr(new, field) != getattr(base, field):
+    if field not in shadowed and getattr(new, field) != getattr(base, field):
       out[f'optim.{field}'] = _rounded(getattr(new, field))
   for name, arm in config.arms.items():
     for field in ('lr', 'wd'):

@@ -1,12 +1,15 @@
 """The run record on disk. Training writes it; analysis only reads it.
 
-    <workdir>/config.json        the full config, written at the start
+    <workdir>/config.json        the full config, written at the start, with a header (the config's
+                                 hash, the software; `record.read_record_config`)
     <workdir>/metrics.jsonl      one JSON row per evaluation per trial, appended as produced
                                  (pandas: pd.read_json(path, lines=True))
     <workdir>/status.json        {"status": running|done|preempted|diverged|failed, ...}
     <workdir>/attempts.jsonl     one JSON row per command run on this workdir, appended when it
                                  ends: {"time", "outcome" (done|preempted|diverged|failed),
-                                 "status" (status.json after it), "step", "error"}
+                                 "status" (status.json after it), "step", "error", "software"
+                                 (`software.versions`), and what it took over or changed}
+    <workdir>/lock               the command writing the workdir now (svag_jax.lock)
     <workdir>/predictions/       epoch_<E>.npy: uint8 [T, n_test] predicted classes (np.load with
                                  mmap_mode='r' reads lazily); a trial that had diverged by epoch E
                                  has DIVERGED_PREDICTION (255) for every input (`live_trials`);
@@ -33,6 +36,7 @@ again) and then fails sets `failed`. Exit codes of `python -m svag_jax.launch.ma
 record.EXIT_CODES.
 """
 
+import hashlib
 import json
 import os
 import pathlib
@@ -46,9 +50,11 @@ from absl import logging
 
 from svag_jax.record import (
     DIVERGED_PREDICTION,
+    HEADER,
     PARAMS_COLLECTIONS,
     WorkdirError,
     epoch_name,
+    read_record_config,
     scan_metrics,
 )
 
@@ -85,9 +91,41 @@ def config_to_json(config: ml_collections.ConfigDict | dict) -> dict:
   return json.loads(json.dumps(tree, default=list))
 
 
+def config_hash(config: dict) -> str:
+  """sha256 of a resolved config (JSON-able, `config_to_json`) without its RESUMABLE_FIELDS: the
+  identity of a run, in config.json's header and in every checkpoint."""
+  from flax import traverse_util  # noqa: PLC0415 (flax imports jax; analysis imports this module)
+
+  flat = traverse_util.flatten_dict({k: v for k, v in config.items() if k != HEADER}, sep='.')
+  kept = {k: v for k, v in flat.items() if k not in RESUMABLE_FIELDS}
+  return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
+
+def check_path(path: str | os.PathLike) -> None:
+  """Refuses a workdir path that is not valid UTF-8 (orbax and TensorStore write only UTF-8 paths:
+  it would fail at the first checkpoint, after training)."""
+  text = os.fspath(pathlib.Path(path).absolute())
+  try:
+    text.encode('utf-8')
+  except UnicodeEncodeError:
+    shown = os.fsencode(text).decode('utf-8', 'backslashreplace')
+    raise WorkdirError(
+        f'{shown}: the workdir path is not valid UTF-8, which the checkpoints (orbax, TensorStore) '
+        'cannot be written under; choose a --workdir whose name is UTF-8.'
+    ) from None
+
+
+def _named(e: OSError, path: pathlib.Path) -> OSError:
+  """`e` with the file it failed on (a failed write or fsync of an open file names none)."""
+  return e if e.filename else OSError(e.errno, e.strerror or str(e), str(path))
+
+
 def _atomic_write(path: pathlib.Path, text: str) -> None:
   tmp = path.with_name(path.name + '.tmp')
-  tmp.write_text(text)
+  try:
+    tmp.write_text(text)
+  except OSError as e:
+    raise _named(e, tmp) from e
   os.replace(tmp, path)
 
 
@@ -98,9 +136,13 @@ class Workdir:
   (process 0) writes; the others' writes are no-ops, so no two processes touch the same file.
   """
 
-  def __init__(self, path: str | os.PathLike, writer: bool = True):
+  def __init__(self, path: str | os.PathLike, writer: bool = True, software: dict | None = None):
+    check_path(path)
     self.path = pathlib.Path(path).absolute()
     self.writer = writer
+    self.software = software  # this command's (software.versions): the header, attempts rows
+    self.software_changes: list[dict] = []  # the header's, carried over by write_config
+    self.attempt_info: dict = {}  # added to this command's attempts rows (what it took over, ...)
     if writer:
       self.path.mkdir(parents=True, exist_ok=True)
     self.metrics_path = self.path / 'metrics.jsonl'
@@ -119,7 +161,8 @@ class Workdir:
 
     new = config_to_json(config)
     if self.config_path.exists():
-      old = json.loads(self.config_path.read_text())
+      old, header = read_record_config(self.path)
+      self.software_changes = list(header.get('software_changes', []))
       a, b = (traverse_util.flatten_dict(c, sep='.') for c in (old, new))
       diff = [
           f'{k}: {a.get(k)!r} -> {b.get(k)!r}'
@@ -136,18 +179,31 @@ class Workdir:
     if write:
       self.write_config(new)
 
-  def write_config(self, config: ml_collections.ConfigDict | dict) -> None:
+  def write_config(
+      self, config: ml_collections.ConfigDict | dict, software: dict | None = None
+  ) -> None:
+    """Writes config.json: `config` and its header (`record.read_record_config`), whose software
+    is `software` (default: this command's)."""
     if self.writer:
-      _atomic_write(self.config_path, json.dumps(config_to_json(config), indent=2, sort_keys=True))
+      config = {k: v for k, v in config_to_json(config).items() if k != HEADER}
+      software = software or self.software
+      header = {'format': 1, 'config_sha256': config_hash(config), 'software': software}
+      if self.software_changes:
+        header['software_changes'] = self.software_changes
+      text = json.dumps({HEADER: header, **config}, indent=2, sort_keys=True)
+      _atomic_write(self.config_path, text)
 
   def append_metrics(self, rows: list[dict]) -> None:
     if not self.writer:
       return
-    with self.metrics_path.open('a') as f:
-      for row in rows:
-        f.write(json.dumps(row, allow_nan=False) + '\n')
-      f.flush()
-      os.fsync(f.fileno())
+    try:
+      with self.metrics_path.open('a') as f:
+        for row in rows:
+          f.write(json.dumps(row, allow_nan=False) + '\n')
+        f.flush()
+        os.fsync(f.fileno())
+    except OSError as e:
+      raise _named(e, self.metrics_path) from e
 
   def repair_metrics(self) -> list[dict]:
     """Drops a partial last line of metrics.jsonl (a crash mid-append) and returns the rows.
@@ -252,11 +308,16 @@ class Workdir:
         'outcome': outcome,
         'status': self.status(),
         **info,
+        **self.attempt_info,
+        **({'software': self.software} if self.software else {}),
     }
-    with self.attempts_path.open('a') as f:
-      f.write(json.dumps(row, default=str) + '\n')
-      f.flush()
-      os.fsync(f.fileno())
+    try:
+      with self.attempts_path.open('a') as f:
+        f.write(json.dumps(row, default=str) + '\n')
+        f.flush()
+        os.fsync(f.fileno())
+    except OSError as e:  # in a `finally`: the command's own error is the one to report
+      logging.warning('%s: this command is not recorded (%s).', self.attempts_path, e)
 
   def save_predictions(
       self,

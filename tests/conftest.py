@@ -39,3 +39,23 @@ def train_traces(monkeypatch):
 
   monkeypatch.setattr(train.Trainer, 'train_steps', counting)
   return traces
+
+
+@pytest.fixture(scope='session')
+def finished_tiny(tmp_path_factory):
+  """The workdir of a finished run of `python -m svag_jax.launch.main --config=tests/tiny_config.py`
+  with `tests.helpers.SHORT` (1 epoch, 1 trial: evaluations and checkpoints at steps 4 and 8),
+  run in this process. Shared: copy it before changing it."""
+  import pathlib  # noqa: PLC0415
+
+  from tests.helpers import SHORT, TINY, run_cli  # noqa: PLC0415
+
+  workdir = tmp_path_factory.mktemp('finished_tiny') / 'run'
+  cwd = os.getcwd()
+  os.chdir(pathlib.Path(__file__).resolve().parents[1])
+  try:
+    with most_optimizations_disabled():
+      assert run_cli([TINY, f'--workdir={workdir}', *SHORT]) == 0
+  finally:
+    os.chdir(cwd)
+  return workdir

@@ -87,6 +87,14 @@ def make_tiny_workdir(path: pathlib.Path) -> pathlib.Path:
 
 # ---- the command-line entry points, in this process (tests/test_bad_inputs.py, test_faults.py)
 
+TINY = '--config=tests/tiny_config.py'
+SHORT = [
+    '--config.train.epochs=1',
+    '--config.trials.num=1',
+    '--config.train.eval_every=0.5',
+    '--config.checkpoint.every=0.5',
+]  # 8 steps; evals and checkpoints at 4 and 8 (conftest.py's `finished_tiny`)
+
 
 def run_cli(argv: list[str], entry: str = 'main') -> int:
   """Runs `launch.<entry>` with `argv` in this process (its flag parser and error handling);

@@ -31,9 +31,12 @@ def test_full_batch_oracles_train_end_to_end(tmp_path, oracle):
   assert rows[-1]['train_loss'] < np.log(4)  # it learns (chance = log 4)
 
 
+IID = {'train.sampling': 'replacement'}  # SVAG's batches (and SGD's beside it): i.i.d.
+
+
 def test_svag_runs_l_times_the_steps_in_svag_time(tmp_path):
-  sgd, sgd_rows = run_tiny(tmp_path / 'sgd')
-  svag, rows = run_tiny(tmp_path / 'svag', **{'optim.oracle': 'svag', 'optim.svag_l': 2})
+  sgd, sgd_rows = run_tiny(tmp_path / 'sgd', **IID)
+  svag, rows = run_tiny(tmp_path / 'svag', **IID, **{'optim.oracle': 'svag', 'optim.svag_l': 2})
   assert svag['step'] == 2 * sgd['step'] == 16
   assert [r['step'] for r in rows] == [16] and rows[0]['effective_step'] == 8
   assert rows[0]['svag_l'] == 2 and rows[0]['epoch'] == 1
@@ -43,8 +46,8 @@ def test_svag_runs_l_times_the_steps_in_svag_time(tmp_path):
 
 
 def test_svag_l1_is_sgd_bit_for_bit(tmp_path):
-  _, sgd_rows = run_tiny(tmp_path / 'sgd', **{'train.epochs': 2})
-  _, svag_rows = run_tiny(tmp_path / 'svag', **{'train.epochs': 2, 'optim.oracle': 'svag'})
+  _, sgd_rows = run_tiny(tmp_path / 'sgd', **IID, **{'train.epochs': 2})
+  _, svag_rows = run_tiny(tmp_path / 'svag', **IID, **{'train.epochs': 2, 'optim.oracle': 'svag'})
   assert svag_rows == sgd_rows
 
 
@@ -52,9 +55,10 @@ def test_svag_l1_is_sgd_bit_for_bit(tmp_path):
     'overrides, field',
     [
         ({'optim.oracle': 'adam'}, 'optim.oracle'),
-        ({'optim.oracle': 'svag', 'optim.svag_l': 0}, 'optim.svag_l'),
+        ({'optim.oracle': 'svag', 'optim.svag_l': 0, **IID}, 'optim.svag_l'),
         ({'optim.svag_l': 2}, 'optim.svag_l'),
-        ({'optim.oracle': 'svag', 'optim.momentum': 0.9}, 'optim.momentum'),
+        ({'optim.oracle': 'svag', 'optim.momentum': 0.9, **IID}, 'optim.momentum'),
+        ({'optim.oracle': 'svag'}, 'train.sampling'),  # shuffled SVAG is not the SDE's
         ({'optim.oracle': 'ngd'}, 'model.norm'),
         ({'optim.oracle': 'gd', 'model.norm': 'batch'}, 'model.norm'),
         ({'optim.noise_scale': -1.0}, 'optim.noise_scale'),

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from svag_jax import scaling, theory
-from svag_jax.arms import set_arms
+from svag_jax.arms import set_arms, shadowed_fields
 from svag_jax.configs import base
 
 BASE = scaling.Settings(lr=1e-3, wd=0.1, beta1=0.99, beta2=0.999, eps=1e-8)
@@ -121,3 +121,8 @@ def test_batch_overrides():
   got = scaling.batch_overrides(a, 'sqrt', 100)
   assert got['arms.x.lr'] == 0.02 and got['arms.y.lr'] == 0.08 and 'optim.lr' not in got
   assert math.isclose(got['optim.eps'], 5e-9)
+  # one arm reads optim.lr: it is overridden too (as arms.shadowed_fields says)
+  b = set_arms(_config('adam'), {'x': {'lr': 0.01}, 'y': {'wd': 1e-4}})
+  got = scaling.batch_overrides(b, 'sqrt', 100)
+  assert got['arms.x.lr'] == 0.02 and got['optim.lr'] == 2e-3 and 'arms.y.lr' not in got
+  assert 'optim.lr' not in shadowed_fields(b) and 'optim.lr' in shadowed_fields(a)

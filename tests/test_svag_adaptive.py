@@ -171,6 +171,7 @@ def test_svag_l1_is_the_optimizer_bit_for_bit_in_a_run(tmp_path, optimizer):
   from tests.helpers import run_tiny  # noqa: PLC0415
 
   common = {'optim.optimizer': optimizer, 'optim.lr': 0.01, 'optim.wd': 0.01}
+  common['train.sampling'] = 'replacement'  # SVAG's batches are i.i.d. (config rule)
   _, plain = run_tiny(tmp_path / 'plain', **common)
   _, svag = run_tiny(tmp_path / 'svag', **common, **{'optim.oracle': 'svag'})
   assert svag == plain
@@ -185,6 +186,7 @@ def test_adaptive_svag_run_uses_the_scaled_settings(tmp_path):
   from tests.helpers import run_tiny  # noqa: PLC0415
 
   common = {'optim.optimizer': 'adamw', 'optim.lr': 0.01, 'optim.wd': 0.04}
+  common['train.sampling'] = 'replacement'  # SVAG's batches are i.i.d. (config rule)
   _, plain = run_tiny(tmp_path / 'plain', **common)
   result, rows = run_tiny(
       tmp_path / 'svag', **common, **{'optim.oracle': 'svag', 'optim.svag_l': 4}

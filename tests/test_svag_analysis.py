@@ -24,47 +24,56 @@ def sweep_point(name, config, steps, effective_steps, epochs, values) -> common.
   return common.Run(name, pathlib.Path(name), config, 'done', {'default': metrics})
 
 
-def run(l, batch, acc_before, acc_end, nsr, trials=4):
-  """A run with 4 evals at epochs 1, 2 (the decay), 3, 4 and per-trial values acc +- 0.01."""
+def run(l, batch, acc_eq, acc_end, nsr, trials=4):
+  """A run with evals at epochs 0.5, 1, 1.5, 2 (the decay) and 3; eta lambda = 0.1 and 10 SGD
+  steps per epoch, so the equilibrium window (one mixing time, 10 steps) holds epochs 1 .. 2,
+  where the test accuracy is acc_eq (+- 0.01 over the trials); acc_end at the end."""
   spread = np.linspace(-0.01, 0.01, trials)[:, None]
-  acc = np.tile([0.5, acc_before, 0.6, acc_end], (trials, 1)) + spread
+  acc = np.tile([0.5, acc_eq, acc_eq, acc_eq, acc_end], (trials, 1)) + spread
   optim = {'oracle': 'sgd'} if l is None else {'oracle': 'svag', 'svag_l': l}
   config = {
       'optim': {**optim, 'lr_schedule': None},
       'train': {'batch_size': batch},
-      'arms': {'default': {'lr_schedule': [[2.0, 0.1]]}},
+      'arms': {'default': {'lr': 0.5, 'wd': 0.2, 'lr_schedule': [[2.0, 0.1]]}},
   }
-  epochs = np.array([1.0, 2.0, 3.0, 4.0])
+  epochs = np.array([0.5, 1.0, 1.5, 2.0, 3.0])
   steps = epochs * 10 * (l or 1)
-  values = {'test_accuracy': acc, 'NSR': np.full((trials, 4), nsr) + spread}
+  values = {
+      'test_accuracy': acc,
+      'train_loss': 1 - acc,
+      'w_norm_sq': np.full((trials, 5), 2.0 if l is None else 1.0),
+      'NSR': np.full((trials, 5), nsr) + spread,
+  }
   return sweep_point(f'b{batch}_{l}', config, steps, steps / (l or 1), epochs, values)
 
 
-def test_summary_reads_phase_ends_l_steps_sgd_gap_and_theorem_condition():
-  runs = [
-      run(4, 50, 0.80, 0.95, 8.0),
-      run(None, 50, 0.70, 0.90, 8.0),
-      run(2, 50, 0.75, 0.94, 8.0),
-      run(None, 1000, 0.60, 0.80, 0.2),
-      run(2, 1000, 0.65, 0.85, 0.2),
-  ]
+def test_summary_reads_equilibrium_windows_l_steps_the_limit_fit_and_theorem_condition():
+  # at B = 50 the equilibrium accuracy is exactly 0.9 - 0.1 / l (SGD: l = 1)
+  runs = [run(l, 50, 0.9 - 0.1 / (l or 1), 0.95, 8.0) for l in (8, None, 2, 4)]
+  runs += [run(None, 800, 0.6, 0.8, 0.2), run(2, 800, 0.65, 0.85, 0.2)]
   s = sc.summarize(runs, c2=2.0)
-  assert s['threshold'] == 1.0 and [b for b in s if b != 'threshold'] == [50, 1000]
+  assert s['threshold'] == 1.0 and [b for b in s if b != 'threshold'] == [50, 800]
   b50 = s[50]
-  assert list(b50['phases']) == ['before decay', 'end']
-  before, end = b50['phases']['before decay'], b50['phases']['end']
-  assert list(before['acc']) == ['SGD', 'SVAG l=2', 'SVAG l=4']  # SGD first, then by l
-  assert before['acc']['SGD'].mean == pytest.approx(0.70)
-  assert end['acc']['SVAG l=4'].mean == pytest.approx(0.95)
-  ((l, l2, d),) = end['l_steps']
-  assert (l, l2) == (2, 4) and d.mean == pytest.approx(0.01)
-  se = np.std(np.linspace(-0.01, 0.01, 4), ddof=1) / 2
-  assert d.se == pytest.approx(np.hypot(se, se))
-  lmax, gap = before['sgd_gap']
-  assert lmax == 4 and gap.mean == pytest.approx(0.10)
-  assert b50['nsr'].mean == pytest.approx(8.0) and b50['sde_fails'] is False
-  assert s[1000]['nsr'].mean == pytest.approx(0.2) and s[1000]['sde_fails'] is True
-  assert sc.summarize(runs, c2=11.0)[1000]['sde_fails'] is False  # threshold 0.1
+  assert list(b50['phases']) == ['equilibrium', 'end']
+  acc = b50['phases']['equilibrium']['test_accuracy']
+  assert list(acc['points']) == ['SGD', 'SVAG l=2', 'SVAG l=4', 'SVAG l=8']  # SGD first, then l
+  np.testing.assert_allclose(acc['points']['SGD'], 0.8 + np.linspace(-0.01, 0.01, 4))
+  l, l2, d = acc['l_step']
+  assert (l, l2) == (4, 8) and d[0] == pytest.approx(0.1 / 4 - 0.1 / 8)
+  assert d[1] < d[0] < d[2]
+  fit = acc['limit']
+  assert fit.a == pytest.approx(0.9) and fit.b == pytest.approx(-0.1)
+  assert fit.a_low < 0.9 < fit.a_high and fit.a_high - fit.a_low < 0.03
+  lmax, gap = acc['sgd_gap']
+  assert lmax == 8 and gap[0] == pytest.approx(0.8 - 0.8875)
+  assert b50['phases']['end']['test_accuracy']['sgd_gap'][1][0] == pytest.approx(0.0, abs=1e-12)
+  assert b50['phases']['equilibrium']['w_norm_sq']['ratio'] == pytest.approx(2.0)
+  assert b50['nsr'][0] == pytest.approx(8.0) and b50['sde_fails'] is False
+  assert s[800]['nsr'][0] == pytest.approx(0.2) and s[800]['sde_fails'] is True
+  assert s[800]['phases']['equilibrium']['test_accuracy']['limit'] is None  # one l: no fit
+  assert sc.summarize(runs, c2=11.0)[800]['sde_fails'] is False  # threshold 0.1
+  lines = sc.summary(runs)
+  assert any('limit a + b/l: a = 0.9000' in line for line in lines)
 
 
 def test_relaxation_time_recovers_an_exponential_and_ignores_the_noise_floor():
@@ -115,13 +124,16 @@ def test_ngd_paired_difference_is_taken_trial_by_trial():
   sgd = np.array([0.80, 0.90, 0.85, 0.95])
   runs = [oracle_run('sgd', sgd), oracle_run('ngd', sgd - 0.01), oracle_run('gd', sgd[::-1])]
   diffs = ngd.paired_differences(runs)
-  assert list(diffs) == ['NGD', 'GD']
-  m, lo, hi = diffs['NGD']
+  assert list(diffs) == ['NGD − SGD', 'GD − SGD', 'NGD − GD']
+  m, lo, hi, detectable = diffs['NGD − SGD']
   assert m == pytest.approx(-0.01) and lo == pytest.approx(-0.01) and hi == pytest.approx(-0.01)
+  assert detectable == pytest.approx(0.0, abs=1e-12)  # no spread: any difference is detected
   assert ngd.inside_sgd_band(ngd.final_intervals(runs))['NGD']
-  m, lo, hi = diffs['GD']
+  m, lo, hi, detectable = diffs['GD − SGD']
   assert m == pytest.approx(0.0, abs=1e-12) and lo < -0.05 and hi > 0.05
-  assert ngd.paired_differences(runs[1:]) == {}
+  d = sgd[::-1] - sgd  # (t_0.975,3 + t_0.8,3) SD / 2
+  assert detectable == pytest.approx((3.182446 + 0.978472) * d.std(ddof=1) / 2, rel=1e-5)
+  assert list(ngd.paired_differences(runs[1:])) == ['NGD − GD']
 
 
 def test_log_band_is_the_geometric_mean_and_stays_positive():
@@ -139,17 +151,40 @@ def test_log_band_is_the_geometric_mean_and_stays_positive():
 
 
 def test_an_adaptive_sweep_is_labelled_by_its_optimizer_without_sgds_theorem():
-  def adam(l, acc):
-    r = run(l, 200, acc, acc + 0.1, 5.0)
-    r.config['optim']['optimizer'] = 'adam'
+  def plain(optimizer, l, acc_eq, acc_end):
+    r = run(l, 200, acc_eq, acc_end, 5.0)
+    r.config['optim']['optimizer'] = optimizer
     return r
 
+  def adam(l, acc):
+    return plain('adam', l, acc, acc + 0.1)
+
   s = sc.summarize([adam(None, 0.7), adam(2, 0.75), adam(4, 0.8)])
-  end = s[200]['phases']['end']
-  assert list(end['acc']) == ['Adam', 'SVAG l=2', 'SVAG l=4']
-  assert end['sgd_gap'][1].mean == pytest.approx(0.10)
+  end = s[200]['phases']['end']['test_accuracy']
+  assert list(end['points']) == ['Adam', 'SVAG l=2', 'SVAG l=4']
+  lmax, gap = end['sgd_gap']
+  assert lmax == 4 and gap[0] == pytest.approx(0.8 - 0.9)
   assert s[200]['optimizer'] == 'Adam' and s[200]['sde_fails'] is None  # Theorem 5.2: SGD only
-  assert any('|acc_Adam - acc_4|' in line for line in sc.summary([adam(None, 0.7), adam(4, 0.8)]))
+  assert s[200]['nsr'][0] == pytest.approx(5.0)
+  lines = sc.summary([adam(None, 0.7), adam(4, 0.8)])
+  assert any('Adam - l=4' in line for line in lines)
+  assert any('Adam N/G in the equilibrium window' in line for line in lines)
+  assert not any('threshold' in line for line in lines)
+  # Adam + L2: the last quarter of the pre-decay phase (epochs 1.5, 2); AdamW: one 1 / (eta lambda)
+  # (10 steps = 1 epoch: epochs 1 .. 2), as for SGD. Epoch 1's accuracy tells them apart.
+  for optimizer, window in (('adam', [False, False, True, True, False]), ('adamw', None)):
+    r = plain(optimizer, None, 0.7, 0.8)
+    expected = sc.phase_windows(run(None, 200, 0.7, 0.8, 5.0))['equilibrium']
+    np.testing.assert_array_equal(
+        sc.phase_windows(r)['equilibrium'], expected if window is None else window
+    )
+  assert list(sc.phase_windows(run(None, 200, 0.7, 0.8, 5.0))['equilibrium']) == [
+      False,
+      True,
+      True,
+      True,
+      False,
+  ]
 
 
 def test_sqrt_rule_breaks_and_noise_reading():

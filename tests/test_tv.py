@@ -144,3 +144,25 @@ def test_bad_counts_and_labels_raise():
     tv.tv_vs_trials(pred, pred, None, 2, num_resamples=0)
   with pytest.raises(ValueError, match='one entry per test input'):
     tv.tv_vs_trials(pred, pred, np.zeros(4, np.int32), 2)
+
+
+def test_permutation_test_keeps_its_level_and_detects_a_shift():
+  """Two arms of one distribution: p-values over 40 independent pairs are roughly uniform (at
+  most 5 of 40 below 0.05 with 40 x 0.05 = 2 expected) and the null's mean is the observed TV's
+  (the estimator's bias at these trial counts). A shift of 40% of the mass of every input (TV of
+  the distributions 0.1) is rejected (p = the smallest possible)."""
+  probs = _class_probs()
+  ps, ratios = [], []
+  for seed in range(40):
+    a, b = _sample(probs, 24, 2 * seed + 1), _sample(probs, 24, 2 * seed + 2)
+    test = tv.permutation_test(a, b, NUM_CLASSES, num_permutations=99, seed=seed)
+    assert test.tv == pytest.approx(tv.tv_distance(a, b, NUM_CLASSES))
+    ps.append(test.p_value)
+    ratios.append(test.tv / test.null_mean)
+  assert sum(p < 0.05 for p in ps) <= 5 and np.mean(ps) == pytest.approx(0.5, abs=0.12)
+  assert np.mean(ratios) == pytest.approx(1.0, abs=0.03)
+  shifted = 0.6 * probs + 0.4 * np.roll(probs, 1, axis=1)
+  test = tv.permutation_test(_sample(probs, 24, 1), _sample(shifted, 24, 2), NUM_CLASSES, 99)
+  assert test.p_value == pytest.approx(1 / 100) and test.tv > test.null_q95
+  with pytest.raises(ValueError, match='num_permutations'):
+    tv.permutation_test(_sample(probs, 4, 1), _sample(probs, 4, 2), NUM_CLASSES, 0)
