@@ -13,7 +13,7 @@ approximates ONE SDE; analysed with the layout of the 2021 figure (`analysis.sva
 
 CPU (`:cpu`: bundled MNIST, SI MLP, Adam + L2 at B = 200 (the sqrt rule holds) and B = 2000
 (past its break), 18 epochs with the LR x 0.1 at 15, l in {1, 2, 4, 8, 16}, 8 trials per point;
-batches with replacement, as SVAG needs, at every scale).
+batches with replacement, as SVAG needs, at every scale; `:cpu_l8`: the same without l = 16).
 Runtime and measured numbers: docs/experiments.md#svag_adam. Expected: the test accuracy
 converges in l at both B; at B = 200 Adam sits on the limit, at B = 2000 below it.
 Full scale (no argument: CIFAR-10 SI PreResNet32 at B = 128 and 2048, the settings of
@@ -26,13 +26,15 @@ from svag_jax.configs import base, sqrt_rule
 L_VALUES = (2, 4, 8, 16)  # plus Adam itself (l = 1)
 CPU_BATCHES = (200, 2000)  # sqrt rule within 20% of the lowest error / past it (sqrt_rule:cpu)
 FULL_BATCHES = (128, 2048)
-ARGS = ('cpu', 'smoke')
+ARGS = ('cpu', 'cpu_l8', 'smoke')
+# `:cpu_l8`: the :cpu sweep without l = 16 (the same points otherwise): half its compute.
+REDUCED_L = (2, 4, 8)
 
 
 def get_config(arg: str | None = None):
   if arg not in (None, '', 'full', *ARGS):
     raise ValueError(f'unknown config argument {arg!r}; use one of {ARGS} or nothing')
-  c = sqrt_rule.get_config('cpu' if arg == 'cpu' else arg)
+  c = sqrt_rule.get_config('cpu' if arg in ('cpu', 'cpu_l8') else arg)
   c.metrics.gn_every, c.metrics.gn_batches = 0.0, base.get_config().metrics.gn_batches
   c.train.sampling = 'replacement'  # i.i.d. batches (SVAG refuses shuffled ones), Adam's too
   return c
@@ -40,17 +42,18 @@ def get_config(arg: str | None = None):
 
 def get_sweep(arg: str | None = None):
   c = get_config(arg)
-  batches = {'cpu': CPU_BATCHES, 'smoke': (16,)}.get(arg, FULL_BATCHES)
-  ls = (2,) if arg == 'smoke' else L_VALUES
+  batches = {'cpu': CPU_BATCHES, 'cpu_l8': CPU_BATCHES, 'smoke': (16,)}.get(arg, FULL_BATCHES)
+  ls = {'smoke': (2,), 'cpu_l8': REDUCED_L}.get(arg, L_VALUES)
+  cpu = arg in ('cpu', 'cpu_l8')
   points = []
   for b in batches:
     over = scaling.batch_overrides(c, 'sqrt', b)
-    if arg == 'cpu':
+    if cpu:
       over['train.steps_per_dispatch'] = max(1, sqrt_rule.NUM_TRAIN // b)  # one call per epoch
     points.append({'name': f'b{b}_adam', **over, 'optim.oracle': 'sgd'})
     for l in ls:
       svag = {'optim.oracle': 'svag', 'optim.svag_l': l}
-      if arg == 'cpu':
+      if cpu:
         svag['train.steps_per_dispatch'] = over['train.steps_per_dispatch'] * l
       points.append({'name': f'b{b}_svag_l{l}', **over, **svag})
   return points
