@@ -26,7 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   known = names()
   if not argv or argv[0] in ('-h', '--help', '--list'):
     print(
-        f'usage: svag-analysis NAME ARGS... (NAME --help for its options)\nNAME: {", ".join(known)}'
+        'usage: svag-analysis NAME ARGS...   (NAME --help: its options)\n'
+        '       svag-analysis --list | --help\n'
+        f'NAME: {", ".join(known)}'
     )
     return 0 if argv else 2
   if argv[0] not in known:

@@ -18,7 +18,10 @@ batch size and phase, for test accuracy (the paper's axis), train loss and ||w||
   interval (bootstrap over each point's trials), and SGD - a;
 - SGD on the limit: acc_SGD - acc_lmax with its interval, and the train-loss ratio SGD / lmax;
 - SGD's N/G in the equilibrium window against 1 / (C^2 - 1), below which Theorem 5.2 says SGD's
-  and the SDE's equilibria are not C-close.
+  and the SDE's equilibria are not C-close;
+- Definition 5.1's three ratios SGD / lmax in the equilibrium window (R = ||w||^2, G and N, all
+  measured at the training batch size, so eta N / N_bar is N's ratio), the C they make the two
+  equilibria close for, and the smallest C Theorem 5.2 allows at SGD's N/G, sqrt(1 + G/N).
 
 The figure `svag_convergence` (SWEEP_ROOT/figures, or DIR) has one row per batch size: test
 accuracy, train loss and N/G against effective steps (mean and 95% band; the log panels: geometric
@@ -26,7 +29,8 @@ mean), then the equilibrium test accuracy and ||w||^2 against 1/l with the a + b
 at 1/l = 1).
 
 For an adaptive optimizer (config.optim.optimizer) the run without SVAG takes SGD's place under its
-own name (Adam, RMSprop, AdamW) and N/G's threshold (Theorem 5.2 is about SGD) is not applied. Its
+own name (Adam, RMSprop, AdamW); N/G's threshold and the smallest C (Theorem 5.2 is about SGD)
+are not applied, Definition 5.1's ratios are printed for it as for SGD. Its
 equilibrium window: for AdamW, whose intrinsic LR is eta lambda as for SGD (`svag_jax.theory`), the
 same 1 / (eta lambda) steps; for RMSprop and Adam with coupled L2 the intrinsic LR depends on the
 preconditioner (no closed form from the config), so the last quarter of the phase before the decay.
@@ -42,6 +46,8 @@ from svag_jax.analysis import common, plots, stats
 
 METRICS = (('test_accuracy', 'test accuracy'), ('train_loss', 'train loss'), ('w_norm_sq', '‖w‖²'))
 LOG_METRICS = ('train_loss', 'NSR')  # drawn on log axes: geometric mean, band from log values
+# Definition 5.1 (C-closeness): R, G and N of SGD against the SDE's (here: the largest l)
+CLOSENESS = ('w_norm_sq', 'G', 'N')
 BOOTSTRAP = 2000  # resamples of the limit fit
 NAMES = {'sgd': 'SGD', 'rmsprop': 'RMSprop', 'adam': 'Adam', 'adamw': 'AdamW'}
 # Adam / RMSprop with coupled L2: the equilibrium window is this fraction of the pre-decay phase.
@@ -185,8 +191,24 @@ def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
         nsr = stats.interval(values)
     name = optimizer_name(group[0])
     applies = name == 'SGD'  # Theorem 5.2 is about SGD
+    closeness = None
+    if sgd is not None and svag and 'equilibrium' in phases:
+      ratios = {
+          m: float(
+              np.nanmean(per_trial(sgd, m, phase_windows(sgd)['equilibrium']))
+              / np.nanmean(per_trial(svag[-1], m, phase_windows(svag[-1])['equilibrium']))
+          )
+          for m in CLOSENESS
+      }
+      if all(np.isfinite(list(ratios.values()))):
+        closeness = {
+            'l': ls[-1],
+            'ratios': ratios,
+            'c': max(max(r, 1 / r) for r in ratios.values()),
+        }
     out[b] = {
         'phases': phases,
+        'closeness': closeness,
         'nsr': nsr,
         'sde_fails': (
             None if nsr is None or not applies else bool(theory.sde_approximation_fails(nsr[0], c2))
@@ -335,6 +357,16 @@ def summary(runs: list[common.Run], c2: float = 2.0) -> list[str]:
           f'  SGD N/G in the equilibrium window {_fmt(entry["nsr"], ".3g")}; threshold '
           f'1/(C^2 - 1) = {s["threshold"]:g}: {verdict}'
       )
+    if entry['closeness'] is not None:
+      c = entry['closeness']
+      ratios = ', '.join(f'{m} {r:.3g}' for m, r in c['ratios'].items())
+      n = entry['optimizer']
+      line = f'  C-closeness (Def. 5.1), {n} / l={c["l"]} in the equilibrium window: {ratios} -> '
+      line += f'C = {c["c"]:.3g}'
+      if n == 'SGD':  # Theorem 5.2 is about SGD
+        bound = '' if entry['nsr'] is None else f'{theory.min_closeness(entry["nsr"][0]):.3g}'
+        line += f"; the smallest C Theorem 5.2 allows at SGD's N/G, sqrt(1 + G/N): {bound}"
+      lines.append(line)
   return lines
 
 

@@ -36,7 +36,7 @@ CPU_EQUILIBRIUM_STEPS = 2000  # 6 / (eta lambda): the equilibrium phase, then LR
 CPU_DECAY_STEPS = 400
 CPU_TRAIN = 4000  # the bundled digits' training split
 # variant: (batch size, the SVAG l values of its sweep)
-CPU_VARIANTS = {'cpu': (50, (2, 4, 8, 16, 32)), 'cpu_large_batch': (800, (2, 4))}
+CPU_VARIANTS = {'cpu': (50, (2, 4, 8, 16, 32)), 'cpu_large_batch': (800, (2, 4, 8))}
 # Full-scale variants: (model, batch size, LR, LR curve). The constant curve comes with the
 # caption's single decay (x0.1 at 250 of 300 epochs; `_160ep`: x0.1 at 80 and 120 of 160); a
 # cosine or triangle curve replaces it (2021 appendix: SVAG with other schedules).

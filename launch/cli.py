@@ -8,6 +8,8 @@
   `svag_jax: <Kind>: <what, where, the fix>`, and exit code 1. `--verbose` or SVAG_DEBUG=1 shows the
   traceback instead.
 - The exit codes of a finished command: `record.EXIT_CODES` of the run's status.
+- `--help` (`-h`, `--helpshort`, `--helpfull`): the command's docstring and flags on stdout, exit 0
+  (`parse_flags(argv, entry)`); a field overridden twice is refused (`check_overrides`).
 """
 
 import errno
@@ -152,18 +154,57 @@ def load_config_file(spec: str) -> tuple[Any, Any]:
 
 
 def check_overrides(argv: Sequence[str], config: Any) -> None:
-  """Checks that every `--config.x.y=v` names a field of `config`."""
+  """Checks that every `--config.x.y=v` names a field of `config`, and names it once: absl lets
+  the last value of a field win, and ml_collections appends a repeated tuple field's values
+  (`(32,)` then `(64,)` gives `(32, 64)`); both are refused, so no value is silently dropped."""
+  seen = {}
   for a in argv:
     m = _OVERRIDE.match(a)
     if m:
+      field, value = m.group(1), m.group(2)
       try:
-        config_lib.check_field(config, m.group(1))
+        config_lib.check_field(config, field)
       except ConfigError as e:
         raise InputError('ConfigError', str(e)) from None
+      if field in seen:
+        raise InputError(
+            'ConfigError',
+            f'--config.{field} is given twice ({seen[field]!r}, then {value!r}): give each field '
+            f'once; a tuple as one value, e.g. --config.{field}="(32, 64)"',
+        )
+      seen[field] = value
 
 
-def parse_flags(argv: Sequence[str]) -> list[str]:
-  """absl's flag parsing with one-line errors (for `app.run(..., flags_parser=parse_flags)`)."""
+# The help flags of absl (and -h): --help and --helpshort print the command's own flags,
+# --helpfull every flag (absl's logging flags too).
+HELP_FLAGS = {
+    '-h': 'short', '-?': 'short', '--help': 'short', '-help': 'short', '--helpshort': 'short',
+    '-helpshort': 'short', '--helpfull': 'full', '-helpfull': 'full',
+}  # fmt: skip
+
+
+def help_text(entry: str, full: bool = False) -> str:
+  """The help of the command whose module is `entry` (its `__name__`): its docstring and the flags
+  of that module and of this one (`full`: every flag defined, absl's too)."""
+  doc = (sys.modules[entry].__doc__ or '').strip()
+  if full:
+    return f'{doc}\n\n{flags.FLAGS.get_help()}'
+  modules = flags.FLAGS.flags_by_module_dict()
+  own = ''.join(flags.FLAGS.module_help(m) for m in (entry, __name__) if m in modules)
+  return f"{doc}\n{own}\n\n--helpfull: every flag, absl's (logging, ...) too."
+
+
+def parse_flags(argv: Sequence[str], entry: str | None = None) -> list[str]:
+  """absl's flag parsing with one-line errors (for `app.run(..., flags_parser=parse_flags)`).
+
+  entry: the `__name__` of the command's module; `--help` / `--helpshort` / `--helpfull` / `-h`
+  then print `help_text(entry)` on stdout and exit 0 (absl's own help flags exit 1 and, for a
+  console script, list no flag of the command).
+  """
+  asked = [HELP_FLAGS[a] for a in argv[1:] if a in HELP_FLAGS]
+  if entry is not None and asked:
+    print(help_text(entry, full='full' in asked))
+    sys.exit(0)
   # Re-entrant (tests, notebooks): the per-field flags of an earlier --config parse go first.
   for name in [n for n in flags.FLAGS if n.startswith('config.')]:
     delattr(flags.FLAGS, name)

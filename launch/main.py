@@ -62,7 +62,6 @@ _PROCESS_ID = flags.DEFINE_integer(
     'Manual multi-process launch: this process, 0..num_processes-1 (env ' 'SVAG_PROCESS_ID).',
     lower_bound=0,
 )
-flags.mark_flags_as_required(['config'])
 
 # Environment variables of a manual multi-process launch, and the flags that override them.
 _MANUAL = (
@@ -110,6 +109,10 @@ def _train() -> int:
   from svag_jax import experiment, preemption  # noqa: PLC0415
 
   config = cli.CONFIG.value
+  if config is None:  # checked here, not by an absl validator: that would bind every command
+    raise cli.InputError(
+        'UsageError', '--config=NAME[:ARG] or FILE[:ARG] is required, e.g. fast_equilibrium:cpu'
+    )
   cli.check_read(config, list(cli.override_values()))
   config_lib.validate(config)  # before anything starts: bad input fails in seconds
   if _PRINT_CONFIG.value:
@@ -148,7 +151,7 @@ def main(argv):
 
 def console_main() -> None:
   """The console script (pyproject's [project.scripts])."""
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(main, flags_parser=lambda argv: cli.parse_flags(argv, __name__))
 
 
 if __name__ == '__main__':

@@ -1,25 +1,49 @@
-"""Run a config's sweep point by point.
+"""Run a config's sweep: point by point here, or as one job array on SLURM or local processes.
 
-    python -m svag_jax.launch.sweep --config=FILE[:ARG] --workdir=ROOT \
-        [--config.x.y=v ...] [--print]
+    python -m svag_jax.launch.sweep --config=FILE[:ARG] --workdir=ROOT [--config.x.y=v ...]
+        [--print] [--point=NAME ...] [--executor=sequential|local|slurm] [--tasks=N]
+        [--slurm.time=24:00:00 --slurm.partition=P --slurm.account=A --slurm.gpus_per_task=1 ...]
+    python -m svag_jax.launch.sweep --status ROOT
 
 The points are the config file's `get_sweep(arg)` (`svag_jax.sweep`); `--config.*` overrides apply
 to every point, as in `launch.main` (a key that a point also sets is refused: the point would
 silently win). Every point is built and validated before the first one trains, so a bad point
-fails in seconds with the one-line error of `launch.main`, naming the point.
+fails in seconds with the one-line error of `launch.main`, naming the point. `--point=NAME`
+(repeated) takes only those points.
 
 Points whose shapes differ (batch sizes, models) cannot share one compiled program, so each is its
-own run in ROOT/<name>. Runs are sequential here and resumable point by point: a point whose
-workdir says status done (or diverged) is skipped; an interrupted one resumes from its checkpoint.
+own run in ROOT/<name>, resumable point by point: a point whose workdir says status done (or
+diverged) is skipped; an interrupted one resumes from its checkpoint. How the points run
+(`--executor`):
+
+- `sequential` (the default): one after another in this process.
+- `slurm`: ONE SLURM job array through submitit (`pip install 'svag_jax[cluster]'`), one task per
+  point, or per group of points with `--tasks=N` (N tasks, the points dealt round-robin, each
+  task running its points in turn); the resources from the `--slurm.*` flags. Each task runs its
+  points as `launch.main` processes, is requeued when preempted or at its time limit (exit code
+  75; finished points skipped, the stopped one resumes), and logs each point to
+  ROOT/logs/<name>.log (launch/cluster.py). The command returns once the array is submitted.
+- `local`: the same submission through submitit's local executor: N tasks (`--tasks`, default one
+  per CPU core, at most one per point) as processes on this machine, all at once; the command
+  waits for them.
+
+`--status ROOT` prints each point's state (done / running / preempted / failed / not started), step
+and last test accuracy, and the command that resumes the unfinished ones (launch/status.py).
 `--print` emits the equivalent `python -m svag_jax.launch.main ...` commands instead (one per
-line, for a cluster). ROOT/sweep.json lists the points (name -> overrides) for analysis. One sweep
-runs on a root at a time (ROOT/lock, as a workdir's: svag_jax.lock). Exit code: 0 when every point
-is done or diverged, 75 when one was preempted (rerun to resume), 1 on an error.
+line). ROOT/sweep.json lists the points (name -> overrides) for analysis, and the command. One
+sweep command writes a root at a time (ROOT/lock, as a workdir's: svag_jax.lock; with
+`--executor=slurm` only while it submits, and each point's run locks its own workdir). Exit code: 0
+when every point run here is done or diverged (slurm: when the array is submitted), 75 when one was
+preempted (rerun to resume), 1 on an error.
 """
 
 import json
+import math
+import os
 import pathlib
+import re
 import shlex
+import shutil
 import sys
 
 from absl import flags, logging
@@ -27,23 +51,79 @@ from absl import flags, logging
 from svag_jax import config as config_lib
 from svag_jax import sweep as sweep_lib
 from svag_jax.checks import ConfigError
-from svag_jax.launch import cli, specs
+from svag_jax.launch import cli, specs, status
 from svag_jax.lock import WorkdirLock
-from svag_jax.record import EXIT_CODES
+from svag_jax.record import EXIT_CODES, FINAL_STATUSES
 from svag_jax.workdir import check_path
 
 _PRINT = flags.DEFINE_bool(
-    'print', False, 'Print the launch.main command of every point; do not ' 'run.'
+    'print', False, 'Print the launch.main command of every point; do not run.'
 )
-
-FINISHED = ('done', 'diverged')
-
-
-def _status(workdir: pathlib.Path) -> str | None:
-  try:
-    return json.loads((workdir / 'status.json').read_text())['status']
-  except (OSError, ValueError, KeyError):
-    return None
+_STATUS = flags.DEFINE_string(
+    'status',
+    None,
+    'ROOT: print the state, step and last test accuracy of every point of the sweep root ROOT, '
+    'and the command that resumes the unfinished ones (no other flag).',
+)
+_POINT = flags.DEFINE_multi_string(
+    'point', [], 'Only this point (its name, ROOT/<name>); repeat the flag for several.'
+)
+_EXECUTOR = flags.DEFINE_enum(
+    'executor',
+    'sequential',
+    ['sequential', 'local', 'slurm'],
+    'How the points run: one after another in this process (sequential), as one SLURM job array '
+    '(slurm), or as its tasks on this machine (local), both through submitit.',
+)
+_TASKS = flags.DEFINE_integer(
+    'tasks',
+    None,
+    'local / slurm: the number of array tasks; the points are dealt round-robin and each task '
+    'runs its points one after another (default: one task per point on slurm; one per CPU core, '
+    'at most one per point, locally, where all tasks run at once).',
+    lower_bound=1,
+)
+# SLURM resources of each array task (one process per task: one point at a time), for sbatch.
+SLURM = {
+    'time': flags.DEFINE_string(
+        'slurm.time',
+        None,
+        "Time limit of each task, in sbatch's format (MINUTES, HH:MM:SS, D-HH:MM, ...); required. "
+        'A task at its limit checkpoints its point and is requeued.',
+    ),
+    'partition': flags.DEFINE_string('slurm.partition', None, 'SLURM partition.'),
+    'account': flags.DEFINE_string('slurm.account', None, 'SLURM account to charge.'),
+    'gpus_per_task': flags.DEFINE_integer(
+        'slurm.gpus_per_task', 1, 'GPUs of each task (its point sees them all).', lower_bound=0
+    ),
+    'cpus_per_task': flags.DEFINE_integer(
+        'slurm.cpus_per_task', None, "CPUs of each task (default: the cluster's).", lower_bound=1
+    ),
+    'mem_gb': flags.DEFINE_float(
+        'slurm.mem_gb', None, "Memory of each task in GB (default: the cluster's)."
+    ),
+    'array_parallelism': flags.DEFINE_integer(
+        'slurm.array_parallelism',
+        None,
+        "At most this many tasks run at once (default: submitit's, 256).",
+        lower_bound=1,
+    ),
+    'max_timeouts': flags.DEFINE_integer(
+        'slurm.max_timeouts',
+        10,
+        'How many times a task may reach its time limit and be requeued (preemptions do not '
+        'count).',
+        lower_bound=0,
+    ),
+    'setup': flags.DEFINE_multi_string(
+        'slurm.setup', [], 'A shell line run before each task (e.g. module load cuda); repeatable.'
+    ),
+    'sbatch': flags.DEFINE_list(
+        'slurm.sbatch',
+        [],
+        'More sbatch options as KEY=VALUE,... (e.g. qos=high,constraint=a100).',
+    ),
+}
 
 
 def plan(spec: str, config, cli_overrides: dict) -> list[tuple[str, dict, object]]:
@@ -79,28 +159,33 @@ def plan(spec: str, config, cli_overrides: dict) -> list[tuple[str, dict, object
   return result
 
 
+def point_args(spec: str, root: str | os.PathLike, name: str, overrides: dict, cli_overrides: dict):
+  """The `launch.main` arguments of one point (command-line overrides first), with this command's
+  --allow_version_change."""
+  args = [f'--config={spec}', f'--workdir={pathlib.Path(root) / name}']
+  args += [f'--config.{k}={v}' for k, v in {**cli_overrides, **overrides}.items()]
+  return args + ['--allow_version_change'] * bool(cli.ALLOW_VERSION_CHANGE.value)
+
+
 def commands(spec: str, root: str, points, cli_overrides: dict) -> list[str]:
   """`python -m svag_jax.launch.main` commands, one per point (command-line overrides first)."""
-  out = []
-  for name, overrides, _ in points:
-    args = [f'--config={spec}', f'--workdir={pathlib.Path(root) / name}']
-    args += [f'--config.{k}={v}' for k, v in {**cli_overrides, **overrides}.items()]
-    out.append('python -m svag_jax.launch.main ' + ' '.join(shlex.quote(a) for a in args))
-  return out
+  head = 'python -m svag_jax.launch.main '
+  return [head + shlex.join(point_args(spec, root, n, ov, cli_overrides)) for n, ov, _ in points]
 
 
 def run_sweep(root: str, points, allow_version_change: bool = False) -> dict[str, str]:
-  """Runs every point not yet finished into ROOT/<name>; returns {name: status}."""
+  """Runs every point not yet finished into ROOT/<name>, in this process; returns {name: status}."""
   from svag_jax import experiment  # noqa: PLC0415 (heavy import only when training)
 
   result = {}
   for i, (name, _, cfg) in enumerate(points, 1):
     workdir = pathlib.Path(root) / name
-    if _status(workdir) in FINISHED:
-      print(f'[{i}/{len(points)}] {name}: already {_status(workdir)}, skipped', flush=True)
-      result[name] = _status(workdir)
+    if status.read_status(workdir) in FINAL_STATUSES:
+      result[name] = status.read_status(workdir)
+      print(f'[{i}/{len(points)}] {name}: already {result[name]}, skipped', flush=True)
       continue
     print(f'[{i}/{len(points)}] {name}: running into {workdir}', flush=True)
+    status.note_task(root, name, os.getpid())
     out = experiment.run(cfg, str(workdir), allow_version_change)
     result[name] = out['status']
     if out['status'] == 'preempted':
@@ -108,22 +193,184 @@ def run_sweep(root: str, points, allow_version_change: bool = False) -> dict[str
   return result
 
 
+_SLURM_TIME = re.compile(r'^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$')
+
+
+def slurm_minutes(text: str) -> int:
+  """sbatch's --time formats (MINUTES, MINUTES:SECONDS, HOURS:MINUTES:SECONDS, DAYS-HOURS,
+  DAYS-HOURS:MINUTES, DAYS-HOURS:MINUTES:SECONDS) in whole minutes, rounded up."""
+  m = _SLURM_TIME.match(text.strip())
+  if not m:
+    raise cli.InputError(
+        'UsageError',
+        f'--slurm.time={text}: not a SLURM time; give MINUTES, HH:MM:SS or DAYS-HH:MM:SS',
+    )
+  days, a, b, c = (int(g) if g else None for g in m.groups())
+  if days is not None:  # DAYS-HOURS[:MINUTES[:SECONDS]]
+    seconds = ((days * 24 + a) * 60 + (b or 0)) * 60 + (c or 0)
+  elif c is not None:  # HOURS:MINUTES:SECONDS
+    seconds = (a * 60 + b) * 60 + c
+  else:  # MINUTES[:SECONDS]
+    seconds = a * 60 + (b or 0)
+  if seconds <= 0:
+    raise cli.InputError('UsageError', f'--slurm.time={text}: the time limit must be positive')
+  return math.ceil(seconds / 60)
+
+
+def slurm_resources() -> dict:
+  """The `--slurm.*` flags as the arguments of `cluster.executor` (None: the cluster's default)."""
+  if SLURM['time'].value is None:
+    raise cli.InputError(
+        'UsageError',
+        '--executor=slurm needs --slurm.time, the time limit of each task (e.g. 24:00:00); a '
+        'point that needs longer is checkpointed before it and its task requeued',
+    )
+  extra = {}
+  for item in SLURM['sbatch'].value:
+    key, eq, value = item.partition('=')
+    if not eq or not key:
+      raise cli.InputError(
+          'UsageError', f'--slurm.sbatch: {item!r} is not KEY=VALUE (e.g. qos=high)'
+      )
+    extra[key] = value
+  return {
+      'timeout_min': slurm_minutes(SLURM['time'].value),
+      **{k: SLURM[k].value for k in ('partition', 'account', 'gpus_per_task', 'cpus_per_task')},
+      'mem_gb': SLURM['mem_gb'].value,
+      'array_parallelism': SLURM['array_parallelism'].value,
+      'setup': SLURM['setup'].value,
+      'additional_parameters': extra,
+      'max_num_timeout': SLURM['max_timeouts'].value,
+  }
+
+
+def _check_flags() -> None:
+  """Refuses flags that the chosen mode would not read."""
+  given = [f'--{n}' for n in ('print', 'point', 'executor', 'tasks') if flags.FLAGS[n].present]
+  given += [f'--{h.name}' for h in SLURM.values() if h.present]
+  if _STATUS.present:
+    others = given + [f'--{n}' for n in ('config', 'workdir') if flags.FLAGS[n].present]
+    if others:
+      raise cli.InputError('UsageError', f'--status ROOT takes no other flag; got {others[0]}')
+    return
+  executor = _EXECUTOR.value
+  unread = [g for g in given if g.startswith('--slurm.')] if executor != 'slurm' else []
+  if executor == 'sequential' and _TASKS.present:
+    unread.insert(0, '--tasks')
+  if _PRINT.value:
+    unread = [g for g in given if g not in ('--print', '--point')]
+  if unread:
+    mode = '--print' if _PRINT.value else f'--executor={executor}'
+    raise cli.InputError('UsageError', f'{unread[0]} is not read with {mode}')
+
+
+def _command_args(argv: list[str]) -> list[str]:
+  """The flags of this command, less --point and --print: the sweep's command in sweep.json."""
+  out, skip = [], False
+  for a in argv:
+    if skip:
+      skip = False
+    elif a in ('--point', '--print'):
+      skip = a == '--point'
+    elif not a.startswith(('--point=', '--print=', '--noprint')):
+      out.append(a)
+  return out
+
+
+def _cluster():
+  """launch/cluster.py, or the error that says how to install submitit."""
+  try:
+    from svag_jax.launch import cluster  # noqa: PLC0415 (submitit: an optional extra)
+  except ImportError as e:
+    raise cli.InputError(
+        'UsageError',
+        f"--executor={_EXECUTOR.value} needs submitit ({e}): pip install 'svag_jax[cluster]'",
+    ) from None
+  return cluster
+
+
+def _submit(root: pathlib.Path, spec: str, points, cli_overrides: dict, resources) -> int:
+  """--executor=local|slurm: the unfinished points as one job array (launch/cluster.py)."""
+  cluster, kind = _cluster(), _EXECUTOR.value
+  todo = [p for p in points if status.read_status(root / p[0]) not in FINAL_STATUSES]
+  running = (
+      []
+      if _POINT.value
+      else [p[0] for p in todo if status.point_state(root, p[0])['state'] == 'running']
+  )
+  for name in running:
+    print(f'{name}: its record says running (see --status): left out; --point={name} runs it')
+  todo = [p for p in todo if p[0] not in running]
+  if len(todo) < len(points):
+    print(f'{len(points) - len(todo) - len(running)} point(s) already finished: skipped')
+  if not todo:
+    print('Nothing to submit.')
+    return 0
+  file_spec = spec
+  path, colon, arg = spec.partition(':')
+  if os.path.exists(path):  # a config file: the tasks may start elsewhere (sbatch's cwd)
+    file_spec = os.path.abspath(path) + colon + arg
+  argvs = [
+      (name, point_args(file_spec, root.absolute(), name, ov, cli_overrides))
+      for name, ov, _ in todo
+  ]
+  num_tasks = _TASKS.value or (len(todo) if kind == 'slurm' else (os.cpu_count() or 1))
+  max_timeouts = resources.pop('max_num_timeout') if resources else 0
+  ex = cluster.executor(kind, str(root), resources, max_timeouts)
+  jobs = cluster.submit(ex, cluster.tasks_of(str(root), argvs, num_tasks, os.getcwd()))
+  tasks = f'{len(jobs)} task(s) for {len(todo)} point(s)'
+  print(f'Submitted {tasks} ({kind}): jobs {", ".join(j.job_id for j in jobs)}.')
+  print(f'Logs: {root}/logs/<point>.log (submitit: {root}/submitit/).')
+  print(f'Progress: python -m svag_jax.launch.sweep --status {shlex.quote(str(root))}')
+  if kind == 'slurm':
+    return 0
+  cluster.wait(jobs)
+  statuses = {name: status.read_status(root / name) for name, _, _ in todo}
+  return _exit_code(statuses)
+
+
+def _exit_code(statuses: dict) -> int:
+  if 'preempted' in statuses.values():
+    return EXIT_CODES['preempted']
+  return 0 if all(s in FINAL_STATUSES for s in statuses.values()) else EXIT_CODES['failed']
+
+
 def _main() -> int:
+  _check_flags()
+  if _STATUS.value:
+    print('\n'.join(status.report(_STATUS.value)))
+    return 0
   spec = cli.config_spec(sys.argv)
   if spec is None or not cli.WORKDIR.value:
     raise cli.InputError(
         'UsageError',
         'both --config=FILE[:ARG] and --workdir=ROOT are required '
-        '(each point runs in ROOT/<name>)',
+        '(each point runs in ROOT/<name>), or --status ROOT',
     )
   cli_overrides = cli.override_values()
   points = plan(spec, cli.CONFIG.value, cli_overrides)
+  selected = points
+  if _POINT.value:
+    names = [name for name, _, _ in points]
+    unknown = [n for n in _POINT.value if n not in names]
+    if unknown:
+      raise cli.InputError(
+          'UsageError', f'--point={unknown[0]}: no such point; the points: {", ".join(names)}'
+      )
+    selected = [p for p in points if p[0] in _POINT.value]
   if _PRINT.value:
-    print('\n'.join(commands(spec, cli.WORKDIR.value, points, cli_overrides)))
+    print('\n'.join(commands(spec, cli.WORKDIR.value, selected, cli_overrides)))
     return 0
-  from svag_jax import preemption  # noqa: PLC0415 (jax: only when training)
-
-  preemption.PROCESS_ENDS_WITH_RUN = True  # a preempted point exits 75, whatever signals follow
+  resources = None
+  if _EXECUTOR.value != 'sequential':  # refused before anything is written
+    _cluster()
+    resources = slurm_resources() if _EXECUTOR.value == 'slurm' else None
+    if _EXECUTOR.value == 'slurm' and shutil.which('srun') is None:  # submitit's own test
+      raise cli.InputError(
+          'UsageError',
+          "--executor=slurm needs SLURM's commands (srun, sbatch) on PATH: run it on the "
+          "cluster's login node; --executor=local runs the same tasks on this machine",
+      )
   root = pathlib.Path(cli.WORKDIR.value)
   check_path(root)
   root.mkdir(parents=True, exist_ok=True)
@@ -134,16 +381,21 @@ def _main() -> int:
                 'config': spec,
                 'overrides': cli_overrides,
                 'points': {name: overrides for name, overrides, _ in points},
+                'command': _command_args(sys.argv[1:]),
+                'cwd': os.getcwd(),
             },
             indent=2,
             default=list,
         )
     )
-    statuses = run_sweep(str(root), points, cli.ALLOW_VERSION_CHANGE.value)
+    if _EXECUTOR.value != 'sequential':
+      return _submit(root, spec, selected, cli_overrides, resources)
+    from svag_jax import preemption  # noqa: PLC0415 (jax: only when training here)
+
+    preemption.PROCESS_ENDS_WITH_RUN = True  # a preempted point exits 75, whatever signals follow
+    statuses = run_sweep(str(root), selected, cli.ALLOW_VERSION_CHANGE.value)
   print(json.dumps(statuses, indent=2))
-  if 'preempted' in statuses.values():
-    return EXIT_CODES['preempted']
-  return 0 if all(s in FINISHED for s in statuses.values()) else EXIT_CODES['failed']
+  return _exit_code(statuses)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
   argv = sys.argv if argv is None else ['svag_jax.launch.sweep', *argv]
   saved, sys.argv = sys.argv, argv
   try:
-    rest = cli.parse_flags(argv)
+    rest = cli.parse_flags(argv, __name__)
     if len(rest) > 1:
       cli.fail('UsageError', f'unexpected arguments {rest[1:]}; flags look like --name=value')
     logging.set_verbosity(logging.INFO)

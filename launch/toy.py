@@ -67,7 +67,7 @@ def main(argv):
 
 def console_main() -> None:
   """The console script (pyproject's [project.scripts])."""
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(main, flags_parser=lambda argv: cli.parse_flags(argv, __name__))
 
 
 if __name__ == '__main__':

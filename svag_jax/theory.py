@@ -167,6 +167,13 @@ def sde_nsr_threshold(c2: float = 2.0) -> float:
   return 1 / (c2 - 1)
 
 
+def min_closeness(n_over_g: ArrayLike) -> ArrayLike:
+  """sqrt(1 + G/N): the smallest C for which SGD's equilibrium, at its N/G, can be C-close to the
+  SDE's (Definition 5.1 of Li, Malladi & Arora 2021: R, G and eta N within a factor C). Theorem
+  5.2 (ii) read the other way: N/G < 1 / (C^2 - 1) exactly when C < sqrt(1 + G/N)."""
+  return (1 + 1 / n_over_g) ** 0.5
+
+
 def stationary_effective_lr_discrete(intrinsic_lr: ArrayLike, sigma2_gn: ArrayLike) -> ArrayLike:
   """The effective LR eta / ||w||^2 at the exact discrete-time equilibrium of SGD with coupled WD
   on a scale-invariant loss: sqrt(lambda_e (2 - lambda_e)) / sigma_GN.

@@ -96,6 +96,13 @@ SHORT = [
 ]  # 8 steps; evals and checkpoints at 4 and 8 (conftest.py's `finished_tiny`)
 
 
+def short(*more: str) -> list[str]:
+  """SHORT with the `--config.*` fields of `more` replaced by them (a field given twice is
+  refused), e.g. short('--config.train.epochs=1.5')."""
+  fields = {a.partition('=')[0] for a in more}
+  return [a for a in SHORT if a.partition('=')[0] not in fields] + list(more)
+
+
 def run_cli(argv: list[str], entry: str = 'main') -> int:
   """Runs `launch.<entry>` with `argv` in this process (its flag parser and error handling);
   returns its exit code."""

@@ -3,6 +3,7 @@ record through `svag_jax.record` (never the writer `svag_jax.workdir`) and impor
 code, draws without pyplot, and its `main` is `common.figure_parser` + `common.run_figure`."""
 
 import ast
+import importlib
 import json
 import pathlib
 import subprocess
@@ -109,3 +110,15 @@ def test_importing_the_analyses_loads_no_training_code():
       [sys.executable, '-c', code], check=True, capture_output=True, text=True, cwd=ROOT
   ).stdout
   assert set(json.loads(out)) <= {'svag_jax.record', 'svag_jax.tv', 'svag_jax.theory'}
+
+
+@pytest.mark.parametrize('name', analysis_main.names())
+def test_an_analysis_of_a_missing_or_empty_workdir_leaves_no_figures_folder(name, tmp_path, capsys):
+  """Exit code 2 with the reason, and nothing written: figures/ is made only to save a figure."""
+  module = importlib.import_module(f'svag_jax.analysis.{name}')
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  for source in (tmp_path / 'missing', empty):
+    assert module.main([str(source)]) == 2
+    assert capsys.readouterr().err.startswith(f'analysis.{name}: ')
+  assert sorted(p.name for p in tmp_path.rglob('*')) == ['empty']

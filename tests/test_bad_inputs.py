@@ -82,6 +82,19 @@ CONFIG_CASES = [
         r"config\.optm\.lr: unknown field\. Did you mean 'optim'",
     ),
     (
+        'tuple field given twice',
+        [TINY, '--workdir={w}', '--config.model.widths=(32,)', '--config.model.widths=(64,)'],
+        1,
+        r"--config\.model\.widths is given twice \('\(32,\)', then '\(64,\)'\): give each field "
+        r'once; a tuple as one value',
+    ),
+    (
+        'field given twice',
+        [TINY, '--workdir={w}', '--config.optim.lr=0.1', '--config.optim.lr=0.2'],
+        1,
+        r"--config\.optim\.lr is given twice \('0\.1', then '0\.2'\)",
+    ),
+    (
         'field below a value',
         [TINY, '--workdir={w}', '--config.optim.lr.x=1'],
         1,

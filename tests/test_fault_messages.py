@@ -20,7 +20,7 @@ import pytest
 from svag_jax import monitor, record
 from svag_jax.analysis import common
 from svag_jax.analysis import fast_equilibrium as fe
-from tests.helpers import SHORT, TINY, one_line, run_cli, snapshot
+from tests.helpers import SHORT, TINY, one_line, run_cli, short, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FAST = {**os.environ, 'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'}  # subprocesses: compile fast
@@ -83,7 +83,7 @@ def _corrupt_config(workdir):
 
 
 def _train(workdir, capsys):
-  code = run_cli([TINY, f'--workdir={workdir}', *SHORT, '--config.train.epochs=1.5'])
+  code = run_cli([TINY, f'--workdir={workdir}', *short('--config.train.epochs=1.5')])
   return code, capsys.readouterr().err
 
 
@@ -201,9 +201,13 @@ def test_no_asyncio_noise_after_a_failed_restore(run):
   for manifest in (run / 'checkpoints').rglob('manifest.ocdbt'):
     manifest.write_bytes(manifest.read_bytes()[:5])
   before = snapshot(run)
-  cmd = [sys.executable, '-m', 'svag_jax.launch.main', TINY, f'--workdir={run}', *SHORT]
+  cmd = [sys.executable, '-m', 'svag_jax.launch.main', TINY, f'--workdir={run}']
   out = subprocess.run(
-      [*cmd, '--config.train.epochs=1.5'], cwd=ROOT, env=FAST, capture_output=True, text=True
+      [*cmd, *short('--config.train.epochs=1.5')],
+      cwd=ROOT,
+      env=FAST,
+      capture_output=True,
+      text=True,
   )
   assert out.returncode == 1
   line = one_line(out.stderr)

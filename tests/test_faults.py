@@ -15,7 +15,7 @@ import time
 import pytest
 
 from svag_jax import record
-from tests.helpers import event_steps, one_line, run_cli, snapshot
+from tests.helpers import event_steps, one_line, run_cli, short, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = '--config=tests/tiny_config.py'
@@ -59,7 +59,7 @@ def test_a_shorter_run_on_a_finished_run_is_refused_and_the_record_kept(
 ):
   monkeypatch.chdir(ROOT)
   before = snapshot(finished)
-  argv = [TINY, f'--workdir={finished}', *SHORT, '--config.train.epochs=0.5']
+  argv = [TINY, f'--workdir={finished}', *short('--config.train.epochs=0.5')]
   assert run_cli(argv) == 1
   line = one_line(capsys.readouterr().err)
   assert 'config.train.epochs = 0.5' in line and 'raise train.epochs' in line

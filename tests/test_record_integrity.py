@@ -17,7 +17,7 @@ import pytest
 from svag_jax import record
 from svag_jax.lock import WorkdirLock
 from svag_jax.software import COMPARED
-from tests.helpers import SHORT, TINY, one_line, run_cli, snapshot
+from tests.helpers import SHORT, TINY, one_line, run_cli, short, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LONGER = '--config.train.epochs=1.5'  # resumes the finished run: 4 more steps
@@ -70,7 +70,7 @@ def test_two_commands_at_once_give_one_run_and_one_refusal(tmp_path):
 def test_a_held_lock_refuses_the_command_naming_the_holder(run, capsys):
   before, attempts = snapshot(run), (run / 'attempts.jsonl').read_bytes()
   with WorkdirLock(run):
-    assert run_cli([TINY, f'--workdir={run}', *SHORT, LONGER]) == 1
+    assert run_cli([TINY, f'--workdir={run}', *short(LONGER)]) == 1
   line = one_line(capsys.readouterr().err)
   assert f'{run / "lock"} is held by pid {os.getpid()} on host {socket.gethostname()}' in line
   assert snapshot(run) == before and (run / 'attempts.jsonl').read_bytes() == attempts
@@ -157,7 +157,7 @@ def test_a_missing_config_json_is_rebuilt_from_the_checkpoint(run, finished_tiny
 def test_a_checkpoint_of_another_config_is_refused_though_config_json_agrees(run, capsys):
   _edit_json(run / 'config.json', lambda c: c.update(seed=7))  # the record edited by hand
   before = snapshot(run)
-  assert run_cli([TINY, f'--workdir={run}', *SHORT, '--config.seed=7', LONGER]) == 1
+  assert run_cli([TINY, f'--workdir={run}', *short('--config.seed=7', LONGER)]) == 1
   line = one_line(capsys.readouterr().err)
   assert 'checkpoints/8 was written by a run with a different config (seed: 0 -> 7)' in line
   assert snapshot(run) == before
@@ -199,7 +199,7 @@ def _fake_jax(header):
 def test_a_resume_under_other_software_is_refused(run, capsys):
   _edit_json(run / 'config.json', _fake_jax)
   before = snapshot(run)
-  assert run_cli([TINY, f'--workdir={run}', *SHORT, LONGER]) == 1
+  assert run_cli([TINY, f'--workdir={run}', *short(LONGER)]) == 1
   line = one_line(capsys.readouterr().err)
   assert f'{run / "config.json"} records a run made with other software (jax 0.0.1 -> ' in line
   assert '--allow_version_change' in line
@@ -211,7 +211,7 @@ def test_allow_version_change_continues_the_run_and_records_the_change(run, caps
   import jax  # noqa: PLC0415
 
   _edit_json(run / 'config.json', _fake_jax)
-  argv = [TINY, f'--workdir={run}', *SHORT, LONGER, '--allow_version_change']
+  argv = [TINY, f'--workdir={run}', *short(LONGER), '--allow_version_change']
   assert run_cli(argv) == 0
   assert 'Traceback' not in capsys.readouterr().err
   change = _attempts(run)[-1]['software_change']
@@ -247,7 +247,7 @@ def test_a_workdir_whose_first_attempt_died_before_its_first_step_is_taken_over(
 
   with monkeypatch.context() as m:
     m.setattr(TrialRunner, 'init', out_of_memory)
-    assert run_cli([TINY, f'--workdir={workdir}', *SHORT, '--config.trials.num=2']) == 1
+    assert run_cli([TINY, f'--workdir={workdir}', *short('--config.trials.num=2')]) == 1
   capsys.readouterr()
   assert record.read_config(workdir)['trials']['num'] == 2  # what the failed attempt left
   assert record.read_status(workdir)['status'] == 'failed'

@@ -43,6 +43,8 @@ def run(l, batch, acc_eq, acc_end, nsr, trials=4):
       'train_loss': 1 - acc,
       'w_norm_sq': np.full((trials, 5), 2.0 if l is None else 1.0),
       'NSR': np.full((trials, 5), nsr) + spread,
+      'G': np.full((trials, 5), 1.0 if l is None else 0.5),
+      'N': np.full((trials, 5), nsr),
   }
   return sweep_point(f'b{batch}_{l}', config, steps, steps / (l or 1), epochs, values)
 
@@ -72,8 +74,12 @@ def test_summary_reads_equilibrium_windows_l_steps_the_limit_fit_and_theorem_con
   assert s[800]['nsr'][0] == pytest.approx(0.2) and s[800]['sde_fails'] is True
   assert s[800]['phases']['equilibrium']['test_accuracy']['limit'] is None  # one l: no fit
   assert sc.summarize(runs, c2=11.0)[800]['sde_fails'] is False  # threshold 0.1
+  # Definition 5.1 against the largest l: R 2/1, G 1/0.5, N equal -> C = 2
+  assert s[800]['closeness']['ratios'] == pytest.approx({'w_norm_sq': 2.0, 'G': 2.0, 'N': 1.0})
+  assert s[800]['closeness']['c'] == pytest.approx(2.0) and s[50]['closeness']['l'] == 8
   lines = sc.summary(runs)
   assert any('limit a + b/l: a = 0.9000' in line for line in lines)
+  assert any('C = 2;' in line and 'sqrt(1 + G/N): 2.45' in line for line in lines)
 
 
 def test_relaxation_time_recovers_an_exponential_and_ignores_the_noise_floor():
@@ -169,7 +175,7 @@ def test_an_adaptive_sweep_is_labelled_by_its_optimizer_without_sgds_theorem():
   lines = sc.summary([adam(None, 0.7), adam(4, 0.8)])
   assert any('Adam - l=4' in line for line in lines)
   assert any('Adam N/G in the equilibrium window' in line for line in lines)
-  assert not any('threshold' in line for line in lines)
+  assert not any('threshold' in line or 'Theorem 5.2' in line for line in lines)
   # Adam + L2: the last quarter of the pre-decay phase (epochs 1.5, 2); AdamW: one 1 / (eta lambda)
   # (10 steps = 1 epoch: epochs 1 .. 2), as for SGD. Epoch 1's accuracy tells them apart.
   for optimizer, window in (('adam', [False, False, True, True, False]), ('adamw', None)):

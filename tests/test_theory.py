@@ -52,6 +52,15 @@ def test_sde_approximation_fails():
   assert not theory.sde_approximation_fails(0.3, c2=5.0)
 
 
+def test_min_closeness_is_where_theorem_5_2_flips():
+  # N/G = 1/3: G/N = 3, so C >= 2 (C^2 = 4, threshold 1/(C^2 - 1) = 1/3); just below C, it fails
+  assert theory.min_closeness(1 / 3) == pytest.approx(2.0)
+  for nsr in (0.05, 0.3, 1.0, 8.5):
+    c2 = theory.min_closeness(nsr) ** 2
+    assert not theory.sde_approximation_fails(nsr, c2=c2 * (1 + 1e-9))
+    assert theory.sde_approximation_fails(nsr, c2=c2 * (1 - 1e-6))
+
+
 def test_equilibrium_and_stationary_hand_values():
   # (2 - 0.05) * 0.5 * 2 = 1.95 = 0.1 * (10 + 9.5)
   assert theory.equilibrium_residual(0.1, 0.5, 2.0, 10.0, 9.5) == pytest.approx(0.0, abs=1e-12)

@@ -13,6 +13,7 @@ dev venv's editable svag_jax stays out of sight (asserted: svag_jax is imported 
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -78,10 +79,16 @@ def _tiny_workdirs(runs: pathlib.Path) -> None:
     shutil.copytree(runs / 'sweep', runs / name)
 
 
+# Executes notebooks with the parameters TRAIN = False, RUNS = argv[1] set as papermill's
+# `-p TRAIN False -p RUNS DIR` sets them: in a cell inserted after the cell tagged 'parameters'.
 EXECUTE = """
 import sys, nbclient, nbformat
-for src, dst in zip(sys.argv[1::2], sys.argv[2::2]):
+for src, dst in zip(sys.argv[2::2], sys.argv[3::2]):
   nb = nbformat.read(src, as_version=4)
+  (i,) = [i for i, c in enumerate(nb.cells) if 'parameters' in c.metadata.get('tags', [])]
+  injected = nbformat.v4.new_code_cell(f'TRAIN = False\\nRUNS = {sys.argv[1]!r}')
+  injected.metadata['tags'] = ['injected-parameters']
+  nb.cells.insert(i + 1, injected)
   nbclient.NotebookClient(nb, kernel_name='python3', timeout=300).execute()
   nbformat.write(nb, dst)
 """
@@ -98,7 +105,7 @@ def test_wheel_installs_only_svag_jax_and_works_outside_the_checkout(installed, 
 
   outside = tmp_path / 'work'  # a folder with no checkout above it
   outside.mkdir()
-  env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'SVAG_RUNS', 'SVAG_TRAIN')}
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
   env['JAX_PLATFORMS'] = 'cpu'
   py = str(installed['python'])
 
@@ -132,15 +139,17 @@ def test_wheel_installs_only_svag_jax_and_works_outside_the_checkout(installed, 
   for name in ('errors', 'norms', 'tv'):
     assert (fe / 'figures' / f'{name}.png').stat().st_size > 0
 
-  # both notebooks, from the installed package, headless, on tiny workdirs (no training)
+  # both notebooks, from the installed package, headless, on tiny workdirs (no training), with
+  # papermill's parameters (from a folder without runs/: the defaults would train)
   _tiny_workdirs(runs)
-  argv = [py, '-c', EXECUTE]
+  argv = [py, '-c', EXECUTE, str(runs)]
   for notebook in NOTEBOOKS:
     argv += [
         f'{site}/svag_jax/analysis/notebooks/{notebook}.ipynb',
         str(outside / f'{notebook}.ipynb'),
     ]
-  _run(argv, cwd=outside, env={**env, 'SVAG_RUNS': str(runs), 'SVAG_TRAIN': '0'})
+  (outside / 'elsewhere').mkdir()
+  _run(argv, cwd=outside / 'elsewhere', env=env)
   for notebook, figures in (('intrinsic_lr_2020', 6), ('sde_2021', 3)):
     nb = nbformat.read(outside / f'{notebook}.ipynb', as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs]
@@ -155,9 +164,22 @@ def test_wheel_installs_only_svag_jax_and_works_outside_the_checkout(installed, 
 
 
 def test_notebooks_are_stored_valid_and_without_outputs():
+  runtimes = set()
   for notebook in NOTEBOOKS:
     nb = nbformat.read(ROOT / 'analysis' / 'notebooks' / f'{notebook}.ipynb', as_version=4)
     nbformat.validate(nb)
     assert not any(c.outputs for c in nb.cells if c.cell_type == 'code')
     source = ''.join(c.source for c in nb.cells)
-    assert 'OWNER' not in source and "PACKAGE = '" in source
+    assert 'OWNER' not in source and "PACKAGE = ''" in source
+    # papermill's parameters: the first code cell, tagged, sets PACKAGE, RUNS and TRAIN
+    first = next(c for c in nb.cells if c.cell_type == 'code')
+    assert first.metadata.get('tags') == ['parameters']
+    assert all(f'\n{name} = ' in first.source for name in ('PACKAGE', 'RUNS', 'TRAIN'))
+    for cell in nb.cells:
+      if cell.cell_type == 'markdown':
+        runtimes.update(re.findall(r'about ([\d.–]+ (?:min|s))\b', cell.source))
+  # the runtimes the notebooks quote are the README's
+  readme = (ROOT / 'README.md').read_text()
+  listed = re.search(r"runtime in the section's text \(([^)]*)\)", ' '.join(readme.split()))
+  assert listed, "the README lists the notebooks' runtimes"
+  assert runtimes == set(re.findall(r'([\d.–]+ (?:min|s))', listed.group(1)))
