@@ -141,6 +141,10 @@ def fit_limit(ls: list[int], samples: list[np.ndarray], seed: int = 0) -> LimitF
   return LimitFit(float(a), float(low), float(high), float(b))
 
 
+def _logged(run: common.Run, metric: str) -> bool:
+  return bool(np.isfinite(run.metrics.values.get(metric, np.nan)).any())
+
+
 def by_batch_size(runs: list[common.Run]) -> dict[int, list[common.Run]]:
   """The runs grouped by batch size (ascending), SGD first, then SVAG by l."""
   groups: dict[int, list[common.Run]] = {}
@@ -192,7 +196,8 @@ def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
     name = optimizer_name(group[0])
     applies = name == 'SGD'  # Theorem 5.2 is about SGD
     closeness = None
-    if sgd is not None and svag and 'equilibrium' in phases:
+    logged = sgd is not None and svag and all(_logged(sgd, m) for m in CLOSENESS)
+    if logged and 'equilibrium' in phases:
       ratios = {
           m: float(
               np.nanmean(per_trial(sgd, m, phase_windows(sgd)['equilibrium']))
@@ -261,7 +266,7 @@ def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
     for run in group:
       style = dict(ls='--', color='k', zorder=5) if svag_l(run) is None else {}
       for ax, (metric, _) in zip(row, curves):
-        if metric in run.metrics.values:
+        if _logged(run, metric):
           x, v = run.metrics.effective_steps, run.metrics.values[metric]
           keep = np.isfinite(v).any(axis=0)
           plots.plot_mean_interval(
@@ -285,6 +290,9 @@ def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
           ax.axhline(summary_['threshold'], color='r', lw=1, label=f'1/(C²−1), C² = {c2:g}')
         if nsr is not None:
           ax.set_title(f'B = {b}: N/G ({name} {nsr[0]:.2g} at equilibrium)')
+        if not any(_logged(r, 'NSR') for r in group):  # metrics.gn_every = 0
+          ax.set_yscale('linear')
+          ax.text(0.5, 0.5, 'G/N not logged', transform=ax.transAxes, ha='center')
     phases = summary_[b]['phases']
     if 'equilibrium' in phases:
       _plot_against_l(row[-2], group, phases['equilibrium']['test_accuracy'], 'test accuracy')

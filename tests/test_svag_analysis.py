@@ -176,6 +176,13 @@ def test_an_adaptive_sweep_is_labelled_by_its_optimizer_without_sgds_theorem():
   assert any('Adam - l=4' in line for line in lines)
   assert any('Adam N/G in the equilibrium window' in line for line in lines)
   assert not any('threshold' in line or 'Theorem 5.2' in line for line in lines)
+  # without G/N (metrics.gn_every = 0, all NaN) the figure still draws, its N/G panel says so
+  no_gn = [run(l, 200, 0.7, 0.8, np.nan) for l in (None, 2, 4)]
+  for r in no_gn:
+    r.config['optim']['optimizer'] = 'adam'
+  axes = sc.plot(no_gn)
+  axes[0].figure.canvas.draw()
+  assert [t.get_text() for t in axes[2].texts] == ['G/N not logged']
   # Adam + L2: the last quarter of the pre-decay phase (epochs 1.5, 2); AdamW: one 1 / (eta lambda)
   # (10 steps = 1 epoch: epochs 1 .. 2), as for SGD. Epoch 1's accuracy tells them apart.
   for optimizer, window in (('adam', [False, False, True, True, False]), ('adamw', None)):
