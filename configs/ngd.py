@@ -6,21 +6,25 @@ N(0, Sigma_1 / B) noise; GD the full-batch gradient. One sweep point per oracle.
 Paper (Fig. 1 caption): CIFAR-10, SGD at B = 125, eta = 0.8 decayed by 0.1 at step 24,000,
 GroupNorm, no augmentation; the net, lambda and the number of steps are in Appendix F.3 (not
 available here).
-This config's full scale differs: SI PreResNet32-GN on the 50k images, B = 500, eta = 3.2 (the same
-eta / B), lambda = 5e-4, 300 epochs with the LR x 0.1 at epoch 250 (step 25,000).
+Full scale (default): SI PreResNet32-GN on the 50k images, the caption's B = 125, eta = 0.8 and
+x 0.1 at step 24,000 (epoch 60); lambda = 5e-4 and 75 epochs are from no caption. `:b500` is the
+earlier full scale (B = 500, eta = 3.2, the same eta / B; 300 epochs, x 0.1 at 250).
 
     python -m svag_jax.launch.sweep --config=ngd --workdir=runs/ngd
     python -m svag_jax.launch.sweep --config=ngd:cpu --workdir=runs/ngd_cpu
     python -m svag_jax.analysis.ngd runs/ngd_cpu
 
-Runtime on one H100 (benchmarks/cifar_runtime.py): SGD 1.0 s/epoch, NGD 86 s/epoch (~7 h for 300
-epochs), GD about the same. Not run here. Expected (paper): test accuracy SGD 89.4%, NGD 89.3%, GD
-75.5%. `get_config('smoke')`: tiny net, synthetic data.
+Runtime on one H100 (benchmarks/cifar_runtime.py, measured at B = 500): an NGD or GD step is a
+full pass, 0.86 s, so the caption's 30,000 steps (75 epochs at B = 125) take ~7 h per full-batch
+oracle (`:b500`: 30,000 steps too); SGD 1.0 s/epoch at B = 500. Not run here. Expected (paper):
+test accuracy SGD 89.4%, NGD 89.3%, GD 75.5%. `get_config('smoke')`: tiny net, synthetic data.
 CPU (`:cpu`: 1,000 bundled digits, SI MLP 784-64-64 GroupNorm, B = 50, eta = 1.0, lambda = 0.01,
-100 epochs with the LR x 0.1 at 85, 8 trials per oracle from the same inits): 74 s wall on the
-quiet 2-core CPU. Expected (measured, mean [2 SE]): test accuracy SGD 0.9151 [0.9125, 0.9177], NGD
-0.9116 [0.9089, 0.9143], GD 0.9083 [0.9050, 0.9115]; paired by init NGD - SGD -0.0035 [-0.0082,
-+0.0012] (not resolved), GD - SGD -0.0069 [-0.0097, -0.0040].
+100 epochs with the LR x 0.1 at 85, 32 trials per oracle from the same inits): 23.3 min wall with
+the 2 cores shared by other jobs (load ~10), 8.6 min of CPU time. Expected (measured, mean [95%
+interval]): test accuracy SGD 0.9153 [0.9136, 0.9170], NGD 0.9154 [0.9137, 0.9171], GD 0.9079
+[0.9063, 0.9095]; paired by init NGD - SGD +0.0001 [-0.0019, +0.0021], GD - SGD -0.0074
+[-0.0099, -0.0049], NGD - GD +0.0075 [+0.0052, +0.0098] (differences of 0.003 detectable with 80%
+power).
 
 The caption check, settings tried on the way, all measurements: docs/experiments.md#ngd.
 """

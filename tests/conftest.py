@@ -59,3 +59,15 @@ def finished_tiny(tmp_path_factory):
   finally:
     os.chdir(cwd)
   return workdir
+
+
+@pytest.fixture
+def finished_copy(finished_tiny, tmp_path, monkeypatch):
+  """A copy of `finished_tiny` to change, the current directory at the repository."""
+  import pathlib  # noqa: PLC0415
+  import shutil  # noqa: PLC0415
+
+  monkeypatch.chdir(pathlib.Path(__file__).resolve().parents[1])
+  copy = tmp_path / 'run'
+  shutil.copytree(finished_tiny, copy)
+  return copy

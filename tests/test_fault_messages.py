@@ -9,7 +9,6 @@ import errno
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,11 +28,8 @@ pytestmark = pytest.mark.usefixtures('compile_bound')
 
 
 @pytest.fixture
-def run(finished_tiny, tmp_path, monkeypatch):
-  monkeypatch.chdir(ROOT)
-  copy = tmp_path / 'run'
-  shutil.copytree(finished_tiny, copy)
-  return copy
+def run(finished_copy):
+  return finished_copy
 
 
 def _analysis(workdir, out=None) -> int:

@@ -15,16 +15,9 @@ import time
 import pytest
 
 from svag_jax import record
-from tests.helpers import event_steps, one_line, run_cli, short, snapshot
+from tests.helpers import SHORT, TINY, event_steps, one_line, run_cli, short, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY = '--config=tests/tiny_config.py'
-SHORT = [
-    '--config.train.epochs=1',
-    '--config.trials.num=1',
-    '--config.train.eval_every=0.5',
-    '--config.checkpoint.every=0.5',
-]  # 8 steps; evals and checkpoints at 4 and 8
 
 pytestmark = pytest.mark.usefixtures('compile_bound')
 

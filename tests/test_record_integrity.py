@@ -7,7 +7,6 @@ record is left as it was (or, where the command goes on, what it recorded)."""
 import json
 import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,12 +25,8 @@ pytestmark = pytest.mark.usefixtures('compile_bound')
 
 
 @pytest.fixture
-def run(finished_tiny, tmp_path, monkeypatch):
-  """A copy of the finished run, the current directory at the repository."""
-  monkeypatch.chdir(ROOT)
-  copy = tmp_path / 'run'
-  shutil.copytree(finished_tiny, copy)
-  return copy
+def run(finished_copy):
+  return finished_copy
 
 
 def _attempts(workdir) -> list[dict]:
