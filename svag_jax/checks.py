@@ -32,6 +32,15 @@ def choice(field: str, value: Any, choices: Sequence[str]) -> None:
 
 
 def differs(value: Any, default: Any) -> bool:
-  """Whether a config value differs from the schema default (tuples and lists compare equal)."""
-  norm = lambda v: tuple(norm(x) for x in v) if isinstance(v, (list, tuple)) else v
+  """Whether a config value differs from the schema default (tuples and lists compare equal; groups
+  by their content: a ConfigDict's equality also compares whether it is locked, and the config
+  files' dicts are locked by the flag parser)."""
+
+  def norm(v):
+    if isinstance(v, (list, tuple)):
+      return tuple(norm(x) for x in v)
+    if isinstance(v, GROUP):
+      return {k: norm(x) for k, x in v.items()}
+    return v
+
   return norm(value) != norm(default)

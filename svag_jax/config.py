@@ -52,10 +52,16 @@ def _full_batch(oracle: str) -> bool:
   return entry is not None and entry.full_batch
 
 
+# Groups of fields whose keys are the config's own (not in the schema).
+FREE_FORM = ('arms', 'kwargs')
+GROUP_SOURCES = ('auto', 'found', 'none')
+
+
 def check_keys(
     cfg: ml_collections.ConfigDict, schema: ml_collections.ConfigDict, prefix: str
 ) -> None:
-  """Refuses fields of `cfg` that `schema` lacks (recursively; `arms` is free-form)."""
+  """Refuses fields of `cfg` that `schema` lacks (recursively; `arms` and `model.kwargs` are
+  free-form)."""
   for key, value in cfg.items():
     field = f'{prefix}{key}'
     if key not in schema:
@@ -64,7 +70,7 @@ def check_keys(
       raise ConfigError(
           f'config.{field}: unknown field.{hint} Known fields here: {", ".join(sorted(schema))}.'
       )
-    if isinstance(schema[key], GROUP) and key != 'arms':
+    if isinstance(schema[key], GROUP) and key not in FREE_FORM:
       if not isinstance(value, GROUP):
         fail(field, value, 'must be a group of fields, not a single value')
       check_keys(value, schema[key], field + '.')
@@ -92,7 +98,10 @@ def check_field(config: ml_collections.ConfigDict, field: str) -> None:
 # Fields that only some settings read: (field, reads(config), when it is read). A field that the
 # run does not read must stay at its default (`unread_fields`), so that no setting is silently
 # ignored; the run record (`resolved`) writes null for it.
-_DEPTH_MODEL = lambda c: c.model.name not in ('cnn', 'mlp')
+_EXTERNAL = lambda c: ':' in c.model.name  # a model by import path (models.external)
+_BUILT_IN = lambda c: not _EXTERNAL(c)
+_DEPTH_MODEL = lambda c: _BUILT_IN(c) and c.model.name not in ('cnn', 'mlp')
+_BUILT_IN_ONLY = 'model.name is a built-in model (not an import path)'
 CONDITIONAL_FIELDS = (
     ('data.name', lambda c: c.data.source == 'tfds', "data.source = 'tfds'"),
     ('data.data_dir', lambda c: c.data.source == 'tfds', "data.source = 'tfds'"),
@@ -101,11 +110,26 @@ CONDITIONAL_FIELDS = (
         (f'data.synthetic_{f}', lambda c: c.data.source == 'synthetic', "data.source = 'synthetic'")
         for f in ('shape', 'num_classes', 'num_train', 'num_test')
     ),
-    ('model.widths', lambda c: not _DEPTH_MODEL(c), "model.name is 'cnn' or 'mlp'"),
+    ('model.kwargs', _EXTERNAL, 'model.name is an import path (package.module:Class)'),
+    ('model.widths', lambda c: c.model.name in ('cnn', 'mlp'), "model.name is 'cnn' or 'mlp'"),
     ('model.widen', _DEPTH_MODEL, 'model.name is a preresnet or vgg'),
-    ('model.conv_impl', lambda c: c.model.name != 'mlp', 'the model has convolutions (not mlp)'),
-    ('model.num_groups', lambda c: c.model.norm == 'group', "model.norm = 'group'"),
-    ('model.norm_eps', lambda c: c.model.norm != 'none', "model.norm is not 'none'"),
+    (
+        'model.conv_impl',
+        lambda c: _BUILT_IN(c) and c.model.name != 'mlp',
+        'the model is a built-in one with convolutions (not mlp)',
+    ),
+    ('model.norm', _BUILT_IN, _BUILT_IN_ONLY),
+    (
+        'model.num_groups',
+        lambda c: _BUILT_IN(c) and c.model.norm == 'group',
+        "model.norm = 'group' (a built-in model)",
+    ),
+    (
+        'model.norm_eps',
+        lambda c: _BUILT_IN(c) and c.model.norm != 'none',
+        "model.norm is not 'none' (a built-in model)",
+    ),
+    ('model.init_scale', _BUILT_IN, _BUILT_IN_ONLY),
     ('optim.momentum', lambda c: c.optim.optimizer == 'sgd', "optim.optimizer = 'sgd'"),
     (
         'optim.beta1',
@@ -127,7 +151,11 @@ CONDITIONAL_FIELDS = (
         lambda c: not _full_batch(c.optim.oracle),
         "optim.oracle is 'sgd' or 'svag' (random batches)",
     ),
-    ('train.eval_bn_batches', lambda c: c.model.norm == 'batch', "model.norm = 'batch'"),
+    (
+        'train.eval_bn_batches',
+        lambda c: _EXTERNAL(c) or c.model.norm == 'batch',
+        "model.norm = 'batch' or the model is named by import path",
+    ),
     ('metrics.gn_batches', lambda c: c.metrics.gn_every > 0, 'metrics.gn_every > 0'),
     ('logging.wandb_project', lambda c: c.logging.wandb, 'logging.wandb = True'),
     ('logging.wandb_mode', lambda c: c.logging.wandb, 'logging.wandb = True'),
@@ -199,6 +227,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Checks a config on its own; raises ConfigError naming the first bad field."""
   from svag_jax import models  # noqa: PLC0415 (models import flax: only when validating)
   from svag_jax.models.conv import CONV_IMPLS  # noqa: PLC0415
+  from svag_jax.precision import PRECISIONS  # noqa: PLC0415
   from svag_jax.trials import CHUNK_MODES  # noqa: PLC0415
 
   check_keys(config, defaults(), '')
@@ -214,33 +243,36 @@ def validate(config: ml_collections.ConfigDict) -> None:
       fail('data.synthetic_shape', d.synthetic_shape, 'must be (height, width, channels) >= 1')
     for f in ('synthetic_num_classes', 'synthetic_num_train', 'synthetic_num_test'):
       positive(f'data.{f}', d[f], integer=True)
-  choice('model.name', m.name, names['MODELS'])
-  choice('model.norm', m.norm, names['NORMS'])
-  choice('model.conv_impl', m.conv_impl, CONV_IMPLS)
-  positive('model.widen', m.widen)
-  if m.name in ('cnn', 'mlp'):
-    if not m.widths or any(not isinstance(w, int) or w < 1 for w in m.widths):
-      fail('model.widths', m.widths, 'must be a non-empty tuple of positive integers')
-    if m.widen != 1:
-      fail(
-          'model.widen',
-          m.widen,
-          f'only preresnet/vgg are widened; for {m.name!r} set '
-          'model.widths instead (and model.widen = 1)',
-      )
-  if m.norm == 'group':
-    positive('model.num_groups', m.num_groups, integer=True)
-    bad = sorted({w for w in models.layer_widths(m) if w % m.num_groups})
-    if bad:
-      sizing = 'model.widths' if m.name in ('cnn', 'mlp') else f'model.widen (= {m.widen})'
-      fail(
-          'model.num_groups',
-          m.num_groups,
-          f'must divide every layer width of {m.name!r}; '
-          f'{bad} are not multiples: change model.num_groups or {sizing}',
-      )
-  positive('model.norm_eps', m.norm_eps)
-  positive('model.init_scale', m.init_scale)
+  if _EXTERNAL(config):
+    _check_external_model(m)
+  else:
+    choice('model.name', m.name, names['MODELS'])
+    choice('model.norm', m.norm, names['NORMS'])
+    choice('model.conv_impl', m.conv_impl, CONV_IMPLS)
+    positive('model.widen', m.widen)
+    if m.name in ('cnn', 'mlp'):
+      if not m.widths or any(not isinstance(w, int) or w < 1 for w in m.widths):
+        fail('model.widths', m.widths, 'must be a non-empty tuple of positive integers')
+      if m.widen != 1:
+        fail(
+            'model.widen',
+            m.widen,
+            f'only preresnet/vgg are widened; for {m.name!r} set '
+            'model.widths instead (and model.widen = 1)',
+        )
+    if m.norm == 'group':
+      positive('model.num_groups', m.num_groups, integer=True)
+      bad = sorted({w for w in models.layer_widths(m) if w % m.num_groups})
+      if bad:
+        sizing = 'model.widths' if m.name in ('cnn', 'mlp') else f'model.widen (= {m.widen})'
+        fail(
+            'model.num_groups',
+            m.num_groups,
+            f'must divide every layer width of {m.name!r}; '
+            f'{bad} are not multiples: change model.num_groups or {sizing}',
+        )
+    positive('model.norm_eps', m.norm_eps)
+    positive('model.init_scale', m.init_scale)
   if not 0 <= o.momentum < 1:
     fail('optim.momentum', o.momentum, 'must be in [0, 1)')
   choice('optim.optimizer', o.optimizer, names['OPTIMIZERS'])
@@ -260,7 +292,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         'optim.optimizer = adam, with optim.beta1)',
     )
   batch_independent = names['BATCH_INDEPENDENT_NORMS']
-  if _full_batch(o.oracle) and m.norm not in batch_independent:
+  if _full_batch(o.oracle) and _BUILT_IN(config) and m.norm not in batch_independent:
     fail(
         'model.norm',
         m.norm,
@@ -282,6 +314,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   positive('metrics.gn_batches', config.metrics.gn_batches, integer=True)
   if config.metrics.gn_batches < 2:
     fail('metrics.gn_batches', config.metrics.gn_batches, 'G/N estimates need K >= 2 batches')
+  choice('metrics.groups', config.metrics.groups, GROUP_SOURCES)
   arms(config)
   _check_unread(config)
   positive('train.batch_size', t.batch_size, integer=True)
@@ -301,6 +334,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   positive('train.eval_batch_size', t.eval_batch_size, integer=True)
   positive('train.eval_bn_batches', t.eval_bn_batches, allow_zero=True, integer=True)
   positive('train.steps_per_dispatch', t.steps_per_dispatch, integer=True)
+  choice('train.precision', t.precision, PRECISIONS)
   for field in ('predictions_at', 'params_at'):
     epochs = t[field]
     if not isinstance(epochs, Sequence) or isinstance(epochs, str):
@@ -346,6 +380,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
         'logging.wandb',
         lg.wandb,
         'the wandb package is not installed: pip install "svag_jax[wandb]", or set it to False',
+    )
+
+
+def _check_external_model(m: ml_collections.ConfigDict) -> None:
+  """A model named by import path must import and take `model.kwargs` (built here once: a Linen
+  module is a dataclass, nothing is initialised)."""
+  from svag_jax.models import external  # noqa: PLC0415 (imports flax)
+
+  if not isinstance(m.kwargs, GROUP):
+    fail('model.kwargs', m.kwargs, 'must be a group of keyword arguments of the model')
+  try:
+    external.build(m.name, m.kwargs.to_dict(), num_classes=2)
+  except Exception as e:  # noqa: BLE001 (any error of the user's module: one line, not a traceback)
+    why = ' '.join(f'{type(e).__name__}: {e}'.split())
+    fail(
+        'model.name',
+        m.name,
+        f'cannot be imported or built ({why}). Name a Flax model as "package.module:Class" '
+        '(importable: installed or on PYTHONPATH) or "path/to/file.py:Class", with its keyword '
+        'arguments in config.model.kwargs',
     )
 
 

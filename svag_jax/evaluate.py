@@ -1,10 +1,13 @@
 """Evaluating networks given by their variables: loss, accuracy, predictions, BatchNorm refresh.
 
-A network is `(model, variables)`: a Flax Linen module `(x, train) -> logits` and its variables
+A network is `(model, variables)`: a Flax Linen module `(x[, train]) -> logits` and its variables
 `{'params', 'batch_stats', 'frozen'}` (the trainable weights, the BatchNorm running statistics,
-{} for batch-independent norms, and the fixed random head). Nothing here needs a training state,
-an optimizer or a schedule, so the training loop (through `trials.TrialRunner`) and the analyses
-of saved weights (e.g. analysis/weights.py) evaluate with the same code:
+{} for batch-independent norms, and the variables never trained, e.g. the built-in models' fixed
+random head, {} for a model without them). A model's `train` argument, where it has one, gets
+True in training mode and False in evaluation (`svag_jax.models.external.train_kwargs`). Nothing
+here needs a training state, an optimizer or a schedule, so the training loop (through
+`trials.TrialRunner`) and the analyses of saved weights (e.g. analysis/weights.py) evaluate with
+the same code:
 
   - `Evaluator.one(variables, splits, data)`: one network;
   - `Evaluator.trials(variables, splits, data)`: the ONE mapped form, over a leading trial axis of
@@ -26,8 +29,9 @@ import ml_collections
 import numpy as np
 import optax
 
-from svag_jax import models
+from svag_jax import models, precision
 from svag_jax.data import EvalSplit, TrainData, normalize
+from svag_jax.models.external import train_kwargs
 
 Variables = dict[str, Any]  # {'params', 'batch_stats', 'frozen'}
 
@@ -56,9 +60,12 @@ def model_loss(
     return per_example.mean() if weights is None else jnp.sum(weights * per_example)
 
   if train:
-    logits, updates = model.apply(variables, images, train=True, mutable=['batch_stats'])
+    logits, updates = model.apply(
+        variables, images, mutable=['batch_stats'], **train_kwargs(model, True)
+    )
     return reduce(cross_entropy(logits, labels)), updates.get('batch_stats', {})
-  return reduce(cross_entropy(model.apply(variables, images, train=False), labels)), None
+  logits = model.apply(variables, images, **train_kwargs(model, False))
+  return reduce(cross_entropy(logits, labels)), None
 
 
 def refreshed_batch_stats(
@@ -79,8 +86,8 @@ def refreshed_batch_stats(
   def body(batch_stats, i):
     batch = jnp.take(data.images, jax.lax.dynamic_slice_in_dim(idx, i * b, b), axis=0)
     images = normalize(batch, data.mean, data.std)
-    v = {'params': variables['params'], 'frozen': variables['frozen'], 'batch_stats': batch_stats}
-    _, updates = model.apply(v, images, train=True, mutable=['batch_stats'])
+    v = {**variables, 'batch_stats': batch_stats}
+    _, updates = model.apply(v, images, mutable=['batch_stats'], **train_kwargs(model, True))
     return updates['batch_stats'], None
 
   batch_stats, _ = jax.lax.scan(body, variables['batch_stats'], jnp.arange(num_batches))
@@ -96,15 +103,12 @@ def evaluate_split(
     (loss, accuracy, predictions): float32 scalars (nats, fraction), and uint8 [nb * eb]
     (padding included).
   """
-  v = {
-      'params': variables['params'],
-      'frozen': variables['frozen'],
-      'batch_stats': variables['batch_stats'],
-  }
+  v = {k: variables[k] for k in ('params', 'frozen', 'batch_stats') if k in variables}
+  flag = train_kwargs(model, False)
 
   def batch_stats(batch):
     images, labels, mask = batch
-    logits = model.apply(v, normalize(images, mean, std), train=False)
+    logits = model.apply(v, normalize(images, mean, std), **flag)
     pred = jnp.argmax(logits, -1)
     return (
         jnp.sum(cross_entropy(logits, labels) * mask),
@@ -122,7 +126,8 @@ class Evaluator:
   """How networks are evaluated: the model and the optional BatchNorm refresh.
 
   Attributes:
-    model: a Flax Linen module `(x, train) -> logits`.
+    model: a Flax Linen module `(x[, train]) -> logits` (module docstring), or
+      `precision.LowPrecision` around one (train.precision 'tf32' / 'bf16').
     bn_batches: refresh BatchNorm statistics with this many training batches before each
       evaluation (`refreshed_batch_stats`; 0 = evaluate with the running averages as they are;
       ignored for batch-independent norms).
@@ -142,7 +147,8 @@ class Evaluator:
     k = config.train.eval_bn_batches if bn_batches is None else bn_batches
     if k < 0:
       raise ValueError(f'bn_batches = {k}: must be >= 0')
-    return cls(models.build(config.model, num_classes), int(k), config.train.batch_size)
+    model = precision.wrap(models.build(config.model, num_classes), config.train.precision)
+    return cls(model, int(k), config.train.batch_size)
 
   def one(
       self, variables: Variables, splits: dict[str, EvalSplit], data: TrainData

@@ -19,6 +19,7 @@ refused or fails before training leaves a `done` or `diverged` status as it is (
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -27,17 +28,25 @@ from jax.experimental import multihost_utils
 from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import memory, monitor, provenance, software
+from svag_jax import invariance, memory, models, monitor, provenance, software
 from svag_jax.checkpoint import Checkpointer
 from svag_jax.checks import ConfigError
-from svag_jax.data import EvalSplit, TrainData, make_eval_split
+from svag_jax.data import EvalSplit, TrainData, make_eval_split, normalize
 from svag_jax.evaluate import Evaluator
+from svag_jax.models.external import train_kwargs
 from svag_jax.plan import Plan, dispatch_lengths, listed, trial_schedules
 from svag_jax.preemption import Preemption
 from svag_jax.progress import Progress
-from svag_jax.record import DIVERGED_PREDICTION, FINAL_STATUSES, complete_eval_step, scan_metrics
-from svag_jax.rows import metric_rows, summary_line
+from svag_jax.record import (
+    DIVERGED_PREDICTION,
+    FINAL_STATUSES,
+    complete_eval_step,
+    read_groups,
+    scan_metrics,
+)
+from svag_jax.rows import METRIC_KEYS, metric_rows, summary_line
 from svag_jax.runlog import RunLog
+from svag_jax.sampling import STREAM_INIT
 from svag_jax.schedules import Schedules, SvagTime
 from svag_jax.train import Trainer, TrainState
 from svag_jax.trials import TrialRunner
@@ -74,6 +83,7 @@ def describe(config: ml_collections.ConfigDict) -> dict:
           'devices': len(runner.devices),
           'steps_per_dispatch': lengths,
           'train_programs': len(runner.chunk_sizes) * len(lengths),
+          'groups': _GROUP_SOURCES[config.metrics.groups](config),
           'memory': (est := memory.estimate(config, ds)).summary(),
           'memory_bytes': est.numbers(),
       },
@@ -107,7 +117,7 @@ def _run(
   """The loop of `run`: resume, train, evaluate, checkpoint; the status in every outcome."""
   record = config_lib.resolved(config)  # what the run reads, arms resolved
   resuming, meta = provenance.start(wd, record, allow)  # refusals write nothing else
-  s = _setup(config, ds)
+  s = _setup(config, ds, wd)
   plan, runner, arms = s.plan, s.runner, s.arm_names
   ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep, meta)
   evals, status, at, error = None, 'running', None, None
@@ -200,9 +210,56 @@ class _Position:
     }
 
 
-def _setup(config: ml_collections.ConfigDict, ds: data_lib.Dataset) -> _Setup:
-  """The plan, the trial runner and the data of a run (logged)."""
+_GROUP_SOURCES = {
+    'auto': lambda c: 'found at start'
+    if models.invariance_groups(c.model, {}) is None
+    else 'declared',
+    'found': lambda c: 'found at start',
+    'none': lambda c: 'none',
+}
+
+
+def _groups(config: ml_collections.ConfigDict, trainer: Trainer, ds: data_lib.Dataset, wd: Workdir):
+  """The run's scale-invariant groups (config.metrics.groups), as `Trainer.groups` takes them.
+
+  Read from WORKDIR/groups.json when the record has it (a resumed run keeps its groups);
+  otherwise the built-in model's declared groups ('auto') or those `invariance.find_groups`
+  finds for the weights of trial 0 on the first training examples ('auto' for a model named by
+  import path, 'found' for any), written to groups.json (and the log). None for 'none' (no
+  per-group metrics and no angular update).
+  """
+  if config.metrics.groups == 'none':
+    return None
+  recorded = read_groups(wd.path)
+  if recorded is not None:
+    return invariance.Groups.from_json(recorded).partition()
+  model = trainer.model
+  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), 0), STREAM_INIT)
+  x = normalize(ds.train_images[:1], ds.mean, ds.std)
+  variables = model.init({'params': key}, x, **train_kwargs(model, False))
+  params = variables['params']
+  declared = models.invariance_groups(config.model, params)
+  if config.metrics.groups == 'auto' and declared is not None:
+    groups = invariance.declared(declared, params)
+  else:
+    n = min(ds.num_train, max(_FIND_EXAMPLES, len(jax.tree.leaves(params))))
+    idx = np.linspace(0, ds.num_train - 1, n).astype(int)  # spread over the training set
+    images = normalize(jnp.asarray(ds.train_images[idx]), ds.mean, ds.std)
+    labels = jnp.asarray(ds.train_labels[idx])
+    groups = invariance.find_groups(model, variables, (images, labels))
+    logging.info('%s', groups.summary())
+  wd.write_groups(groups.to_json())
+  return groups.partition()
+
+
+# Examples of the batch find_groups tests the model on (at least one per parameter tensor).
+_FIND_EXAMPLES = 64
+
+
+def _setup(config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir) -> _Setup:
+  """The plan, the trial runner and the data of a run (logged); the run's groups (`_groups`)."""
   trainer = Trainer.from_config(config, ds.num_train, ds.num_classes)
+  trainer = dataclasses.replace(trainer, groups=_groups(config, trainer, ds, wd))
   svag_time = SvagTime.of(config.optim)
   plan = Plan.make(config, svag_time.steps(trainer.steps_per_epoch))
   sched, arm_names = trial_schedules(
@@ -332,7 +389,8 @@ def _evaluate(
       'eval', 'the evaluation', s.runner.evaluate, states, s.splits, s.data
   )
   step_loss = s.runner.mean_losses(step - at.last_eval)
-  finite = np.isfinite(step_loss) & np.all([np.isfinite(v) for v in evals.values()], axis=0)
+  checked = [v for k, v in evals.items() if k in METRIC_KEYS]  # not the angles and group norms
+  finite = np.isfinite(step_loss) & np.all([np.isfinite(v) for v in checked], axis=0)
   for i in np.flatnonzero(~finite & ~at.diverged):
     logging.warning(
         'Trial %d (%s) diverged before step %d (non-finite loss).', i, s.arm_names[i], step

@@ -14,14 +14,25 @@ Gradient signal and noise at fixed weights (Li, Malladi & Arora 2021, Sec. 5):
   - G = ||grad L(w)||^2, N = Tr Sigma_B(w) (trace of the batch-B gradient covariance), NSR = N / G,
     estimated without bias from K independent batch gradients (`gradient_noise`,
     `batch_gradients`, `gradient_noise_metrics`).
+
+Per scale-invariant group (`svag_jax.invariance`; `Groups`: ((name, ('/'-joined paths, ...)), ...)),
+  - the same norms and rates restricted to the group (`group_norms`, `group_gradient_noise`; both
+    are additive over a partition: the groups' ||w||^2, G and N sum to those of their union);
+  - the angular update, the angle between w_t and w_{t+1} (`angle`, `group_angles`): at the
+    equilibrium of SGD with coupled WD, sqrt(2 eta lambda / (1 + beta)) per step
+    (`theory.equilibrium_angular_update`; Kosson, Messmer & Jaggi 2024, "rotational equilibrium").
 """
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from flax import traverse_util
 
 from svag_jax import oracles, theory
+
+Groups = Sequence[tuple[str, Sequence[str]]]
 
 
 def tree_sq_norm(tree: Any) -> jax.Array:
@@ -106,6 +117,52 @@ def adaptive_learning_rates(
   }
 
 
+def leaves_by_path(tree: Any) -> dict[str, jax.Array]:
+  """{'/'-joined path: leaf} of a pytree of nested dicts (Flax params)."""
+  return traverse_util.flatten_dict(tree, sep='/')
+
+
+def group_norms(lr: jax.Array, params: Any, groups: Groups) -> dict[str, dict[str, jax.Array]]:
+  """{group: {'w_norm_sq': ||w_S||^2, 'effective_lr': lr / ||w_S||^2}} (float32 scalars)."""
+  leaves = leaves_by_path(params)
+  out = {}
+  for name, members in groups:
+    sq = tree_sq_norm([leaves[p] for p in members])
+    out[name] = {'w_norm_sq': sq, 'effective_lr': lr / sq}
+  return out
+
+
+def angle(old: Any, new: Any) -> jax.Array:
+  """The angle (radians, float32) between two weight vectors given as pytrees of equal structure.
+
+  atan2(||u_perp||, ||w|| + <u, w>/||w||) with u = new - old and u_perp its part orthogonal to
+  old: accurate for the small angles of one SGD step, where arccos of the cosine is not (1 - cos
+  ~ 1e-7 is at float32's resolution for an angle of ~5e-4).
+
+    >>> import jax.numpy as jnp
+    >>> round(float(angle({'w': jnp.array([1.0, 0.0])}, {'w': jnp.array([1.0, 1.0])})), 6)  # pi/4
+    0.785398
+  """
+  w = [x.astype(jnp.float32) for x in jax.tree.leaves(old)]
+  u = [y.astype(jnp.float32) - x for x, y in zip(w, jax.tree.leaves(new))]
+  norm = jnp.sqrt(tree_sq_norm(w))
+  radial = sum(jnp.vdot(a, b) for a, b in zip(u, w)) / norm
+  perp = jnp.sqrt(tree_sq_norm([a - (radial / norm) * b for a, b in zip(u, w)]))
+  return jnp.arctan2(perp, norm + radial)
+
+
+def group_angles(old: Any, new: Any, groups: Groups) -> dict[str, jax.Array]:
+  """{group: `angle` between the group's weights in params `old` and `new`}."""
+  a, b = leaves_by_path(old), leaves_by_path(new)
+  return {name: angle([a[p] for p in ps], [b[p] for p in ps]) for name, ps in groups}
+
+
+def group_gradient_noise(batch_grads: Any, groups: Groups) -> dict[str, dict[str, jax.Array]]:
+  """{group: `gradient_noise` of the K batch gradients restricted to the group's tensors}."""
+  leaves = leaves_by_path(batch_grads)
+  return {name: gradient_noise([leaves[p] for p in members]) for name, members in groups}
+
+
 def gradient_noise(batch_grads: Any) -> dict[str, jax.Array]:
   """Unbiased G, N and NSR from K >= 2 independent batch gradients at the same weights.
 
@@ -123,6 +180,14 @@ def gradient_noise(batch_grads: Any) -> dict[str, jax.Array]:
 
   Returns:
     {'G': Ĝ, 'N': N̂, 'NSR': N̂ / Ĝ}, float32 scalars (squared gradient units).
+
+  Example (run by tests/test_docstring_examples.py): K = 4 gradients of one 2-vector, mean (2, 0),
+  N̂ = (1 + 1 + 4 + 4) / 3, Ĝ = 4 - N̂ / 4::
+
+    >>> import jax.numpy as jnp
+    >>> g = {'w': jnp.array([[1.0, 0.0], [3.0, 0.0], [2.0, 2.0], [2.0, -2.0]])}
+    >>> {k: round(float(v), 4) for k, v in gradient_noise(g).items()}
+    {'G': 3.1667, 'N': 3.3333, 'NSR': 1.0526}
   """
   leaves = [x.astype(jnp.float32) for x in jax.tree.leaves(batch_grads)]
   k = leaves[0].shape[0]
@@ -168,6 +233,20 @@ def gradient_noise_metrics(
     loss_fn: oracles.LossFn, params: Any, images: Any, labels: jax.Array, unroll: int | bool = 1
 ) -> dict[str, jax.Array]:
   """`gradient_noise` of the K `batch_gradients` of [K, B, ...] batches, plus 'gn_loss' (their mean
-  batch loss). The trial's parameters and BatchNorm statistics are not changed."""
+  batch loss). The trial's parameters and BatchNorm statistics are not changed (per group:
+  `group_gradient_noise` of the same batch gradients).
+
+  Example, in your own loop (`loss_fn` as the oracles take it; run by
+  tests/test_docstring_examples.py): a linear least-squares model, K = 8 batches of B = 16::
+
+    >>> import jax, jax.numpy as jnp
+    >>> def loss_fn(params, x, y, weights=None):
+    ...   return jnp.mean((x @ params['w'] - y) ** 2), {}  # (loss, model_aux): no BatchNorm
+    >>> x = jax.random.normal(jax.random.key(0), (8, 16, 3))  # [K, B, features]
+    >>> y = x @ jnp.array([1.0, -2.0, 0.5]) + jax.random.normal(jax.random.key(1), (8, 16))
+    >>> out = gradient_noise_metrics(loss_fn, {'w': jnp.zeros(3)}, x, y)
+    >>> sorted(out), bool(out['G'] > 0 and out['N'] > 0)
+    (['G', 'N', 'NSR', 'gn_loss'], True)
+  """
   grads, losses = batch_gradients(loss_fn, params, images, labels, unroll)
   return {**gradient_noise(grads), 'gn_loss': jnp.mean(losses)}

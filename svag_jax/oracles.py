@@ -99,7 +99,7 @@ def batch_gradient_pair(
   Returns:
     (grads, (losses, model_aux)): every grads leaf is [2, *param_shape] (batch 1, batch 2), to be
     combined by `optim.svag(l)`; losses float32 [2]; model_aux stacked on a leading axis [2, ...]
-    (the caller decides how to merge the two new BatchNorm statistics, e.g. their mean).
+    (merged into the step's model state by `svag_model_state`).
   """
   n = labels.shape[0]
   if n != 2:
@@ -109,6 +109,29 @@ def batch_gradient_pair(
       for j in range(2)
   ]
   return jax.tree.map(lambda a, b: jnp.stack([a, b]), outs[0], outs[1])
+
+
+def svag_model_state(model_aux: Any, l: int) -> Any:
+  """The model state after one SVAG step (e.g. a BatchNorm net's running statistics), from the
+  `model_aux` of its two passes (`batch_gradient_pair`: leaves stacked [2, ...]).
+
+  SVAG normalises each of its two batches with that batch's own statistics (each pass is a
+  training pass of its batch); the running statistics then take batch 1's update for l = 1, so
+  that SVAG with l = 1 is SGD bit for bit (batch 1 is SGD's batch), and the mean of the two
+  updates for l > 1 (both batches are the step's data). A batch-independent model has an empty
+  model_aux, returned as it is. `svag_jax.train.Trainer` applies this rule.
+
+  Example (run by tests/test_docstring_examples.py)::
+
+    >>> import jax.numpy as jnp
+    >>> aux = {'batch_stats': {'mean': jnp.array([[0.0, 2.0], [4.0, 6.0]])}}  # [2 passes, C]
+    >>> svag_model_state(aux, l=1)['batch_stats']['mean'].tolist()
+    [0.0, 2.0]
+    >>> svag_model_state(aux, l=4)['batch_stats']['mean'].tolist()
+    [2.0, 4.0]
+  """
+  take = (lambda x: x[0]) if l == 1 else (lambda x: jnp.mean(x, axis=0))
+  return jax.tree.map(take, model_aux)
 
 
 def ngd_weights(key: jax.Array, num_examples: int, batch_size: int) -> jax.Array:

@@ -34,7 +34,7 @@ from jax.experimental import multihost_utils
 from svag_jax import software as software_lib
 from svag_jax.checkpoint import step_metadata
 from svag_jax.lock import WorkdirLock
-from svag_jax.record import WorkdirError, read_record_config
+from svag_jax.record import GROUPS_FILE, WorkdirError, read_record_config
 from svag_jax.workdir import RESUMABLE_FIELDS, Workdir, config_hash, config_to_json
 
 
@@ -109,10 +109,12 @@ def _take_over(wd: Workdir, config: dict) -> None:
   old, _ = read_record_config(wd.path)
   if not _never_trained(wd) or config_hash(old) == config_hash(config):
     return
-  aside = wd.config_path.with_name(
-      f'config.json.replaced-{time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())}'
-  )
+  stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
+  aside = wd.config_path.with_name(f'config.json.replaced-{stamp}')
   wd.config_path.replace(aside)
+  groups = wd.path / GROUPS_FILE  # the old model's groups (written before its first step)
+  if groups.exists():
+    groups.replace(groups.with_name(f'{GROUPS_FILE}.replaced-{stamp}'))
   logging.warning(
       '%s never trained (its earlier attempt, status %r, stopped before the first step): this '
       'command takes it over; its config is kept as %s.',

@@ -34,6 +34,33 @@ class WorkdirError(RuntimeError):
 
 PARAMS_COLLECTIONS = ('params', 'batch_stats', 'frozen')
 
+# Per-group columns of metrics.jsonl: 'group.<name>/<metric>' for every scale-invariant group of
+# the run (WORKDIR/groups.json: its name, members and evidence) and every metric of GROUP_METRICS:
+#   w_norm_sq       ||w_S||^2, the group's squared norm
+#   effective_lr    lr / ||w_S||^2
+#   angular_update  the angle (radians) between w_S at the evaluated step t and at t + 1 (the
+#                   step the trial takes next; theory: svag_jax.theory.equilibrium_angular_update)
+#   G, N, NSR       the gradient signal / noise estimates restricted to the group (null between
+#                   G/N estimates, like the whole net's G, N, NSR)
+# A group's name has no '/' (svag_jax.invariance.group_name), so the key splits at its last '/';
+# the prefix 'group.<name>' is also the TensorBoard section of the group.
+GROUP_PREFIX = 'group.'
+GROUP_METRICS = ('w_norm_sq', 'effective_lr', 'angular_update', 'G', 'N', 'NSR')
+GROUPS_FILE = 'groups.json'
+
+
+def group_key(group: str, metric: str) -> str:
+  """The metrics.jsonl column of `metric` of the group named `group`: 'group.<group>/<metric>'."""
+  return f'{GROUP_PREFIX}{group}/{metric}'
+
+
+def split_group_key(key: str) -> tuple[str, str] | None:
+  """(group, metric) of a per-group column (`group_key`), None for any other column."""
+  if not key.startswith(GROUP_PREFIX) or '/' not in key:
+    return None
+  group, _, metric = key[len(GROUP_PREFIX) :].rpartition('/')
+  return group, metric
+
 
 def epoch_name(epoch: float) -> str:
   return f'{epoch:g}'
@@ -137,6 +164,14 @@ def read_record_config(path: str | os.PathLike) -> tuple[dict, dict]:
 def read_config(path: str | os.PathLike) -> dict:
   """The config of WORKDIR/config.json (its header left out: `read_record_config`)."""
   return read_record_config(path)[0]
+
+
+def read_groups(path: str | os.PathLike) -> dict | None:
+  """WORKDIR/groups.json: the run's scale-invariant groups ({'source': 'declared' | 'found',
+  'groups': [{'name', 'members', 'evidence'}], 'ungrouped': {path: evidence}, 'inert': [...]};
+  `svag_jax.invariance.Groups.to_json`), None for a run without per-group metrics."""
+  p = pathlib.Path(path) / GROUPS_FILE
+  return json.loads(p.read_text()) if p.exists() else None
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:

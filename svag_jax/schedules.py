@@ -18,7 +18,7 @@ LR / sqrt(l) for the adaptive optimizers).
 """
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -190,6 +190,37 @@ class SvagTime:
   def effective_step(self, step: int) -> float:
     """SGD time of optimizer step `step`: step / l."""
     return step / self.l
+
+  def lr_schedule(self, sgd_lr: float | Callable[[Any], Any]) -> Callable[[Any], jax.Array]:
+    """SVAG's per-step LR as an optax schedule: k -> sgd_lr(k / l) / l.
+
+    `sgd_lr` is a number or an optax schedule of the SGD step (e.g.
+    `optax.piecewise_constant_schedule`, `optax.cosine_decay_schedule`); it is read at the SGD
+    time k / l of SVAG step k (a float: a boundary at SGD step b moves to SVAG step b l, a curve
+    is stretched l-fold), so SVAG runs l times the steps at LR / l under the same schedule in SGD
+    time. Use it as the LR of `svag_jax.optim.sgd` (or any optax transform) in your own loop; the
+    configs' runs build the same numbers as arrays (`from_epochs` with l x the steps per epoch).
+
+    Example (run by tests/test_docstring_examples.py)::
+
+      >>> import optax
+      >>> sgd_lr = optax.piecewise_constant_schedule(0.4, {100: 0.5})  # halved at SGD step 100
+      >>> lr = SvagTime(4).lr_schedule(sgd_lr)
+      >>> [round(float(lr(k)), 6) for k in (0, 399, 400)]  # SGD time 0, 99.75, 100
+      [0.1, 0.1, 0.05]
+    """
+    schedule = sgd_lr if callable(sgd_lr) else (lambda _: sgd_lr)
+    return lambda count: jnp.asarray(schedule(jnp.asarray(count) / self.l), jnp.float32) / self.l
+
+  def wd_schedule(self, sgd_wd: float | Callable[[Any], Any]) -> Callable[[Any], jax.Array]:
+    """SVAG's per-step WD as an optax schedule: k -> sgd_wd(k / l) (WD is not divided by l: the
+    step's decay is (eta / l) lambda, l times smaller per step, the same per unit of SGD time).
+
+      >>> SvagTime(4).wd_schedule(5e-4)(123).item()  # doctest: +ELLIPSIS
+      0.0005...
+    """
+    schedule = sgd_wd if callable(sgd_wd) else (lambda _: sgd_wd)
+    return lambda count: jnp.asarray(schedule(jnp.asarray(count) / self.l), jnp.float32)
 
 
 SGD_TIME = SvagTime(1)  # the identity: every oracle but svag

@@ -31,7 +31,12 @@ def defaults() -> ml_collections.ConfigDict:
   c.data.augment = False
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = 'cnn'  # 'cnn' | 'mlp' | 'preresnet20/32/56' | 'vgg11/13/16/19'
+  # 'cnn' | 'mlp' | 'preresnet20/32/56' | 'vgg11/13/16/19', or a model of your own by import path:
+  # 'package.module:Class' or 'path/to/file.py:Class' (svag_jax.models.external; docs/byom.md)
+  c.model.name = 'cnn'
+  # model.name by import path only: the keyword arguments of Class (num_classes is passed when
+  # Class takes it and this does not set it)
+  c.model.kwargs = ml_collections.ConfigDict()
   c.model.widths = (32, 64, 64)  # cnn/mlp only: conv channels (cnn) or hidden units (mlp)
   c.model.widen = 1.0  # preresnet/vgg only: x their standard channels (rounded, >= 1)
   c.model.conv_impl = 'xla'  # convolution implementation (svag_jax.models.conv.CONV_IMPLS)
@@ -87,6 +92,13 @@ def defaults() -> ml_collections.ConfigDict:
   c.train.eval_bn_batches = 0  # BatchNorm: refresh running stats on k train batches before eval
   c.train.steps_per_dispatch = 8  # SGD steps per host->device call
   c.train.unroll = True  # unroll the steps of a dispatch (needed on CPU, jax#12868)
+  # The arithmetic of the forward/backward passes (svag_jax/precision.py); weights, optimizer state,
+  # gradients and metrics stay float32 in all: 'fp32' (as before: jax's default matmul precision,
+  # float32 on CPU, TF32 tensor cores on NVIDIA GPUs since Ampere unless
+  # JAX_DEFAULT_MATMUL_PRECISION=highest) | 'tf32' (dots and convs explicitly at TF32; on CPU the
+  # same arithmetic as 'fp32') | 'bf16' (bfloat16 activations and weight copies, float32 master
+  # weights and norm statistics).
+  c.train.precision = 'fp32'
   c.train.predictions_at = ()  # epochs at which each trial's test predictions are saved
   # epochs at which every trial's params, batch_stats and frozen head are saved (params/,
   # Workdir.save_params): the weights themselves, e.g. for weight distances and averaging
@@ -108,6 +120,11 @@ def defaults() -> ml_collections.ConfigDict:
   c.metrics = ml_collections.ConfigDict()
   c.metrics.gn_every = 0.0  # epochs between G/N estimates (0 = off)
   c.metrics.gn_batches = 8  # K: batches per G/N estimate
+  # Per-group metrics (norm, effective LR, angular update, G/N of every scale-invariant group;
+  # WORKDIR/groups.json): 'auto' (a built-in model's declared groups; found at the start by
+  # svag_jax.invariance.find_groups for a model named by import path) | 'found' (found for any
+  # model) | 'none' (no per-group columns and no angular_update)
+  c.metrics.groups = 'auto'
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every = 1.0  # epochs between checkpoints (rounded to evaluations)

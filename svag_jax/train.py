@@ -26,9 +26,11 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from svag_jax import evaluate, metrics, models, optim, oracles, scaling
+from svag_jax import evaluate, metrics, models, optim, oracles, precision, scaling
 from svag_jax import sampling as sampling_lib
 from svag_jax.data import TrainData, normalize
+from svag_jax.models.external import COLLECTIONS, train_kwargs
+from svag_jax.record import group_key
 from svag_jax.schedules import Schedules, value_at
 
 
@@ -38,9 +40,10 @@ class TrainState:
 
   Attributes:
     step: int32 scalar, optimizer steps taken so far.
-    params: trainable (scale-invariant) weights.
+    params: trainable weights (the built-in models: all scale invariant).
     batch_stats: BatchNorm running statistics ({} for batch-independent norms).
-    frozen: the fixed random head (never trained).
+    frozen: the variables that are never trained, e.g. the built-in models' fixed random head
+      ({} for a model without such a collection).
     opt_state: optax state of `Trainer.optimizer` (`optim.sgd`, preceded by svag / noise).
     key: the trial's typed data key: every random number of a step (its batches, SVAG's second
       batch, augmentation, NGD's z, isotropic noise, G/N batches) comes from a stream of it
@@ -80,12 +83,26 @@ def opt_state_counts(opt_state: optax.OptState) -> list[jax.Array]:
   return found
 
 
+def check_collections(variables: dict) -> None:
+  """Raises ValueError when a model has variable collections other than `COLLECTIONS`."""
+  other = sorted(set(variables) - set(COLLECTIONS))
+  if other:
+    raise ValueError(
+        f'the model has variable collections {other}: svag_jax trains "params", updates '
+        '"batch_stats" in training steps and keeps "frozen" fixed, and knows no others (a '
+        'dropout model needs no collection, but svag_jax passes it no dropout RNG either)'
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Trainer:
   """The static description of one trial's training (everything that is not data or state).
 
   Attributes:
-    model: a Flax Linen module `(x, train) -> logits`.
+    model: a Flax Linen module `(x[, train]) -> logits` with variables 'params' and optionally
+      'batch_stats' and 'frozen' (`svag_jax.models.external`: any model, by import path or an
+      NNX model through `external.from_nnx`), or `precision.LowPrecision` around one
+      (train.precision 'tf32' / 'bf16').
     batch_size: B, examples per step.
     num_train: N, training-set size (for sampling).
     sampling: 'shuffle' or 'replacement' (`svag_jax.sampling.Sampler`).
@@ -111,6 +128,9 @@ class Trainer:
       batches (`Sampler.batch_images`; the noise of the training process includes the
       augmentation); never of evaluation batches or of the BatchNorm refresh. The full-batch
       oracles need a fixed data set (config validation).
+    groups: the scale-invariant groups whose metrics are logged, ((name, ('/'-joined paths of
+      params, ...)), ...) (`svag_jax.invariance.Groups.partition`); () for none; None: no
+      per-group metrics and no angular update at all (`TrialRunner` skips `angular_updates`).
   """
 
   model: nn.Module
@@ -129,6 +149,7 @@ class Trainer:
   chunk_size: int = 500
   gn_batches: int = 8
   augment: bool = False
+  groups: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
   @classmethod
   def from_config(
@@ -137,7 +158,7 @@ class Trainer:
     """The trainer a run's config describes, for a data set of `num_train` training examples and
     `num_classes` classes (its evaluation: `evaluate.Evaluator.from_config`)."""
     return cls(
-        model=models.build(config.model, num_classes),
+        model=precision.wrap(models.build(config.model, num_classes), config.train.precision),
         batch_size=config.train.batch_size,
         num_train=num_train,
         sampling=config.train.sampling,
@@ -213,13 +234,14 @@ class Trainer:
     init_key = jax.random.fold_in(key, sampling_lib.STREAM_INIT)
     data_key = jax.random.fold_in(key, sampling_lib.STREAM_DATA)
     x = jnp.zeros((1, *data.images.shape[1:]), jnp.float32)
-    variables = self.model.init({'params': init_key}, x, train=False)
+    variables = self.model.init({'params': init_key}, x, **train_kwargs(self.model, False))
+    check_collections(variables)
     params = variables['params']
     return TrainState(
         step=jnp.zeros([], jnp.int32),
         params=params,
         batch_stats=variables.get('batch_stats', {}),
-        frozen=variables['frozen'],
+        frozen=variables.get('frozen', {}),
         opt_state=self.optimizer(schedules, data_key).init(params),
         key=data_key,
         schedules=schedules,
@@ -276,11 +298,10 @@ class Trainer:
         self.unroll,
     )
     if spec.batches == 2:
-      # the reported loss and (for l = 1) the BatchNorm statistics are batch 1's, so that l = 1
-      # is SGD bit for bit; for l > 1 the running statistics take the mean of the two updates
+      # the reported loss is batch 1's; the BatchNorm statistics: `oracles.svag_model_state`
+      # (batch 1's for l = 1, so that l = 1 is SGD bit for bit; else the mean of the two)
       loss = loss[0]
-      take = (lambda x: x[0]) if self.svag_l == 1 else (lambda x: jnp.mean(x, axis=0))
-      aux = jax.tree.map(take, aux)
+      aux = oracles.svag_model_state(aux, self.svag_l)
     batch_stats = aux['batch_stats'] if aux else state.batch_stats
     return grads, loss, batch_stats
 
@@ -350,14 +371,20 @@ class Trainer:
     included) is not changed. N estimates Tr Sigma_B with replacement = Tr Sigma_1 / B.
     """
     images, labels = self.sampler.gn_batches(data, state.key, state.step, self.gn_batches)
-    return metrics.gradient_noise_metrics(
+    grads, losses = metrics.batch_gradients(
         self.loss_fn(state, data), state.params, images, labels, self.unroll
     )
+    out = {**metrics.gradient_noise(grads), 'gn_loss': jnp.mean(losses)}
+    for group, values in metrics.group_gradient_noise(grads, self.groups or ()).items():
+      out.update({group_key(group, k): v for k, v in values.items()})
+    return out
 
   def schedule_metrics(self, state: TrainState) -> dict[str, jax.Array]:
     """lr, wd at the trial's step and the norm / learning-rate metrics of
     `metrics.learning_rates` (float32 scalars); for an adaptive optimizer also
-    `metrics.adaptive_learning_rates` (its effective and intrinsic LR)."""
+    `metrics.adaptive_learning_rates` (its effective and intrinsic LR); per group its
+    `metrics.group_norms` ('group.<name>/w_norm_sq', 'group.<name>/effective_lr':
+    `svag_jax.record.group_key`)."""
     lr = value_at(state.schedules.lr, state.step)
     wd = value_at(state.schedules.wd, state.step)
     out = metrics.learning_rates(lr, wd, state.params, self.momentum)
@@ -365,4 +392,17 @@ class Trainer:
       s = self.settings
       settings = metrics.AdaptiveSettings(self.optimizer_name, s.beta2, s.eps)
       out.update(metrics.adaptive_learning_rates(lr, wd, state.params, state.opt_state, settings))
+    for group, values in metrics.group_norms(lr, state.params, self.groups or ()).items():
+      out.update({group_key(group, k): v for k, v in values.items()})
+    return out
+
+  def angular_updates(self, state: TrainState, data: TrainData) -> dict[str, jax.Array]:
+    """The angle (radians) between the trial's weights now (step t) and after its next step
+    (t + 1, computed here on the side: `train_step` from `state`, which the run then takes
+    itself), of the whole net ('angular_update') and of each group ('group.<name>/
+    angular_update'): `metrics.angle`. The state is not changed."""
+    new, _ = self.train_step(state, data)
+    out = {'angular_update': metrics.angle(state.params, new.params)}
+    for group, value in metrics.group_angles(state.params, new.params, self.groups or ()).items():
+      out[group_key(group, 'angular_update')] = value
     return out

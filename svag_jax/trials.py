@@ -83,10 +83,11 @@ class TrialRunner:
   which the loop reads as mean losses at an evaluation (`mean_losses`) and checkpoints.
   Evaluation is `evaluator.trials` (the one mapped form of `svag_jax.evaluate`; in mode
   'side_by_side' `evaluator.one` side by side) on the states' variables, plus the schedule
-  metrics of `Trainer.schedule_metrics`; `evaluator` defaults to the trainer's model without a
-  BatchNorm refresh. Training, evaluation and G/N estimates follow `mode`; `init` is always
-  vmapped (it runs once per run, and its only convolutions are a discarded forward pass of one
-  image, so grouped convolutions cost nothing there).
+  metrics of `Trainer.schedule_metrics` and (unless `trainer.groups` is None) the angular updates
+  of `Trainer.angular_updates` (each trial's next step, taken on the side); `evaluator` defaults
+  to the trainer's model without a BatchNorm refresh. Training, evaluation and G/N estimates
+  follow `mode`; `init` is always vmapped (it runs once per run, and its only convolutions are a
+  discarded forward pass of one image, so grouped convolutions cost nothing there).
   """
 
   def __init__(
@@ -177,6 +178,8 @@ class TrialRunner:
           states.variables, splits, data
       )
     result.update(jax.vmap(self.trainer.schedule_metrics)(states))
+    if self.trainer.groups is not None:
+      result.update(self._map(self.trainer.angular_updates, (0, None), sharded)(states, data))
     return result, preds
 
   def _gradient_noise(

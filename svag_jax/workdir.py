@@ -20,6 +20,10 @@
                                  its '/'-joined path, e.g. 'params/Dense_0/kernel' (the fixed head,
                                  'frozen/...', is saved too, so one file defines the networks);
                                  trials.json: arm of each trial. `read_params` rebuilds the dicts.
+    <workdir>/groups.json        the scale-invariant groups of the per-group metrics, written at
+                                 the start (declared by a built-in model, or found: members and
+                                 evidence; `svag_jax.invariance.Groups.to_json`); a resumed run
+                                 reads them back
     <workdir>/checkpoints/       orbax checkpoints
     <workdir>/corrupt_checkpoints/  checkpoints set aside on resume (`<step>`, `<step>.reason.txt`)
 
@@ -50,6 +54,7 @@ from absl import logging
 
 from svag_jax.record import (
     DIVERGED_PREDICTION,
+    GROUPS_FILE,
     HEADER,
     PARAMS_COLLECTIONS,
     WorkdirError,
@@ -192,6 +197,11 @@ class Workdir:
         header['software_changes'] = self.software_changes
       text = json.dumps({HEADER: header, **config}, indent=2, sort_keys=True)
       _atomic_write(self.config_path, text)
+
+  def write_groups(self, groups: dict) -> None:
+    """WORKDIR/groups.json (`svag_jax.record.read_groups` reads it)."""
+    if self.writer:
+      _atomic_write(self.path / GROUPS_FILE, json.dumps(groups, indent=2))
 
   def append_metrics(self, rows: list[dict]) -> None:
     if not self.writer:

@@ -200,6 +200,19 @@ RANGE_CASES = [
     (['model.widths=()'], r'config\.model\.widths = \(\): must be a non-empty'),
     (['model.norm_eps=0.0'], r'config\.model\.norm_eps = 0\.0: must be > 0'),
     (['model.widen=2.0'], r'config\.model\.widen = 2\.0: only preresnet/vgg'),
+    (
+        ['model.name=tests.nope:Net'],
+        r"config\.model\.name = 'tests\.nope:Net': cannot be imported.*ModuleNotFoundError",
+    ),
+    (
+        ['model.name=tests.foreign_models:Nope'],
+        r"config\.model\.name = .*cannot be imported or built \(AttributeError.*'Nope'",
+    ),
+    (
+        ['model.name=tests.foreign_models:PlainMLP'],
+        r"config\.model\.widths = \(4, 8\): not read.*model\.name is 'cnn' or 'mlp'",
+    ),
+    (['metrics.groups=some'], r"config\.metrics\.groups = 'some': unknown"),
     (['train.sampling=stratified'], r"config\.train\.sampling = 'stratified': unknown"),
     (['train.epochs=-1.0'], r'config\.train\.epochs = -1\.0: must be > 0'),
     (['train.eval_every=0.0'], r'config\.train\.eval_every = 0\.0: must be > 0'),

@@ -10,7 +10,7 @@ import pytest
 from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
 from svag_jax import experiment, schema
-from svag_jax.checks import ConfigError
+from svag_jax.checks import ConfigError, differs
 from tests.helpers import tiny_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -59,6 +59,16 @@ def test_bad_values_name_the_field(field, value, match):
   node[last] = value
   with pytest.raises(ConfigError, match=match):
     config_lib.validate(cfg)
+
+
+def test_a_config_file_at_its_defaults_validates_though_the_flag_parser_locks_it():
+  """config_flags locks a config file's ConfigDict, and a ConfigDict's equality compares the lock:
+  an unread group at its default (model.kwargs = {} of a built-in model) is still the default."""
+  config = tiny_config()
+  config.lock()
+  assert not differs(config.model.kwargs, schema.defaults().model.kwargs)
+  assert differs({'a': (1,)}, {'a': (2,)}) and not differs({'a': [1]}, {'a': (1,)})
+  config_lib.validate(config)
 
 
 def test_unknown_fields_are_rejected_with_a_suggestion():
@@ -118,7 +128,10 @@ OTHER_VALUE = {
     'data.synthetic_num_classes': 3,
     'data.synthetic_num_train': 100,
     'data.synthetic_num_test': 10,
+    'model.kwargs': {'widths': (4,)},
     'model.widths': (8, 8),
+    'model.norm': 'layer',
+    'model.init_scale': 0.5,
     'model.widen': 2.0,
     'model.conv_impl': 'split',
     'model.num_groups': 2,
@@ -143,7 +156,10 @@ UNREAD_UNDER = {  # settings on top of the schema's defaults (mnist5k, cnn, Batc
     'data.name': {},
     'data.data_dir': {},
     'data.download': {},
+    'model.kwargs': {},
     'model.widths': {'model.name': 'preresnet20'},
+    'model.norm': {'model.name': 'tests.foreign_models:PlainMLP'},
+    'model.init_scale': {'model.name': 'tests.foreign_models:PlainMLP'},
     'model.widen': {},
     'model.conv_impl': {'model.name': 'mlp'},
     'model.num_groups': {},

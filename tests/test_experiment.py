@@ -38,13 +38,16 @@ def test_run_writes_the_run_record(tmp_path):
 
 
 def test_resume_to_more_epochs_is_bitwise_identical(tmp_path):
-  experiment.run(tiny_config(**{'train.epochs': 2}), str(tmp_path / 'a'))
-  resumed = experiment.run(tiny_config(**{'train.epochs': 4}), str(tmp_path / 'a'))
-  experiment.run(tiny_config(**{'train.epochs': 4}), str(tmp_path / 'b'))
+  # with the per-group columns (the CNN's declared groups) and the angular updates
+  config = lambda epochs: tiny_config(**{'train.epochs': epochs, 'metrics.groups': 'auto'})
+  experiment.run(config(2), str(tmp_path / 'a'))
+  resumed = experiment.run(config(4), str(tmp_path / 'a'))
+  experiment.run(config(4), str(tmp_path / 'b'))
   assert resumed['step'] == 32
   assert _rows(tmp_path / 'a') == _rows(tmp_path / 'b')  # every value, bit for bit
+  assert _rows(tmp_path / 'a')[-1]['group.Conv_1.kernel/angular_update'] > 0
   # rerunning a finished run does nothing new and keeps its record
-  again = experiment.run(tiny_config(**{'train.epochs': 4}), str(tmp_path / 'a'))
+  again = experiment.run(config(4), str(tmp_path / 'a'))
   assert again['status'] == 'done' and _rows(tmp_path / 'a') == _rows(tmp_path / 'b')
 
 

@@ -242,8 +242,10 @@ def test_a_workdir_whose_first_attempt_died_before_its_first_step_is_taken_over(
 
   with monkeypatch.context() as m:
     m.setattr(TrialRunner, 'init', out_of_memory)
-    assert run_cli([TINY, f'--workdir={workdir}', *short('--config.trials.num=2')]) == 1
+    first = short('--config.trials.num=2', '--config.metrics.groups=auto')  # groups.json written
+    assert run_cli([TINY, f'--workdir={workdir}', *first]) == 1
   capsys.readouterr()
+  assert (workdir / 'groups.json').exists()
   assert record.read_config(workdir)['trials']['num'] == 2  # what the failed attempt left
   assert record.read_status(workdir)['status'] == 'failed'
   assert run_cli([TINY, f'--workdir={workdir}', *SHORT]) == 0  # the corrected command
@@ -251,6 +253,9 @@ def test_a_workdir_whose_first_attempt_died_before_its_first_step_is_taken_over(
   assert record.read_config(workdir)['trials']['num'] == 1
   (aside,) = workdir.glob('config.json.replaced-*')
   assert json.loads(aside.read_text())['trials']['num'] == 2  # kept, not deleted
+  # the old model's groups are set aside with its config: not read back as the new run's
+  assert record.read_groups(workdir) is None
+  assert (workdir / aside.name.replace('config', 'groups')).exists()
   first, second = _attempts(workdir)
   assert first['outcome'] == 'failed' and 'MemoryError' in first['error']
   assert second['outcome'] == 'done' and second['took_over']['config'] == aside.name

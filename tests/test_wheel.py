@@ -3,7 +3,8 @@
 One test (the acceptance of the packaging): build the wheel, install it into a new venv in a
 temporary folder, check that it adds no top-level name but `svag_jax`, import every config by its
 installed name, train a CPU config named `fast_equilibrium:cpu` (shortened) from a folder outside
-the checkout, draw its analysis, and execute both Colab notebooks headless on tiny workdirs.
+the checkout, draw its analysis, and execute the Colab notebooks headless on tiny workdirs (the
+bring-your-own-model one finds the groups of the ResNet it writes, and draws a tiny sweep's).
 
 The new venv gets the wheel alone; the dependencies (jax, flax, nbclient, ...) come from the dev
 venv through a .pth line, which adds that folder to sys.path without running its .pth files, so the
@@ -27,7 +28,7 @@ from tests import test_equilibrium, test_sweep
 from tests.helpers import most_optimizations_disabled
 
 ROOT = pathlib.Path(__file__).parents[1]
-NOTEBOOKS = ('intrinsic_lr_2020', 'sde_2021')
+NOTEBOOKS = ('intrinsic_lr_2020', 'sde_2021', 'byom')
 
 
 def _run(argv, **kwargs) -> subprocess.CompletedProcess:
@@ -59,7 +60,8 @@ def installed(tmp_path_factory) -> dict:
 
 def _tiny_workdirs(runs: pathlib.Path) -> None:
   """The workdirs the notebooks read, made here (fast, in this process): synthetic equilibrium
-  and mixing-time records, a short toy run and a 2-point sweep (read as all three 2021 sweeps)."""
+  and mixing-time records, a short toy run and a 2-point sweep with per-group columns (read as
+  all three 2021 sweeps and as the bring-your-own-model sweep)."""
   from svag_jax.configs import toy_chaos  # noqa: PLC0415
   from svag_jax.launch import sweep as sweep_cli  # noqa: PLC0415
   from svag_jax.launch import toy as toy_cli  # noqa: PLC0415
@@ -74,8 +76,15 @@ def _tiny_workdirs(runs: pathlib.Path) -> None:
   config = runs.parent / 'tiny_sweep.py'
   config.write_text(test_sweep.TINY_SWEEP)
   with most_optimizations_disabled():
-    assert sweep_cli.main(['--config', str(config), '--workdir', str(runs / 'sweep')]) == 0
-  for name in ('svag_convergence_cpu', 'lsr_cpu', 'ngd_cpu'):
+    argv = [
+        '--config',
+        str(config),
+        '--workdir',
+        str(runs / 'sweep'),
+        '--config.metrics.groups=auto',
+    ]
+    assert sweep_cli.main(argv) == 0
+  for name in ('svag_convergence_cpu', 'lsr_cpu', 'ngd_cpu', 'byom_cpu'):
     shutil.copytree(runs / 'sweep', runs / name)
 
 
@@ -139,7 +148,7 @@ def test_wheel_installs_only_svag_jax_and_works_outside_the_checkout(installed, 
   for name in ('errors', 'norms', 'tv'):
     assert (fe / 'figures' / f'{name}.png').stat().st_size > 0
 
-  # both notebooks, from the installed package, headless, on tiny workdirs (no training), with
+  # the notebooks, from the installed package, headless, on tiny workdirs (no training), with
   # papermill's parameters (from a folder without runs/: the defaults would train)
   _tiny_workdirs(runs)
   argv = [py, '-c', EXECUTE, str(runs)]
@@ -150,7 +159,7 @@ def test_wheel_installs_only_svag_jax_and_works_outside_the_checkout(installed, 
     ]
   (outside / 'elsewhere').mkdir()
   _run(argv, cwd=outside / 'elsewhere', env=env)
-  for notebook, figures in (('intrinsic_lr_2020', 6), ('sde_2021', 3)):
+  for notebook, figures in (('intrinsic_lr_2020', 6), ('sde_2021', 3), ('byom', 1)):
     nb = nbformat.read(outside / f'{notebook}.ipynb', as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs]
     assert not [o for o in outputs if o.output_type == 'error']
@@ -161,6 +170,8 @@ def test_wheel_installs_only_svag_jax_and_works_outside_the_checkout(installed, 
     assert len(images) >= figures, (notebook, len(images))
     if notebook == 'sde_2021':
       assert 'B* =' in printed  # the baseline's LSR prediction
+    if notebook == 'byom':  # the notebook's ResNet: each conv kernel, BatchNorm pairs, one joint
+      assert '9 scale-invariant group(s)' in printed and '_and_3_more = ' in printed
 
 
 def test_notebooks_are_stored_valid_and_without_outputs():

@@ -1,9 +1,16 @@
-"""Scale-invariant Flax (Linen) models; `build` makes one from `config.model`."""
+"""Scale-invariant Flax (Linen) models; `build` makes one from `config.model`.
+
+`config.model.name` is a built-in model (`NAMES`) or a model of your own by import path
+('package.module:Class', with `config.model.kwargs`; `svag_jax.models.external`).
+"""
+
+from typing import Any
 
 import flax.linen as nn
 import ml_collections
+from flax import traverse_util
 
-from svag_jax.models import preresnet, vgg
+from svag_jax.models import external, preresnet, vgg
 from svag_jax.models.cnn import CNN
 from svag_jax.models.layers import FixedDense, norm_factory
 from svag_jax.models.mlp import MLP
@@ -25,7 +32,10 @@ def _check_name(name: str) -> None:
 
 
 def build(cfg: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
-  """The model named by `cfg.name` (cfg = config.model)."""
+  """The model named by `cfg.name` (cfg = config.model): a built-in one, or the one at the import
+  path `cfg.name` constructed with `cfg.kwargs` (`external.build`)."""
+  if external.is_import_path(cfg.name):
+    return external.build(cfg.name, cfg.kwargs.to_dict(), num_classes)
   _check_name(cfg.name)
   common = dict(
       num_classes=num_classes,
@@ -38,6 +48,23 @@ def build(cfg: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
     return _BY_WIDTHS[cfg.name](widths=tuple(cfg.widths), **common)
   cls, depth, _ = _BY_DEPTH[cfg.name]
   return cls(depth=depth, **common)
+
+
+def invariance_groups(cfg: ml_collections.ConfigDict, params: Any) -> list[tuple[str, ...]] | None:
+  """The declared scale-invariant groups of a built-in model with parameters `params`: lists of
+  '/'-joined parameter paths ('Conv_0/kernel'). Every kernel alone (cnn, mlp, vgg: each is
+  followed by a norm), PreResNet's `preresnet.invariance_groups`, none without norms
+  (norm = 'none'). None for a model named by import path: its groups are found
+  (`svag_jax.invariance.find_groups`)."""
+  if external.is_import_path(cfg.name):
+    return None
+  if cfg.norm == 'none':
+    return []
+  paths = list(traverse_util.flatten_dict(params, sep='/'))
+  if cfg.name.startswith('preresnet'):
+    depth = _BY_DEPTH[cfg.name][1]
+    return [tuple(f'{m}/kernel' for m in g) for g in preresnet.invariance_groups(depth)]
+  return [(p,) for p in paths]
 
 
 def layer_widths(cfg: ml_collections.ConfigDict) -> tuple[int, ...]:
@@ -60,6 +87,7 @@ __all__ = [
     'VGG',
     'FixedDense',
     'build',
+    'invariance_groups',
     'layer_widths',
     'norm_factory',
 ]

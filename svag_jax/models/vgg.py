@@ -75,7 +75,8 @@ class VGG(ScaleInvariantNet):
     i = 0
     for item in plan(self.depth):
       if item == 'M':
-        x = nn.avg_pool(x, (2, 2), strides=(2, 2), padding='SAME', count_include_pad=False)
+        pooled = nn.avg_pool(x, (2, 2), strides=(2, 2), padding='SAME', count_include_pad=False)
+        x = pooled.astype(x.dtype)  # its float32 pixel counts would promote bfloat16 activations
         continue
       i += 1
       x = conv(next(widths), (3, 3), 1, kernel_init=weight_init(self.init_scale), name=f'conv{i}')(
