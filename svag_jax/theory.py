@@ -1,5 +1,8 @@
 """Closed forms of the two papers: LSR critical batch, SDE-validity test, equilibrium norm,
-stationary effective LR, relaxation and mixing times after a schedule change.
+stationary effective LR, relaxation and mixing times after a schedule change; and for the adaptive
+optimizers (RMSprop, Adam + L2, AdamW): their effective and intrinsic LR, the rotational
+equilibrium (Kosson, Messmer & Jaggi 2024) and the SDE constants that SVAG and the square-root
+rule keep (Malladi, Lyu, Panigrahi & Arora 2022).
 
 All functions are plain arithmetic: they take Python floats, NumPy or JAX arrays (elementwise, e.g.
 one value per trial) and work under jit. Reading them off run records is analysis/'s job: e.g. the
@@ -208,6 +211,101 @@ def mixing_time_slope(tol: float, factor: float = 10.0) -> float:
   return math.log((factor**2 - 1) / ((1 - tol) ** -2 - 1)) / 4
 
 
+# ---- Adaptive optimizers (derivations: the notes at the end of this file) ----
+
+
+def adaptive_effective_lr(lr: ArrayLike, sq_norm: ArrayLike) -> ArrayLike:
+  """eta / ||w||: the effective LR of a scale-invariant group under RMSprop / Adam / AdamW.
+
+  Their update u = m_hat / (sqrt(v_hat) + eps) does not scale with the weights: with w = c w_1
+  (||w_1|| = 1) the gradient, m and sqrt(v) all scale as 1/c, so u(w) is the update at w_1 with
+  eps replaced by c eps, and the unit direction moves by (eta / ||w||) u per step (SGD's
+  eta / ||w||^2 has one more 1/||w||, from its gradient). Note on the adaptive optimizers below.
+  """
+  return lr / sq_norm**0.5
+
+
+def adaptive_intrinsic_lr(
+    lr: ArrayLike, wd: ArrayLike, inverse_preconditioner: ArrayLike = 1.0
+) -> ArrayLike:
+  """lambda_e = eta lambda p: the fraction of the weights' norm that WD removes per step.
+
+  AdamW (decoupled): p = 1, lambda_e = eta lambda exactly. RMSprop and Adam with coupled L2: the
+  WD term lambda w passes through the preconditioner 1 / (sqrt(v_hat) + eps), so its radial rate
+  is eta lambda p with p = sum_i w_i^2 / (sqrt(v_hat_i) + eps) / ||w||^2, the w^2-weighted mean
+  of the inverse preconditioner (`metrics.inverse_preconditioner`); p scales as ||w|| (v_hat as
+  1/||w||^2), so Adam + L2 relaxes on a time scale that depends on each layer's gradient size.
+  At equilibrium 2 lambda_e R = (the squared norm the updates add per step), as for SGD's
+  eta lambda; the angular update follows from lambda_e (`adaptive_angular_update`).
+  """
+  return lr * wd * inverse_preconditioner
+
+
+def adaptive_angular_update(
+    intrinsic_lr: ArrayLike, beta1: ArrayLike = 0.0, decoupled: bool = True, exact: bool = False
+) -> ArrayLike:
+  """The RMS angular update per step at rotational equilibrium, ||w_{k+1} - w_k|| / ||w_k||.
+
+  sqrt(2 lambda_e (1 - beta1) / (1 + beta1)): Kosson, Messmer & Jaggi 2024 for AdamW
+  (lambda_e = eta lambda, the `avg_rotation` of their code, github.com/epfml/REQ,
+  shared/optimizers/rotational_adamw.py); with lambda_e = `adaptive_intrinsic_lr` the same holds
+  for Adam + L2 and RMSprop (beta1 = 0). `exact=True` keeps the discrete-time term of decoupled
+  WD: sqrt(2 lambda_e (1 - beta1) / (1 + beta1 (1 - lambda_e))), exact in expectation when the
+  preconditioned gradient is orthogonal to w and the preconditioner constant (note at the end of
+  this file); coupled WD has no such term (its exact form is the first-order one, as for SGD with
+  momentum, `equilibrium_angular_update`).
+
+  Args:
+    intrinsic_lr: lambda_e (eta lambda for AdamW).
+    beta1: Adam's first-moment decay (0 for RMSprop).
+    decoupled: AdamW (True) or WD in the gradient (False); only matters with `exact`.
+    exact: keep the O(lambda_e) term of decoupled WD.
+  """
+  denominator = 1 + beta1 * (1 - intrinsic_lr) if (exact and decoupled) else 1 + beta1
+  return (2 * intrinsic_lr * (1 - beta1) / denominator) ** 0.5
+
+
+def adamw_equilibrium_sq_norm(lr: ArrayLike, wd: ArrayLike, num_params: ArrayLike) -> ArrayLike:
+  """||w||^2 = eta C / (2 lambda) at AdamW's rotational equilibrium (Kosson, Messmer & Jaggi 2024,
+  in their random-walk model): C weights whose preconditioned gradient is pure noise with
+  E (g_i / sqrt(v_i))^2 = 1, so each step adds eta^2 C of coherent displacement (the first
+  moment spreads one gradient over 1 / (1 - beta1) steps in the same direction) and WD removes
+  2 eta lambda ||w||^2."""
+  return lr * num_params / (2 * wd)
+
+
+def adaptive_sde_constants(
+    lr: ArrayLike,
+    batch_size: ArrayLike,
+    beta1: ArrayLike = 0.9,
+    beta2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    wd: ArrayLike = 0.0,
+    decoupled: bool = False,
+    svag_l: ArrayLike = 1,
+) -> dict[str, ArrayLike]:
+  """The constants of the RMSprop / Adam SDE (Malladi, Lyu, Panigrahi & Arora 2022, Sec. 4) of a
+  run at batch B: two runs with equal constants approximate the same SDE.
+
+  In the time t = k eta^2 (k the step count): sigma0_sq = eta^2 l / B, the gradient noise's scale
+  (Cov of the batch gradient is l Sigma_1 / B, l the SVAG amplification, and sigma_0 = eta sigma);
+  eps0 = eta eps; c1 = (1 - beta1) / eta^2, c2 = (1 - beta2) / eta^2, the relaxation rates of
+  the moments; lambda0 = lambda / eta for decoupled WD (its drift -lambda_0 w), omitted for
+  coupled WD (part of grad f). The square-root rule and SVAG keep all of them (`svag_jax.scaling`;
+  tests/test_scaling.py); `steps_per_time` = 1 / eta^2.
+  """
+  out = {
+      'sigma0_sq': lr**2 * svag_l / batch_size,
+      'eps0': lr * eps,
+      'c1': (1 - beta1) / lr**2,
+      'c2': (1 - beta2) / lr**2,
+      'steps_per_time': 1 / lr**2,
+  }
+  if decoupled:
+    out['lambda0'] = wd / lr
+  return out
+
+
 # ---- Heavy-ball momentum: the equilibrium relation and the intrinsic LR ----
 #
 # Update (PyTorch convention, svag_jax.optim.sgd): v_{k+1} = beta v_k + g_k + lambda w_k,
@@ -246,3 +344,62 @@ def mixing_time_slope(tol: float, factor: float = 10.0) -> float:
 #
 # Runs log both: `intrinsic_lr` = eta lambda (the papers' quantity and axis) and
 # `intrinsic_lr_momentum` = eta lambda / (1 - beta) (equal to it without momentum).
+#
+# ---- The adaptive optimizers: effective LR, intrinsic LR, rotational equilibrium ----
+#
+# Updates (svag_jax.optim, PyTorch's conventions): u_{k+1} = m_hat_{k+1} / (sqrt(v_hat_{k+1}) + eps)
+# with m the EMA (weight 1 - beta1) of h_k and v the EMA (weight 1 - beta2) of h_k^2;
+#   Adam + L2 (and RMSprop, beta1 = 0):  h_k = g_k + lambda w_k,  w_{k+1} = w_k - eta u_{k+1};
+#   AdamW:                  h_k = g_k,  w_{k+1} = (1 - eta lambda) w_k - eta u_{k+1}.
+#
+# Effective LR. On a scale-invariant group, grad L(c w) = grad L(w) / c, so for w = c w_1 the
+# moments are m = m_1 / c, sqrt(v) = sqrt(v_1) / c and u(w; eps) = u(w_1; c eps): the update does
+# not shrink with the norm, and the unit direction w / ||w|| moves by (eta / ||w||) u_perp per
+# step. So the effective LR is eta / ||w|| (`adaptive_effective_lr`; SGD's eta / ||w||^2 has one
+# more 1/||w|| from the gradient), at an effective eps of ||w|| eps; for AdamW the decay
+# (1 - eta lambda) w is linear in w too, so a run from c w_0 with LR c eta and eps eps / c moves the
+# same directions as the run from w_0 at eta, eps when its WD is lambda / c (the same decay
+# eta lambda per step) (tests/test_theory_adaptive.py).
+#
+# Rotational equilibrium, exactly. Write Delta_{k+1} = w_{k+1} - w_k, R = E||w||^2,
+# U = E||Delta||^2, a = E<w_k, Delta_k>, b = E<w_k, Delta_{k+1}> at a stationary state, and
+# p_k = u_{k+1} - beta1 u_k, the new part of the update (with a constant preconditioner d,
+# p_k = (1 - beta1) h_k / d). As in the momentum note: b = -U/2 and a = U/2 (from ||w_{k+1}||^2 and
+# <w_{k+1}, Delta_{k+1}> being stationary). AdamW: eta u_k = (1 - eta lambda) w_{k-1} - w_k gives
+# eta E<w_k, u_k> = -eta lambda R - (1 - eta lambda) a, and b = -eta lambda R - eta E<w_k, u_{k+1}>
+# = -eta lambda R - eta beta1 E<w_k, u_k> - eta E<w_k, p_k>; hence
+#   AdamW:      U (1 + beta1 (1 - eta lambda)) / 2 = (1 - beta1) eta lambda R + eta E<w_k, p_k>,
+#   Adam + L2:  U (1 + beta1) / 2 = eta E<w_k, p_k> (eta u_k = -Delta_k: b = beta1 a - eta E<w,p>),
+# both exact (no assumption on the preconditioner; tests/test_theory_adaptive.py checks them on a
+# scale-invariant toy within 5 SE, where the discrete term eta lambda beta1 is resolved).
+# The closed forms assume what the random-walk model of Kosson, Messmer & Jaggi 2024 assumes: the
+# preconditioned gradient is orthogonal to w (true for SGD by scale invariance; for a per-
+# coordinate preconditioner only approximately, as <g, w> = 0 does not make <g / d, w> = 0) and the
+# preconditioner changes slowly. Then E<w_k, p_k> = 0 for AdamW, and for Adam + L2
+# E<w_k, p_k> = (1 - beta1) lambda E sum_i w_i^2 / d_i = (1 - beta1) (lambda_e / eta) R with
+# lambda_e = eta lambda p (`adaptive_intrinsic_lr`, p the w^2-weighted mean of 1/d). So
+#   AdamW:      U / R = 2 eta lambda (1 - beta1) / (1 + beta1 (1 - eta lambda))
+#                     = 2 eta lambda (1 - beta1) / (1 + beta1) to first order (their formula);
+#   Adam + L2:  U / R = 2 lambda_e (1 - beta1) / (1 + beta1)      (`adaptive_angular_update`).
+# The step is nearly orthogonal to w (its radial part is O(eta lambda)), so sqrt(U / R) is also
+# the angle between w_k and w_{k+1}. Compared with SGD + momentum (2 eta lambda / (1 + beta)),
+# Adam's first moment is an average, not a sum: the factor (1 - beta1) remains, and the decay is
+# outside the average for AdamW. On the toy with 16 weights (N/G ~ 100) the closed forms hold to
+# 1-3% (the radial term E<w, p> is 0.2-2.5% of eta lambda R); on a 4-weight toy they are off by
+# 20-30%: the per-coordinate preconditioner is far from isotropic there.
+#
+# Intrinsic LR. lambda_e is the fraction of ||w||^2 / 2 that WD removes per step: eta lambda for
+# AdamW (exactly, decay outside the moments), eta lambda p for coupled WD (the L2 term goes through
+# the preconditioner, and through the first moment, whose steady-state gain is 1). At equilibrium
+# 2 lambda_e R balances the squared norm the updates add. For AdamW, whose updates do not depend on
+# ||w||, that is a linear relaxation of R at the rate 2 eta lambda to R = eta C / (2 lambda) in the
+# random-walk model (C weights, E (g_i / sqrt(v_i))^2 = 1 each: `adamw_equilibrium_sq_norm`), i.e.
+# an effective LR eta / ||w|| = sqrt(2 eta lambda / C): the intrinsic LR eta lambda alone sets the
+# equilibrium, as for SGD. For Adam + L2, p scales as ||w|| (v as 1 / ||w||^2), so R^{3/2} is set
+# by eta, lambda AND the gradient scale of the group (R^{3/2} ~ eta sqrt(C G_1) / (2 lambda), G_1
+# its squared gradient at unit norm): groups with different gradient sizes settle at different
+# angular updates, the imbalance Kosson et al. give as the reason AdamW beats Adam + L2.
+#
+# Units. "eta lambda" is the decay per step, the product of the LR and optax's / PyTorch's
+# weight_decay for AdamW (both multiply the decay by the LR: svag_jax.optim.adamw); the REQ code
+# computes its rotation from the same product (lr * weight_decay of torch.optim.AdamW).
