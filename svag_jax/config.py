@@ -244,7 +244,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for f in ('synthetic_num_classes', 'synthetic_num_train', 'synthetic_num_test'):
       positive(f'data.{f}', d[f], integer=True)
   if _EXTERNAL(config):
-    _check_external_model(m)
+    from svag_jax.models import external  # noqa: PLC0415 (imports flax)
+
+    external.check_config(m)
   else:
     choice('model.name', m.name, names['MODELS'])
     choice('model.norm', m.norm, names['NORMS'])
@@ -380,26 +382,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         'logging.wandb',
         lg.wandb,
         'the wandb package is not installed: pip install "svag_jax[wandb]", or set it to False',
-    )
-
-
-def _check_external_model(m: ml_collections.ConfigDict) -> None:
-  """A model named by import path must import and take `model.kwargs` (built here once: a Linen
-  module is a dataclass, nothing is initialised)."""
-  from svag_jax.models import external  # noqa: PLC0415 (imports flax)
-
-  if not isinstance(m.kwargs, GROUP):
-    fail('model.kwargs', m.kwargs, 'must be a group of keyword arguments of the model')
-  try:
-    external.build(m.name, m.kwargs.to_dict(), num_classes=2)
-  except Exception as e:  # noqa: BLE001 (any error of the user's module: one line, not a traceback)
-    why = ' '.join(f'{type(e).__name__}: {e}'.split())
-    fail(
-        'model.name',
-        m.name,
-        f'cannot be imported or built ({why}). Name a Flax model as "package.module:Class" '
-        '(importable: installed or on PYTHONPATH) or "path/to/file.py:Class", with its keyword '
-        'arguments in config.model.kwargs',
     )
 
 

@@ -355,3 +355,21 @@ def add_isotropic_noise(
     return jax.tree.unflatten(treedef, noisy), new_state
 
   return optax.GradientTransformation(init_fn, update_fn)
+
+
+def opt_state_counts(opt_state: optax.OptState) -> list[jax.Array]:
+  """Every `count` field in an optax state (the schedules' and the noise's update counts)."""
+  found = []
+
+  def visit(node):
+    if hasattr(node, '_fields'):  # a NamedTuple state
+      if 'count' in node._fields:
+        found.append(node.count)
+      for child in node:
+        visit(child)
+    elif isinstance(node, (tuple, list)):
+      for child in node:
+        visit(child)
+
+  visit(opt_state)
+  return found

@@ -61,8 +61,8 @@ def sde_approximation_fails(n_over_g: ArrayLike, c2: float = 2.0) -> ArrayLike:
 
 
 def intrinsic_lr(lr: ArrayLike, wd: ArrayLike, momentum: ArrayLike = 0.0) -> ArrayLike:
-  """lambda_e = eta lambda / (1 - beta): the rate of the norm dynamics per step (derivation: the
-  note on momentum at the end of this file).
+  """lambda_e = eta lambda / (1 - beta): the rate of the norm dynamics per step (derivation:
+  docs/derivations.md, heavy-ball momentum).
 
   Without momentum this is the papers' intrinsic LR eta lambda; with heavy-ball momentum beta
   (v <- beta v + grad + lambda w, w <- w - eta v) the weights move as under SGD with LR
@@ -76,7 +76,7 @@ def gradient_weight(momentum: ArrayLike = 0.0) -> ArrayLike:
 
   The full-batch gradient enters the norm balance through the momentum buffer's correlation with
   the current gradient, E<w_k - w_{k-1}, grad L(w_k)> = eta G / (1 + beta) to second order in the
-  step (the derivation at the end of this file); the gradient noise of different steps is
+  step (docs/derivations.md); the gradient noise of different steps is
   uncorrelated and keeps weight 1. 1 without momentum (the 2021 paper's eq. 11).
   """
   return (1 - momentum) / (1 + momentum)
@@ -97,7 +97,7 @@ def equilibrium_residual(
   for every batch, so ||w_{k+1}||^2 = (1 - eta lambda)^2 ||w_k||^2 + eta^2 ||grad L(w_k; B_k)||^2
   exactly, and at equilibrium (2 - eta lambda) lambda R = eta (G + N): exact. With momentum the
   relation is exact up to one term, E<w_k - w_{k-1}, grad L(w_k)>, which is eta G / (1 + beta) to
-  second order in the step (`gradient_weight`; derivation at the end of this file): G enters
+  second order in the step (`gradient_weight`; derivation: docs/derivations.md): G enters
   with weight (1 - beta) / (1 + beta) (0.33 at beta = 0.5, 0.053 at 0.9), N with weight 1.
 
   Args:
@@ -134,7 +134,7 @@ def equilibrium_angular_update(
   """sqrt(2 eta lambda / (1 + beta)): the RMS relative step ||w_{k+1} - w_k|| / ||w_k|| at the
   equilibrium of SGD with coupled WD and heavy-ball momentum on a scale-invariant loss.
 
-  Exact in expectation, E||w_{k+1} - w_k||^2 = 2 eta lambda R / (1 + beta) (derivation at the end
+  Exact in expectation, E||w_{k+1} - w_k||^2 = 2 eta lambda R / (1 + beta) (docs/derivations.md;
   of this file: it needs only <grad L(w; B), w> = 0 and a stationary R). The step is almost
   orthogonal to w (its radial part is O(eta lambda)), so this is also the angle per step between
   w_k and w_{k+1}: the "rotational equilibrium" (Kosson, Messmer & Jaggi 2024, for SGD with
@@ -211,7 +211,7 @@ def mixing_time_slope(tol: float, factor: float = 10.0) -> float:
   return math.log((factor**2 - 1) / ((1 - tol) ** -2 - 1)) / 4
 
 
-# ---- Adaptive optimizers (derivations: the notes at the end of this file) ----
+# ---- Adaptive optimizers (derivations: docs/derivations.md) ----
 
 
 def adaptive_effective_lr(lr: ArrayLike, sq_norm: ArrayLike) -> ArrayLike:
@@ -304,102 +304,3 @@ def adaptive_sde_constants(
   if decoupled:
     out['lambda0'] = wd / lr
   return out
-
-
-# ---- Heavy-ball momentum: the equilibrium relation and the intrinsic LR ----
-#
-# Update (PyTorch convention, svag_jax.optim.sgd): v_{k+1} = beta v_k + g_k + lambda w_k,
-# w_{k+1} = w_k - eta v_{k+1}, g_k the gradient of batch k, independent of the past, with
-# <g_k, w_k> = 0 (scale invariance) and E||g_k||^2 = G + N. Write u_{k+1} = w_{k+1} - w_k, so
-# u_{k+1} = beta u_k - eta (g_k + lambda w_k). At a stationary state let R = E||w||^2,
-# U = E||u||^2, a = E<w_k, u_k>, b = E<w_k, u_{k+1}>, D = E<u_k, grad L(w_k)> (the batch g_k is
-# independent of u_k, so D = E<u_k, g_k>). Three exact identities:
-#   ||w_{k+1}||^2 = ||w_k||^2 + 2 <w_k, u_{k+1}> + ||u_{k+1}||^2  =>  b = -U/2;
-#   <w_{k+1}, u_{k+1}> = <w_k, u_{k+1}> + ||u_{k+1}||^2          =>  a = b + U = U/2;
-#   <w_k, u_{k+1}> = beta <w_k, u_k> - eta lambda ||w_k||^2      =>  b = beta a - eta lambda R.
-# Hence U = 2 eta lambda R / (1 + beta) exactly (`equilibrium_angular_update`). Squaring the
-# update of u:
-#   U = beta^2 U + eta^2 (G + N + lambda^2 R) - 2 beta eta (lambda a + D),
-# and with U from above:
-#   (1 - beta) (2 - eta lambda / (1 + beta)) lambda R = eta (G + N) - 2 beta D      (exact).
-# D is where momentum meets the full-batch gradient: the previous step u_k carries the earlier
-# full-batch gradients, which are correlated with the current one (the noise of earlier steps is
-# not). Taylor's formula around w_k, with E L(w) stationary:
-#   E L(w_{k-1}) = E L(w_k)  gives  D = Q + O(u^3),   Q = E u^T H u / 2 (H the Hessian of L);
-#   E L(w_{k+1}) = E L(w_k)  gives  beta D - eta G + Q = O(u^3)
-# (E<grad L(w_k), u_{k+1}> = beta D - eta G, as <grad L(w), w> = 0 and the batch noise has mean
-# 0). So D = eta G / (1 + beta) to second order in the step, and
-#   (1 - beta) (2 - eta lambda / (1 + beta)) lambda R = eta (N + G (1 - beta) / (1 + beta)).
-# beta = 0 gives the 2021 paper's eq. 11 exactly. The G weight (1 - beta)/(1 + beta) replaces
-# the weight 1 of an earlier, first-order version of this note (which assumed the full-batch
-# gradients of successive steps uncorrelated, like the noise): that version was off by 48% / 76%
-# at N/G ~ 1 and 6% / 8% at N/G ~ 10 for beta = 0.5 / 0.9 on the toy of tests/test_theory.py,
-# which checks this relation at N/G ~ 1, 10 and 100 for beta in {0, 0.5, 0.9}.
-#
-# Time scale. For small steps, momentum SGD moves w as SGD with LR eta / (1 - beta), so ||w||^2
-# relaxes at the rate 2 lambda_e with lambda_e = eta lambda / (1 - beta) (`intrinsic_lr`), and to
-# first order the relation above reads 2 lambda_e R = (eta / (1 - beta))^2 (N + G (1 - beta) /
-# (1 + beta)): the equilibrium effective LR eta / ((1 - beta) R) is sqrt(2 lambda_e) / sigma
-# (`stationary_effective_lr`), sigma^2 = (N + G (1 - beta)/(1 + beta)) R, the noise at unit norm.
-#
-# Runs log both: `intrinsic_lr` = eta lambda (the papers' quantity and axis) and
-# `intrinsic_lr_momentum` = eta lambda / (1 - beta) (equal to it without momentum).
-#
-# ---- The adaptive optimizers: effective LR, intrinsic LR, rotational equilibrium ----
-#
-# Updates (svag_jax.optim, PyTorch's conventions): u_{k+1} = m_hat_{k+1} / (sqrt(v_hat_{k+1}) + eps)
-# with m the EMA (weight 1 - beta1) of h_k and v the EMA (weight 1 - beta2) of h_k^2;
-#   Adam + L2 (and RMSprop, beta1 = 0):  h_k = g_k + lambda w_k,  w_{k+1} = w_k - eta u_{k+1};
-#   AdamW:                  h_k = g_k,  w_{k+1} = (1 - eta lambda) w_k - eta u_{k+1}.
-#
-# Effective LR. On a scale-invariant group, grad L(c w) = grad L(w) / c, so for w = c w_1 the
-# moments are m = m_1 / c, sqrt(v) = sqrt(v_1) / c and u(w; eps) = u(w_1; c eps): the update does
-# not shrink with the norm, and the unit direction w / ||w|| moves by (eta / ||w||) u_perp per
-# step. So the effective LR is eta / ||w|| (`adaptive_effective_lr`; SGD's eta / ||w||^2 has one
-# more 1/||w|| from the gradient), at an effective eps of ||w|| eps; for AdamW the decay
-# (1 - eta lambda) w is linear in w too, so a run from c w_0 with LR c eta and eps eps / c moves the
-# same directions as the run from w_0 at eta, eps when its WD is lambda / c (the same decay
-# eta lambda per step) (tests/test_theory_adaptive.py).
-#
-# Rotational equilibrium, exactly. Write Delta_{k+1} = w_{k+1} - w_k, R = E||w||^2,
-# U = E||Delta||^2, a = E<w_k, Delta_k>, b = E<w_k, Delta_{k+1}> at a stationary state, and
-# p_k = u_{k+1} - beta1 u_k, the new part of the update (with a constant preconditioner d,
-# p_k = (1 - beta1) h_k / d). As in the momentum note: b = -U/2 and a = U/2 (from ||w_{k+1}||^2 and
-# <w_{k+1}, Delta_{k+1}> being stationary). AdamW: eta u_k = (1 - eta lambda) w_{k-1} - w_k gives
-# eta E<w_k, u_k> = -eta lambda R - (1 - eta lambda) a, and b = -eta lambda R - eta E<w_k, u_{k+1}>
-# = -eta lambda R - eta beta1 E<w_k, u_k> - eta E<w_k, p_k>; hence
-#   AdamW:      U (1 + beta1 (1 - eta lambda)) / 2 = (1 - beta1) eta lambda R + eta E<w_k, p_k>,
-#   Adam + L2:  U (1 + beta1) / 2 = eta E<w_k, p_k> (eta u_k = -Delta_k: b = beta1 a - eta E<w,p>),
-# both exact (no assumption on the preconditioner; tests/test_theory_adaptive.py checks them on a
-# scale-invariant toy within 5 SE, where the discrete term eta lambda beta1 is resolved).
-# The closed forms assume what the random-walk model of Kosson, Messmer & Jaggi 2024 assumes: the
-# preconditioned gradient is orthogonal to w (true for SGD by scale invariance; for a per-
-# coordinate preconditioner only approximately, as <g, w> = 0 does not make <g / d, w> = 0) and the
-# preconditioner changes slowly. Then E<w_k, p_k> = 0 for AdamW, and for Adam + L2
-# E<w_k, p_k> = (1 - beta1) lambda E sum_i w_i^2 / d_i = (1 - beta1) (lambda_e / eta) R with
-# lambda_e = eta lambda p (`adaptive_intrinsic_lr`, p the w^2-weighted mean of 1/d). So
-#   AdamW:      U / R = 2 eta lambda (1 - beta1) / (1 + beta1 (1 - eta lambda))
-#                     = 2 eta lambda (1 - beta1) / (1 + beta1) to first order (their formula);
-#   Adam + L2:  U / R = 2 lambda_e (1 - beta1) / (1 + beta1)      (`adaptive_angular_update`).
-# The step is nearly orthogonal to w (its radial part is O(eta lambda)), so sqrt(U / R) is also
-# the angle between w_k and w_{k+1}. Compared with SGD + momentum (2 eta lambda / (1 + beta)),
-# Adam's first moment is an average, not a sum: the factor (1 - beta1) remains, and the decay is
-# outside the average for AdamW. On the toy with 16 weights (N/G ~ 100) the closed forms hold to
-# 1-3% (the radial term E<w, p> is 0.2-2.5% of eta lambda R); on a 4-weight toy they are off by
-# 20-30%: the per-coordinate preconditioner is far from isotropic there.
-#
-# Intrinsic LR. lambda_e is the fraction of ||w||^2 / 2 that WD removes per step: eta lambda for
-# AdamW (exactly, decay outside the moments), eta lambda p for coupled WD (the L2 term goes through
-# the preconditioner, and through the first moment, whose steady-state gain is 1). At equilibrium
-# 2 lambda_e R balances the squared norm the updates add. For AdamW, whose updates do not depend on
-# ||w||, that is a linear relaxation of R at the rate 2 eta lambda to R = eta C / (2 lambda) in the
-# random-walk model (C weights, E (g_i / sqrt(v_i))^2 = 1 each: `adamw_equilibrium_sq_norm`), i.e.
-# an effective LR eta / ||w|| = sqrt(2 eta lambda / C): the intrinsic LR eta lambda alone sets the
-# equilibrium, as for SGD. For Adam + L2, p scales as ||w|| (v as 1 / ||w||^2), so R^{3/2} is set
-# by eta, lambda AND the gradient scale of the group (R^{3/2} ~ eta sqrt(C G_1) / (2 lambda), G_1
-# its squared gradient at unit norm): groups with different gradient sizes settle at different
-# angular updates, the imbalance Kosson et al. give as the reason AdamW beats Adam + L2.
-#
-# Units. "eta lambda" is the decay per step, the product of the LR and optax's / PyTorch's
-# weight_decay for AdamW (both multiply the decay by the LR: svag_jax.optim.adamw); the REQ code
-# computes its rotation from the same product (lr * weight_decay of torch.optim.AdamW).

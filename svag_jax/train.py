@@ -11,7 +11,7 @@ augmentation and noise keys, the schedules' values in the metrics). The optax tr
 their own counts (optax's convention: the LR schedule's `ScaleByScheduleState.count`, the WD
 schedule's `WeightDecaySchedule.count`, the noise's `IsotropicNoiseState.count`); every one of
 them is incremented once per `train_step`, exactly as `step`, so they stay equal to it
-(`opt_state_counts`; asserted by tests/test_step_counts.py). The loop's step counter
+(`optim.opt_state_counts`; asserted by tests/test_step_counts.py). The loop's step counter
 (svag_jax/experiment.py) counts the steps it dispatched, and is checkpointed with the states.
 """
 
@@ -29,7 +29,8 @@ import optax
 from svag_jax import evaluate, metrics, models, optim, oracles, precision, scaling
 from svag_jax import sampling as sampling_lib
 from svag_jax.data import TrainData, normalize
-from svag_jax.models.external import COLLECTIONS, train_kwargs
+from svag_jax.models import external
+from svag_jax.models.external import train_kwargs
 from svag_jax.record import group_key
 from svag_jax.schedules import Schedules, value_at
 
@@ -63,35 +64,6 @@ class TrainState:
   def variables(self) -> evaluate.Variables:
     """The network: {'params', 'batch_stats', 'frozen'} (what `evaluate.Evaluator` reads)."""
     return {'params': self.params, 'batch_stats': self.batch_stats, 'frozen': self.frozen}
-
-
-def opt_state_counts(opt_state: optax.OptState) -> list[jax.Array]:
-  """Every `count` field in an optax state (the schedules' and the noise's update counts)."""
-  found = []
-
-  def visit(node):
-    if hasattr(node, '_fields'):  # a NamedTuple state
-      if 'count' in node._fields:
-        found.append(node.count)
-      for child in node:
-        visit(child)
-    elif isinstance(node, (tuple, list)):
-      for child in node:
-        visit(child)
-
-  visit(opt_state)
-  return found
-
-
-def check_collections(variables: dict) -> None:
-  """Raises ValueError when a model has variable collections other than `COLLECTIONS`."""
-  other = sorted(set(variables) - set(COLLECTIONS))
-  if other:
-    raise ValueError(
-        f'the model has variable collections {other}: svag_jax trains "params", updates '
-        '"batch_stats" in training steps and keeps "frozen" fixed, and knows no others (a '
-        'dropout model needs no collection, but svag_jax passes it no dropout RNG either)'
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +207,7 @@ class Trainer:
     data_key = jax.random.fold_in(key, sampling_lib.STREAM_DATA)
     x = jnp.zeros((1, *data.images.shape[1:]), jnp.float32)
     variables = self.model.init({'params': init_key}, x, **train_kwargs(self.model, False))
-    check_collections(variables)
+    external.check_collections(variables)
     params = variables['params']
     return TrainState(
         step=jnp.zeros([], jnp.int32),
