@@ -9,7 +9,7 @@ is marked diverged (its rows say `"diverged": true` with null values from then o
 trial has diverged the run stops with status 'diverged'. Rows already written are never lost.
 
 Resume after a crash (`_record_limit`): a partial last metrics line, unreadable predictions/params
-files and leftover temporary files are set aside (workdir.Workdir.repair_*), and the run continues
+files and leftover temporary files are set aside (svag_jax.repair), and the run continues
 from the newest readable checkpoint whose last evaluation the record holds completely (metrics rows
 of every trial, and the files of that evaluation); newer checkpoints are set aside. Everything after
 that evaluation is recomputed, so the record ends up as an uninterrupted run's. A command that is
@@ -28,7 +28,7 @@ from jax.experimental import multihost_utils
 from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import invariance, memory, models, monitor, provenance, software
+from svag_jax import invariance, memory, models, monitor, provenance, repair, software
 from svag_jax.checkpoint import Checkpointer
 from svag_jax.checks import ConfigError
 from svag_jax.data import EvalSplit, TrainData, make_eval_split, normalize
@@ -317,8 +317,8 @@ def _record_limit(wd: Workdir, plan: Plan, num_trials: int) -> int:
   """
   limit = 0
   if wd.writer:
-    limit = complete_eval_step(wd.repair_metrics(), num_trials)
-    for epochs in wd.repair_files().values():
+    limit = complete_eval_step(repair.repair_metrics(wd), num_trials)
+    for epochs in repair.repair_files(wd).values():
       for epoch in epochs:
         limit = min(limit, max(1, round(epoch * plan.steps_per_epoch)) - 1)
   if jax.process_count() > 1:
@@ -365,7 +365,7 @@ def _rewind_record(wd: Workdir, plan: Plan, at: _Position, epochs: float) -> Non
         f'config.train.epochs = {epochs}: the run in {wd.path} is already at step {at.step} > '
         f'{plan.total_steps}; raise train.epochs to continue it or use a new --workdir.'
     )
-  dropped = wd.truncate_metrics(at.last_eval)
+  dropped = repair.truncate_metrics(wd, at.last_eval)
   if dropped:
     logging.info(
         'Dropped %d metric rows written after the checkpoint; they are recomputed.', dropped

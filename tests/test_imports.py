@@ -216,9 +216,9 @@ def test_misused_names_finds_a_reexport_and_a_missing_name(tmp_path):
   assert [m.split(': ', 1)[1] for m in misused_names(path)] == [
       'ConfigError is imported by svag_jax.config, not defined there: import it from its home',
   ]  # MODELS and no_such_name pass: config.py has a module __getattr__ (its registries)
-  path.write_text('import svag_jax.workdir as wd\nwd.Workdir, wd.scan_metrics, wd.nothing\n')
+  path.write_text('import svag_jax.workdir as wd\nwd.Workdir, wd.epoch_name, wd.nothing\n')
   assert [m.split(': ', 1)[1] for m in misused_names(path)] == [
-      'scan_metrics is imported by svag_jax.workdir, not defined there: import it from its home',
+      'epoch_name is imported by svag_jax.workdir, not defined there: import it from its home',
       'svag_jax.workdir has no nothing',
   ]
 
