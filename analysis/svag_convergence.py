@@ -1,4 +1,5 @@
-"""2021 Fig. 4: SGD and SVAG(l) against effective steps, and the equilibrium values against l.
+"""2021 Fig. 4: SGD and SVAG(l) against effective steps, and the equilibrium values against l; the
+same for an adaptive optimizer and its SVAG (2022, `configs/svag_adam.py`).
 
     python -m svag_jax.analysis.svag_convergence SWEEP_ROOT [--also ROOT ...] [--out DIR] [--c2 2]
 
@@ -26,6 +27,13 @@ The figure `svag_convergence` (SWEEP_ROOT/figures, or DIR) has one row per batch
 accuracy, train loss and N/G against effective steps (mean and 95% band; the log panels: geometric
 mean), then the equilibrium test accuracy and ||w||^2 against 1/l with the a + b/l fit (SGD drawn
 at 1/l = 1).
+
+For an adaptive optimizer (config.optim.optimizer) the run without SVAG takes SGD's place under its
+own name (Adam, RMSprop, AdamW); N/G's threshold and the smallest C (Theorem 5.2 is about SGD)
+are not applied, Definition 5.1's ratios are printed for it as for SGD. Its
+equilibrium window: for AdamW, whose intrinsic LR is eta lambda as for SGD (`svag_jax.theory`), the
+same 1 / (eta lambda) steps; for RMSprop and Adam with coupled L2 the intrinsic LR depends on the
+preconditioner (no closed form from the config), so the last quarter of the phase before the decay.
 """
 
 import dataclasses
@@ -41,17 +49,25 @@ LOG_METRICS = ('train_loss', 'NSR')  # drawn on log axes: geometric mean, band f
 # Definition 5.1 (C-closeness): R, G and N of SGD against the SDE's (here: the largest l)
 CLOSENESS = ('w_norm_sq', 'G', 'N')
 BOOTSTRAP = 2000  # resamples of the limit fit
+NAMES = {'sgd': 'SGD', 'rmsprop': 'RMSprop', 'adam': 'Adam', 'adamw': 'AdamW'}
+# Adam / RMSprop with coupled L2: the equilibrium window is this fraction of the pre-decay phase.
+COUPLED_WINDOW = 0.25
+
+
+def optimizer_name(run: common.Run) -> str:
+  """The run's optimizer as printed: SGD, RMSprop, Adam or AdamW."""
+  return NAMES[run.config['optim'].get('optimizer') or 'sgd']
 
 
 def svag_l(run: common.Run) -> int | None:
-  """SVAG's l, or None for plain SGD."""
+  """SVAG's l, or None for the plain optimizer (SGD, or the adaptive one)."""
   o = run.config['optim']
   return int(o.get('svag_l', 1)) if o.get('oracle', 'sgd') == 'svag' else None
 
 
 def label(run: common.Run) -> str:
   l = svag_l(run)
-  return 'SGD' if l is None else f'SVAG l={l}'
+  return optimizer_name(run) if l is None else f'SVAG l={l}'
 
 
 def batch_size(run: common.Run) -> int:
@@ -78,9 +94,11 @@ def phase_windows(run: common.Run) -> dict[str, np.ndarray]:
   windows = {}
   decay = decay_epoch(run)
   if decay is not None and epochs[0] <= decay:
-    windows['equilibrium'] = (epochs <= decay + 1e-9) & (
-        epochs >= decay - mixing_epochs(run) - 1e-9
-    )
+    if optimizer_name(run) in ('SGD', 'AdamW'):
+      start = decay - mixing_epochs(run)
+    else:
+      start = (1 - COUPLED_WINDOW) * decay
+    windows['equilibrium'] = (epochs <= decay + 1e-9) & (epochs >= start - 1e-9)
   windows['end'] = np.arange(len(epochs)) == len(epochs) - 1
   return windows
 
@@ -123,6 +141,10 @@ def fit_limit(ls: list[int], samples: list[np.ndarray], seed: int = 0) -> LimitF
   return LimitFit(float(a), float(low), float(high), float(b))
 
 
+def _logged(run: common.Run, metric: str) -> bool:
+  return bool(np.isfinite(run.metrics.values.get(metric, np.nan)).any())
+
+
 def by_batch_size(runs: list[common.Run]) -> dict[int, list[common.Run]]:
   """The runs grouped by batch size (ascending), SGD first, then SVAG by l."""
   groups: dict[int, list[common.Run]] = {}
@@ -137,10 +159,11 @@ def by_batch_size(runs: list[common.Run]) -> dict[int, list[common.Run]]:
 def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
   """Per batch size and phase, the numbers of the module docstring.
 
-  Returns {'threshold': 1 / (C^2 - 1), B: {'nsr': SGD's N/G interval in the equilibrium window
-  (or None), 'sde_fails': bool or None, 'phases': {phase: {metric: {'points': {label: per-trial
-  values}, 'l_step': (l, 2l, difference interval) or None, 'sgd_gap': (lmax, difference interval)
-  or None, 'ratio': SGD / lmax mean ratio or None, 'limit': LimitFit or None}}}}}.
+  Returns {'threshold': 1 / (C^2 - 1), B: {'optimizer': the plain run's name (SGD, Adam, ...),
+  'nsr': its N/G interval in the equilibrium window (or None), 'sde_fails': bool (SGD only) or
+  None, 'phases': {phase: {metric: {'points': {label: per-trial values}, 'l_step': (l, 2l,
+  difference interval) or None, 'sgd_gap': (lmax, difference interval) or None, 'ratio': plain /
+  lmax mean ratio or None, 'limit': LimitFit or None}}}}}.
   """
   out = {'threshold': theory.sde_nsr_threshold(c2)}
   for b, group in by_batch_size(runs).items():
@@ -160,7 +183,7 @@ def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
               stats.difference_interval(points[label(svag[-1])], points[label(svag[-2])]),
           )
         if sgd is not None and svag:
-          top, base = points[label(svag[-1])], points['SGD']
+          top, base = points[label(svag[-1])], points[label(sgd)]
           entry['sgd_gap'] = (ls[-1], stats.difference_interval(base, top))
           entry['ratio'] = float(np.nanmean(base) / np.nanmean(top))
         entry['limit'] = fit_limit(ls, [points[label(r)] for r in svag])
@@ -170,8 +193,11 @@ def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
       values = per_trial(sgd, 'NSR', phase_windows(sgd)['equilibrium'])
       if np.isfinite(values).sum() > 1:
         nsr = stats.interval(values)
+    name = optimizer_name(group[0])
+    applies = name == 'SGD'  # Theorem 5.2 is about SGD
     closeness = None
-    if sgd is not None and svag and 'equilibrium' in phases:
+    logged = sgd is not None and svag and all(_logged(sgd, m) for m in CLOSENESS)
+    if logged and 'equilibrium' in phases:
       ratios = {
           m: float(
               np.nanmean(per_trial(sgd, m, phase_windows(sgd)['equilibrium']))
@@ -189,7 +215,10 @@ def summarize(runs: list[common.Run], c2: float = 2.0) -> dict:
         'phases': phases,
         'closeness': closeness,
         'nsr': nsr,
-        'sde_fails': None if nsr is None else bool(theory.sde_approximation_fails(nsr[0], c2)),
+        'sde_fails': (
+            None if nsr is None or not applies else bool(theory.sde_approximation_fails(nsr[0], c2))
+        ),
+        'optimizer': name,
     }
   return out
 
@@ -202,7 +231,8 @@ def _plot_against_l(ax, group: list[common.Run], entry: dict, name: str) -> None
   for sgd_point in (False, True):
     idx = [i for i, s in enumerate(is_sgd) if s == sgd_point]
     if idx:
-      style = dict(fmt='s', color='k', label='SGD') if sgd_point else dict(fmt='o', label='SVAG')
+      plain = dict(fmt='s', color='k', label=optimizer_name(group[0]))
+      style = plain if sgd_point else dict(fmt='o', label='SVAG')
       plots.plot_intervals(
           ax, 1.0 / np.array([ls[i] for i in idx]), [samples[i] for i in idx], **style
       )
@@ -236,7 +266,7 @@ def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
     for run in group:
       style = dict(ls='--', color='k', zorder=5) if svag_l(run) is None else {}
       for ax, (metric, _) in zip(row, curves):
-        if metric in run.metrics.values:
+        if _logged(run, metric):
           x, v = run.metrics.effective_steps, run.metrics.values[metric]
           keep = np.isfinite(v).any(axis=0)
           plots.plot_mean_interval(
@@ -255,9 +285,14 @@ def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
       if metric in LOG_METRICS:
         ax.set_yscale('log')
       if metric == 'NSR':
-        ax.axhline(summary_['threshold'], color='r', lw=1, label=f'1/(C²−1), C² = {c2:g}')
+        name = summary_[b]['optimizer']
+        if name == 'SGD':  # Theorem 5.2 is about SGD
+          ax.axhline(summary_['threshold'], color='r', lw=1, label=f'1/(C²−1), C² = {c2:g}')
         if nsr is not None:
-          ax.set_title(f'B = {b}: N/G (SGD {nsr[0]:.2g} at equilibrium)')
+          ax.set_title(f'B = {b}: N/G ({name} {nsr[0]:.2g} at equilibrium)')
+        if not any(_logged(r, 'NSR') for r in group):  # metrics.gn_every = 0
+          ax.set_yscale('linear')
+          ax.text(0.5, 0.5, 'G/N not logged', transform=ax.transAxes, ha='center')
     phases = summary_[b]['phases']
     if 'equilibrium' in phases:
       _plot_against_l(row[-2], group, phases['equilibrium']['test_accuracy'], 'test accuracy')
@@ -266,10 +301,19 @@ def plot(runs: list[common.Run], c2: float = 2.0) -> np.ndarray:
     row[2].legend(fontsize=7)
     row[-2].legend(fontsize=7)
   fig = axes[0].figure
+  name = optimizer_name(runs[0])
   fig.suptitle(
-      'SGD and SVAG(l) vs effective steps (mean, 95% band); equilibrium values vs 1/l with the '
-      'a + b/l fit (2021 Fig. 4).\nN/G is drawn against 1/(C²−1): below it Theorem 5.2 says SGD '
-      'and the SDE are not C-close.',
+      (
+          'SGD and SVAG(l) vs effective steps (mean, 95% band); equilibrium values vs 1/l with '
+          'the a + b/l fit (2021 Fig. 4).\nN/G is drawn against 1/(C²−1): below it Theorem 5.2 '
+          'says SGD and the SDE are not C-close.'
+      )
+      if name == 'SGD'
+      else (
+          f'{name} and SVAG-{name}(l) vs effective steps (mean, 95% band); equilibrium values vs '
+          f'1/l with the a + b/l fit.\nSVAG-{name} converges in l; {name} on or off its limit '
+          '(Malladi et al. 2022).'
+      ),
       fontsize=9,
   )
   fig.tight_layout()
@@ -303,14 +347,19 @@ def summary(runs: list[common.Run], c2: float = 2.0) -> list[str]:
           lines.append(f'      {name}_{l2} - {name}_{l} = {_fmt(d)}')
         if e['limit']:
           f = e['limit']
-          sgd = e['points'].get('SGD')
-          gap = '' if sgd is None else f'; SGD - a = {np.nanmean(sgd) - f.a:+.4f}'
+          sgd = e['points'].get(entry['optimizer'])
+          gap = '' if sgd is None else f'; {entry["optimizer"]} - a = {np.nanmean(sgd) - f.a:+.4f}'
           a = _fmt((f.a, f.a_low, f.a_high), '.4f')
           lines.append(f'      limit a + b/l: a = {a}, b = {f.b:+.4f}{gap}')
         if e['sgd_gap']:
           lmax, d = e['sgd_gap']
-          lines.append(f'      SGD - l={lmax}: {_fmt(d)} (ratio SGD / l={lmax}: {e["ratio"]:.3f})')
-    if entry['nsr'] is not None:
+          n = entry['optimizer']
+          lines.append(f'      {n} - l={lmax}: {_fmt(d)} (ratio {n} / l={lmax}: {e["ratio"]:.3f})')
+    if entry['nsr'] is not None and entry['sde_fails'] is None:
+      lines.append(
+          f'  {entry["optimizer"]} N/G in the equilibrium window {_fmt(entry["nsr"], ".3g")}'
+      )
+    elif entry['nsr'] is not None:
       verdict = 'below: the SDE approximation must fail' if entry['sde_fails'] else 'above'
       lines.append(
           f'  SGD N/G in the equilibrium window {_fmt(entry["nsr"], ".3g")}; threshold '
@@ -319,12 +368,13 @@ def summary(runs: list[common.Run], c2: float = 2.0) -> list[str]:
     if entry['closeness'] is not None:
       c = entry['closeness']
       ratios = ', '.join(f'{m} {r:.3g}' for m, r in c['ratios'].items())
-      bound = '' if entry['nsr'] is None else f'{theory.min_closeness(entry["nsr"][0]):.3g}'
-      lines.append(
-          f'  C-closeness (Def. 5.1), SGD / l={c["l"]} in the equilibrium window: {ratios} -> '
-          f'C = {c["c"]:.3g}; the smallest C Theorem 5.2 allows at SGD\'s N/G, sqrt(1 + G/N): '
-          f'{bound}'
-      )
+      n = entry['optimizer']
+      line = f'  C-closeness (Def. 5.1), {n} / l={c["l"]} in the equilibrium window: {ratios} -> '
+      line += f'C = {c["c"]:.3g}'
+      if n == 'SGD':  # Theorem 5.2 is about SGD
+        bound = '' if entry['nsr'] is None else f'{theory.min_closeness(entry["nsr"][0]):.3g}'
+        line += f"; the smallest C Theorem 5.2 allows at SGD's N/G, sqrt(1 + G/N): {bound}"
+      lines.append(line)
   return lines
 
 

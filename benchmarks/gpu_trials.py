@@ -11,20 +11,9 @@ batch 4, unrolled steps, T = 2-4, one timed dispatch per run.)
 Meant for one H100/H200 in one command of <= 10 minutes: the parts run in the order of --parts, and
 an item not started by --deadline seconds is printed as skipped. Three parts:
 
-runs       (rows '# runs:') each full-scale config of `RUNS` as its run builds it (`Trainer` /
-           `Evaluator.from_config`, `TrialRunner` with its trials.vmap_chunk and mode) on
-           synthetic data of its real shape and size: `fast_equilibrium` (one arm: all 500
-           trials, timed --fe_s seconds after compiling), one point of the SVAG sweep
-           (`svag_convergence:preresnet32_b128`, l = 2) and of the LSR sweep
-           (`lsr:preresnet32_bn`, B = 128), and NGD (`ngd`, full batch over 50,000 images); the
-           others timed --run_s seconds. Each row: trials, arms, compile seconds, SGD steps/s of
-           every trial, images/s summed over trials, seconds per evaluation (train + test
-           splits), peak device memory (MB, and per trial; '-' where the backend has no memory
-           stats; a process-wide high-water mark), and the extrapolated hours of one arm and of
-           the whole run (its epochs x steps per epoch at this rate, plus its evaluations; G/N
-           estimates, checkpoints and saved predictions excluded). Runs in --estimate also print
-           the memory estimate of `--print_config` (svag_jax.memory). A run that fails (e.g. out
-           of device memory) prints FAILED and its error, and the rest go on.
+runs       (rows '# runs:') each full-scale config of `gpu_runs.RUNS` as its run builds it, on
+           synthetic data of its real shape and size: its rate, memory and extrapolated hours
+           (benchmarks/gpu_runs.py).
 precision  (rows '# precision:') img/s of the CNN at T = 64 (vmap) and PreResNet32 at T = 1 in
            each train.precision (fp32, tf32, bf16) and in 'fp32/highest' (fp32 with
            jax_default_matmul_precision = 'highest': full float32 where XLA's DEFAULT is TF32),
@@ -60,7 +49,6 @@ import argparse
 import contextlib
 import dataclasses
 import importlib.util
-import math
 import statistics
 import sys
 import tempfile
@@ -70,33 +58,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks import cifar_runtime
+from benchmarks import cifar_runtime, gpu_runs
 from benchmarks import trials as bench
 from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import memory, schema, sweep, train, trials
+from svag_jax import schema, train, trials
 from svag_jax.configs import base, mnist_const
-from svag_jax.evaluate import Evaluator
-from svag_jax.launch import specs
 from svag_jax.plan import trial_schedules
-from svag_jax.schedules import SvagTime
 
 PARTS = ('runs', 'precision', 'cells')
 STRATEGIES = ('loop', 'vmap', 'im2col', 'sbs')
 FULL = {'cnn': (1, 64, 256), 'preresnet32': (1, 8)}
 SMOKE = {'cnn': (2,), 'preresnet32': (2,)}
-SMOKE_DEPTH = 8  # the smoke run's PreResNet: one block per stage
-MNIST_TRAIN, MNIST_TEST, CIFAR_TEST = 60_000, 10_000, 10_000
-# The full-scale runs of part 'runs': (label, config spec, the sweep point timed). Fast
-# Equilibrium: its first arm, all 500 trials; the SVAG and LSR sweeps: PreResNet32 at B = 128.
-RUNS = (
-    ('fast_equilibrium', 'fast_equilibrium', 'run'),
-    ('svag', 'svag_convergence:preresnet32_b128', 'svag_l2'),
-    ('lsr', 'lsr:preresnet32_bn', 'batch_size=128'),
-    ('ngd', 'ngd', 'oracle=ngd'),
-)
-SMOKE_RUN_TRIALS, SMOKE_RUN_CHUNK = 4, 2
 # Part 'precision': (model, T, strategy) timed in each precision, and the short run's setting.
 PRECISION_CELLS = (('cnn', 64, 'vmap'), ('preresnet32', 1, 'loop'))
 SMOKE_PRECISION_CELLS = (('cnn', 2, 'vmap'), ('preresnet32', 1, 'loop'))
@@ -113,7 +87,7 @@ def model_config(name: str, smoke: bool):
     cfg.data.source = 'synthetic'
     cfg.data.name = schema.defaults().data.name  # read by tfds alone
     cfg.data.synthetic_shape, cfg.data.synthetic_num_classes = (28, 28, 1), 10
-    cfg.data.synthetic_num_train, cfg.data.synthetic_num_test = MNIST_TRAIN, 1000
+    cfg.data.synthetic_num_train, cfg.data.synthetic_num_test = gpu_runs.MNIST_TRAIN, 1000
     steps = 8  # the config's steps_per_dispatch
   elif name == 'preresnet32':
     cfg = cifar_runtime.synthetic_cifar(base.cifar10_preresnet32(base.get_config()))
@@ -128,7 +102,11 @@ def model_config(name: str, smoke: bool):
     if name == 'cnn':
       cfg.model.widths, cfg.data.synthetic_shape = (4, 8), (8, 8, 1)
     else:
-      cfg.model.widen, cfg.data.synthetic_shape = 0.125, (16, 16, 3)  # and depth SMOKE_DEPTH
+      cfg.model.widen, cfg.data.synthetic_shape = 0.125, (
+          16,
+          16,
+          3,
+      )  # and depth gpu_runs.SMOKE_DEPTH
   config_lib.validate(cfg)
   return cfg, steps
 
@@ -141,140 +119,6 @@ def default_precision_is_tf32(n: int = 1024) -> tuple[bool, float]:
   want = a.astype(np.float64) @ b.astype(np.float64)
   err = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
   return err > 1e-4, err  # fp32: ~1e-6; TF32 (10-bit mantissa): ~1e-3
-
-
-def peak_bytes(device) -> int | None:
-  stats = device.memory_stats() if hasattr(device, 'memory_stats') else None
-  return (stats or {}).get('peak_bytes_in_use')
-
-
-def _mb(n: int | None, per: int = 1) -> str:
-  return '-' if n is None else f'{n / per / 2**20:.1f}'
-
-
-def run_config(spec: str, point_name: str, smoke: bool):
-  """The full-scale config of `spec`'s sweep point `point_name`, on synthetic data of its real
-  shape and size (MNIST: 60,000 + 10,000 28x28x1; CIFAR: 50,000 + 10,000 32x32x3); `smoke`
-  shrinks the net, the data, the batch, the trials and the dispatch (the run's code path)."""
-  points = {sweep.point_name(p): p for p in specs.points(spec)}
-  cfg = specs.build_config(spec, points[point_name])
-  if cfg.data.source == 'tfds' and cfg.data.name == 'mnist':
-    cfg.data.source = 'synthetic'
-    cfg.data.synthetic_shape, cfg.data.synthetic_num_classes = (28, 28, 1), 10
-    cfg.data.synthetic_num_train, cfg.data.synthetic_num_test = MNIST_TRAIN, MNIST_TEST
-  else:
-    cfg = cifar_runtime.synthetic_cifar(cfg)
-    cfg.data.synthetic_num_test = CIFAR_TEST
-  cfg.data.name = schema.defaults().data.name  # read by tfds alone
-  if smoke:
-    cfg.data.synthetic_num_train, cfg.data.synthetic_num_test = 64, 16
-    cfg.data.synthetic_shape = (8, 8, cfg.data.synthetic_shape[-1])
-    if cfg.model.name in ('cnn', 'mlp'):
-      cfg.model.widths = (4, 8)
-    else:
-      cfg.model.widen = 0.125
-      if cfg.model.norm == 'group':
-        cfg.model.num_groups = 2
-    cfg.train.batch_size, cfg.train.eval_batch_size = 4, 16
-    cfg.train.steps_per_dispatch, cfg.train.unroll = 2, True
-    cfg.trials.num = SMOKE_RUN_TRIALS
-    cfg.trials.vmap_chunk = min(cfg.trials.vmap_chunk, SMOKE_RUN_CHUNK)
-    if cfg.optim.oracle in ('ngd', 'gd'):
-      cfg.optim.chunk_size = 32
-    if cfg.metrics.gn_every:
-      cfg.metrics.gn_batches = 2
-  config_lib.validate(cfg)
-  return cfg
-
-
-def time_run(cfg, device, seconds: float, estimate: bool, depth: int | None = None) -> dict:
-  """One arm of the run `cfg` (its first; all its trials), as the run builds it: compile seconds,
-  SGD steps/s of every trial for `seconds` of dispatches after the first, the seconds of one
-  evaluation (of the test split, times (train + test) / test), the device's peak memory, and the
-  extrapolated hours of one arm and of all arms (training + evaluations; G/N estimates,
-  checkpoints and predictions excluded).
-  `estimate`: also the memory estimate of the whole run (svag_jax.memory, as --print_config).
-  `depth`: a PreResNet of this depth instead (--smoke)."""
-  ds = data_lib.load(cfg.data)
-  trainer = train.Trainer.from_config(cfg, ds.num_train, ds.num_classes)
-  evaluator = Evaluator.from_config(cfg, ds.num_classes)
-  if depth:
-    trainer = dataclasses.replace(trainer, model=trainer.model.clone(depth=depth))
-    evaluator = dataclasses.replace(evaluator, model=evaluator.model.clone(depth=depth))
-  svag_time = SvagTime.of(cfg.optim)
-  steps_per_epoch = svag_time.steps(trainer.steps_per_epoch)
-  all_arms = arms_lib.arms(cfg)
-  sched, names = trial_schedules(all_arms[:1], cfg.trials.num, steps_per_epoch, svag_time)
-  out = dict(trials=len(names), arms=len(all_arms))
-  if estimate:
-    out['estimate'] = memory.estimate(cfg, ds, compiled=True).summary()
-  runner = trials.TrialRunner.from_config(
-      trainer, len(names), cfg.trials, devices=[device], evaluator=evaluator
-  )
-  data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
-  # an evaluation reads the train and test splits: timed on the test split, scaled by size
-  eb = cfg.train.eval_batch_size
-  test = {'test': data_lib.make_eval_split(ds.test_images, ds.test_labels, eb)}
-  eval_scale = (ds.num_train + len(ds.test_labels)) / len(ds.test_labels)
-  k = cfg.train.steps_per_dispatch
-  t = time.perf_counter()
-  states = jax.block_until_ready(runner.train(runner.init(cfg.seed, sched, data), data, k))
-  out['compile_s'] = time.perf_counter() - t
-  steps, t = 0, time.perf_counter()
-  while steps == 0 or time.perf_counter() - t < seconds:
-    states = jax.block_until_ready(runner.train(states, data, k))
-    steps += k
-  rate = steps / (time.perf_counter() - t)
-  runner.evaluate(states, test, data)  # compiles
-  t = time.perf_counter()
-  runner.evaluate(states, test, data)
-  eval_s = (time.perf_counter() - t) * eval_scale
-  images = {'sgd': trainer.batch_size, 'svag': 2 * trainer.batch_size}.get(
-      cfg.optim.oracle, ds.num_train
-  )
-  evaluations = math.ceil(cfg.train.epochs / cfg.train.eval_every)
-  hours = (cfg.train.epochs * steps_per_epoch / rate + evaluations * eval_s) / 3600
-  out.update(
-      steps_per_s=rate,
-      img_per_s=rate * images * len(names),
-      eval_s=eval_s,
-      peak=peak_bytes(device),
-      arm_hours=hours,
-      run_hours=hours * len(all_arms),
-  )
-  return out
-
-
-def runs_part(args, device, start: float, peaks=None) -> None:
-  """Part 'runs': the full-scale configs of `RUNS` (module docstring)."""
-  print(
-      f'# runs: {"run":16} {"T":>4} {"arms":>4} {"compile s":>9} {"steps/s":>8} {"img/s":>10} '
-      f'{"eval s":>7} {"peak MB":>9} {"MB/trial":>8} {"arm h":>7} {"run h":>7}',
-      flush=True,
-  )
-  for label, spec, point in RUNS:
-    if label not in args.runs.split(','):
-      continue
-    if time.perf_counter() - start > args.deadline:
-      print(f'# runs: {label:16}  skipped (past --deadline)', flush=True)
-      continue
-    cfg = run_config(spec, point, args.smoke)
-    seconds = args.fe_s if label == 'fast_equilibrium' else args.run_s
-    try:
-      depth = SMOKE_DEPTH if args.smoke and cfg.model.name.startswith('preresnet') else None
-      r = time_run(cfg, device, seconds, label in args.estimate.split(','), depth)
-    except Exception as e:  # noqa: BLE001 (e.g. out of device memory: say so, go on)
-      first = str(e).strip().splitlines()[0] if str(e).strip() else ''
-      print(f'# runs: {label:16} FAILED: {type(e).__name__}: {first[:300]}', flush=True)
-      continue
-    print(
-        f'# runs: {label:16} {r["trials"]:>4} {r["arms"]:>4} {r["compile_s"]:9.1f} '
-        f'{r["steps_per_s"]:8.2f} {r["img_per_s"]:10.0f} {r["eval_s"]:7.2f} {_mb(r["peak"]):>9} '
-        f'{_mb(r["peak"], r["trials"]):>8} {r["arm_hours"]:7.2f} {r["run_hours"]:7.2f}',
-        flush=True,
-    )
-    if 'estimate' in r:
-      print(f'# runs: {label:16} memory estimate: {r["estimate"]}', flush=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -358,7 +202,7 @@ def precision_part(args, device, start: float, peaks=None) -> None:
     cfg, steps = model_config(name, args.smoke)
     ds = data_lib.load(cfg.data)
     data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
-    depth = SMOKE_DEPTH if args.smoke and name == 'preresnet32' else None
+    depth = gpu_runs.SMOKE_DEPTH if args.smoke and name == 'preresnet32' else None
     chunk = {'loop': 1, 'vmap': 0}[strategy]
     base_rate = None
     for row in PRECISION_ROWS:
@@ -410,7 +254,9 @@ def main(argv=None) -> int:
   parser.add_argument('--matmul_n', type=int, default=8192, help='n of the peak matmul')
   parser.add_argument('--deadline', type=float, default=480.0, help='no item starts after this')
   parser.add_argument('--parts', default=','.join(PARTS), help='what to measure, in this order')
-  parser.add_argument('--runs', default=','.join(r[0] for r in RUNS), help="part 'runs': which")
+  parser.add_argument(
+      '--runs', default=','.join(r[0] for r in gpu_runs.RUNS), help="part 'runs': which"
+  )
   parser.add_argument('--fe_s', type=float, default=60.0, help='seconds timed of fast_equilibrium')
   parser.add_argument('--run_s', type=float, default=15.0, help='seconds timed of the other runs')
   parser.add_argument(
@@ -473,7 +319,7 @@ def run(args, device) -> None:
       f'# jax_default_matmul_precision = {precision!r}: '
       f'default f32 matmuls/convs {"ARE" if is_tf32 else "are NOT"} TF32 (max rel err {err:.1e})'
   )
-  parts = {'runs': runs_part, 'precision': precision_part, 'cells': cells_part}
+  parts = {'runs': gpu_runs.runs_part, 'precision': precision_part, 'cells': cells_part}
   for part in args.parts.split(','):
     parts[part](args, device, start, (fp32, tf32))
   print(
@@ -496,11 +342,11 @@ def cells_part(args, device, start: float, peaks: tuple[float, float]) -> None:
     data = data_lib.TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
     xla = train.Trainer.from_config(cfg, ds.num_train, ds.num_classes)
     if args.smoke and name == 'preresnet32':
-      xla = dataclasses.replace(xla, model=xla.model.clone(depth=SMOKE_DEPTH))
+      xla = dataclasses.replace(xla, model=xla.model.clone(depth=gpu_runs.SMOKE_DEPTH))
     im2col = dataclasses.replace(xla, model=xla.model.clone(conv_impl='im2col'))
     trainers = {'xla': xla, 'im2col': im2col}
     flops = bench.flops_per_image(xla, data)
-    label = f'preresnet{SMOKE_DEPTH}' if args.smoke and name == 'preresnet32' else name
+    label = f'preresnet{gpu_runs.SMOKE_DEPTH}' if args.smoke and name == 'preresnet32' else name
     for num_trials in (SMOKE if args.smoke else FULL)[name]:
       cells = []
       for strategy in STRATEGIES:
@@ -515,7 +361,7 @@ def cells_part(args, device, start: float, peaks: tuple[float, float]) -> None:
         }[strategy]
         trainer = trainers['im2col' if strategy == 'im2col' else 'xla']
         cell = bench.prepare(strategy, trainer, data, num_trials, steps, [device], chunk, mode)
-        cell.peak_bytes = peak_bytes(device)
+        cell.peak_bytes = bench.peak_bytes(device)
         cells.append(cell)
       for _ in range(args.rounds):
         for cell in cells:

@@ -7,6 +7,9 @@ One trial of the SI CNN (16, 32, 32) with GroupNorm (so that every oracle applie
   grad    one batch gradient (oracles.batch_gradient alone, jitted), the unit of the G/N target;
   sgd     one SGD step (8 unrolled steps per call, per step);
   svag    one SVAG step, l = 2 (two batches, each its own pass);    target <= 2.1 x sgd;
+  adam    one Adam step (coupled L2; 8 unrolled steps per call, per step);
+  svag_adam  one SVAG-Adam step, l = 2 (Malladi et al. 2022: LR / sqrt(2), 1 - beta / 2, eps x
+          sqrt(2));                                                 target <= 2.2 x adam;
   ngd     one NGD step (a pass over all N examples in chunks of 500 + Gaussian weights);
   gd      one full-batch GD step (same passes, fixed weights);
   gn      one G/N estimate from K batches (Trainer.gradient_noise); target <= (K + 0.1) x grad.
@@ -74,7 +77,13 @@ def main(argv=None) -> int:
       )[0]
   )
   times['grad'] = _time(lambda: grad(state, td, idx), a.repeats)
-  for name, t in [('sgd', base), ('svag', trainer('svag', svag_l=2))]:
+  steppers = [
+      ('sgd', base),
+      ('svag', trainer('svag', svag_l=2)),
+      ('adam', trainer('sgd', optimizer_name='adam')),
+      ('svag_adam', trainer('svag', svag_l=2, optimizer_name='adam')),
+  ]
+  for name, t in steppers:
     s0 = t.init(key, sched, td)
     steps = jax.jit(t.train_steps, static_argnums=2)
     times[name] = _time(lambda: steps(s0, td, a.steps), a.repeats) / a.steps
@@ -87,19 +96,19 @@ def main(argv=None) -> int:
   times['gn'] = _time(lambda: gn(state, td), a.repeats)
 
   k, n = a.gn_batches, ds.num_train
-  targets = {'svag': ('sgd', 2.1), 'gn': ('grad', k + 0.1)}
+  targets = {'svag': ('sgd', 2.1), 'svag_adam': ('adam', 2.2), 'gn': ('grad', k + 0.1)}
   print(
       f'SI CNN (16, 32, 32) GroupNorm, B = {a.batch}, N = {n}, K = {k}, '
       f'{jax.devices()[0].platform} x{len(jax.devices())}'
   )
-  print(f'{"oracle":<6} {"ms/step":>9} {"x sgd":>7} {"x grad":>7}  target')
+  print(f'{"oracle":<9} {"ms/step":>9} {"x sgd":>7} {"x grad":>7}  target')
   for name, t in times.items():
     target = ''
     if name in targets:
       ref, bound = targets[name]
       ratio = t / times[ref]
       target = f'<= {bound:g} x {ref}: {"met" if ratio <= bound else "MISSED"} ({ratio:.3f})'
-    print(f'{name:<6} {1e3 * t:>9.2f} {t / times["sgd"]:>7.2f} {t / times["grad"]:>7.2f}  {target}')
+    print(f'{name:<9} {1e3 * t:>9.2f} {t / times["sgd"]:>7.2f} {t / times["grad"]:>7.2f}  {target}')
   print(f'(ngd/gd pass over {n} examples = {n / a.batch:.1f} batches of B)')
   return 0
 

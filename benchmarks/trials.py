@@ -71,6 +71,13 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10, precision=None) -> floa
   return 2 * n**3 * repeats / (time.perf_counter() - t) / 1e9
 
 
+def peak_bytes(device) -> int | None:
+  """The device's peak memory in use so far (a process-wide high-water mark; None where the
+  backend has no memory stats)."""
+  stats = device.memory_stats() if hasattr(device, 'memory_stats') else None
+  return (stats or {}).get('peak_bytes_in_use')
+
+
 def model_config(name: str):
   """The benchmarked config of `name`: 'cnn' (mnist_const:cpu) or 'mlp' (fast_equilibrium:cpu)."""
   if name == 'cnn':

@@ -15,18 +15,17 @@ eta = 0.8, 1024 at 6.4, lambda = 5e-4), with `_160ep`, `preresnet32_cosine`, `pr
     python -m svag_jax.analysis.svag_convergence runs/svag_cpu --also runs/svag_lb
 
 Runtime on one H100 (benchmarks/cifar_runtime.py): SGD 1.6 s/epoch, SVAG l = 4 12.2 s/epoch, the
-sweep ~17 h (not run here). CPU: SI MLP 784-64-64 (BN) on the bundled digits, eta = 0.1, lambda =
-0.03 (eta lambda = 3e-3 per step, as the paper's B = 1024 panel), 2000 steps (6 / (eta lambda)) of
-equilibrium then LR x 0.1 for 400, 8 trials per point; `:cpu` B = 50, l up to 32 (35 min wall with
-the 2 cores shared by other jobs, 12.8 min of CPU time); `:cpu_large_batch` B = 800, l up to 8 (same
-eta, lambda: only N/G differs; l = 8 alone 21.5 min wall at load ~10, 19.1 min of CPU time).
-Expected (measured, 95% intervals, equilibrium window): at B = 50 (N/G 8.5) SVAG has converged in l
-(acc_32 - acc_16 = +0.0007 [-0.0054, +0.0067]) and SGD sits on the limit in test accuracy (SGD -
-l=32 = -0.0029 [-0.0091, +0.0034]; end +0.0010 [-0.0035, +0.0055]), its ||w||^2 9% above it; at B =
-800 (N/G 0.30) SVAG converges (||w||^2 = 1.05 + 2.22 / l) to a limit that is not SGD's: ||w||^2 2.9x
-below SGD's, train loss SGD / l=8 1.34, C of Definition 5.1 2.29 (>= the 2.07 Theorem 5.2 demands);
-test accuracy equal during the equilibrium, SGD above l = 8 by +0.0094 [+0.0039, +0.0149] at the
-end.
+sweep ~17 h (not run). CPU: SI MLP 784-64-64 (BN) on the bundled digits, eta = 0.1, lambda = 0.03
+(eta lambda = 3e-3 per step, as the paper's B = 1024 panel), 2000 steps (6 / (eta lambda)) of
+equilibrium then LR x 0.1 for 400, 8 trials per point; `:cpu` B = 50, l up to 32 (35 min wall on the
+2 shared cores, 12.8 min of CPU time); `:cpu_large_batch` B = 800, l up to 8 (same eta, lambda: only
+N/G differs; l = 8 alone 21.5 min wall at load ~10, 19.1 min of CPU time). Expected (measured, 95%
+intervals, equilibrium window): at B = 50 (N/G 8.5) SVAG has converged in l (acc_32 - acc_16 =
++0.0007 [-0.0054, +0.0067]) and SGD sits on the limit in test accuracy (SGD - l=32 = -0.0029
+[-0.0091, +0.0034]; end +0.0010 [-0.0035, +0.0055]), its ||w||^2 9% above it; at B = 800 (N/G 0.30)
+SVAG converges (||w||^2 = 1.05 + 2.22 / l) to a limit that is not SGD's: ||w||^2 2.9x below SGD's,
+train loss SGD / l=8 1.34, C of Definition 5.1 2.29 (>= the 2.07 Theorem 5.2 demands); test accuracy
+equal during the equilibrium, SGD above l = 8 by +0.0094 [+0.0039, +0.0149] at the end.
 
 Settings, the search that led here, all measurements: docs/experiments.md#svag_convergence.
 """

@@ -19,10 +19,11 @@ diverged) is skipped; an interrupted one resumes from its checkpoint. How the po
 - `sequential` (the default): one after another in this process.
 - `slurm`: ONE SLURM job array through submitit (`pip install 'svag_jax[cluster]'`), one task per
   point, or per group of points with `--tasks=N` (N tasks, the points dealt round-robin, each
-  task running its points in turn); the resources from the `--slurm.*` flags. Each task runs its
-  points as `launch.main` processes, is requeued when preempted or at its time limit (exit code
-  75; finished points skipped, the stopped one resumes), and logs each point to
-  ROOT/logs/<name>.log (launch/cluster.py). The command returns once the array is submitted.
+  task running its points in turn); the resources from the `--slurm.*` flags
+  (launch/slurm_flags.py). Each task runs its points as `launch.main` processes, is requeued when
+  preempted or at its time limit (exit code 75; finished points skipped, the stopped one
+  resumes), and logs each point to ROOT/logs/<name>.log (launch/cluster.py). The command returns
+  once the array is submitted.
 - `local`: the same submission through submitit's local executor: N tasks (`--tasks`, default one
   per CPU core, at most one per point) as processes on this machine, all at once; the command
   waits for them.
@@ -38,10 +39,8 @@ preempted (rerun to resume), 1 on an error.
 """
 
 import json
-import math
 import os
 import pathlib
-import re
 import shlex
 import shutil
 import sys
@@ -51,7 +50,7 @@ from absl import flags, logging
 from svag_jax import config as config_lib
 from svag_jax import sweep as sweep_lib
 from svag_jax.checks import ConfigError
-from svag_jax.launch import cli, specs, status
+from svag_jax.launch import cli, slurm_flags, specs, status
 from svag_jax.lock import WorkdirLock
 from svag_jax.record import EXIT_CODES, FINAL_STATUSES
 from svag_jax.workdir import check_path
@@ -83,47 +82,7 @@ _TASKS = flags.DEFINE_integer(
     'at most one per point, locally, where all tasks run at once).',
     lower_bound=1,
 )
-# SLURM resources of each array task (one process per task: one point at a time), for sbatch.
-SLURM = {
-    'time': flags.DEFINE_string(
-        'slurm.time',
-        None,
-        "Time limit of each task, in sbatch's format (MINUTES, HH:MM:SS, D-HH:MM, ...); required. "
-        'A task at its limit checkpoints its point and is requeued.',
-    ),
-    'partition': flags.DEFINE_string('slurm.partition', None, 'SLURM partition.'),
-    'account': flags.DEFINE_string('slurm.account', None, 'SLURM account to charge.'),
-    'gpus_per_task': flags.DEFINE_integer(
-        'slurm.gpus_per_task', 1, 'GPUs of each task (its point sees them all).', lower_bound=0
-    ),
-    'cpus_per_task': flags.DEFINE_integer(
-        'slurm.cpus_per_task', None, "CPUs of each task (default: the cluster's).", lower_bound=1
-    ),
-    'mem_gb': flags.DEFINE_float(
-        'slurm.mem_gb', None, "Memory of each task in GB (default: the cluster's)."
-    ),
-    'array_parallelism': flags.DEFINE_integer(
-        'slurm.array_parallelism',
-        None,
-        "At most this many tasks run at once (default: submitit's, 256).",
-        lower_bound=1,
-    ),
-    'max_timeouts': flags.DEFINE_integer(
-        'slurm.max_timeouts',
-        10,
-        'How many times a task may reach its time limit and be requeued (preemptions do not '
-        'count).',
-        lower_bound=0,
-    ),
-    'setup': flags.DEFINE_multi_string(
-        'slurm.setup', [], 'A shell line run before each task (e.g. module load cuda); repeatable.'
-    ),
-    'sbatch': flags.DEFINE_list(
-        'slurm.sbatch',
-        [],
-        'More sbatch options as KEY=VALUE,... (e.g. qos=high,constraint=a100).',
-    ),
-}
+flags.adopt_module_key_flags(slurm_flags)  # --help lists the --slurm.* flags with these
 
 
 def plan(spec: str, config, cli_overrides: dict) -> list[tuple[str, dict, object]]:
@@ -193,61 +152,10 @@ def run_sweep(root: str, points, allow_version_change: bool = False) -> dict[str
   return result
 
 
-_SLURM_TIME = re.compile(r'^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$')
-
-
-def slurm_minutes(text: str) -> int:
-  """sbatch's --time formats (MINUTES, MINUTES:SECONDS, HOURS:MINUTES:SECONDS, DAYS-HOURS,
-  DAYS-HOURS:MINUTES, DAYS-HOURS:MINUTES:SECONDS) in whole minutes, rounded up."""
-  m = _SLURM_TIME.match(text.strip())
-  if not m:
-    raise cli.InputError(
-        'UsageError',
-        f'--slurm.time={text}: not a SLURM time; give MINUTES, HH:MM:SS or DAYS-HH:MM:SS',
-    )
-  days, a, b, c = (int(g) if g else None for g in m.groups())
-  if days is not None:  # DAYS-HOURS[:MINUTES[:SECONDS]]
-    seconds = ((days * 24 + a) * 60 + (b or 0)) * 60 + (c or 0)
-  elif c is not None:  # HOURS:MINUTES:SECONDS
-    seconds = (a * 60 + b) * 60 + c
-  else:  # MINUTES[:SECONDS]
-    seconds = a * 60 + (b or 0)
-  if seconds <= 0:
-    raise cli.InputError('UsageError', f'--slurm.time={text}: the time limit must be positive')
-  return math.ceil(seconds / 60)
-
-
-def slurm_resources() -> dict:
-  """The `--slurm.*` flags as the arguments of `cluster.executor` (None: the cluster's default)."""
-  if SLURM['time'].value is None:
-    raise cli.InputError(
-        'UsageError',
-        '--executor=slurm needs --slurm.time, the time limit of each task (e.g. 24:00:00); a '
-        'point that needs longer is checkpointed before it and its task requeued',
-    )
-  extra = {}
-  for item in SLURM['sbatch'].value:
-    key, eq, value = item.partition('=')
-    if not eq or not key:
-      raise cli.InputError(
-          'UsageError', f'--slurm.sbatch: {item!r} is not KEY=VALUE (e.g. qos=high)'
-      )
-    extra[key] = value
-  return {
-      'timeout_min': slurm_minutes(SLURM['time'].value),
-      **{k: SLURM[k].value for k in ('partition', 'account', 'gpus_per_task', 'cpus_per_task')},
-      'mem_gb': SLURM['mem_gb'].value,
-      'array_parallelism': SLURM['array_parallelism'].value,
-      'setup': SLURM['setup'].value,
-      'additional_parameters': extra,
-      'max_num_timeout': SLURM['max_timeouts'].value,
-  }
-
-
 def _check_flags() -> None:
   """Refuses flags that the chosen mode would not read."""
   given = [f'--{n}' for n in ('print', 'point', 'executor', 'tasks') if flags.FLAGS[n].present]
-  given += [f'--{h.name}' for h in SLURM.values() if h.present]
+  given += [f'--{h.name}' for h in slurm_flags.SLURM.values() if h.present]
   if _STATUS.present:
     others = given + [f'--{n}' for n in ('config', 'workdir') if flags.FLAGS[n].present]
     if others:
@@ -364,7 +272,7 @@ def _main() -> int:
   resources = None
   if _EXECUTOR.value != 'sequential':  # refused before anything is written
     _cluster()
-    resources = slurm_resources() if _EXECUTOR.value == 'slurm' else None
+    resources = slurm_flags.slurm_resources() if _EXECUTOR.value == 'slurm' else None
     if _EXECUTOR.value == 'slurm' and shutil.which('srun') is None:  # submitit's own test
       raise cli.InputError(
           'UsageError',

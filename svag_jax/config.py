@@ -22,7 +22,7 @@ from svag_jax.schema import defaults
 def registries() -> dict[str, tuple[str, ...]]:
   """The valid names of the choice fields, read from where the things are defined (imported on
   first use: the models import flax). Also module attributes: `config_lib.MODELS` etc."""
-  from svag_jax import data, models, oracles, sampling, schedules  # noqa: PLC0415
+  from svag_jax import data, models, oracles, sampling, scaling, schedules  # noqa: PLC0415
   from svag_jax.models import layers  # noqa: PLC0415
 
   return {
@@ -32,6 +32,7 @@ def registries() -> dict[str, tuple[str, ...]]:
       'BATCH_INDEPENDENT_NORMS': layers.BATCH_INDEPENDENT_NORMS,
       'SAMPLING': sampling.SAMPLING,
       'ORACLES': tuple(oracles.ORACLES),
+      'OPTIMIZERS': scaling.OPTIMIZERS,
       'LR_CURVES': schedules.CURVES,
   }
 
@@ -129,6 +130,16 @@ CONDITIONAL_FIELDS = (
         "model.norm is not 'none' (a built-in model)",
     ),
     ('model.init_scale', _BUILT_IN, _BUILT_IN_ONLY),
+    ('optim.momentum', lambda c: c.optim.optimizer == 'sgd', "optim.optimizer = 'sgd'"),
+    (
+        'optim.beta1',
+        lambda c: c.optim.optimizer in ('adam', 'adamw'),
+        "optim.optimizer is 'adam' or 'adamw'",
+    ),
+    *(
+        (f'optim.{f}', lambda c: c.optim.optimizer != 'sgd', "optim.optimizer is not 'sgd'")
+        for f in ('beta2', 'eps')
+    ),
     ('optim.svag_l', lambda c: c.optim.oracle == 'svag', "optim.oracle = 'svag'"),
     (
         'optim.chunk_size',
@@ -233,7 +244,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for f in ('synthetic_num_classes', 'synthetic_num_train', 'synthetic_num_test'):
       positive(f'data.{f}', d[f], integer=True)
   if _EXTERNAL(config):
-    _check_external_model(m)
+    from svag_jax.models import external  # noqa: PLC0415 (imports flax)
+
+    external.check_config(m)
   else:
     choice('model.name', m.name, names['MODELS'])
     choice('model.norm', m.norm, names['NORMS'])
@@ -264,12 +277,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
     positive('model.init_scale', m.init_scale)
   if not 0 <= o.momentum < 1:
     fail('optim.momentum', o.momentum, 'must be in [0, 1)')
+  choice('optim.optimizer', o.optimizer, names['OPTIMIZERS'])
+  for f in ('beta1', 'beta2'):
+    if not (isinstance(o[f], (int, float)) and 0 <= o[f] < 1):
+      fail(f'optim.{f}', o[f], 'must be in [0, 1)')
+  positive('optim.eps', o.eps, allow_zero=True)
   choice('optim.oracle', o.oracle, names['ORACLES'])
   positive('optim.svag_l', o.svag_l, integer=True)
   if o.svag_l != 1 and o.oracle != 'svag':
     fail('optim.svag_l', o.svag_l, f'only the svag oracle amplifies; optim.oracle is {o.oracle!r}')
   if o.oracle == 'svag' and o.momentum:
-    fail('optim.momentum', o.momentum, 'SVAG (Lemma 4.7) is for plain SGD: set it to 0')
+    fail(
+        'optim.momentum',
+        o.momentum,
+        'SVAG (Lemma 4.7) is for plain SGD: set it to 0 (adaptive optimizers: '
+        'optim.optimizer = adam, with optim.beta1)',
+    )
   batch_independent = names['BATCH_INDEPENDENT_NORMS']
   if _full_batch(o.oracle) and _BUILT_IN(config) and m.norm not in batch_independent:
     fail(
@@ -359,26 +382,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         'logging.wandb',
         lg.wandb,
         'the wandb package is not installed: pip install "svag_jax[wandb]", or set it to False',
-    )
-
-
-def _check_external_model(m: ml_collections.ConfigDict) -> None:
-  """A model named by import path must import and take `model.kwargs` (built here once: a Linen
-  module is a dataclass, nothing is initialised)."""
-  from svag_jax.models import external  # noqa: PLC0415 (imports flax)
-
-  if not isinstance(m.kwargs, GROUP):
-    fail('model.kwargs', m.kwargs, 'must be a group of keyword arguments of the model')
-  try:
-    external.build(m.name, m.kwargs.to_dict(), num_classes=2)
-  except Exception as e:  # noqa: BLE001 (any error of the user's module: one line, not a traceback)
-    why = ' '.join(f'{type(e).__name__}: {e}'.split())
-    fail(
-        'model.name',
-        m.name,
-        f'cannot be imported or built ({why}). Name a Flax model as "package.module:Class" '
-        '(importable: installed or on PYTHONPATH) or "path/to/file.py:Class", with its keyword '
-        'arguments in config.model.kwargs',
     )
 
 

@@ -9,7 +9,7 @@ is marked diverged (its rows say `"diverged": true` with null values from then o
 trial has diverged the run stops with status 'diverged'. Rows already written are never lost.
 
 Resume after a crash (`_record_limit`): a partial last metrics line, unreadable predictions/params
-files and leftover temporary files are set aside (workdir.Workdir.repair_*), and the run continues
+files and leftover temporary files are set aside (svag_jax.repair), and the run continues
 from the newest readable checkpoint whose last evaluation the record holds completely (metrics rows
 of every trial, and the files of that evaluation); newer checkpoints are set aside. Everything after
 that evaluation is recomputed, so the record ends up as an uninterrupted run's. A command that is
@@ -19,7 +19,6 @@ refused or fails before training leaves a `done` or `diverged` status as it is (
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -28,26 +27,15 @@ from jax.experimental import multihost_utils
 from svag_jax import arms as arms_lib
 from svag_jax import config as config_lib
 from svag_jax import data as data_lib
-from svag_jax import invariance, memory, models, monitor, provenance, software
+from svag_jax import memory, monitor, provenance, repair, run_setup, software
 from svag_jax.checkpoint import Checkpointer
 from svag_jax.checks import ConfigError
-from svag_jax.data import EvalSplit, TrainData, make_eval_split, normalize
-from svag_jax.evaluate import Evaluator
-from svag_jax.models.external import train_kwargs
-from svag_jax.plan import Plan, dispatch_lengths, listed, trial_schedules
+from svag_jax.plan import Plan, dispatch_lengths, listed
 from svag_jax.preemption import Preemption
 from svag_jax.progress import Progress
-from svag_jax.record import (
-    DIVERGED_PREDICTION,
-    FINAL_STATUSES,
-    complete_eval_step,
-    read_groups,
-    scan_metrics,
-)
+from svag_jax.record import FINAL_STATUSES, complete_eval_step, scan_metrics
 from svag_jax.rows import METRIC_KEYS, metric_rows, summary_line
 from svag_jax.runlog import RunLog
-from svag_jax.sampling import STREAM_INIT
-from svag_jax.schedules import Schedules, SvagTime
 from svag_jax.train import Trainer, TrainState
 from svag_jax.trials import TrialRunner
 from svag_jax.workdir import Workdir
@@ -83,7 +71,7 @@ def describe(config: ml_collections.ConfigDict) -> dict:
           'devices': len(runner.devices),
           'steps_per_dispatch': lengths,
           'train_programs': len(runner.chunk_sizes) * len(lengths),
-          'groups': _GROUP_SOURCES[config.metrics.groups](config),
+          'groups': run_setup.GROUP_SOURCES[config.metrics.groups](config),
           'memory': (est := memory.estimate(config, ds)).summary(),
           'memory_bytes': est.numbers(),
       },
@@ -117,7 +105,7 @@ def _run(
   """The loop of `run`: resume, train, evaluate, checkpoint; the status in every outcome."""
   record = config_lib.resolved(config)  # what the run reads, arms resolved
   resuming, meta = provenance.start(wd, record, allow)  # refusals write nothing else
-  s = _setup(config, ds, wd)
+  s = run_setup.setup(config, ds, wd)
   plan, runner, arms = s.plan, s.runner, s.arm_names
   ckpt = Checkpointer(wd.checkpoints_dir, config.checkpoint.max_to_keep, meta)
   evals, status, at, error = None, 'running', None, None
@@ -179,20 +167,6 @@ def _run(
     wd.record_attempt(status, step=step, **({'error': error} if error else {}))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Setup:
-  """The pieces a run builds from its config (`_setup`)."""
-
-  plan: Plan
-  runner: TrialRunner
-  schedules: Schedules  # per trial, [T]
-  arm_names: list[str]
-  svag_time: SvagTime
-  data: TrainData
-  splits: dict[str, EvalSplit]
-  images_per_step: int  # forward/backward passes of one step, in images (for the log)
-
-
 @dataclasses.dataclass
 class _Position:
   """Where the loop is, checkpointed as 'progress': the step, the step of the last evaluation and
@@ -210,102 +184,6 @@ class _Position:
     }
 
 
-_GROUP_SOURCES = {
-    'auto': lambda c: 'found at start'
-    if models.invariance_groups(c.model, {}) is None
-    else 'declared',
-    'found': lambda c: 'found at start',
-    'none': lambda c: 'none',
-}
-
-
-def _groups(config: ml_collections.ConfigDict, trainer: Trainer, ds: data_lib.Dataset, wd: Workdir):
-  """The run's scale-invariant groups (config.metrics.groups), as `Trainer.groups` takes them.
-
-  Read from WORKDIR/groups.json when the record has it (a resumed run keeps its groups);
-  otherwise the built-in model's declared groups ('auto') or those `invariance.find_groups`
-  finds for the weights of trial 0 on the first training examples ('auto' for a model named by
-  import path, 'found' for any), written to groups.json (and the log). None for 'none' (no
-  per-group metrics and no angular update).
-  """
-  if config.metrics.groups == 'none':
-    return None
-  recorded = read_groups(wd.path)
-  if recorded is not None:
-    return invariance.Groups.from_json(recorded).partition()
-  model = trainer.model
-  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), 0), STREAM_INIT)
-  x = normalize(ds.train_images[:1], ds.mean, ds.std)
-  variables = model.init({'params': key}, x, **train_kwargs(model, False))
-  params = variables['params']
-  declared = models.invariance_groups(config.model, params)
-  if config.metrics.groups == 'auto' and declared is not None:
-    groups = invariance.declared(declared, params)
-  else:
-    n = min(ds.num_train, max(_FIND_EXAMPLES, len(jax.tree.leaves(params))))
-    idx = np.linspace(0, ds.num_train - 1, n).astype(int)  # spread over the training set
-    images = normalize(jnp.asarray(ds.train_images[idx]), ds.mean, ds.std)
-    labels = jnp.asarray(ds.train_labels[idx])
-    groups = invariance.find_groups(model, variables, (images, labels))
-    logging.info('%s', groups.summary())
-  wd.write_groups(groups.to_json())
-  return groups.partition()
-
-
-# Examples of the batch find_groups tests the model on (at least one per parameter tensor).
-_FIND_EXAMPLES = 64
-
-
-def _setup(config: ml_collections.ConfigDict, ds: data_lib.Dataset, wd: Workdir) -> _Setup:
-  """The plan, the trial runner and the data of a run (logged); the run's groups (`_groups`)."""
-  trainer = Trainer.from_config(config, ds.num_train, ds.num_classes)
-  trainer = dataclasses.replace(trainer, groups=_groups(config, trainer, ds, wd))
-  svag_time = SvagTime.of(config.optim)
-  plan = Plan.make(config, svag_time.steps(trainer.steps_per_epoch))
-  sched, arm_names = trial_schedules(
-      arms_lib.arms(config), config.trials.num, plan.steps_per_epoch, svag_time
-  )
-  if config.train.predictions_at and ds.num_classes >= DIVERGED_PREDICTION:
-    raise ConfigError(
-        f'{ds.name} has {ds.num_classes} classes: predictions are saved as uint8 with '
-        f'{DIVERGED_PREDICTION} marking diverged trials, so train.predictions_at needs at most '
-        f'{DIVERGED_PREDICTION - 1} classes; set train.predictions_at = ().'
-    )
-  evaluator = Evaluator.from_config(config, ds.num_classes)
-  runner = TrialRunner.from_config(trainer, len(arm_names), config.trials, evaluator=evaluator)
-  eb = config.train.eval_batch_size
-  splits = {
-      'train': make_eval_split(ds.train_images, ds.train_labels, eb),
-      'test': make_eval_split(ds.test_images, ds.test_labels, eb),
-  }
-  logging.info(
-      '%s: %d train / %d test examples; %d trials (%s) in %d chunk(s) on %d device(s); '
-      'oracle %s (l = %d); %d steps/epoch, %d steps.',
-      ds.name,
-      ds.num_train,
-      len(ds.test_labels),
-      len(arm_names),
-      ', '.join(dict.fromkeys(arm_names)),
-      len(runner.chunks),
-      len(runner.devices),
-      config.optim.oracle,
-      svag_time.l,
-      plan.steps_per_epoch,
-      plan.total_steps,
-  )
-  lengths = dispatch_lengths(plan, config.train.steps_per_dispatch)
-  logging.info(
-      'compiling the init, the train step for %d program(s) (chunks of %s trials x %s steps '
-      'per call) and the evaluation ...',
-      len(runner.chunk_sizes) * len(lengths),
-      '/'.join(map(str, runner.chunk_sizes)),
-      '/'.join(map(str, lengths)),
-  )
-  data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
-  images = trainer.spec.images_per_step(trainer.batch_size, ds.num_train)
-  return _Setup(plan, runner, sched, arm_names, svag_time, data, splits, images)
-
-
 def _record_limit(wd: Workdir, plan: Plan, num_trials: int) -> int:
   """Repairs a crashed run's record; returns the latest evaluation step it holds completely.
 
@@ -317,8 +195,8 @@ def _record_limit(wd: Workdir, plan: Plan, num_trials: int) -> int:
   """
   limit = 0
   if wd.writer:
-    limit = complete_eval_step(wd.repair_metrics(), num_trials)
-    for epochs in wd.repair_files().values():
+    limit = complete_eval_step(repair.repair_metrics(wd), num_trials)
+    for epochs in repair.repair_files(wd).values():
       for epoch in epochs:
         limit = min(limit, max(1, round(epoch * plan.steps_per_epoch)) - 1)
   if jax.process_count() > 1:
@@ -327,7 +205,7 @@ def _record_limit(wd: Workdir, plan: Plan, num_trials: int) -> int:
 
 
 def _resume(
-    s: _Setup, wd: Workdir, ckpt: Checkpointer, states: list[TrainState]
+    s: run_setup.Setup, wd: Workdir, ckpt: Checkpointer, states: list[TrainState]
 ) -> tuple[list[TrainState], _Position]:
   """The states and position to train from: those of the newest checkpoint that the repaired run
   record holds completely (`_record_limit`), with its loss sums put back in the runner; else the
@@ -365,7 +243,7 @@ def _rewind_record(wd: Workdir, plan: Plan, at: _Position, epochs: float) -> Non
         f'config.train.epochs = {epochs}: the run in {wd.path} is already at step {at.step} > '
         f'{plan.total_steps}; raise train.epochs to continue it or use a new --workdir.'
     )
-  dropped = wd.truncate_metrics(at.last_eval)
+  dropped = repair.truncate_metrics(wd, at.last_eval)
   if dropped:
     logging.info(
         'Dropped %d metric rows written after the checkpoint; they are recomputed.', dropped
@@ -373,7 +251,7 @@ def _rewind_record(wd: Workdir, plan: Plan, at: _Position, epochs: float) -> Non
 
 
 def _evaluate(
-    s: _Setup,
+    s: run_setup.Setup,
     wd: Workdir,
     states: list[TrainState],
     at: _Position,

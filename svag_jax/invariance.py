@@ -66,6 +66,7 @@ import numpy as np
 import optax
 from flax import traverse_util
 
+from svag_jax import rescaling
 from svag_jax.models.external import train_kwargs
 
 # Rescaling factors of the loss test: powers of two (exact in floating point), both directions.
@@ -80,9 +81,6 @@ INERT_TOL = 1e-5
 # Relative noise of the second probe (step 1), and its key.
 PROBE_NOISE = 0.1
 _PROBE_SEED = 0
-# The linear program's slack on x >= 0, and how close to 0 / 1 its solution must be.
-_SLACK = 1e-3
-_INTEGRAL_TOL = 1e-2
 
 PerExampleLoss = Callable[[Any], jax.Array]  # params -> float32 [n] (one loss per example)
 
@@ -306,13 +304,13 @@ def find_loss_groups(
   # entries are per-example cosines, ~1e-7 (rounding) along an invariant rescaling.
   v = probes.rescaling_jvps()
   unit = np.max(g_norms * w_norms, axis=0)[live]
-  basis = _null_space(v[:, live] / unit, null_tol * math.sqrt(v.shape[0])) / unit[:, None]
+  basis = rescaling.null_space(v[:, live] / unit, null_tol * math.sqrt(v.shape[0])) / unit[:, None]
 
   groups, taken = [], np.zeros(len(live), bool)
   for j in range(len(live)):
     if taken[j] or basis.shape[1] == 0:
       continue
-    members = _smallest_set(basis, j, taken)
+    members = rescaling.smallest_set(basis, j, taken)
     if members is None:
       continue
     ev = probes.evidence([live[k] for k in members])
@@ -359,13 +357,12 @@ class _Probes:
     grad = jax.jit(jax.grad(lambda leaves: jnp.mean(self.per_example(leaves))))
     self.grads = [[np.asarray(x, np.float64) for x in grad(ls)] for ls in self.leaves]
     self.weights = [[np.asarray(x, np.float64) for x in ls] for ls in self.leaves]
-    self._scaled = jax.jit(_scaled_losses(self.per_example))
+    self._scaled = jax.jit(rescaling.scaled_losses(self.per_example))
 
   def rescaling_jvps(self) -> np.ndarray:
-    """V [2n, m]: both probes' `_rescaling_jvps`, stacked."""
-    return np.concatenate(
-        [np.asarray(_rescaling_jvps(self.per_example, ls), np.float64) for ls in self.leaves]
-    )
+    """V [2n, m]: both probes' `rescaling.rescaling_jvps`, stacked."""
+    jvps = [rescaling.rescaling_jvps(self.per_example, ls) for ls in self.leaves]
+    return np.concatenate([np.asarray(v, np.float64) for v in jvps])
 
   def evidence(self, members: Sequence[int]) -> Evidence:
     """The loss change and gradient cosine of rescaling tensors `members` jointly."""
@@ -391,69 +388,6 @@ def _perturbed(leaves: list[jax.Array]) -> list[jax.Array]:
     noise = rng.standard_normal(x.shape).astype(np.float32)
     out.append(jnp.asarray(x + np.float32(PROBE_NOISE * (rms if rms > 0 else 1.0)) * noise))
   return out
-
-
-def _rescaling_jvps(per_example: Callable, leaves: list[jax.Array]) -> jax.Array:
-  """V of one probe: [n, m], column i = d/dt per_example(leaf i -> (1 + t) leaf i) at t = 0 (one
-  forward-mode pass per tensor, in one compiled loop)."""
-  m = len(leaves)
-
-  def column(i):
-    tangents = [jnp.where(i == j, x, jnp.zeros_like(x)) for j, x in enumerate(leaves)]
-    return jax.jvp(per_example, (leaves,), (tangents,))[1]
-
-  return jax.jit(lambda ls: jax.lax.map(column, jnp.arange(m)).T)(leaves)
-
-
-def _scaled_losses(per_example: Callable) -> Callable:
-  """(leaves, scales [k, m]) -> [k, n]: the per-example losses with tensor j times scales[r, j]."""
-
-  def losses(leaves, scales):
-    def one(row):
-      return per_example([x * row[j] for j, x in enumerate(leaves)])
-
-    return jax.lax.map(one, scales)
-
-  return losses
-
-
-def _null_space(matrix: np.ndarray, tol: float) -> np.ndarray:
-  """Orthonormal basis [columns, d] of the right null space (singular values <= tol)."""
-  if matrix.shape[1] == 0:
-    return np.zeros((0, 0))
-  _, s, vt = np.linalg.svd(matrix, full_matrices=True)
-  s = np.concatenate([s, np.zeros(vt.shape[0] - s.size)])
-  return vt[s <= tol].T
-
-
-def _smallest_set(basis: np.ndarray, seed: int, taken: np.ndarray) -> np.ndarray | None:
-  """Indices of the smallest set containing `seed` and none of `taken` whose indicator is
-  `basis @ theta` for some theta (a linear program), or None (no such 0/1 vector).
-
-  The indicator of a group is in the numerical null space only up to rounding (~1e-6 relative),
-  so the program asks for x >= -_SLACK instead of x >= 0 and rounds its solution.
-  """
-  from scipy import optimize  # noqa: PLC0415 (scipy: only when groups are searched)
-
-  free = ~taken
-  a_ub = np.concatenate([-basis[free], basis[taken], -basis[taken]])
-  b_ub = np.full(a_ub.shape[0], _SLACK)
-  result = optimize.linprog(
-      c=basis[free].sum(axis=0),
-      A_ub=a_ub,
-      b_ub=b_ub,
-      A_eq=basis[seed : seed + 1],
-      b_eq=[1.0],
-      bounds=[(None, None)] * basis.shape[1],
-      method='highs',
-  )
-  if result.status != 0:
-    return None
-  x = basis @ result.x
-  ones = np.abs(x - 1) <= _INTEGRAL_TOL
-  if not np.all(ones | (np.abs(x) <= _INTEGRAL_TOL)):
-    return None
-  return np.flatnonzero(ones)
 
 
 def _cos(grads: list[np.ndarray], weights: list[np.ndarray]) -> float:

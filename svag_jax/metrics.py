@@ -5,6 +5,11 @@ Norms and learning rates (Li, Lyu & Arora 2020):
   - effective LR  eta / ||w||^2  (the LR felt by the unit-norm direction w / ||w||);
   - intrinsic LR  lambda_e = eta * lambda.
 
+Under the adaptive optimizers (RMSprop, Adam + L2, AdamW; svag_jax.theory, the note on them):
+  - effective LR eta / ||w|| (their update does not scale with ||w||);
+  - intrinsic LR lambda_e = eta lambda p, p = 1 for AdamW and the w^2-weighted mean of the inverse
+    preconditioner 1 / (sqrt(v_hat) + eps) for coupled WD (`inverse_preconditioner`).
+
 Gradient signal and noise at fixed weights (Li, Malladi & Arora 2021, Sec. 5):
   - G = ||grad L(w)||^2, N = Tr Sigma_B(w) (trace of the batch-B gradient covariance), NSR = N / G,
     estimated without bias from K independent batch gradients (`gradient_noise`,
@@ -19,7 +24,7 @@ Per scale-invariant group (`svag_jax.invariance`; `Groups`: ((name, ('/'-joined 
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -50,6 +55,65 @@ def learning_rates(
       'effective_lr': lr / sq_norm,
       'intrinsic_lr': lr * wd,
       'intrinsic_lr_momentum': theory.intrinsic_lr(lr, wd, momentum),
+  }
+
+
+def second_moment(opt_state: Any) -> tuple[Any, jax.Array] | None:
+  """(nu, count) of the first optax state in `opt_state` with a second moment `nu` (optax's
+  `ScaleByAdamState` / `ScaleByRmsWithCountState`), or None (SGD)."""
+
+  def visit(node):
+    if isinstance(node, tuple) and hasattr(node, '_fields'):  # a NamedTuple state
+      if 'nu' in node._fields and 'count' in node._fields:
+        return node.nu, node.count
+    if isinstance(node, (tuple, list)):
+      for child in node:
+        found = visit(child)
+        if found is not None:
+          return found
+    return None
+
+  return visit(opt_state)
+
+
+def inverse_preconditioner(
+    params: Any, nu: Any, count: jax.Array, beta2: float, eps: float
+) -> jax.Array:
+  """p = sum_i w_i^2 / (sqrt(v_hat_i) + eps) / ||w||^2: the rate at which the preconditioner
+  passes a radial term lambda w (coupled WD) through, per unit of lambda (float32 scalar).
+
+  v_hat = nu / (1 - beta2^count), optax's bias correction (count >= 1: after the first step).
+  """
+  correction = 1 - jnp.asarray(beta2, jnp.float32) ** jnp.maximum(count, 1).astype(jnp.float32)
+  num = sum(
+      jnp.sum(jnp.square(w.astype(jnp.float32)) / (jnp.sqrt(v / correction) + eps))
+      for w, v in zip(jax.tree.leaves(params), jax.tree.leaves(nu))
+  )
+  return num / tree_sq_norm(params)
+
+
+class AdaptiveSettings(NamedTuple):
+  """What `adaptive_learning_rates` needs to know of the run's optimizer (per-step values)."""
+
+  optimizer: str  # 'rmsprop', 'adam' or 'adamw'
+  beta2: float
+  eps: float
+
+
+def adaptive_learning_rates(
+    lr: jax.Array, wd: jax.Array, params: Any, opt_state: Any, settings: AdaptiveSettings
+) -> dict[str, jax.Array]:
+  """`effective_lr_adaptive` = eta / ||w|| and `intrinsic_lr_adaptive` = eta lambda p of one trial
+  trained by an adaptive optimizer (`theory.adaptive_effective_lr`, `theory.adaptive_intrinsic_lr`;
+  p = 1 for AdamW, `inverse_preconditioner` of the optimizer's second moment otherwise)."""
+  sq_norm = tree_sq_norm(params)
+  p = jnp.ones([], jnp.float32)
+  if settings.optimizer != 'adamw':
+    nu, count = second_moment(opt_state)
+    p = inverse_preconditioner(params, nu, count, settings.beta2, settings.eps)
+  return {
+      'effective_lr_adaptive': theory.adaptive_effective_lr(lr, sq_norm),
+      'intrinsic_lr_adaptive': theory.adaptive_intrinsic_lr(lr, wd, p),
   }
 
 

@@ -1,4 +1,5 @@
-"""The papers' optimizer as an optax chain: coupled weight decay, heavy-ball momentum, -LR.
+"""The papers' optimizers as optax chains: SGD with coupled weight decay and heavy-ball momentum,
+and the adaptive optimizers RMSprop, Adam (L2) and AdamW, each with its own LR and WD schedules.
 
     u_t = g_t + lambda_t w_t              (coupled WD, with its own schedule)
     v_t = beta v_{t-1} + u_t              (heavy ball, PyTorch convention; skipped when beta = 0)
@@ -9,12 +10,25 @@ Li, Malladi & Arora 2021). WD is *coupled*: it is added to the gradient before m
 decoupled as in AdamW; it is optax's `add_decayed_weights` (`add_coupled_weight_decay` only keeps
 the updates' dtypes). The LR and WD schedules each keep their own step count.
 
-The SDE toolkit of Li, Malladi & Arora 2021 adds two transforms that go in front of that chain:
+The adaptive optimizers (`make`, names `OPTIMIZERS`; Malladi, Lyu, Panigrahi & Arora 2022 study
+RMSprop and Adam; Kosson, Messmer & Jaggi 2024 compare Adam + L2 with AdamW) are optax's own
+moment transforms between the same WD and LR transforms, in PyTorch's conventions:
+  - `rmsprop`: h = g + lambda w; v <- beta2 v + (1 - beta2) h^2;
+    w <- w - eta h / (sqrt(v_hat) + eps)
+    (`optax.scale_by_rms` with eps outside the root and bias correction v_hat = v / (1 - beta2^t):
+    torch.optim.Adam with betas (0, beta2), as the 2022 paper's code runs RMSprop);
+  - `adam`: h = g + lambda w (coupled L2); m, v the EMAs of h, h^2 (`optax.scale_by_adam`);
+    w <- w - eta m_hat / (sqrt(v_hat) + eps) (torch.optim.Adam with weight_decay);
+  - `adamw`: m, v of g alone; w <- w - eta (m_hat / (sqrt(v_hat) + eps) + lambda w) (decoupled:
+    the decay per step is eta lambda, optax.adamw's and torch.optim.AdamW's convention).
+
+The SDE toolkit of Li, Malladi & Arora 2021 adds two transforms that go in front of those chains:
   - `svag(l)` combines the two stacked batch gradients of `oracles.batch_gradient_pair` into
     c1 g1 + c2 g2;
   - `add_isotropic_noise(scale, key)` adds scale * N(0, I) (the "fixed Gaussian" view of NGD).
 E.g. SVAG: `optax.chain(svag(l), sgd(lr / l, wd))` on `oracles.batch_gradient_pair`; NGD: the
-`oracles.ngd` gradient into `sgd`.
+`oracles.ngd` gradient into `sgd`. SVAG of an adaptive optimizer (Malladi et al. 2022) also
+rescales its LR, betas and eps with l: `adaptive_svag` (the map is `svag_jax.scaling.svag`).
 
 Where other optax transforms go (e.g. in a training loop of your own):
   - `svag(l)` must come FIRST: its input is the stacked pair [2, *shape] of batch gradients, which
@@ -33,6 +47,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+
+from svag_jax import scaling
 
 
 def add_coupled_weight_decay(weight_decay: optax.ScalarOrSchedule) -> optax.GradientTransformation:
@@ -77,6 +93,146 @@ def sgd(
       add_coupled_weight_decay(weight_decay),
       optax.trace(decay=momentum) if momentum else optax.identity(),
       optax.scale_by_learning_rate(learning_rate),
+  )
+
+
+def add_decoupled_weight_decay(
+    weight_decay: optax.ScalarOrSchedule,
+) -> optax.GradientTransformation:
+  """Adds `lambda_t * w` to an update that is already preconditioned: decoupled WD (AdamW).
+
+  The same transform as `add_coupled_weight_decay` (optax's `add_decayed_weights`, dtypes kept);
+  what makes it decoupled is its place, AFTER the moment transform and before the LR, so that the
+  step is w <- w - eta (u + lambda w): the decay per step is eta lambda (optax.adamw, PyTorch's
+  AdamW, and the "eta lambda" of Kosson, Messmer & Jaggi 2024).
+  """
+  return add_coupled_weight_decay(weight_decay)
+
+
+def rmsprop(
+    learning_rate: optax.ScalarOrSchedule,
+    weight_decay: optax.ScalarOrSchedule,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> optax.GradientTransformation:
+  """RMSprop with coupled WD (L2): w <- w - eta h / (sqrt(v_hat) + eps), h = g + lambda w,
+  v <- beta2 v + (1 - beta2) h^2, v_hat = v / (1 - beta2^t) (module docstring).
+
+  `optax.scale_by_rms(beta2, eps, eps_in_sqrt=False, bias_correction=True)`, which is
+  `optax.scale_by_adam(b1=0, b2=beta2)` without storing a first moment.
+  """
+  return optax.chain(
+      add_coupled_weight_decay(weight_decay),
+      optax.scale_by_rms(decay=beta2, eps=eps, eps_in_sqrt=False, bias_correction=True),
+      optax.scale_by_learning_rate(learning_rate),
+  )
+
+
+def adam(
+    learning_rate: optax.ScalarOrSchedule,
+    weight_decay: optax.ScalarOrSchedule,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> optax.GradientTransformation:
+  """Adam with coupled WD (L2 in the gradient): h = g + lambda w into `optax.scale_by_adam`,
+  w <- w - eta m_hat / (sqrt(v_hat) + eps) (torch.optim.Adam with weight_decay = lambda)."""
+  return optax.chain(
+      add_coupled_weight_decay(weight_decay),
+      optax.scale_by_adam(b1=beta1, b2=beta2, eps=eps),
+      optax.scale_by_learning_rate(learning_rate),
+  )
+
+
+def adamw(
+    learning_rate: optax.ScalarOrSchedule,
+    weight_decay: optax.ScalarOrSchedule,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> optax.GradientTransformation:
+  """AdamW (decoupled WD): w <- w - eta (m_hat / (sqrt(v_hat) + eps) + lambda w), the moments of
+  the data gradient alone (optax.adamw, torch.optim.AdamW: the decay per step is eta lambda)."""
+  return optax.chain(
+      optax.scale_by_adam(b1=beta1, b2=beta2, eps=eps),
+      add_decoupled_weight_decay(weight_decay),
+      optax.scale_by_learning_rate(learning_rate),
+  )
+
+
+OPTIMIZERS = scaling.OPTIMIZERS  # 'sgd', 'rmsprop', 'adam', 'adamw' (config.optim.optimizer)
+
+
+def make(
+    name: str,
+    learning_rate: optax.ScalarOrSchedule,
+    weight_decay: optax.ScalarOrSchedule,
+    *,
+    momentum: float = 0.0,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> optax.GradientTransformation:
+  """The optimizer `name` (one of `OPTIMIZERS`) with its LR and WD (floats or schedules, each with
+  its own count); `momentum` is SGD's heavy ball, beta1 / beta2 / eps the adaptive optimizers'
+  (each reads only its own: `scaling.uses`)."""
+  if name == 'sgd':
+    return sgd(learning_rate, weight_decay, momentum)
+  if name == 'rmsprop':
+    return rmsprop(learning_rate, weight_decay, beta2, eps)
+  if name == 'adam':
+    return adam(learning_rate, weight_decay, beta1, beta2, eps)
+  if name == 'adamw':
+    return adamw(learning_rate, weight_decay, beta1, beta2, eps)
+  raise ValueError(f'unknown optimizer {name!r}; choose one of {", ".join(OPTIMIZERS)}')
+
+
+def _times(value: optax.ScalarOrSchedule, factor: float) -> optax.ScalarOrSchedule:
+  if factor == 1:
+    return value
+  if callable(value):
+    return lambda count: value(count) * factor
+  return value * factor
+
+
+def adaptive_svag(
+    l: float,
+    name: str,
+    learning_rate: optax.ScalarOrSchedule,
+    weight_decay: optax.ScalarOrSchedule,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> optax.GradientTransformation:
+  """SVAG(l) of RMSprop / Adam / AdamW (Malladi, Lyu, Panigrahi & Arora 2022): `svag(l)` in front
+  of the optimizer run at the SVAG settings of `scaling.svag`.
+
+  Given the optimizer's settings at batch B (eta, lambda, beta1, beta2, eps), the combined gradient
+  c1 g1 + c2 g2 (l times the noise covariance of one batch) goes into `make(name, ...)` with
+  eta / sqrt(l), 1 - beta_i -> (1 - beta_i) / l, eps -> sqrt(l) eps (adamw also lambda / sqrt(l)):
+  l steps of it are one unit of the SDE's time (the paper's ell = sqrt(l); derivation in
+  `svag_jax.scaling`). As for `svag`, the caller runs l times the steps and stretches
+  step-indexed schedules by l (a schedule given here is multiplied by the LR / WD factor at each
+  count). l = 1 is `make(name, ...)` on the first batch, bit for bit.
+
+  Returns:
+    A GradientTransformation whose input is the stacked pair [2, *param_shape] of
+    `oracles.batch_gradient_pair`; its update needs `params` (WD).
+  """
+  if name not in scaling.ADAPTIVE:
+    raise ValueError(f'adaptive_svag is for {", ".join(scaling.ADAPTIVE)}; use svag + sgd for sgd')
+  base = scaling.Settings(1.0, 1.0, beta1, beta2, eps)
+  s = scaling.svag(base, l, name)
+  return optax.chain(
+      svag(l),
+      make(
+          name,
+          _times(learning_rate, s.lr),
+          _times(weight_decay, s.wd),
+          beta1=s.beta1,
+          beta2=s.beta2,
+          eps=s.eps,
+      ),
   )
 
 
@@ -199,3 +355,21 @@ def add_isotropic_noise(
     return jax.tree.unflatten(treedef, noisy), new_state
 
   return optax.GradientTransformation(init_fn, update_fn)
+
+
+def opt_state_counts(opt_state: optax.OptState) -> list[jax.Array]:
+  """Every `count` field in an optax state (the schedules' and the noise's update counts)."""
+  found = []
+
+  def visit(node):
+    if hasattr(node, '_fields'):  # a NamedTuple state
+      if 'count' in node._fields:
+        found.append(node.count)
+      for child in node:
+        visit(child)
+    elif isinstance(node, (tuple, list)):
+      for child in node:
+        visit(child)
+
+  visit(opt_state)
+  return found

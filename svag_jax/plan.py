@@ -87,8 +87,9 @@ def trial_schedules(
 ) -> tuple[schedules.Schedules, list[str]]:
   """Per-trial schedules (stacked, [T]) and the arm name of each trial, arm-major.
 
-  `svag_time`: SVAG's time change (every LR value divided by l; WD values unchanged; the
-  boundaries follow `steps_per_epoch`, optimizer steps, which the caller has stretched by l). The
+  `svag_time`: SVAG's time change (every LR and WD value at its per-step SVAG value,
+  `SvagTime.lr` / `SvagTime.wd`: LR / l for SGD, WD unchanged except adamw's; the boundaries
+  follow `steps_per_epoch`, optimizer steps, which the caller has stretched by l). The
   arm's LR curve is in the LR schedule (its epochs stretch with `steps_per_epoch` too, unrounded:
   same value at the same effective step for every l).
   """
@@ -104,7 +105,7 @@ def trial_schedules(
               a.lr_curve,
               a.lr_curve_epochs,
           ),
-          schedules.from_epochs(a.wd, a.wd_schedule, steps_per_epoch, k_wd),
+          schedules.from_epochs(svag_time.wd(a.wd), a.wd_schedule, steps_per_epoch, k_wd),
       )
       for a in arms
   ]

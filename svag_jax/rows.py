@@ -2,7 +2,8 @@
 
 A row holds, in this order:
   - the bookkeeping: step, effective_step, svag_l, epoch, trial, arm, diverged;
-  - the metrics `METRIC_KEYS` (null once the trial has diverged);
+  - the metrics `METRIC_KEYS` (and `ADAPTIVE_KEYS` for the adaptive optimizers; null once the
+    trial has diverged);
   - the gradient signal / noise estimates `GN_KEYS` (null where not estimated);
   - `angular_update`: the angle (radians) between the whole net's weights at this step and after
     the next one (null once diverged or where not finite);
@@ -34,6 +35,9 @@ METRIC_KEYS = (
     'intrinsic_lr',
     'intrinsic_lr_momentum',
 )
+# The adaptive optimizers' own learning rates (svag_jax.metrics.adaptive_learning_rates): in the
+# rows of rmsprop / adam / adamw runs only, after METRIC_KEYS.
+ADAPTIVE_KEYS = ('effective_lr_adaptive', 'intrinsic_lr_adaptive')
 # Gradient signal/noise estimates (config.metrics): null in the rows of evals without one, and
 # where the estimate is not finite (NSR when Ĝ = 0).
 GN_KEYS = ('G', 'N', 'NSR')
@@ -78,7 +82,7 @@ def metric_rows(
         'arm': arm,
         'diverged': bool(diverged[i]),
     }
-    for k in METRIC_KEYS:
+    for k in (*METRIC_KEYS, *(k for k in ADAPTIVE_KEYS if k in values)):
       row[k] = None if diverged[i] else float(values[k][i])
     for k in GN_KEYS:
       v = None if gn is None or diverged[i] else float(gn[k][i])

@@ -13,7 +13,8 @@ multiplied by a *curve* c(t) in [0, 1] (Li, Malladi & Arora 2021 run SVAG under 
 Everything is converted once, on the host, into arrays over optimizer steps (the curve's kind is an
 int32 code, its start/peak/end float32 steps), so that trials with different schedules and curves
 are just different inputs of one compiled program (the arms of the Fast Equilibrium experiment),
-and checkpoints hold them. `SvagTime` stretches them for SVAG (l times the steps at LR / l).
+and checkpoints hold them. `SvagTime` stretches them for SVAG (l times the steps at LR / l, or
+LR / sqrt(l) for the adaptive optimizers).
 """
 
 import dataclasses
@@ -23,6 +24,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from svag_jax import scaling
 
 # Padding boundary for schedules with fewer changes than the longest one: never reached.
 _NEVER = np.iinfo(np.int32).max
@@ -152,24 +155,33 @@ def stack(schedules: Sequence[Schedules]) -> Schedules:
 class SvagTime:
   """SVAG's time change (Li, Malladi & Arora 2021, Sec. 4): one unit of SGD time is l steps.
 
-  With amplification l the optimizer runs l times the SGD steps at LR eta / l (WD unchanged), every
-  step-indexed interval (epochs, schedules, evals, checkpoints) is stretched by l, and curves are
-  plotted against effective steps = steps / l. l = 1 (every other oracle) is the identity.
+  With amplification l the optimizer runs l times the SGD steps, every step-indexed interval
+  (epochs, schedules, evals, checkpoints) is stretched by l, and curves are plotted against
+  effective steps = steps / l. The per-step LR and WD are `svag_jax.scaling.svag`'s: SGD at
+  LR eta / l (WD unchanged); RMSprop / Adam / AdamW at eta / sqrt(l) (Malladi, Lyu, Panigrahi &
+  Arora 2022, their ell = sqrt(l)), AdamW's decoupled WD lambda / sqrt(l). l = 1 (every other
+  oracle) is the identity.
 
   Attributes:
     l: the amplification, int >= 1.
+    optimizer: config.optim.optimizer ('sgd', 'rmsprop', 'adam' or 'adamw').
   """
 
   l: int = 1
+  optimizer: str = 'sgd'
 
   @classmethod
   def of(cls, optim_config: Any) -> 'SvagTime':
     """The time change of a config's `optim` group (l = optim.svag_l for svag, else 1)."""
-    return cls(optim_config.svag_l if optim_config.oracle == 'svag' else 1)
+    return cls(optim_config.svag_l if optim_config.oracle == 'svag' else 1, optim_config.optimizer)
 
   def lr(self, lr: float) -> float:
-    """The per-step LR eta / l of an SGD LR eta."""
-    return lr / self.l
+    """The per-step LR of an LR eta at batch B: eta / l (sgd), eta / sqrt(l) (adaptive)."""
+    return scaling.svag(scaling.Settings(lr), self.l, self.optimizer).lr
+
+  def wd(self, wd: float) -> float:
+    """The per-step WD of a WD lambda: lambda, except adamw's lambda / sqrt(l)."""
+    return scaling.svag(scaling.Settings(1.0, wd), self.l, self.optimizer).wd
 
   def steps(self, sgd_steps: int) -> int:
     """Optimizer steps of `sgd_steps` units of SGD time (e.g. steps per epoch): l x sgd_steps."""

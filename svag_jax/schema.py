@@ -58,12 +58,22 @@ def defaults() -> ml_collections.ConfigDict:
   c.optim.lr_curve = 'constant'
   c.optim.lr_curve_epochs = ()  # the epochs of lr_curve (above)
   c.optim.momentum = 0.0  # heavy ball, PyTorch convention: v = beta v + g; w -= lr v
+  # The optimizer (svag_jax.optim.make): 'sgd' (coupled WD, heavy-ball momentum) | 'rmsprop'
+  # (coupled WD) | 'adam' (coupled WD, i.e. L2 in the gradient) | 'adamw' (decoupled WD: w -= lr
+  # (u + wd w), the decay per step is lr * wd), PyTorch's conventions; the adaptive ones read
+  # beta1 (adam, adamw), beta2 and eps, and not momentum.
+  c.optim.optimizer = 'sgd'
+  c.optim.beta1 = 0.9  # adam/adamw: decay of the first moment (EMA of the gradient)
+  c.optim.beta2 = 0.999  # rmsprop/adam/adamw: decay of the second moment (EMA of its square)
+  c.optim.eps = 1e-8  # rmsprop/adam/adamw: added to sqrt(v_hat) in the denominator
   # The gradient oracle (Li, Malladi & Arora 2021): 'sgd' (one batch of B), 'svag' (two batches,
-  # combined with amplification svag_l, LR / svag_l, svag_l x the steps), 'ngd' (full-batch
+  # combined with amplification svag_l, svag_l x the steps, the LR / svag_l; adaptive optimizers:
+  # LR / sqrt(svag_l), 1 - beta / svag_l, eps x sqrt(svag_l), adamw WD / sqrt(svag_l), Malladi et
+  # al. 2022, whose ell is sqrt(svag_l); svag_jax.scaling), 'ngd' (full-batch
   # gradient + covariance-matched Gaussian noise), 'gd' (full-batch gradient). ngd/gd use the whole
   # training set (fix a subset with data.num_train) in chunks of chunk_size examples.
   c.optim.oracle = 'sgd'
-  c.optim.svag_l = 1  # SVAG amplification l (int >= 1; 1 = SGD bit for bit)
+  c.optim.svag_l = 1  # SVAG amplification l (int >= 1; 1 = the optimizer bit for bit)
   c.optim.noise_scale = 0.0  # std of isotropic Gaussian noise added to the gradient (0 = off)
   c.optim.chunk_size = 500  # examples per forward/backward pass of the full-batch oracles
 

@@ -1,5 +1,8 @@
 """Closed forms of the two papers: LSR critical batch, SDE-validity test, equilibrium norm,
-stationary effective LR, relaxation and mixing times after a schedule change.
+stationary effective LR, relaxation and mixing times after a schedule change; and for the adaptive
+optimizers (RMSprop, Adam + L2, AdamW): their effective and intrinsic LR, the rotational
+equilibrium (Kosson, Messmer & Jaggi 2024) and the SDE constants that SVAG and the square-root
+rule keep (Malladi, Lyu, Panigrahi & Arora 2022).
 
 All functions are plain arithmetic: they take Python floats, NumPy or JAX arrays (elementwise, e.g.
 one value per trial) and work under jit. Reading them off run records is analysis/'s job: e.g. the
@@ -58,8 +61,8 @@ def sde_approximation_fails(n_over_g: ArrayLike, c2: float = 2.0) -> ArrayLike:
 
 
 def intrinsic_lr(lr: ArrayLike, wd: ArrayLike, momentum: ArrayLike = 0.0) -> ArrayLike:
-  """lambda_e = eta lambda / (1 - beta): the rate of the norm dynamics per step (derivation: the
-  note on momentum at the end of this file).
+  """lambda_e = eta lambda / (1 - beta): the rate of the norm dynamics per step (derivation:
+  docs/derivations.md, heavy-ball momentum).
 
   Without momentum this is the papers' intrinsic LR eta lambda; with heavy-ball momentum beta
   (v <- beta v + grad + lambda w, w <- w - eta v) the weights move as under SGD with LR
@@ -73,7 +76,7 @@ def gradient_weight(momentum: ArrayLike = 0.0) -> ArrayLike:
 
   The full-batch gradient enters the norm balance through the momentum buffer's correlation with
   the current gradient, E<w_k - w_{k-1}, grad L(w_k)> = eta G / (1 + beta) to second order in the
-  step (the derivation at the end of this file); the gradient noise of different steps is
+  step (docs/derivations.md); the gradient noise of different steps is
   uncorrelated and keeps weight 1. 1 without momentum (the 2021 paper's eq. 11).
   """
   return (1 - momentum) / (1 + momentum)
@@ -94,7 +97,7 @@ def equilibrium_residual(
   for every batch, so ||w_{k+1}||^2 = (1 - eta lambda)^2 ||w_k||^2 + eta^2 ||grad L(w_k; B_k)||^2
   exactly, and at equilibrium (2 - eta lambda) lambda R = eta (G + N): exact. With momentum the
   relation is exact up to one term, E<w_k - w_{k-1}, grad L(w_k)>, which is eta G / (1 + beta) to
-  second order in the step (`gradient_weight`; derivation at the end of this file): G enters
+  second order in the step (`gradient_weight`; derivation: docs/derivations.md): G enters
   with weight (1 - beta) / (1 + beta) (0.33 at beta = 0.5, 0.053 at 0.9), N with weight 1.
 
   Args:
@@ -131,7 +134,7 @@ def equilibrium_angular_update(
   """sqrt(2 eta lambda / (1 + beta)): the RMS relative step ||w_{k+1} - w_k|| / ||w_k|| at the
   equilibrium of SGD with coupled WD and heavy-ball momentum on a scale-invariant loss.
 
-  Exact in expectation, E||w_{k+1} - w_k||^2 = 2 eta lambda R / (1 + beta) (derivation at the end
+  Exact in expectation, E||w_{k+1} - w_k||^2 = 2 eta lambda R / (1 + beta) (docs/derivations.md;
   of this file: it needs only <grad L(w; B), w> = 0 and a stationary R). The step is almost
   orthogonal to w (its radial part is O(eta lambda)), so this is also the angle per step between
   w_k and w_{k+1}: the "rotational equilibrium" (Kosson, Messmer & Jaggi 2024, for SGD with
@@ -208,41 +211,96 @@ def mixing_time_slope(tol: float, factor: float = 10.0) -> float:
   return math.log((factor**2 - 1) / ((1 - tol) ** -2 - 1)) / 4
 
 
-# ---- Heavy-ball momentum: the equilibrium relation and the intrinsic LR ----
-#
-# Update (PyTorch convention, svag_jax.optim.sgd): v_{k+1} = beta v_k + g_k + lambda w_k,
-# w_{k+1} = w_k - eta v_{k+1}, g_k the gradient of batch k, independent of the past, with
-# <g_k, w_k> = 0 (scale invariance) and E||g_k||^2 = G + N. Write u_{k+1} = w_{k+1} - w_k, so
-# u_{k+1} = beta u_k - eta (g_k + lambda w_k). At a stationary state let R = E||w||^2,
-# U = E||u||^2, a = E<w_k, u_k>, b = E<w_k, u_{k+1}>, D = E<u_k, grad L(w_k)> (the batch g_k is
-# independent of u_k, so D = E<u_k, g_k>). Three exact identities:
-#   ||w_{k+1}||^2 = ||w_k||^2 + 2 <w_k, u_{k+1}> + ||u_{k+1}||^2  =>  b = -U/2;
-#   <w_{k+1}, u_{k+1}> = <w_k, u_{k+1}> + ||u_{k+1}||^2          =>  a = b + U = U/2;
-#   <w_k, u_{k+1}> = beta <w_k, u_k> - eta lambda ||w_k||^2      =>  b = beta a - eta lambda R.
-# Hence U = 2 eta lambda R / (1 + beta) exactly (`equilibrium_angular_update`). Squaring the
-# update of u:
-#   U = beta^2 U + eta^2 (G + N + lambda^2 R) - 2 beta eta (lambda a + D),
-# and with U from above:
-#   (1 - beta) (2 - eta lambda / (1 + beta)) lambda R = eta (G + N) - 2 beta D      (exact).
-# D is where momentum meets the full-batch gradient: the previous step u_k carries the earlier
-# full-batch gradients, which are correlated with the current one (the noise of earlier steps is
-# not). Taylor's formula around w_k, with E L(w) stationary:
-#   E L(w_{k-1}) = E L(w_k)  gives  D = Q + O(u^3),   Q = E u^T H u / 2 (H the Hessian of L);
-#   E L(w_{k+1}) = E L(w_k)  gives  beta D - eta G + Q = O(u^3)
-# (E<grad L(w_k), u_{k+1}> = beta D - eta G, as <grad L(w), w> = 0 and the batch noise has mean
-# 0). So D = eta G / (1 + beta) to second order in the step, and
-#   (1 - beta) (2 - eta lambda / (1 + beta)) lambda R = eta (N + G (1 - beta) / (1 + beta)).
-# beta = 0 gives the 2021 paper's eq. 11 exactly. The G weight (1 - beta)/(1 + beta) replaces
-# the weight 1 of an earlier, first-order version of this note (which assumed the full-batch
-# gradients of successive steps uncorrelated, like the noise): that version was off by 48% / 76%
-# at N/G ~ 1 and 6% / 8% at N/G ~ 10 for beta = 0.5 / 0.9 on the toy of tests/test_theory.py,
-# which checks this relation at N/G ~ 1, 10 and 100 for beta in {0, 0.5, 0.9}.
-#
-# Time scale. For small steps, momentum SGD moves w as SGD with LR eta / (1 - beta), so ||w||^2
-# relaxes at the rate 2 lambda_e with lambda_e = eta lambda / (1 - beta) (`intrinsic_lr`), and to
-# first order the relation above reads 2 lambda_e R = (eta / (1 - beta))^2 (N + G (1 - beta) /
-# (1 + beta)): the equilibrium effective LR eta / ((1 - beta) R) is sqrt(2 lambda_e) / sigma
-# (`stationary_effective_lr`), sigma^2 = (N + G (1 - beta)/(1 + beta)) R, the noise at unit norm.
-#
-# Runs log both: `intrinsic_lr` = eta lambda (the papers' quantity and axis) and
-# `intrinsic_lr_momentum` = eta lambda / (1 - beta) (equal to it without momentum).
+# ---- Adaptive optimizers (derivations: docs/derivations.md) ----
+
+
+def adaptive_effective_lr(lr: ArrayLike, sq_norm: ArrayLike) -> ArrayLike:
+  """eta / ||w||: the effective LR of a scale-invariant group under RMSprop / Adam / AdamW.
+
+  Their update u = m_hat / (sqrt(v_hat) + eps) does not scale with the weights: with w = c w_1
+  (||w_1|| = 1) the gradient, m and sqrt(v) all scale as 1/c, so u(w) is the update at w_1 with
+  eps replaced by c eps, and the unit direction moves by (eta / ||w||) u per step (SGD's
+  eta / ||w||^2 has one more 1/||w||, from its gradient). Note on the adaptive optimizers below.
+  """
+  return lr / sq_norm**0.5
+
+
+def adaptive_intrinsic_lr(
+    lr: ArrayLike, wd: ArrayLike, inverse_preconditioner: ArrayLike = 1.0
+) -> ArrayLike:
+  """lambda_e = eta lambda p: the fraction of the weights' norm that WD removes per step.
+
+  AdamW (decoupled): p = 1, lambda_e = eta lambda exactly. RMSprop and Adam with coupled L2: the
+  WD term lambda w passes through the preconditioner 1 / (sqrt(v_hat) + eps), so its radial rate
+  is eta lambda p with p = sum_i w_i^2 / (sqrt(v_hat_i) + eps) / ||w||^2, the w^2-weighted mean
+  of the inverse preconditioner (`metrics.inverse_preconditioner`); p scales as ||w|| (v_hat as
+  1/||w||^2), so Adam + L2 relaxes on a time scale that depends on each layer's gradient size.
+  At equilibrium 2 lambda_e R = (the squared norm the updates add per step), as for SGD's
+  eta lambda; the angular update follows from lambda_e (`adaptive_angular_update`).
+  """
+  return lr * wd * inverse_preconditioner
+
+
+def adaptive_angular_update(
+    intrinsic_lr: ArrayLike, beta1: ArrayLike = 0.0, decoupled: bool = True, exact: bool = False
+) -> ArrayLike:
+  """The RMS angular update per step at rotational equilibrium, ||w_{k+1} - w_k|| / ||w_k||.
+
+  sqrt(2 lambda_e (1 - beta1) / (1 + beta1)): Kosson, Messmer & Jaggi 2024 for AdamW
+  (lambda_e = eta lambda, the `avg_rotation` of their code, github.com/epfml/REQ,
+  shared/optimizers/rotational_adamw.py); with lambda_e = `adaptive_intrinsic_lr` the same holds
+  for Adam + L2 and RMSprop (beta1 = 0). `exact=True` keeps the discrete-time term of decoupled
+  WD: sqrt(2 lambda_e (1 - beta1) / (1 + beta1 (1 - lambda_e))), exact in expectation when the
+  preconditioned gradient is orthogonal to w and the preconditioner constant (note at the end of
+  this file); coupled WD has no such term (its exact form is the first-order one, as for SGD with
+  momentum, `equilibrium_angular_update`).
+
+  Args:
+    intrinsic_lr: lambda_e (eta lambda for AdamW).
+    beta1: Adam's first-moment decay (0 for RMSprop).
+    decoupled: AdamW (True) or WD in the gradient (False); only matters with `exact`.
+    exact: keep the O(lambda_e) term of decoupled WD.
+  """
+  denominator = 1 + beta1 * (1 - intrinsic_lr) if (exact and decoupled) else 1 + beta1
+  return (2 * intrinsic_lr * (1 - beta1) / denominator) ** 0.5
+
+
+def adamw_equilibrium_sq_norm(lr: ArrayLike, wd: ArrayLike, num_params: ArrayLike) -> ArrayLike:
+  """||w||^2 = eta C / (2 lambda) at AdamW's rotational equilibrium (Kosson, Messmer & Jaggi 2024,
+  in their random-walk model): C weights whose preconditioned gradient is pure noise with
+  E (g_i / sqrt(v_i))^2 = 1, so each step adds eta^2 C of coherent displacement (the first
+  moment spreads one gradient over 1 / (1 - beta1) steps in the same direction) and WD removes
+  2 eta lambda ||w||^2."""
+  return lr * num_params / (2 * wd)
+
+
+def adaptive_sde_constants(
+    lr: ArrayLike,
+    batch_size: ArrayLike,
+    beta1: ArrayLike = 0.9,
+    beta2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    wd: ArrayLike = 0.0,
+    decoupled: bool = False,
+    svag_l: ArrayLike = 1,
+) -> dict[str, ArrayLike]:
+  """The constants of the RMSprop / Adam SDE (Malladi, Lyu, Panigrahi & Arora 2022, Sec. 4) of a
+  run at batch B: two runs with equal constants approximate the same SDE.
+
+  In the time t = k eta^2 (k the step count): sigma0_sq = eta^2 l / B, the gradient noise's scale
+  (Cov of the batch gradient is l Sigma_1 / B, l the SVAG amplification, and sigma_0 = eta sigma);
+  eps0 = eta eps; c1 = (1 - beta1) / eta^2, c2 = (1 - beta2) / eta^2, the relaxation rates of
+  the moments; lambda0 = lambda / eta for decoupled WD (its drift -lambda_0 w), omitted for
+  coupled WD (part of grad f). The square-root rule and SVAG keep all of them (`svag_jax.scaling`;
+  tests/test_scaling.py); `steps_per_time` = 1 / eta^2.
+  """
+  out = {
+      'sigma0_sq': lr**2 * svag_l / batch_size,
+      'eps0': lr * eps,
+      'c1': (1 - beta1) / lr**2,
+      'c2': (1 - beta2) / lr**2,
+      'steps_per_time': 1 / lr**2,
+  }
+  if decoupled:
+    out['lambda0'] = wd / lr
+  return out

@@ -11,7 +11,7 @@ augmentation and noise keys, the schedules' values in the metrics). The optax tr
 their own counts (optax's convention: the LR schedule's `ScaleByScheduleState.count`, the WD
 schedule's `WeightDecaySchedule.count`, the noise's `IsotropicNoiseState.count`); every one of
 them is incremented once per `train_step`, exactly as `step`, so they stay equal to it
-(`opt_state_counts`; asserted by tests/test_step_counts.py). The loop's step counter
+(`optim.opt_state_counts`; asserted by tests/test_step_counts.py). The loop's step counter
 (svag_jax/experiment.py) counts the steps it dispatched, and is checkpointed with the states.
 """
 
@@ -26,10 +26,11 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from svag_jax import evaluate, metrics, models, optim, oracles, precision
+from svag_jax import evaluate, metrics, models, optim, oracles, precision, scaling
 from svag_jax import sampling as sampling_lib
 from svag_jax.data import TrainData, normalize
-from svag_jax.models.external import COLLECTIONS, train_kwargs
+from svag_jax.models import external
+from svag_jax.models.external import train_kwargs
 from svag_jax.record import group_key
 from svag_jax.schedules import Schedules, value_at
 
@@ -65,35 +66,6 @@ class TrainState:
     return {'params': self.params, 'batch_stats': self.batch_stats, 'frozen': self.frozen}
 
 
-def opt_state_counts(opt_state: optax.OptState) -> list[jax.Array]:
-  """Every `count` field in an optax state (the schedules' and the noise's update counts)."""
-  found = []
-
-  def visit(node):
-    if hasattr(node, '_fields'):  # a NamedTuple state
-      if 'count' in node._fields:
-        found.append(node.count)
-      for child in node:
-        visit(child)
-    elif isinstance(node, (tuple, list)):
-      for child in node:
-        visit(child)
-
-  visit(opt_state)
-  return found
-
-
-def check_collections(variables: dict) -> None:
-  """Raises ValueError when a model has variable collections other than `COLLECTIONS`."""
-  other = sorted(set(variables) - set(COLLECTIONS))
-  if other:
-    raise ValueError(
-        f'the model has variable collections {other}: svag_jax trains "params", updates '
-        '"batch_stats" in training steps and keeps "frozen" fixed, and knows no others (a '
-        'dropout model needs no collection, but svag_jax passes it no dropout RNG either)'
-    )
-
-
 @dataclasses.dataclass(frozen=True)
 class Trainer:
   """The static description of one trial's training (everything that is not data or state).
@@ -106,15 +78,21 @@ class Trainer:
     batch_size: B, examples per step.
     num_train: N, training-set size (for sampling).
     sampling: 'shuffle' or 'replacement' (`svag_jax.sampling.Sampler`).
-    momentum: heavy-ball beta (0 = plain SGD).
+    momentum: heavy-ball beta (0 = plain SGD; sgd only).
+    optimizer_name: 'sgd', 'rmsprop', 'adam' (coupled L2) or 'adamw' (decoupled WD), the
+      config's optim.optimizer (`optim.make`; the transform itself is `optimizer(...)`).
+    beta1, beta2, eps: the adaptive optimizers' settings at batch B (for SVAG rescaled by
+      `scaling.svag`: `settings`).
     unroll: unroll the steps of one dispatch (XLA:CPU runs conv weight-gradients inside rolled
       loops 25-60x slower, jax#12868); False keeps a rolled `lax.scan` (better on GPU/TPU).
     oracle: how a step's gradient is estimated, a key of `oracles.ORACLES`: 'sgd' (one batch),
       'svag' (two independent batches combined by `optim.svag(svag_l)`), 'ngd' / 'gd' (the whole
       training set, chunks of `chunk_size`). Chosen statically: one compiled program per oracle.
-    svag_l: SVAG amplification l. The LR / l and the l-times-longer schedules are the caller's
-      (`schedules.SvagTime`; they are data, `schedules`); batch 1 of step t is the SGD batch of
-      step t, so l = 1 is SGD.
+    svag_l: SVAG amplification l. The per-step LR and WD (LR / l for SGD, LR / sqrt(l) for the
+      adaptive optimizers) and the l-times-longer schedules are the caller's
+      (`schedules.SvagTime`; they are data, `schedules`); the adaptive optimizers' betas and eps
+      are rescaled here (`settings`). Batch 1 of step t is the batch of step t without SVAG, so
+      l = 1 is the optimizer itself.
     noise_scale: std of the isotropic Gaussian noise added to the gradient (0 = none).
     chunk_size: examples per pass of the full-batch oracles.
     gn_batches: K, batches per G/N estimate (`gradient_noise`).
@@ -132,6 +110,10 @@ class Trainer:
   num_train: int
   sampling: str = 'shuffle'
   momentum: float = 0.0
+  optimizer_name: str = 'sgd'
+  beta1: float = 0.9
+  beta2: float = 0.999
+  eps: float = 1e-8
   unroll: bool = True
   oracle: str = 'sgd'
   svag_l: int = 1
@@ -153,6 +135,10 @@ class Trainer:
         num_train=num_train,
         sampling=config.train.sampling,
         momentum=config.optim.momentum,
+        optimizer_name=config.optim.optimizer,
+        beta1=config.optim.beta1,
+        beta2=config.optim.beta2,
+        eps=config.optim.eps,
         unroll=config.train.unroll,
         oracle=config.optim.oracle,
         svag_l=config.optim.svag_l,
@@ -177,21 +163,34 @@ class Trainer:
     """The oracle's entry of `oracles.ORACLES`."""
     return oracles.get(self.oracle)
 
+  @property
+  def settings(self) -> scaling.Settings:
+    """beta1, beta2 and eps per step: the config's, or for SVAG those of `scaling.svag` (1 - beta
+    divided by l, eps times sqrt(l)); lr and wd are placeholders (the schedules hold them)."""
+    base = scaling.Settings(1.0, 1.0, self.beta1, self.beta2, self.eps)
+    return scaling.svag(base, self.svag_l if self.spec.batches == 2 else 1, self.optimizer_name)
+
   def optimizer(self, schedules: Schedules, key: jax.Array) -> optax.GradientTransformation:
-    """The trial's optimizer: `[svag(l)] + [add_isotropic_noise] + sgd(lr, wd, momentum)`.
+    """The trial's optimizer: `[svag(l)] + [add_isotropic_noise] + make(optimizer, lr, wd, ...)`.
 
     The bracketed parts only for the svag oracle / a non-zero noise scale (plain SGD keeps the
-    foundation's chain). The LR is the schedule's (already divided by l for SVAG). A function of
+    foundation's chain, `optim.sgd`). The LR and WD are the schedules' (already at their SVAG
+    values, `schedules.SvagTime`), the betas and eps `settings`. A function of
     the trial's `TrainState.schedules` and data key `TrainState.key` alone, so `init` and every
     `train_step` build the same transform. The isotropic noise of update t is drawn from
     stream_key(key, STREAM_NOISE, t) (`add_isotropic_noise` keeps fold_in(key, STREAM_NOISE) in
     its state and folds in its count, which equals the step), a stream of the data key like
     NGD's z.
     """
-    base = optim.sgd(
+    s = self.settings
+    base = optim.make(
+        self.optimizer_name,
         functools.partial(value_at, schedules.lr),
         functools.partial(value_at, schedules.wd),
-        self.momentum,
+        momentum=self.momentum,
+        beta1=s.beta1,
+        beta2=s.beta2,
+        eps=s.eps,
     )
     front = []
     if self.spec.batches == 2:
@@ -208,7 +207,7 @@ class Trainer:
     data_key = jax.random.fold_in(key, sampling_lib.STREAM_DATA)
     x = jnp.zeros((1, *data.images.shape[1:]), jnp.float32)
     variables = self.model.init({'params': init_key}, x, **train_kwargs(self.model, False))
-    check_collections(variables)
+    external.check_collections(variables)
     params = variables['params']
     return TrainState(
         step=jnp.zeros([], jnp.int32),
@@ -354,12 +353,17 @@ class Trainer:
 
   def schedule_metrics(self, state: TrainState) -> dict[str, jax.Array]:
     """lr, wd at the trial's step and the norm / learning-rate metrics of
-    `metrics.learning_rates` (float32 scalars), and per group its `metrics.group_norms`
-    ('group.<name>/w_norm_sq', 'group.<name>/effective_lr': `svag_jax.record.group_key`)."""
+    `metrics.learning_rates` (float32 scalars); for an adaptive optimizer also
+    `metrics.adaptive_learning_rates` (its effective and intrinsic LR); per group its
+    `metrics.group_norms` ('group.<name>/w_norm_sq', 'group.<name>/effective_lr':
+    `svag_jax.record.group_key`)."""
     lr = value_at(state.schedules.lr, state.step)
-    out = metrics.learning_rates(
-        lr, value_at(state.schedules.wd, state.step), state.params, self.momentum
-    )
+    wd = value_at(state.schedules.wd, state.step)
+    out = metrics.learning_rates(lr, wd, state.params, self.momentum)
+    if self.optimizer_name != 'sgd':
+      s = self.settings
+      settings = metrics.AdaptiveSettings(self.optimizer_name, s.beta2, s.eps)
+      out.update(metrics.adaptive_learning_rates(lr, wd, state.params, state.opt_state, settings))
     for group, values in metrics.group_norms(lr, state.params, self.groups or ()).items():
       out.update({group_key(group, k): v for k, v in values.items()})
     return out

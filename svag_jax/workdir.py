@@ -27,10 +27,10 @@
     <workdir>/checkpoints/       orbax checkpoints
     <workdir>/corrupt_checkpoints/  checkpoints set aside on resume (`<step>`, `<step>.reason.txt`)
 
-Crash repair (on resume, by the writer; `Workdir.repair_metrics`, `Workdir.repair_files`): a
-partial last line of metrics.jsonl (a crash mid-append) is dropped and its bytes kept in
-`metrics.jsonl.partial-<UTC time>`; unreadable predictions/params files and leftover temporary
-files are renamed `<name>.corrupt-<UTC time>` beside the original. Nothing is deleted.
+Crash repair (on resume, by the writer: `svag_jax.repair`): a partial last line of metrics.jsonl
+(a crash mid-append) is dropped and its bytes kept in `metrics.jsonl.partial-<UTC time>`;
+unreadable predictions/params files and leftover temporary files are renamed
+`<name>.corrupt-<UTC time>` beside the original. Nothing is deleted.
 
 Status rules: `done` and `diverged` are final: a later command that is refused or fails before it
 trains (changed config, unreadable checkpoints, lowered train.epochs, any exception) leaves
@@ -45,7 +45,6 @@ import json
 import os
 import pathlib
 import time
-import zipfile
 from typing import Any
 
 import ml_collections
@@ -60,7 +59,6 @@ from svag_jax.record import (
     WorkdirError,
     epoch_name,
     read_record_config,
-    scan_metrics,
 )
 
 # Fields that may change between a run and its resumption (e.g. training longer).
@@ -75,19 +73,6 @@ RESUMABLE_FIELDS = (
     'logging.wandb_mode',
     'logging.progress',
 )
-
-
-def _utc_stamp() -> str:
-  return time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
-
-
-def _aside_path(path: pathlib.Path, tag: str) -> pathlib.Path:
-  """A new name beside `path`: `<name>.<tag>-<UTC time>` (`-<n>` added if taken)."""
-  dest = path.with_name(f'{path.name}.{tag}-{_utc_stamp()}')
-  n = 1
-  while dest.exists():
-    dest, n = path.with_name(f'{path.name}.{tag}-{_utc_stamp()}-{n}'), n + 1
-  return dest
 
 
 def config_to_json(config: ml_collections.ConfigDict | dict) -> dict:
@@ -125,7 +110,7 @@ def _named(e: OSError, path: pathlib.Path) -> OSError:
   return e if e.filename else OSError(e.errno, e.strerror or str(e), str(path))
 
 
-def _atomic_write(path: pathlib.Path, text: str) -> None:
+def atomic_write(path: pathlib.Path, text: str) -> None:
   tmp = path.with_name(path.name + '.tmp')
   try:
     tmp.write_text(text)
@@ -196,12 +181,12 @@ class Workdir:
       if self.software_changes:
         header['software_changes'] = self.software_changes
       text = json.dumps({HEADER: header, **config}, indent=2, sort_keys=True)
-      _atomic_write(self.config_path, text)
+      atomic_write(self.config_path, text)
 
   def write_groups(self, groups: dict) -> None:
     """WORKDIR/groups.json (`svag_jax.record.read_groups` reads it)."""
     if self.writer:
-      _atomic_write(self.path / GROUPS_FILE, json.dumps(groups, indent=2))
+      atomic_write(self.path / GROUPS_FILE, json.dumps(groups, indent=2))
 
   def append_metrics(self, rows: list[dict]) -> None:
     if not self.writer:
@@ -215,91 +200,10 @@ class Workdir:
     except OSError as e:
       raise _named(e, self.metrics_path) from e
 
-  def repair_metrics(self) -> list[dict]:
-    """Drops a partial last line of metrics.jsonl (a crash mid-append) and returns the rows.
-
-    The dropped bytes are kept in `metrics.jsonl.partial-<UTC time>` beside the file, and a
-    warning names the line. Rows of the evaluation it belonged to are recomputed on resume (see
-    `complete_eval_step`). Only the writer repairs; the others just read.
-
-    Raises:
-      WorkdirError: a line before the last is corrupt (not a crash's doing; nothing is changed).
-    """
-    rows, kept, partial, line = scan_metrics(self.metrics_path)
-    if partial and self.writer:
-      aside = _aside_path(self.metrics_path, 'partial')
-      aside.write_bytes(partial)
-      logging.warning(
-          '%s, line %d: partial last line (%d bytes; a crash mid-append?) dropped; '
-          'its bytes are kept in %s and its evaluation is recomputed.',
-          self.metrics_path,
-          line,
-          len(partial),
-          aside.name,
-      )
-      _atomic_write(self.metrics_path, self.metrics_path.read_bytes()[:kept].decode())
-    return rows
-
-  def repair_files(self) -> dict[str, list[float]]:
-    """Sets aside unreadable predictions/params files and leftover temporary files.
-
-    A file is renamed `<name>.corrupt-<UTC time>` beside itself, with a warning: predictions
-    `epoch_<E>.npy` that np.load cannot map (truncated), params `epoch_<E>.npz` that are not a
-    complete zip archive, and `*.tmp*` files of an interrupted atomic write (in the workdir,
-    predictions/ and params/).
-
-    Returns:
-      {'predictions': [E, ...], 'params': [E, ...]}: the epochs whose file was set aside (the
-      caller recomputes them). Empty lists where this process is not the writer.
-    """
-    bad: dict[str, list[float]] = {'predictions': [], 'params': []}
-    if not self.writer:
-      return bad
-    for d in (self.path, self.predictions_dir, self.params_dir):
-      for tmp in sorted(d.glob('*.tmp*')) if d.is_dir() else []:
-        if tmp.is_file() and '.corrupt-' not in tmp.name:
-          self._set_aside(tmp, 'a leftover temporary file of an interrupted write')
-    for kind, d, ext in (
-        ('predictions', self.predictions_dir, '.npy'),
-        ('params', self.params_dir, '.npz'),
-    ):
-      for f in sorted(d.glob(f'epoch_*{ext}')) if d.is_dir() else []:
-        try:
-          if ext == '.npy':
-            np.load(f, mmap_mode='r')
-          else:
-            with zipfile.ZipFile(f) as z:  # a truncated zip has lost its central directory
-              z.namelist()
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-          self._set_aside(f, f'unreadable ({type(e).__name__}: {e}); it is recomputed')
-          bad[kind].append(float(f.stem.removeprefix('epoch_')))
-    return bad
-
-  def _set_aside(self, path: pathlib.Path, why: str) -> None:
-    dest = _aside_path(path, 'corrupt')
-    logging.warning('%s: %s; moved to %s.', path, why, dest.name)
-    os.replace(path, dest)
-
-  def truncate_metrics(self, max_step: int) -> int:
-    """Drops rows written after step `max_step` (they will be recomputed identically on resume).
-
-    Returns the number of rows dropped (0 where this process is not the writer).
-    """
-    if not self.writer or not self.metrics_path.exists():
-      return 0
-    self.repair_metrics()  # a partial last line is kept aside, not dropped silently
-    rows, kept, partial, _ = scan_metrics(self.metrics_path)
-    text = self.metrics_path.read_bytes()[:kept].decode()
-    lines = [line for line in text.split('\n') if line.strip()]
-    keep = [line for line, row in zip(lines, rows, strict=True) if row['step'] <= max_step]
-    if len(keep) != len(lines) or partial:
-      _atomic_write(self.metrics_path, ''.join(line + '\n' for line in keep))
-    return len(lines) - len(keep)
-
   def write_status(self, status: str, **info: Any) -> None:
     if not self.writer:
       return
-    _atomic_write(self.status_path, json.dumps({'status': status, **info}, indent=2))
+    atomic_write(self.status_path, json.dumps({'status': status, **info}, indent=2))
 
   def status(self) -> str | None:
     """The status in status.json, or None if there is none (a new workdir) or it is unreadable."""
@@ -360,7 +264,7 @@ class Workdir:
     if not self.writer:
       return
     self.predictions_dir.mkdir(exist_ok=True)
-    _atomic_write(self.predictions_dir / 'trials.json', json.dumps({'arm': arms}))
+    atomic_write(self.predictions_dir / 'trials.json', json.dumps({'arm': arms}))
     path = self.predictions_dir / f'epoch_{epoch_name(epoch)}.npy'
     tmp = path.with_name(path.stem + '.tmp.npy')
     np.save(tmp, predictions)
@@ -398,7 +302,7 @@ class Workdir:
     if not self.writer:
       return d / f'epoch_{epoch_name(epoch)}.npz'
     d.mkdir(exist_ok=True)
-    _atomic_write(d / 'trials.json', json.dumps({'arm': arms}))
+    atomic_write(d / 'trials.json', json.dumps({'arm': arms}))
     path = d / f'epoch_{epoch_name(epoch)}.npz'
     tmp = path.with_name(path.stem + '.tmp.npz')
     with tmp.open('wb') as f:

@@ -15,8 +15,7 @@ import pytest
 from submitit.core.utils import DelayedSubmission
 
 from svag_jax import record
-from svag_jax.launch import status
-from svag_jax.launch import sweep as sweep_cli
+from svag_jax.launch import slurm_flags, status
 from tests.helpers import one_line, run_cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -231,4 +230,4 @@ def test_slurm_off_a_cluster_is_refused_before_anything_is_written(tmp_path, cap
     [('90', 90), ('1:30', 2), ('2:00:00', 120), ('1-0', 1440), ('1-2:30', 1590), ('0-0:0:1', 1)],
 )
 def test_slurm_time_formats(text, minutes):
-  assert sweep_cli.slurm_minutes(text) == minutes
+  assert slurm_flags.slurm_minutes(text) == minutes

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from benchmarks import gpu_trials
+from benchmarks import gpu_runs, gpu_trials
 
 NUMBER = r'\s+[\d.]+'
 
@@ -30,7 +30,7 @@ def test_smoke_prints_every_row(out):
     m = re.match(rf'^(\S+)\s+(\d+)\s+(\S+)((?:{NUMBER}){{7}})\s+(\S+)$', line)
     if m:
       rows[m.group(1), int(m.group(2)), m.group(3)] = [float(x) for x in m.group(4).split()]
-  models = {'cnn': 'cnn', 'preresnet32': f'preresnet{gpu_trials.SMOKE_DEPTH}'}
+  models = {'cnn': 'cnn', 'preresnet32': f'preresnet{gpu_runs.SMOKE_DEPTH}'}
   want = {
       (models[name], t, strategy)
       for name, sizes in gpu_trials.SMOKE.items()
@@ -59,9 +59,9 @@ def test_smoke_times_every_full_scale_run(out):
       arm_h, run_h = (float(x) for x in m.group(7).split())
       arms = rows[m.group(1)][1]
       assert abs(run_h - arm_h * arms) <= 0.005 * (arms + 1) and arm_h > 0  # printed to 0.01
-  assert set(rows) == {label for label, *_ in gpu_trials.RUNS}, out
+  assert set(rows) == {label for label, *_ in gpu_runs.RUNS}, out
   trials, arms, (compile_s, steps_per_s, img_per_s, eval_s) = rows['fast_equilibrium']
-  assert (trials, arms) == (gpu_trials.SMOKE_RUN_TRIALS, 3)  # one arm of the three timed
+  assert (trials, arms) == (gpu_runs.SMOKE_RUN_TRIALS, 3)  # one arm of the three timed
   for label, (_, _, numbers) in rows.items():
     assert all(x > 0 for x in numbers), (label, out)
   # the memory line of --print_config (svag_jax.memory) for the whole run: 3 arms x 4 trials

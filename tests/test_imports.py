@@ -8,6 +8,7 @@
 - Every name has one home: a name is imported from (or read as an attribute of) the module that
   defines it, not from one that imports it in turn; no `# noqa: F401` re-export blocks in svag_jax/,
   configs/ or launch/. Importers checked: svag_jax/, configs/, launch/, benchmarks/, tests/.
+- No Python file of these folders (and benchmarks/, tests/) is over MAX_LINES = 400 lines.
 
 The rules of analysis/ (what it may read) are tested with the shape of an analysis module.
 """
@@ -216,9 +217,9 @@ def test_misused_names_finds_a_reexport_and_a_missing_name(tmp_path):
   assert [m.split(': ', 1)[1] for m in misused_names(path)] == [
       'ConfigError is imported by svag_jax.config, not defined there: import it from its home',
   ]  # MODELS and no_such_name pass: config.py has a module __getattr__ (its registries)
-  path.write_text('import svag_jax.workdir as wd\nwd.Workdir, wd.scan_metrics, wd.nothing\n')
+  path.write_text('import svag_jax.workdir as wd\nwd.Workdir, wd.epoch_name, wd.nothing\n')
   assert [m.split(': ', 1)[1] for m in misused_names(path)] == [
-      'scan_metrics is imported by svag_jax.workdir, not defined there: import it from its home',
+      'epoch_name is imported by svag_jax.workdir, not defined there: import it from its home',
       'svag_jax.workdir has no nothing',
   ]
 
@@ -239,3 +240,18 @@ def test_no_reexports(folder):
       if 'noqa: F401' in line
   ]
   assert not found, found
+
+
+MAX_LINES = 400  # issue 21: no Python file over 400 lines (split along a seam instead)
+
+
+def test_no_python_file_over_max_lines():
+  folders = ('svag_jax', 'analysis', 'launch', 'configs', 'benchmarks', 'tests')
+  lengths = {
+      str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+      for folder in folders
+      for path in sorted((ROOT / folder).rglob('*.py'))
+  }
+  assert len(lengths) > 100  # the folders were found
+  over = {path: n for path, n in lengths.items() if n > MAX_LINES}
+  assert not over, f'over {MAX_LINES} lines: {over}'

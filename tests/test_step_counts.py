@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from svag_jax import data as data_lib
-from svag_jax import models, schedules, train
+from svag_jax import models, optim, schedules, train
 from tests.helpers import most_optimizations_disabled, tiny_config
 
 
@@ -36,7 +36,7 @@ def test_opt_state_counts_follow_the_train_state_step(oracle, noise):
     state = trainer.init(jax.random.key(0), sched, data)
     state, _ = jax.jit(trainer.train_steps, static_argnums=2)(state, data, 3)
     state, _ = jax.jit(trainer.train_step)(state, data)
-  counts = train.opt_state_counts(state.opt_state)
+  counts = optim.opt_state_counts(state.opt_state)
   # LR schedule and WD schedule, plus the noise transform's count when there is noise
   assert len(counts) == 2 + (noise > 0)
   assert int(state.step) == 4

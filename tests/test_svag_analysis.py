@@ -164,3 +164,84 @@ def test_log_band_is_the_geometric_mean_and_stays_positive():
   log_band, linear_band = ax.collections
   assert log_band.get_paths()[0].vertices[:, 1].min() > 0
   assert linear_band.get_paths()[0].vertices[:, 1].min() < 0
+
+
+def test_an_adaptive_sweep_is_labelled_by_its_optimizer_without_sgds_theorem():
+  def plain(optimizer, l, acc_eq, acc_end):
+    r = run(l, 200, acc_eq, acc_end, 5.0)
+    r.config['optim']['optimizer'] = optimizer
+    return r
+
+  def adam(l, acc):
+    return plain('adam', l, acc, acc + 0.1)
+
+  s = sc.summarize([adam(None, 0.7), adam(2, 0.75), adam(4, 0.8)])
+  end = s[200]['phases']['end']['test_accuracy']
+  assert list(end['points']) == ['Adam', 'SVAG l=2', 'SVAG l=4']
+  lmax, gap = end['sgd_gap']
+  assert lmax == 4 and gap[0] == pytest.approx(0.8 - 0.9)
+  assert s[200]['optimizer'] == 'Adam' and s[200]['sde_fails'] is None  # Theorem 5.2: SGD only
+  assert s[200]['nsr'][0] == pytest.approx(5.0)
+  lines = sc.summary([adam(None, 0.7), adam(4, 0.8)])
+  assert any('Adam - l=4' in line for line in lines)
+  assert any('Adam N/G in the equilibrium window' in line for line in lines)
+  assert not any('threshold' in line or 'Theorem 5.2' in line for line in lines)
+  # without G/N (metrics.gn_every = 0, all NaN) the figure still draws, its N/G panel says so
+  no_gn = [run(l, 200, 0.7, 0.8, np.nan) for l in (None, 2, 4)]
+  for r in no_gn:
+    r.config['optim']['optimizer'] = 'adam'
+  axes = sc.plot(no_gn)
+  axes[0].figure.canvas.draw()
+  assert [t.get_text() for t in axes[2].texts] == ['G/N not logged']
+  # Adam + L2: the last quarter of the pre-decay phase (epochs 1.5, 2); AdamW: one 1 / (eta lambda)
+  # (10 steps = 1 epoch: epochs 1 .. 2), as for SGD. Epoch 1's accuracy tells them apart.
+  for optimizer, window in (('adam', [False, False, True, True, False]), ('adamw', None)):
+    r = plain(optimizer, None, 0.7, 0.8)
+    expected = sc.phase_windows(run(None, 200, 0.7, 0.8, 5.0))['equilibrium']
+    np.testing.assert_array_equal(
+        sc.phase_windows(r)['equilibrium'], expected if window is None else window
+    )
+  assert list(sc.phase_windows(run(None, 200, 0.7, 0.8, 5.0))['equilibrium']) == [
+      False,
+      True,
+      True,
+      True,
+      False,
+  ]
+
+
+def test_sqrt_rule_breaks_and_noise_reading():
+  from svag_jax.analysis import sqrt_rule  # noqa: PLC0415
+
+  trials = 4
+  spread = np.linspace(-0.001, 0.001, trials)[:, None]
+  epochs = np.array([1.0, 2.0, 3.0, 4.0])
+
+  def point(rule, batch, error, nsr=None):
+    acc = np.tile([0.5, 0.6, 0.7, 1 - error], (trials, 1)) + spread
+    values = {'test_accuracy': acc, 'lr': np.tile([1e-3, 1e-3, 1e-3, 1e-4], (trials, 1))}
+    if nsr is not None:  # G = 1, N = nsr at every eval
+      values |= {'G': np.ones((trials, 4)), 'N': np.full((trials, 4), float(nsr))}
+    config = {'optim': {'optimizer': 'adam'}, 'train': {'batch_size': batch}}
+    name = f'si_{rule}_b{batch}'
+    return sweep_point(name, config, epochs * 10, epochs * 10, epochs, values)
+
+  runs = [point('base', 25, 0.040, nsr=20.0), point('sqrt', 100, 0.041, nsr=5.0)]
+  runs += [point('sqrt', 400, 0.045), point('sqrt', 2000, 0.060)]
+  runs += [point('linear', 100, 0.047), point('linear', 400, 0.070)]
+  runs += [point('none', 100, 0.050), point('none', 400, 0.049)]
+  s = sqrt_rule.summarize(runs)
+  m = s['si']
+  assert m['best'] == pytest.approx(0.040) and m['threshold'] == pytest.approx(0.048)
+  assert m['rules']['sqrt']['B'] == [25, 100, 400, 2000]  # the base point in every rule
+  assert m['breaks'] == {'sqrt': (2000, 400), 'linear': (400, 100), 'none': (100, 25)}
+  b25, b100 = m['noise']
+  assert b25['B'] == 25 and b25['nsr'] == pytest.approx(20.0) and b25['B1'] == pytest.approx(500)
+  assert b100['B1'] == pytest.approx(500) and b25['B*'] == pytest.approx(2 * 21 * 25)
+  assert s['optimizer'] == 'adam'
+  lines = sqrt_rule.summary(s)
+  assert any('sqrt: fails at B = 2000 (holds to 400)' in line for line in lines)
+  axes = sqrt_rule.plot(s)
+  assert len(axes) == 2 and isinstance(axes[0].figure, Figure)
+  assert sqrt_rule.parse('plain_linear_b800') == ('plain', 'linear', 800)
+  assert sqrt_rule.parse('b200_adam') is None

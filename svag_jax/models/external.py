@@ -31,6 +31,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
+import ml_collections
+
+from svag_jax.checks import GROUP, fail
 
 # The variable collections a model may have: trained, updated in training, fixed.
 COLLECTIONS = ('params', 'batch_stats', 'frozen')
@@ -168,3 +171,32 @@ def build(path: str, kwargs: Mapping[str, Any], num_classes: int) -> nn.Module:
         'module (an NNX module class is converted by svag_jax.models.external.from_nnx)'
     )
   return model
+
+
+def check_collections(variables: dict) -> None:
+  """Raises ValueError when a model has variable collections other than `COLLECTIONS`."""
+  other = sorted(set(variables) - set(COLLECTIONS))
+  if other:
+    raise ValueError(
+        f'the model has variable collections {other}: svag_jax trains "params", updates '
+        '"batch_stats" in training steps and keeps "frozen" fixed, and knows no others (a '
+        'dropout model needs no collection, but svag_jax passes it no dropout RNG either)'
+    )
+
+
+def check_config(m: ml_collections.ConfigDict) -> None:
+  """A model named by import path must import and take `model.kwargs` (built here once: a Linen
+  module is a dataclass, nothing is initialised)."""
+  if not isinstance(m.kwargs, GROUP):
+    fail('model.kwargs', m.kwargs, 'must be a group of keyword arguments of the model')
+  try:
+    build(m.name, m.kwargs.to_dict(), num_classes=2)
+  except Exception as e:  # noqa: BLE001 (any error of the user's module: one line, not a traceback)
+    why = ' '.join(f'{type(e).__name__}: {e}'.split())
+    fail(
+        'model.name',
+        m.name,
+        f'cannot be imported or built ({why}). Name a Flax model as "package.module:Class" '
+        '(importable: installed or on PYTHONPATH) or "path/to/file.py:Class", with its keyword '
+        'arguments in config.model.kwargs',
+    )
