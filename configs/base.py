@@ -91,7 +91,7 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.train.epochs = 1
   c.train.eval_every = 1.0
   c.train.eval_batch_size = 32
-  c.train.steps_per_dispatch = SMOKE_TRAIN // c.train.batch_size
+  c.train.steps_per_dispatch = 1  # one compiled step (compile-bound): its 2 steps, 2 calls
   c.train.unroll = True  # CPU: conv gradients in rolled loops are 25-60x slower (jax#12868)
   c.train.predictions_at = tuple(e for e in c.train.predictions_at if e <= c.train.epochs)
   if c.optim.oracle in ('ngd', 'gd'):

@@ -19,7 +19,8 @@ from tests.helpers import SHORT, TINY, event_steps, one_line, run_cli, short, sn
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.usefixtures('compile_bound')
+# one worker builds the module's shared fixtures (Makefile: --dist loadgroup)
+pytestmark = [pytest.mark.usefixtures('compile_bound'), pytest.mark.xdist_group('faults')]
 
 
 @pytest.fixture(scope='module')

@@ -10,6 +10,8 @@ import pytest
 from benchmarks import gpu_runs, gpu_trials
 
 NUMBER = r'\s+[\d.]+'
+# one worker builds the smoke output (Makefile: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group('gpu_trials_smoke')
 
 
 @pytest.fixture(scope='module')
