@@ -23,8 +23,7 @@ from svag_jax.checks import ConfigError
 from svag_jax.record import WorkdirError
 from tests.helpers import tiny_config
 
-# one worker builds the module's shared fixtures (Makefile: --dist loadgroup)
-pytestmark = [pytest.mark.usefixtures('compile_bound'), pytest.mark.xdist_group('crash_resume')]
+pytestmark = pytest.mark.usefixtures('compile_bound')
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # 2 trials, 8 steps per epoch: evaluations and checkpoints at steps 8 and 16.

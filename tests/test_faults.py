@@ -19,8 +19,7 @@ from tests.helpers import SHORT, TINY, event_steps, one_line, run_cli, short, sn
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# one worker builds the module's shared fixtures (Makefile: --dist loadgroup)
-pytestmark = [pytest.mark.usefixtures('compile_bound'), pytest.mark.xdist_group('faults')]
+pytestmark = pytest.mark.usefixtures('compile_bound')
 
 
 @pytest.fixture(scope='module')

@@ -5,24 +5,24 @@ import contextlib
 import io
 import re
 
-import pytest
-
 from benchmarks import gpu_runs, gpu_trials
 
 NUMBER = r'\s+[\d.]+'
-# one worker builds the smoke output (Makefile: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group('gpu_trials_smoke')
 
 
-@pytest.fixture(scope='module')
-def out():
+def test_smoke_prints_every_row_full_scale_run_and_precision():
+  """One test, one smoke run (its output ~80 s of CPU: two tests would build it once per xdist
+  worker)."""
   buffer = io.StringIO()
   with contextlib.redirect_stdout(buffer):
     assert gpu_trials.main(['--smoke']) == 0
-  return buffer.getvalue()
+  out = buffer.getvalue()
+  _check_every_row(out)
+  _check_full_scale_runs(out)
+  _check_each_precision(out)
 
 
-def test_smoke_prints_every_row(out):
+def _check_every_row(out):
   assert re.search(r'^# load average at start: [\d.]+ [\d.]+ [\d.]+$', out, re.M)
   assert re.search(r'fp32 \(HIGHEST\) [\d.]+ TFLOP/s, TF32 \(DEFAULT\) [\d.]+ TFLOP/s', out)
   assert 'jax_default_matmul_precision = None: default f32 matmuls/convs are NOT TF32' in out
@@ -48,7 +48,7 @@ def test_smoke_prints_every_row(out):
   assert 'skipped' not in out and 'FAILED' not in out
 
 
-def test_smoke_times_every_full_scale_run(out):
+def _check_full_scale_runs(out):
   rows = {}
   for line in out.splitlines():
     m = re.match(
@@ -72,7 +72,7 @@ def test_smoke_times_every_full_scale_run(out):
   )
 
 
-def test_smoke_measures_each_precision(out):
+def _check_each_precision(out):
   speed = re.findall(rf'^# precision: (\w+)\s+(\d+)\s+(\w+)\s+(\S+)((?:{NUMBER}){{3}})$', out, re.M)
   cells = gpu_trials.SMOKE_PRECISION_CELLS
   assert {(m, int(t), s, p) for m, t, s, p, _ in speed} == {

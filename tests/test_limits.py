@@ -22,8 +22,7 @@ from tests.helpers import one_line, run_cli, tiny_config
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = '--config=tests/tiny_config.py'
 
-# one worker builds the module's shared fixtures (Makefile: --dist loadgroup)
-pytestmark = [pytest.mark.usefixtures('compile_bound'), pytest.mark.xdist_group('limits')]
+pytestmark = pytest.mark.usefixtures('compile_bound')
 
 
 def _refused(argv, capsys, workdir) -> str:

@@ -26,14 +26,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 OVERRIDES = {'trials.num': 4, 'train.steps_per_dispatch': 1}
 TIMEOUT_S = 150
 
-# one worker builds the module's shared fixtures (Makefile: --dist loadgroup)
-pytestmark = [
-    pytest.mark.skipif(
-        'jax_cpu_collectives_implementation' not in jax.config.values,
-        reason=f'jax {jax.__version__} has no CPU cross-process collectives (gloo)',
-    ),
-    pytest.mark.xdist_group('multihost'),
-]
+pytestmark = pytest.mark.skipif(
+    'jax_cpu_collectives_implementation' not in jax.config.values,
+    reason=f'jax {jax.__version__} has no CPU cross-process collectives (gloo)',
+)
 
 
 @pytest.fixture(scope='module')
