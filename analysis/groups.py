@@ -10,10 +10,11 @@ found at the start, `svag_jax.invariance`; its columns 'group.<name>/<metric>' o
   - the effective LR in SGD time, l eta / ||w_S||^2 (eta: the row's per-step LR; l: SVAG's
     amplification, 1 for the other oracles);
   - the angular update, the angle between w_S at the evaluated step and after the next one,
-    divided by its equilibrium value sqrt(2 eta lambda / (1 + beta)) (`theory.
-    equilibrium_angular_update`: exact in mean square for SGD with coupled WD on a scale-invariant
-    loss; eta, lambda of the row, beta = optim.momentum): 1 at rotational equilibrium. Left out
-    where lambda = 0.
+    divided by its equilibrium value (`predicted_angle`: `theory.rotational_angular_update` of
+    the run's optimizer at the row's eta and lambda; SGD: sqrt(2 eta lambda / (1 + beta)), exact
+    in mean square with coupled WD on a scale-invariant loss; AdamW: sqrt(2 eta lambda (1 -
+    beta1) / (1 + beta1)); Adam + L2 and RMSprop: the same with the group's own lambda_e): 1 at
+    rotational equilibrium. Left out where lambda = 0.
 
 Curves: the mean over the live trials with its 95% interval (`stats.interval`). WORKDIR: one row of
 panels per arm; ROOT (a sweep root): one per point and arm. Prints, per group at the last
@@ -29,7 +30,7 @@ import numpy as np
 from svag_jax import record, theory
 from svag_jax.analysis import common, plots, stats
 
-PANELS = ('‖w_S‖²', 'effective LR l·η/‖w_S‖² (SGD time)', 'angular update / √(2ηλ/(1+β))')
+PANELS = ('‖w_S‖²', 'effective LR l·η/‖w_S‖² (SGD time)', 'angular update / its equilibrium value')
 
 
 def load(source: str | pathlib.Path) -> list[common.Run]:
@@ -43,14 +44,28 @@ def group_names(metrics: common.ArmMetrics) -> list[str]:
   return sorted({s[0] for k in metrics.values if (s := record.split_group_key(k))})
 
 
+def predicted_angle(run: common.Run, metrics: common.ArmMetrics, group: str) -> np.ndarray:
+  """[T, E]: the RMS angular update per step of `group` at rotational equilibrium, at each row's
+  eta and lambda, for the run's optimizer (`theory.rotational_angular_update`; Adam + L2 and
+  RMSprop: the group's logged lambda_e, else (a run from before the per-group column) the net's)."""
+  optim = run.config.get('optim') or {}
+  optimizer = optim.get('optimizer') or 'sgd'
+  intrinsic = metrics.values.get(record.group_key(group, 'intrinsic_lr_adaptive'))
+  if intrinsic is None:
+    intrinsic = metrics.values.get('intrinsic_lr_adaptive')
+  return theory.rotational_angular_update(
+      optimizer, metrics.values['lr'], metrics.values['wd'],
+      momentum=float(optim.get('momentum') or 0.0), beta1=float(optim.get('beta1', 0.9)),
+      intrinsic_lr=intrinsic,
+  )  # fmt: skip
+
+
 def curves(run: common.Run, metrics: common.ArmMetrics, group: str) -> dict[str, np.ndarray]:
   """{panel: values [T, E]} of one group of one arm (`PANELS`, in order)."""
   col = lambda metric: metrics.values[record.group_key(group, metric)]
-  lr, wd = metrics.values['lr'], metrics.values['wd']
-  momentum = float((run.config.get('optim') or {}).get('momentum') or 0.0)
   l = float(run.config.get('optim', {}).get('svag_l') or 1)
   with np.errstate(invalid='ignore', divide='ignore'):
-    equilibrium = theory.equilibrium_angular_update(lr, wd, momentum)
+    equilibrium = predicted_angle(run, metrics, group)
     ratio = np.where(equilibrium > 0, col('angular_update') / equilibrium, np.nan)
   return dict(zip(PANELS, (col('w_norm_sq'), l * col('effective_lr'), ratio)))
 

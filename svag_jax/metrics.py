@@ -17,10 +17,12 @@ Gradient signal and noise at fixed weights (Li, Malladi & Arora 2021, Sec. 5):
 
 Per scale-invariant group (`svag_jax.invariance`; `Groups`: ((name, ('/'-joined paths, ...)), ...)),
   - the same norms and rates restricted to the group (`group_norms`, `group_gradient_noise`; both
-    are additive over a partition: the groups' ||w||^2, G and N sum to those of their union);
+    are additive over a partition: the groups' ||w||^2, G and N sum to those of their union), and
+    under an adaptive optimizer the group's own intrinsic LR (`group_adaptive_intrinsic_lrs`);
   - the angular update, the angle between w_t and w_{t+1} (`angle`, `group_angles`): at the
-    equilibrium of SGD with coupled WD, sqrt(2 eta lambda / (1 + beta)) per step
-    (`theory.equilibrium_angular_update`; Kosson, Messmer & Jaggi 2024, "rotational equilibrium").
+    equilibrium of SGD with coupled WD, sqrt(2 eta lambda / (1 + beta)) per step, and of the
+    adaptive optimizers sqrt(2 lambda_e,S (1 - beta1) / (1 + beta1)) (`theory.
+    rotational_angular_update`; Kosson, Messmer & Jaggi 2024, "rotational equilibrium").
 """
 
 from collections.abc import Sequence
@@ -115,6 +117,33 @@ def adaptive_learning_rates(
       'effective_lr_adaptive': theory.adaptive_effective_lr(lr, sq_norm),
       'intrinsic_lr_adaptive': theory.adaptive_intrinsic_lr(lr, wd, p),
   }
+
+
+def group_adaptive_intrinsic_lrs(
+    lr: jax.Array,
+    wd: jax.Array,
+    params: Any,
+    opt_state: Any,
+    settings: AdaptiveSettings,
+    groups: Groups,
+) -> dict[str, jax.Array]:
+  """{group: lambda_e of the group} under an adaptive optimizer: eta lambda p_S, p_S the
+  `inverse_preconditioner` of the group's own weights and second moments (p_S = 1 for AdamW).
+  The whole net's p is the ||w_S||^2-weighted mean of the groups' p_S over a partition, so the
+  groups of one net can relax at different rates under coupled WD (Adam + L2, RMSprop)."""
+  if settings.optimizer == 'adamw':
+    return {name: lr * wd for name, _ in groups}
+  nu, count = second_moment(opt_state)
+  w, v = leaves_by_path(params), leaves_by_path(nu)
+  return {
+      name: theory.adaptive_intrinsic_lr(
+          lr, wd, inverse_preconditioner(
+              [w[p] for p in members], [v[p] for p in members], count, settings.beta2,
+              settings.eps,
+          ),
+      )
+      for name, members in groups
+  }  # fmt: skip
 
 
 def leaves_by_path(tree: Any) -> dict[str, jax.Array]:

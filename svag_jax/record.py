@@ -39,13 +39,18 @@ PARAMS_COLLECTIONS = ('params', 'batch_stats', 'frozen')
 #   w_norm_sq       ||w_S||^2, the group's squared norm
 #   effective_lr    lr / ||w_S||^2
 #   angular_update  the angle (radians) between w_S at the evaluated step t and at t + 1 (the
-#                   step the trial takes next; theory: svag_jax.theory.equilibrium_angular_update)
+#                   step the trial takes next; theory: svag_jax.theory.rotational_angular_update)
 #   G, N, NSR       the gradient signal / noise estimates restricted to the group (null between
 #                   G/N estimates, like the whole net's G, N, NSR)
+# and, in runs of the adaptive optimizers (rmsprop / adam / adamw), GROUP_ADAPTIVE_METRICS:
+#   intrinsic_lr_adaptive  the group's lambda_e = eta lambda p_S (svag_jax.metrics.
+#                   group_adaptive_intrinsic_lrs): its rate of relaxation and, through
+#                   svag_jax.theory.rotational_angular_update, its equilibrium angular update
 # A group's name has no '/' (svag_jax.invariance.group_name), so the key splits at its last '/';
 # the prefix 'group.<name>' is also the TensorBoard section of the group.
 GROUP_PREFIX = 'group.'
 GROUP_METRICS = ('w_norm_sq', 'effective_lr', 'angular_update', 'G', 'N', 'NSR')
+GROUP_ADAPTIVE_METRICS = ('intrinsic_lr_adaptive',)
 GROUPS_FILE = 'groups.json'
 
 

@@ -9,7 +9,8 @@ A row holds, in this order:
     the next one (null once diverged or where not finite);
   - per scale-invariant group of the run (WORKDIR/groups.json) and metric of
     `svag_jax.record.GROUP_METRICS`, the column 'group.<name>/<metric>' (`record.group_key`):
-    w_norm_sq, effective_lr, angular_update, G, N, NSR (null as the whole net's); groups sorted
+    w_norm_sq, effective_lr, angular_update, G, N, NSR (null as the whole net's), and for the
+    adaptive optimizers intrinsic_lr_adaptive (`record.GROUP_ADAPTIVE_METRICS`); groups sorted
     by name. A run without groups (config.metrics.groups = 'none') has neither these nor
     angular_update.
 svag_jax.record reads them.
@@ -19,7 +20,7 @@ import math
 
 import numpy as np
 
-from svag_jax.record import GROUP_METRICS, group_key, split_group_key
+from svag_jax.record import GROUP_ADAPTIVE_METRICS, GROUP_METRICS, group_key, split_group_key
 from svag_jax.schedules import SGD_TIME, SvagTime
 
 METRIC_KEYS = (
@@ -47,10 +48,12 @@ ANGLE_KEY = 'angular_update'
 
 def extra_keys(evals: dict) -> list[str]:
   """The columns after GN_KEYS of the rows of an evaluation whose metrics are `evals`:
-  'angular_update' and every group's `GROUP_METRICS` (groups sorted by name), [] without them."""
+  'angular_update' and every group's `GROUP_METRICS` (groups sorted by name), then its
+  `GROUP_ADAPTIVE_METRICS` where `evals` has them; [] without groups."""
   groups = sorted({split_group_key(k)[0] for k in evals if split_group_key(k)})
   keys = [ANGLE_KEY] if ANGLE_KEY in evals else []
-  return keys + [group_key(g, m) for g in groups for m in GROUP_METRICS]
+  adaptive = [m for m in GROUP_ADAPTIVE_METRICS if any(group_key(g, m) in evals for g in groups)]
+  return keys + [group_key(g, m) for g in groups for m in (*GROUP_METRICS, *adaptive)]
 
 
 def metric_rows(

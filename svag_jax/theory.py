@@ -265,6 +265,38 @@ def adaptive_angular_update(
   return (2 * intrinsic_lr * (1 - beta1) / denominator) ** 0.5
 
 
+def rotational_angular_update(
+    optimizer: str,
+    lr: ArrayLike,
+    wd: ArrayLike,
+    momentum: ArrayLike = 0.0,
+    beta1: ArrayLike = 0.9,
+    intrinsic_lr: ArrayLike | None = None,
+) -> ArrayLike:
+  """The predicted RMS angular update per step of a scale-invariant group at rotational
+  equilibrium, for the optimizer named as config.optim.optimizer (Kosson, Messmer & Jaggi 2024):
+
+    sgd      sqrt(2 eta lambda / (1 + beta))                 `equilibrium_angular_update`
+    adamw    sqrt(2 eta lambda (1 - beta1) / (1 + beta1))    `adaptive_angular_update`
+    adam     sqrt(2 lambda_e (1 - beta1) / (1 + beta1))      lambda_e = `intrinsic_lr`
+    rmsprop  sqrt(2 lambda_e)                                lambda_e = `intrinsic_lr`
+
+  For SGD and AdamW the value is the same for every group of a net ("balanced"); with coupled WD
+  through a preconditioner (adam, rmsprop) lambda_e = eta lambda p_S is the group's own
+  (`adaptive_intrinsic_lr`, logged as 'group.<name>/intrinsic_lr_adaptive'), so the groups'
+  angles differ as their p_S do.
+  """
+  if optimizer == 'sgd':
+    return equilibrium_angular_update(lr, wd, momentum)
+  if optimizer == 'adamw':
+    return adaptive_angular_update(lr * wd, beta1)
+  if optimizer not in ('adam', 'rmsprop'):
+    raise ValueError(f'unknown optimizer {optimizer!r}; one of sgd, rmsprop, adam, adamw')
+  if intrinsic_lr is None:
+    raise ValueError(f'{optimizer}: the equilibrium angle needs the lambda_e = eta lambda p')
+  return adaptive_angular_update(intrinsic_lr, beta1 if optimizer == 'adam' else 0.0)
+
+
 def adamw_equilibrium_sq_norm(lr: ArrayLike, wd: ArrayLike, num_params: ArrayLike) -> ArrayLike:
   """||w||^2 = eta C / (2 lambda) at AdamW's rotational equilibrium (Kosson, Messmer & Jaggi 2024,
   in their random-walk model): C weights whose preconditioned gradient is pure noise with

@@ -356,7 +356,8 @@ class Trainer:
     `metrics.learning_rates` (float32 scalars); for an adaptive optimizer also
     `metrics.adaptive_learning_rates` (its effective and intrinsic LR); per group its
     `metrics.group_norms` ('group.<name>/w_norm_sq', 'group.<name>/effective_lr':
-    `svag_jax.record.group_key`)."""
+    `svag_jax.record.group_key`) and, for an adaptive optimizer, its own intrinsic LR
+    ('group.<name>/intrinsic_lr_adaptive', `metrics.group_adaptive_intrinsic_lrs`)."""
     lr = value_at(state.schedules.lr, state.step)
     wd = value_at(state.schedules.wd, state.step)
     out = metrics.learning_rates(lr, wd, state.params, self.momentum)
@@ -364,6 +365,12 @@ class Trainer:
       s = self.settings
       settings = metrics.AdaptiveSettings(self.optimizer_name, s.beta2, s.eps)
       out.update(metrics.adaptive_learning_rates(lr, wd, state.params, state.opt_state, settings))
+      out.update({
+          group_key(group, 'intrinsic_lr_adaptive'): value
+          for group, value in metrics.group_adaptive_intrinsic_lrs(
+              lr, wd, state.params, state.opt_state, settings, self.groups or ()
+          ).items()
+      })  # fmt: skip
     for group, values in metrics.group_norms(lr, state.params, self.groups or ()).items():
       out.update({group_key(group, k): v for k, v in values.items()})
     return out

@@ -157,3 +157,37 @@ def test_the_angular_update_is_the_angle_of_the_next_step():
     got = float(angles[group_key(name, 'angular_update') if name else 'angular_update'])
     tol = numerics.chain_tol(lengths) + 3 * numerics.sum_tol(1280) + 4 * numerics.U32 / want
     numerics.assert_close(got, want, tol, err_msg=name)
+
+
+@pytest.mark.parametrize('optimizer', ['adam', 'rmsprop', 'adamw'])
+def test_each_groups_adaptive_intrinsic_lr_weights_up_to_the_nets(optimizer):
+  """'group.<name>/intrinsic_lr_adaptive' is the group's own eta lambda p_S: over a partition of the
+  weights the ||w_S||^2-weighted mean of the p_S is the whole net's p (so the groups' columns
+  average to the logged 'intrinsic_lr_adaptive'), and under AdamW every group's is eta lambda. A
+  p_S computed over the wrong tensors (another group's, or the net's) breaks the first identity
+  unless the groups' p happen to agree, which the check that they differ rules out."""
+  cfg = tiny_config(**{
+      'model.name': 'mlp', 'model.widths': (16, 16), 'model.norm': 'layer',
+      'optim.optimizer': optimizer, 'optim.lr': 1e-2, 'optim.wd': 1e-3,
+  })  # fmt: skip
+  ds = data_lib.load(cfg.data)
+  data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+  groups = (('Dense_0.kernel', ('Dense_0/kernel',)), ('Dense_1.kernel', ('Dense_1/kernel',)))
+  trainer = dataclasses.replace(
+      Trainer.from_config(cfg, ds.num_train, ds.num_classes), groups=groups
+  )
+  spe = trainer.steps_per_epoch
+  sched = Schedules(schedules.from_epochs(1e-2, (), spe), schedules.from_epochs(1e-3, (), spe))
+  state = trainer.init(jax.random.key(0), sched, data)
+  step = jax.jit(trainer.train_step)
+  for _ in range(3):
+    state, _ = step(state, data)
+  out = jax.jit(trainer.schedule_metrics)(state)
+  per_group = [float(out[group_key(name, 'intrinsic_lr_adaptive')]) for name, _ in groups]
+  sq = [float(out[group_key(name, 'w_norm_sq')]) for name, _ in groups]
+  if optimizer == 'adamw':
+    assert per_group == pytest.approx([1e-2 * 1e-3] * 2, rel=1e-6)
+    return
+  assert abs(per_group[0] / per_group[1] - 1) > 0.05  # the groups' preconditioners differ
+  weighted = sum(p * s for p, s in zip(per_group, sq)) / sum(sq)
+  assert weighted == pytest.approx(float(out['intrinsic_lr_adaptive']), rel=1e-5)

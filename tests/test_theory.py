@@ -206,7 +206,7 @@ def test_momentum_equilibrium_norm_relation(nsr, momentum):
   assert abs(rel) < 5 * se and abs(rel) < 0.02, (rel, se)
   # the rotational equilibrium: exact in expectation
   rot, rot_se = _relative_tail_mean(
-      step_sq - theory.equilibrium_angular_update(lr, wd, momentum) ** 2 * r,
+      step_sq - theory.rotational_angular_update('sgd', lr, wd, momentum) ** 2 * r,
       np.mean(step_sq[:, tail]),
       tail,
   )

@@ -118,7 +118,7 @@ def test_adamw_rotational_equilibrium_closed_form(beta1):
   lr, wd, steps = 0.05, 0.2, 4000
   r, u, _, _ = _run('adamw', lr, wd, beta1, steps)
   measured, _ = _tail_mean(u / r, steps)
-  predicted = theory.adaptive_angular_update(lr * wd, beta1) ** 2
+  predicted = theory.rotational_angular_update('adamw', lr, wd, beta1=beta1) ** 2
   assert measured == pytest.approx(predicted, rel=0.05)
   wrong = [
       theory.equilibrium_angular_update(lr, wd, beta1) ** 2,  # SGD + momentum
@@ -138,7 +138,7 @@ def test_coupled_wd_angular_update_from_the_logged_intrinsic_lr(name, beta1):
   lr, wd, steps = 0.05, 0.2, 4000
   r, u, _, logged = _run(name, lr, wd, beta1, steps)
   measured, _ = _tail_mean(u / r, steps)
-  predicted = theory.adaptive_angular_update(logged, beta1, decoupled=False) ** 2
+  predicted = theory.rotational_angular_update(name, lr, wd, beta1=beta1, intrinsic_lr=logged) ** 2
   predicted, _ = _tail_mean(predicted, steps)
   assert measured == pytest.approx(predicted, rel=0.05)
   assert abs(measured / theory.adaptive_angular_update(lr * wd, beta1) ** 2 - 1) > 0.3
@@ -197,3 +197,12 @@ def test_effective_lr_is_lr_over_norm(name):
   sgd = directions(optim.sgd(lr, wd), 1.0)  # with WD / c^2 (the same eta lambda) at scale c
   np.testing.assert_allclose(directions(optim.sgd(c * c * lr, wd / c**2), c), sgd, atol=2e-5)
   assert np.abs(directions(optim.sgd(c * lr, wd / c), c) - sgd).max() > 0.01
+
+
+def test_rotational_angular_update_refuses_what_it_cannot_predict():
+  """Adam + L2 / RMSprop need the group's lambda_e (eta lambda alone is AdamW's value: off by p);
+  an unknown optimizer name is refused rather than read as SGD."""
+  with pytest.raises(ValueError, match='lambda_e'):
+    theory.rotational_angular_update('adam', 1e-3, 1e-4)
+  with pytest.raises(ValueError, match='unknown optimizer'):
+    theory.rotational_angular_update('lion', 1e-3, 1e-4)
