@@ -50,12 +50,13 @@ def predicted_angle(run: common.Run, metrics: common.ArmMetrics, group: str) -> 
   RMSprop: the group's logged lambda_e, else (a run from before the per-group column) the net's)."""
   optim = run.config.get('optim') or {}
   optimizer = optim.get('optimizer') or 'sgd'
+  beta1 = optim.get('beta1')  # null where the optimizer has none (config.json)
   intrinsic = metrics.values.get(record.group_key(group, 'intrinsic_lr_adaptive'))
   if intrinsic is None:
     intrinsic = metrics.values.get('intrinsic_lr_adaptive')
   return theory.rotational_angular_update(
       optimizer, metrics.values['lr'], metrics.values['wd'],
-      momentum=float(optim.get('momentum') or 0.0), beta1=float(optim.get('beta1', 0.9)),
+      momentum=float(optim.get('momentum') or 0.0), beta1=0.9 if beta1 is None else float(beta1),
       intrinsic_lr=intrinsic,
   )  # fmt: skip
 
