@@ -74,7 +74,9 @@ def test_each_optimizers_prediction_the_window_rms_and_the_balance():
   assert np.mean(rot.balance(adam_rows, 'angle')) == pytest.approx(2.0, rel=1e-3)
   # the prediction the per-group figure divides by is the same one
   metrics = runs[2].arms['default']
-  np.testing.assert_allclose(groups_analysis.predicted_angle(runs[2], metrics, 'a'), adam_angles['a'])
+  np.testing.assert_allclose(
+      groups_analysis.predicted_angle(runs[2], metrics, 'a'), adam_angles['a']
+  )
   lines = rot.summary(runs)
   assert any(line.startswith('adam ') and ' b ' in f' {line} ' for line in lines)
   assert any(line.startswith('  adam: measured 2') for line in lines)
