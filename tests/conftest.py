@@ -1,11 +1,27 @@
-"""Test setup: 4 fake CPU devices (set before JAX starts) and the shared fixtures; the plain
-helpers are in tests/helpers.py."""
+"""Test setup: 4 fake CPU devices and one persistent XLA compilation cache per session (both set
+before JAX starts) and the shared fixtures; the plain helpers are in tests/helpers.py."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ['XLA_FLAGS'] = (
     os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=4'
 ).strip()
+
+# The suite compiles the same small programs again and again: in every test that builds a Trainer
+# of the tiny config and in every `svag-train` subprocess a test starts. One compilation cache for
+# the whole session (the pytest process sets it up; the xdist workers and the subprocesses inherit
+# the environment) compiles each program once: the fault / resume / record tests ran in 57 s
+# instead of 106 s. A cached executable is the compiled one, so bitwise comparisons are unchanged.
+# A cache dir given in the environment is used as it is (and kept).
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix='svag_jax_tests_xla_cache_')
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 import pytest  # noqa: E402
 
