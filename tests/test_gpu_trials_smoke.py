@@ -1,32 +1,46 @@
 """benchmarks/gpu_trials.py --smoke: the GPU benchmark runs on CPU, end to end, with every row of
-every part (the strategy cells, the full-scale runs, each precision)."""
+every part (the strategy cells, the full-scale runs, each precision), one test per part (`--parts`:
+the ~2 min of the whole smoke run split so that the xdist workers share it)."""
 
 import contextlib
 import io
 import re
+
+import pytest
 
 from benchmarks import gpu_runs, gpu_trials
 
 NUMBER = r'\s+[\d.]+'
 
 
-def test_smoke_prints_every_row_full_scale_run_and_precision():
-  """One test, one smoke run (its output ~80 s of CPU: two tests would build it once per xdist
-  worker)."""
+def _smoke(part: str) -> str:
   buffer = io.StringIO()
   with contextlib.redirect_stdout(buffer):
-    assert gpu_trials.main(['--smoke']) == 0
+    assert gpu_trials.main(['--smoke', f'--parts={part}']) == 0
   out = buffer.getvalue()
-  _check_every_row(out)
-  _check_full_scale_runs(out)
-  _check_each_precision(out)
+  _check_header(out)
+  return out
 
 
-def _check_every_row(out):
+@pytest.mark.parametrize('part', gpu_trials.PARTS)
+def test_smoke_prints_every_row_of_each_part(part):
+  check = {
+      'cells': _check_every_row,
+      'runs': _check_full_scale_runs,
+      'precision': _check_each_precision,
+  }
+  check[part](_smoke(part))
+
+
+def _check_header(out):
   assert re.search(r'^# load average at start: [\d.]+ [\d.]+ [\d.]+$', out, re.M)
   assert re.search(r'fp32 \(HIGHEST\) [\d.]+ TFLOP/s, TF32 \(DEFAULT\) [\d.]+ TFLOP/s', out)
   assert 'jax_default_matmul_precision = None: default f32 matmuls/convs are NOT TF32' in out
   assert re.search(r'^# load average at end: ', out, re.M)
+  assert 'skipped' not in out and 'FAILED' not in out
+
+
+def _check_every_row(out):
   rows = {}
   for line in out.splitlines():
     m = re.match(rf'^(\S+)\s+(\d+)\s+(\S+)((?:{NUMBER}){{7}})\s+(\S+)$', line)
