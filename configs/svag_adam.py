@@ -15,11 +15,11 @@ CPU (`:cpu`: bundled MNIST, SI MLP, Adam + L2 at B = 200 (the sqrt rule holds) a
 (past its break), 18 epochs with the LR x 0.1 at 15, l in {1, 2, 4, 8, 16}, 8 trials per point;
 batches with replacement, as SVAG needs, at every scale; `:cpu_l8`: the same without l = 16).
 Expected: the test accuracy converges in l at both B; at B = 200 Adam on the limit, at 2000 below.
-Run here: `:cpu_l8` 23.5 min at load ~10 on 2 cores, then the two l = 16 points of `:cpu` into
-the same root, 4.0 min at load ~1-4. Measured: test accuracy and train loss converge in l at both
-B (l = 16 - l = 8 within 0.3 points); Adam on the limit at B = 200 (end: -0.08 [-0.38, +0.23]
-points), off it at 2000 (-1.04 [-1.45, -0.62], train loss 3.4x); ||w||^2 not converged at l = 16
-(+5.4 from l = 8 at B = 200, +7.9 at 2000). All numbers: docs/experiments.md#svag_adam.
+Run here: `:cpu` from scratch, 9.0 min wall at load ~1.5-2.6 on 2 cores (14.3 min CPU).
+Measured: test accuracy and train loss converge in l at both B (l = 16 - l = 8 within 0.3
+points); Adam on the limit at B = 200 (end: -0.08 [-0.38, +0.23] points), off it at 2000 (-1.04
+[-1.45, -0.62], train loss 3.4x); ||w||^2 not converged at l = 16 (+5.4 from l = 8 at B = 200,
++7.9 at 2000). All numbers: docs/experiments.md#svag_adam.
 Full scale (no argument: CIFAR-10 SI PreResNet32 at B = 128 and 2048, the settings of
 `sqrt_rule`'s full scale): not run. `smoke`: its tiny form, 2 steps (tests).
 """
