@@ -23,8 +23,8 @@ the shared 2-core CPU (1.9 min user CPU). Expected (measured): along one traject
 0.01 the relative distance ||W_i(T) - W_i(T+delta)|| / ||W|| from epoch 12 grows to 0.82-0.90 at
 18, far from sqrt(2), while TV to const falls to its permutation null (p = 0.24 / 0.19).
 
-`:cpu_adamw` (the :cpu arms with AdamW at eta lambda = 0.01; same commands): 21.7 min under load
-~11 on 2 cores. Measured: TV at the floor from epoch 18 (1.0x / 1.0x, permutation p = 0.38 / 0.90),
+`:cpu_adamw` (the :cpu arms with AdamW at eta lambda = 0.01; same commands): 5.0 min at load ~1.8
+on 2 cores. Measured: TV at the floor from epoch 18 (1.0x / 1.0x, permutation p = 0.38 / 0.90),
 2.5x / 2.6x at 6; final test error 4.12 / 4.07 / 4.15% (+- 0.08%, 95%).
 Why the MLP, the scaled epochs, all measurements: docs/experiments.md#fast_equilibrium.
 """

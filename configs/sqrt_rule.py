@@ -13,7 +13,7 @@ CPU (`:cpu`: bundled MNIST, Adam with L2 lambda = 1e-4, base B = 25: eta = 1e-3,
 beta2 = 0.999, eps = 1e-8; the SI MLP 784-128-128 (BatchNorm) and the plain MLP (no norm), 18
 epochs with the LR x 0.1 at 15, 8 trials per point; `:cpu_rmsprop`: RMSprop on the SI MLP, same
 grid). Expected: the sqrt rule keeps the final test error within 20% of the lowest to larger B
-than the linear rule or none. Measured (:cpu, 31.6 min at load ~11 on 2 cores): sqrt holds to
+than the linear rule or none. Measured (:cpu, 8.7 min at load ~2 on 2 cores): sqrt holds to
 B = 800 and fails at 2000 on both nets, linear fails at 400, none at 100-200; (:cpu_rmsprop, ~18
 min): sqrt and linear both hold to 800. All numbers: docs/experiments.md#sqrt_rule.
 Full scale (no argument: CIFAR-10, SI PreResNet32, base B = 128, B up to 4096, 200 epochs, LR x
