@@ -21,8 +21,9 @@ Expected: for every group, SGD and SVAG agree in SGD time; the angular update ri
 equilibrium sqrt(2 eta lambda) = 0.045 rad as ||w_S||^2 falls from its LeCun-init value.
 Measured (built-in CNN, 28.4 min on 2 cores at load ~2: SGD 4.5 min, SVAG 24): SGD and SVAG agree
 per group (||w_S||^2 within 2%, angle per SGD step within 1% in two groups and inside the wide
-interval in the third, test accuracy -0.21 [-0.68, +0.25] points); after 6 epochs no group is at equilibrium yet (angle 0.2-0.4 x its equilibrium value,
-||w||^2 halving every 3 epochs): 750 steps are too few for that part of the claim.
+interval in the third, test accuracy -0.21 [-0.68, +0.25] points); after 6 epochs no group is at
+equilibrium yet (angle 0.2-0.4 x its equilibrium value, ||w||^2 halving every 3 epochs): 750
+steps are too few for that part of the claim.
 Settings and measurements: docs/experiments.md#byom.
 """
 
