@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from svag_jax import record
+from svag_jax import record, theory
 from svag_jax.analysis import common, groups, plots, stats
 
 WINDOW = 1 / 3  # the equilibrium window: this last fraction of the evaluations
@@ -41,7 +41,7 @@ def intrinsic_rate(run: common.Run, metrics: common.ArmMetrics, group: str) -> n
   if key in metrics.values:
     return metrics.values[key]
   momentum = float((run.config.get('optim') or {}).get('momentum') or 0.0)
-  return metrics.values['lr'] * metrics.values['wd'] / (1 - momentum)
+  return theory.intrinsic_lr(metrics.values['lr'], metrics.values['wd'], momentum)
 
 
 def rms(values: np.ndarray, window: np.ndarray) -> np.ndarray:
@@ -61,9 +61,12 @@ def settle_time(tau: np.ndarray, ratio: np.ndarray, window: np.ndarray) -> float
   return float(tau[first]) if first < len(tau) - SMOOTH // 2 else float('nan')
 
 
+Tables = list[tuple[common.Run, list[dict]]]
+
+
 def layer_table(run: common.Run, window_fraction: float = WINDOW) -> list[dict]:
-  """One dict per layer of the run's (only) arm: name, rate, angle, predicted, ratio (each [T]),
-  settle (tau, float)."""
+  """One dict per layer of the run's (only) arm: layer; rate, angle, predicted, ratio (each [T]:
+  window values); angle_curve, predicted_curve, curve_ratio ([T, E]), tau ([E]); settle (float)."""
   metrics = next(iter(run.arms.values()))
   num = metrics.steps.size
   window = np.arange(num) >= num - max(1, round(window_fraction * num))
@@ -71,17 +74,22 @@ def layer_table(run: common.Run, window_fraction: float = WINDOW) -> list[dict]:
   for group in groups.group_names(metrics):
     angle = metrics.values[record.group_key(group, 'angular_update')]
     predicted = groups.predicted_angle(run, metrics, group)
-    rate = intrinsic_rate(run, metrics, group)
-    tau = metrics.steps * stats.nanmean(stats.nanmean(rate[:, window], axis=1), axis=0)
+    rate = stats.nanmean(intrinsic_rate(run, metrics, group)[:, window], axis=1)
+    tau = metrics.steps * stats.nanmean(rate, axis=0)
     with np.errstate(invalid='ignore', divide='ignore'):
       ratio = angle / predicted
     measured, expected = rms(angle, window), rms(predicted, window)
     rows.append({
-        'layer': group, 'rate': stats.nanmean(rate[:, window], axis=1), 'angle': measured,
-        'predicted': expected, 'ratio': measured / expected, 'tau': tau,
-        'curve_ratio': ratio, 'settle': settle_time(tau, ratio, window),
+        'layer': group, 'rate': rate, 'angle': measured, 'predicted': expected,
+        'ratio': measured / expected, 'angle_curve': angle, 'predicted_curve': predicted,
+        'curve_ratio': ratio, 'tau': tau, 'settle': settle_time(tau, ratio, window),
     })  # fmt: skip
   return rows
+
+
+def layer_tables(runs: Sequence[common.Run], window_fraction: float = WINDOW) -> Tables:
+  """(run, `layer_table`) of every run: computed once for the summary and the figure."""
+  return [(run, layer_table(run, window_fraction)) for run in runs]
 
 
 def balance(layers: list[dict], key: str) -> np.ndarray:
@@ -90,7 +98,8 @@ def balance(layers: list[dict], key: str) -> np.ndarray:
   return values.max(axis=0) / values.min(axis=0)
 
 
-def summary(runs: Sequence[common.Run], window_fraction: float = WINDOW) -> list[str]:
+def summary(tables: Tables, window_fraction: float = WINDOW) -> list[str]:
+  """The per-layer table and the balance lines of `layer_tables(runs, window_fraction)`."""
   pct = round(100 * window_fraction)
   lines = [
       f'angular update per step, RMS over the last {pct}% of the evaluations, mean '
@@ -99,8 +108,7 @@ def summary(runs: Sequence[common.Run], window_fraction: float = WINDOW) -> list
       f'{"optimizer":<14}{"layer":<18}{"lambda_e":>10}  {"angle":<28}{"predicted":<28}'
       f'{"ratio":<26}{"tau":>6}',
   ]
-  for run in runs:
-    layers = layer_table(run, window_fraction)
+  for run, layers in tables:
     for row in layers:
       lines.append(
           f'{run.name:<14}{row["layer"]:<18}{np.nanmean(row["rate"]):>10.3g}  '
@@ -108,8 +116,7 @@ def summary(runs: Sequence[common.Run], window_fraction: float = WINDOW) -> list
           f'{stats.fmt_interval(row["ratio"], 3):<26}{row["settle"]:>6.2f}'
       )
   lines.append('balance, largest / smallest layer angle per trial (1 = every layer alike):')
-  for run in runs:
-    layers = layer_table(run, window_fraction)
+  for run, layers in tables:
     if len(layers) > 1:
       lines.append(
           f'  {run.name}: measured {stats.fmt_interval(balance(layers, "angle"), 3)}, '
@@ -118,17 +125,17 @@ def summary(runs: Sequence[common.Run], window_fraction: float = WINDOW) -> list
   return lines
 
 
-def plot(runs: Sequence[common.Run], window_fraction: float = WINDOW) -> np.ndarray:
-  axes = common.new_axes(2 * len(runs), max_cols=len(runs)).reshape(2, len(runs))
-  for run, (top, bottom) in zip(runs, axes.T):
-    metrics = next(iter(run.arms.values()))
-    for g, row in enumerate(layer_table(run, window_fraction)):
+def plot(tables: Tables) -> np.ndarray:
+  """The figure (module docstring) of `layer_tables(runs, ...)`."""
+  axes = common.new_axes(2 * len(tables), max_cols=len(tables)).reshape(2, len(tables))
+  for (run, layers), (top, bottom) in zip(tables, axes.T):
+    steps = next(iter(run.arms.values())).steps
+    for g, row in enumerate(layers):
       color = f'C{g % 10}'
-      angle = metrics.values[record.group_key(row['layer'], 'angular_update')]
-      predicted = groups.predicted_angle(run, metrics, row['layer'])
       label = row['layer']
-      plots.plot_mean_interval(top, metrics.steps, angle, color=color, label=label)
-      top.plot(metrics.steps, stats.nanmean(predicted, axis=0), '--', color=color, linewidth=1)
+      plots.plot_mean_interval(top, steps, row['angle_curve'], color=color, label=label)
+      mean_prediction = stats.nanmean(row['predicted_curve'], axis=0)
+      top.plot(steps, mean_prediction, '--', color=color, linewidth=1)
       plots.plot_mean_interval(bottom, row['tau'], row['curve_ratio'], color=color, label=label)
     top.set_title(f'{run.name}: angle per step (dashed: predicted)', fontsize='medium')
     top.set_xlabel('step')
@@ -151,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.error(f'--window {args.window}: a fraction of the evaluations in (0, 1]')
 
   def make():
-    runs = common.load_sweep(args.root)
-    return plot(runs, args.window), summary(runs, args.window)
+    tables = layer_tables(common.load_sweep(args.root), args.window)
+    return plot(tables), summary(tables, args.window)
 
   return common.run_figure(args, make)
 

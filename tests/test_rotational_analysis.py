@@ -77,7 +77,7 @@ def test_each_optimizers_prediction_the_window_rms_and_the_balance():
   np.testing.assert_allclose(
       groups_analysis.predicted_angle(runs[2], metrics, 'a'), adam_angles['a']
   )
-  lines = rot.summary(runs)
+  lines = rot.summary(rot.layer_tables(runs))
   assert any(line.startswith('adam ') and ' b ' in f' {line} ' for line in lines)
   assert any(line.startswith('  adam: measured 2') for line in lines)
 
