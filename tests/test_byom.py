@@ -126,22 +126,37 @@ def test_runs_without_groups_keep_the_old_columns(tmp_path):
   assert record.read_groups(tmp_path) is None
 
 
+# Each kernel of a LayerNorm MLP is scale invariant alone: two groups.
+LAYER_NORM_GROUPS = (
+    ('Dense_0.kernel', ('Dense_0/kernel',)),
+    ('Dense_1.kernel', ('Dense_1/kernel',)),
+)
+
+
+def _layer_norm_mlp(**overrides):
+  """(cfg, data, trainer, state at step 0) of the tiny config's LayerNorm MLP 64-16-16-4 with
+  `LAYER_NORM_GROUPS` and constant schedules at the config's LR and WD."""
+  cfg = tiny_config(**{
+      'model.name': 'mlp', 'model.widths': (16, 16), 'model.norm': 'layer', **overrides
+  })  # fmt: skip
+  ds = data_lib.load(cfg.data)
+  data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
+  trainer = dataclasses.replace(
+      Trainer.from_config(cfg, ds.num_train, ds.num_classes), groups=LAYER_NORM_GROUPS
+  )
+  spe = trainer.steps_per_epoch
+  lr, wd = cfg.optim.lr, cfg.optim.wd
+  sched = Schedules(schedules.from_epochs(lr, (), spe), schedules.from_epochs(wd, (), spe))
+  return cfg, data, trainer, trainer.init(jax.random.key(0), sched, data)
+
+
 def test_the_angular_update_is_the_angle_of_the_next_step():
   """For SGD with coupled WD on a scale-invariant loss one step is exact geometry: the batch
   gradient g is orthogonal to w, so w_{t+1} = (1 - eta lambda) w_t - eta g and the angle between
   w_t and w_{t+1} is atan(eta ||g|| / ((1 - eta lambda) ||w_t||)), per group (here every kernel of
   a LayerNorm MLP, each invariant alone) and for the whole net."""
-  cfg = tiny_config(**{'model.name': 'mlp', 'model.widths': (16, 16), 'model.norm': 'layer'})
-  ds = data_lib.load(cfg.data)
-  data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
-  groups = (('Dense_0.kernel', ('Dense_0/kernel',)), ('Dense_1.kernel', ('Dense_1/kernel',)))
-  trainer = dataclasses.replace(
-      Trainer.from_config(cfg, ds.num_train, ds.num_classes), groups=groups
-  )
-  spe = trainer.steps_per_epoch
+  cfg, data, trainer, state = _layer_norm_mlp()
   lr, wd = cfg.optim.lr, cfg.optim.wd
-  sched = Schedules(schedules.from_epochs(lr, (), spe), schedules.from_epochs(wd, (), spe))
-  state = trainer.init(jax.random.key(0), sched, data)
   angles = jax.jit(trainer.angular_updates)(state, data)
   idx = trainer.sampler.batch_indices(state.key, state.step)  # the step's batch
   grads, _, _ = trainer._gradient(state, data, [idx])
@@ -149,7 +164,7 @@ def test_the_angular_update_is_the_angle_of_the_next_step():
   # over 16, head 16 -> 4, a batch of 32) and the norms of the P = 1280 weights; the difference
   # w_{t+1} - w_t carries u32 ||w|| of rounding, u32 / angle relative to the step.
   lengths = [64, 16, 16, 16, 16, 4, 32] * 2 + [32]
-  for name, members in (*groups, ('', ('Dense_0/kernel', 'Dense_1/kernel'))):
+  for name, members in (*LAYER_NORM_GROUPS, ('', ('Dense_0/kernel', 'Dense_1/kernel'))):
     leaf = lambda tree, p: tree[p.split('/')[0]]['kernel']
     g = jnp.sqrt(sum(jnp.sum(jnp.square(leaf(grads, p))) for p in members))
     w = jnp.sqrt(sum(jnp.sum(jnp.square(leaf(state.params, p))) for p in members))
@@ -166,25 +181,17 @@ def test_each_groups_adaptive_intrinsic_lr_weights_up_to_the_nets(optimizer):
   average to the logged 'intrinsic_lr_adaptive'), and under AdamW every group's is eta lambda. A
   p_S computed over the wrong tensors (another group's, or the net's) breaks the first identity
   unless the groups' p happen to agree, which the check that they differ rules out."""
-  cfg = tiny_config(**{
-      'model.name': 'mlp', 'model.widths': (16, 16), 'model.norm': 'layer',
-      'optim.optimizer': optimizer, 'optim.lr': 1e-2, 'optim.wd': 1e-3,
-  })  # fmt: skip
-  ds = data_lib.load(cfg.data)
-  data = TrainData(ds.train_images, ds.train_labels, ds.mean, ds.std)
-  groups = (('Dense_0.kernel', ('Dense_0/kernel',)), ('Dense_1.kernel', ('Dense_1/kernel',)))
-  trainer = dataclasses.replace(
-      Trainer.from_config(cfg, ds.num_train, ds.num_classes), groups=groups
+  _, data, trainer, state = _layer_norm_mlp(
+      **{'optim.optimizer': optimizer, 'optim.lr': 1e-2, 'optim.wd': 1e-3}
   )
-  spe = trainer.steps_per_epoch
-  sched = Schedules(schedules.from_epochs(1e-2, (), spe), schedules.from_epochs(1e-3, (), spe))
-  state = trainer.init(jax.random.key(0), sched, data)
   step = jax.jit(trainer.train_step)
   for _ in range(3):
     state, _ = step(state, data)
   out = jax.jit(trainer.schedule_metrics)(state)
-  per_group = [float(out[group_key(name, 'intrinsic_lr_adaptive')]) for name, _ in groups]
-  sq = [float(out[group_key(name, 'w_norm_sq')]) for name, _ in groups]
+  per_group = [
+      float(out[group_key(name, 'intrinsic_lr_adaptive')]) for name, _ in LAYER_NORM_GROUPS
+  ]
+  sq = [float(out[group_key(name, 'w_norm_sq')]) for name, _ in LAYER_NORM_GROUPS]
   if optimizer == 'adamw':
     assert per_group == pytest.approx([1e-2 * 1e-3] * 2, rel=1e-6)
     return
